@@ -1,0 +1,65 @@
+# OoH — top-level build. The two commands a user needs:
+#   make demo    build and boot the stack, show what runs (main job)
+#   make check   install what is missing, build, run every test, summarize
+# Other targets: deps, all, unit, rig, bench, install, clean.
+TOP := $(CURDIR)
+BUILD := $(TOP)/build
+# Userspace components, each with its own Makefile (O=, SAN= convention in
+# mk/common.mk). Listed in dependency order.
+COMPONENTS := $(wildcard ooh-lib l0 examples tests/kvm-tiny tests/guest-module)
+COMPONENTS := $(foreach c,$(COMPONENTS),$(if $(wildcard $(c)/Makefile),$(c)))
+# The guest kernel: the newest installed Debian kernel with headers; the rig
+# boots it as L1 and L2 and ooh.ko is built against it.
+GUEST_KVER ?= $(shell for k in $$(ls /boot 2>/dev/null | sed -n 's/^vmlinuz-//p' | sort -rV); do \
+	[ -d /lib/modules/$$k/build ] && echo $$k && break; done)
+RIG := l1/ooh-rig --kernel /boot/vmlinuz-$(GUEST_KVER) --build $(BUILD)
+PREFIX ?= /usr/local
+
+all: userspace module
+
+deps:
+	@sh mk/deps.sh
+
+userspace:
+	@for c in $(COMPONENTS); do $(MAKE) -s -C $$c O=$(BUILD)/normal SAN=0 all || exit 1; done
+
+# Unit tests are built twice: plain, and with AddressSanitizer + UBSan.
+unit: userspace
+	@for c in $(COMPONENTS); do \
+		$(MAKE) -s -C $$c O=$(BUILD)/normal SAN=0 unit || exit 1; \
+		$(MAKE) -s -C $$c O=$(BUILD)/asan SAN=1 all unit || exit 1; \
+	done
+
+module:
+	@test -n "$(GUEST_KVER)" || { echo "no kernel headers installed: run 'make deps'"; exit 1; }
+	@$(MAKE) -s -C /lib/modules/$(GUEST_KVER)/build M=$(TOP)/guest-module modules
+	@mkdir -p $(BUILD)/normal/modules
+	@cp guest-module/ooh.ko $(BUILD)/normal/modules/
+
+check: deps
+	@$(MAKE) -s all unit
+	@tests/run-tests --rig "$(RIG)"
+
+rig: all
+	$(RIG) run
+
+demo: deps
+	@$(MAKE) -s all
+	@$(RIG) --quiet run l1/demo.sh
+
+# bench and install run in the components that have such a target.
+has_target = $(MAKE) -s -C $(1) -q $(2) >/dev/null 2>&1; [ $$? != 2 ]
+
+bench: all
+	@for c in $(COMPONENTS); do if $(call has_target,$$c,bench); then \
+		$(MAKE) -s -C $$c O=$(BUILD)/normal bench || exit 1; fi; done
+
+install: userspace
+	@for c in $(COMPONENTS); do if $(call has_target,$$c,install); then \
+		$(MAKE) -s -C $$c O=$(BUILD)/normal PREFIX=$(PREFIX) install || exit 1; fi; done
+
+clean:
+	rm -rf $(BUILD)
+	-$(MAKE) -s -C /lib/modules/$(GUEST_KVER)/build M=$(TOP)/guest-module clean 2>/dev/null
+
+.PHONY: all deps userspace unit module check rig demo bench install clean

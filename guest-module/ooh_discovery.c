@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Finds ooh-l0 below us: scans the hypervisor CPUID leaf range for the OoH
+ * signature, the way Linux finds KVM's, so no base is hard-coded.
+ */
+#include <asm/cpufeature.h>
+#include <asm/processor.h>
+#include <ooh/hv-abi.h>
+
+#include "ooh.h"
+
+void ooh_discover(struct ooh_hv *hv)
+{
+	u32 base, eax, ebx, ecx, edx;
+
+	memset(hv, 0, sizeof(*hv));
+	if (!boot_cpu_has(X86_FEATURE_HYPERVISOR))
+		return;
+	for (base = OOH_CPUID_SCAN_FIRST; base <= OOH_CPUID_SCAN_LAST;
+	     base += OOH_CPUID_SCAN_STEP) {
+		cpuid(base + OOH_CPUID_LEAF_SIGNATURE, &eax, &ebx, &ecx, &edx);
+		if (ebx != OOH_CPUID_SIGNATURE_EBX ||
+		    ecx != OOH_CPUID_SIGNATURE_ECX ||
+		    edx != OOH_CPUID_SIGNATURE_EDX)
+			continue;
+		/* A range too short to hold the feature leaf is not ours. */
+		if (eax < base + OOH_CPUID_LEAF_FEATURES)
+			continue;
+		cpuid(base + OOH_CPUID_LEAF_FEATURES, &eax, &ebx, &ecx, &edx);
+		hv->present = true;
+		hv->cpuid_base = base;
+		hv->abi_version = eax;
+		hv->features = ebx;
+		return;
+	}
+}
