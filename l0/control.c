@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Control socket. Requests are single-line JSON objects with a "cmd" string
+ * and an optional "id" (echoed back); replies are single-line JSON objects
+ * with "ok". New queries (dirty rate, working set) are new rows in the
+ * command table. Clients are untrusted: lines are bounded, parsing never
+ * reads past the line, unknown input gets an error reply.
+ */
+#include "control.h"
+#include "exit-codes.h"
+#include "vm.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct control_client {
+	int fd;
+	size_t used;
+	char line[L0_CONTROL_LINE_MAX];
+};
+
+struct l0_control {
+	int listen_fd;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct control_client client[L0_CONTROL_MAX_CLIENTS];
+};
+
+struct l0_control *l0_control_open(const char *path, int *exit_code)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct l0_control *ctl;
+	struct stat st;
+
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		fprintf(stderr, "ooh-l0: --control path too long (max %zu)\n", sizeof(addr.sun_path) - 1);
+		*exit_code = L0_EXIT_USAGE;
+		return NULL;
+	}
+	ctl = calloc(1, sizeof(*ctl));
+	if (!ctl) {
+		*exit_code = L0_EXIT_INTERNAL;
+		return NULL;
+	}
+	for (int i = 0; i < L0_CONTROL_MAX_CLIENTS; i++)
+		ctl->client[i].fd = -1;
+	strcpy(addr.sun_path, path);
+	strcpy(ctl->path, path);
+	/* Replace a stale socket left by a killed run, never any other file. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	ctl->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (ctl->listen_fd < 0 || bind(ctl->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+	    listen(ctl->listen_fd, 4) < 0) {
+		fprintf(stderr, "ooh-l0: control socket %s: %s\n", path, strerror(errno));
+		if (ctl->listen_fd >= 0)
+			close(ctl->listen_fd);
+		free(ctl);
+		*exit_code = L0_EXIT_USAGE;
+		return NULL;
+	}
+	chmod(path, 0600); /* the socket controls the VM: owner only */
+	return ctl;
+}
+
+void l0_control_close(struct l0_control *ctl)
+{
+	if (!ctl)
+		return;
+	for (int i = 0; i < L0_CONTROL_MAX_CLIENTS; i++)
+		if (ctl->client[i].fd >= 0)
+			close(ctl->client[i].fd);
+	close(ctl->listen_fd);
+	unlink(ctl->path);
+	free(ctl);
+}
+
+int l0_control_fill_pollfds(struct l0_control *ctl, struct pollfd *fds, int max)
+{
+	int n = 0;
+
+	if (max < 1)
+		return 0;
+	fds[n++] = (struct pollfd){ .fd = ctl->listen_fd, .events = POLLIN };
+	for (int i = 0; i < L0_CONTROL_MAX_CLIENTS && n < max; i++)
+		fds[n++] = (struct pollfd){ .fd = ctl->client[i].fd, .events = POLLIN };
+	return n;
+}
+
+/* --- tiny JSON field extraction: top-level "key": "string" or number --- */
+
+static const char *find_key(const char *json, const char *key)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = strchr(json, '"'); p; p = strchr(p + 1, '"')) {
+		if (strncmp(p + 1, key, klen) == 0 && p[1 + klen] == '"') {
+			p += 2 + klen;
+			while (isspace((unsigned char)*p))
+				p++;
+			if (*p != ':')
+				continue;
+			p++;
+			while (isspace((unsigned char)*p))
+				p++;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* Copies a plain string value ([A-Za-z0-9_.-] only) into out. */
+static bool get_word(const char *json, const char *key, char *out, size_t size)
+{
+	const char *p = find_key(json, key);
+	size_t n = 0;
+
+	if (!p || *p != '"')
+		return false;
+	for (p++; *p && *p != '"'; p++) {
+		if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '.') || n + 1 >= size)
+			return false;
+		out[n++] = *p;
+	}
+	out[n] = '\0';
+	return *p == '"';
+}
+
+static bool get_id(const char *json, long long *id)
+{
+	const char *p = find_key(json, "id");
+	char *end;
+
+	if (!p || !(isdigit((unsigned char)*p) || *p == '-'))
+		return false;
+	errno = 0;
+	*id = strtoll(p, &end, 10);
+	return errno == 0 && end != p;
+}
+
+/* --- commands --- */
+
+struct reply {
+	char *buf;
+	size_t size, len;
+};
+
+static void emit(struct reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void emit(struct reply *r, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (r->len >= r->size)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(r->buf + r->len, r->size - r->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		r->len = r->len + (size_t)n < r->size ? r->len + (size_t)n : r->size - 1;
+}
+
+static const char *vm_state(struct l0_vm *vm)
+{
+	if (atomic_load(&vm->stopping))
+		return "stopping";
+	return atomic_load(&vm->paused) ? "paused" : "running";
+}
+
+static void cmd_status(struct l0_vm *vm, struct reply *r)
+{
+	unsigned long exits = 0;
+
+	for (int i = 0; i < vm->nr_vcpus; i++)
+		exits += atomic_load(&vm->vcpu[i].nr_exits);
+	emit(r, "\"ok\":true,\"state\":\"%s\",\"vcpus\":%d,\"mem_bytes\":%llu,\"uptime_ms\":%llu,"
+	     "\"exits\":%lu,\"console_bytes\":%llu,\"host_kvm\":\"%s\"",
+	     vm_state(vm), vm->nr_vcpus, (unsigned long long)vm->mem.size,
+	     (unsigned long long)l0_vm_uptime_ms(vm), exits,
+	     (unsigned long long)vm->serial.tx_bytes, vm->on_kvm_pvm ? "kvm_pvm" : "kvm");
+}
+
+static void cmd_pause(struct l0_vm *vm, struct reply *r)
+{
+	if (l0_vm_pause(vm) == 0)
+		emit(r, "\"ok\":true,\"state\":\"paused\"");
+	else
+		emit(r, "\"ok\":false,\"error\":\"vm is stopping\"");
+}
+
+static void cmd_resume(struct l0_vm *vm, struct reply *r)
+{
+	l0_vm_resume(vm);
+	emit(r, "\"ok\":true,\"state\":\"%s\"", vm_state(vm));
+}
+
+static void cmd_quit(struct l0_vm *vm, struct reply *r)
+{
+	l0_vm_request_stop(vm, L0_STOP_QUIT, L0_EXIT_OK, "quit from control socket");
+	emit(r, "\"ok\":true,\"state\":\"stopping\"");
+}
+
+static const struct {
+	const char *name;
+	void (*run)(struct l0_vm *vm, struct reply *r);
+} commands[] = {
+	{ "status", cmd_status },
+	{ "pause", cmd_pause },
+	{ "resume", cmd_resume },
+	{ "quit", cmd_quit },
+};
+
+size_t l0_control_execute(struct l0_vm *vm, const char *request, char *reply, size_t reply_size)
+{
+	struct reply r = { reply, reply_size, 0 };
+	char cmd[32];
+	long long id;
+	bool known = false;
+
+	if (reply_size == 0)
+		return 0;
+	reply[0] = '\0';
+	emit(&r, "{");
+	if (get_id(request, &id))
+		emit(&r, "\"id\":%lld,", id);
+	if (!get_word(request, "cmd", cmd, sizeof(cmd))) {
+		emit(&r, "\"ok\":false,\"error\":\"expected {\\\"cmd\\\": \\\"...\\\"}\"}");
+		return r.len;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(cmd, commands[i].name) == 0) {
+			commands[i].run(vm, &r);
+			known = true;
+			break;
+		}
+	}
+	if (!known)
+		emit(&r, "\"ok\":false,\"error\":\"unknown command\"");
+	emit(&r, "}");
+	return r.len;
+}
+
+static void drop_client(struct control_client *c)
+{
+	close(c->fd);
+	c->fd = -1;
+	c->used = 0;
+}
+
+static void send_reply(struct control_client *c, const char *reply, size_t len)
+{
+	/* Replies are short; a client that does not read them is dropped. */
+	if (send(c->fd, reply, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len ||
+	    send(c->fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
+		drop_client(c);
+}
+
+static void serve_client(struct control_client *c, struct l0_vm *vm)
+{
+	ssize_t n = recv(c->fd, c->line + c->used, sizeof(c->line) - 1 - c->used, MSG_DONTWAIT);
+	char reply[1024];
+	char *nl;
+
+	if (n <= 0) {
+		if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			drop_client(c);
+		return;
+	}
+	c->used += (size_t)n;
+	c->line[c->used] = '\0';
+	while (c->fd >= 0 && (nl = memchr(c->line, '\n', c->used))) {
+		size_t len;
+
+		*nl = '\0';
+		len = l0_control_execute(vm, c->line, reply, sizeof(reply));
+		send_reply(c, reply, len);
+		if (c->fd < 0)
+			return;
+		c->used -= (size_t)(nl + 1 - c->line);
+		memmove(c->line, nl + 1, c->used);
+		c->line[c->used] = '\0';
+	}
+	if (c->used == sizeof(c->line) - 1) {
+		static const char too_long[] = "{\"ok\":false,\"error\":\"line too long\"}";
+		send_reply(c, too_long, sizeof(too_long) - 1);
+		if (c->fd >= 0)
+			drop_client(c);
+	}
+}
+
+void l0_control_handle(struct l0_control *ctl, struct l0_vm *vm, const struct pollfd *fds, int nr)
+{
+	for (int i = 1; i < nr; i++) {
+		struct control_client *c = &ctl->client[i - 1];
+
+		if (c->fd >= 0 && fds[i].fd == c->fd && fds[i].revents)
+			serve_client(c, vm);
+	}
+	if (nr > 0 && fds[0].revents & POLLIN) {
+		int fd = accept4(ctl->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int slot = -1;
+
+		if (fd < 0)
+			return;
+		for (int i = 0; i < L0_CONTROL_MAX_CLIENTS && slot < 0; i++)
+			if (ctl->client[i].fd < 0)
+				slot = i;
+		if (slot < 0) {
+			static const char busy[] = "{\"ok\":false,\"error\":\"too many clients\"}\n";
+			if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+				/* closing anyway */
+			}
+			close(fd);
+			return;
+		}
+		ctl->client[slot].fd = fd;
+		ctl->client[slot].used = 0;
+	}
+}

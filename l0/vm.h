@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One KVM virtual machine: its RAM, buses, devices, vCPU threads and the
+ * record of why it stopped. Everything lives in struct l0_vm, so a process
+ * can hold several VMs.
+ */
+#ifndef L0_VM_H
+#define L0_VM_H
+
+#include "bus.h"
+#include "memory.h"
+#include "serial.h"
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#define L0_MAX_VCPUS 64
+
+struct l0_vm_config {
+	uint64_t mem_size;
+	int nr_cpus;
+	bool hugepages;
+	int numa_node;         /* -1: no binding */
+	bool irqchip;          /* in-kernel PIC/IOAPIC/LAPIC + PIT (Linux needs them) */
+	int console_out_fd;    /* serial output; -1 discards */
+	int console_in_fd;     /* serial input; -1 for none */
+	const char *kvm_path;  /* NULL: /dev/kvm */
+	int halt_check_ms;     /* irqchip only: how often to look for vCPUs halted for good */
+	bool verbose;
+};
+
+void l0_vm_config_defaults(struct l0_vm_config *cfg);
+
+enum l0_stop_reason {
+	L0_STOP_NONE,
+	L0_STOP_EXIT_PORT,     /* guest wrote OOH_EXIT_PORT */
+	L0_STOP_HALT,          /* every vCPU halted with interrupts off / poweroff */
+	L0_STOP_RESET,         /* reboot request or triple fault */
+	L0_STOP_SIGNAL,
+	L0_STOP_TIMEOUT,
+	L0_STOP_QUIT,          /* control socket "quit" */
+	L0_STOP_GUEST_FAULT,   /* unmapped memory, KVM internal/emulation error */
+	L0_STOP_INTERNAL,      /* host-side failure */
+};
+
+const char *l0_stop_reason_name(enum l0_stop_reason reason);
+
+struct l0_vm;
+
+struct l0_vcpu {
+	struct l0_vm *vm;
+	int id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	atomic_bool thread_started;
+	atomic_bool check_halt;     /* run loop asks: are you halted for good? */
+	atomic_bool halted_for_good;
+	atomic_ulong nr_exits;
+	bool parked;                /* under vm->lock */
+};
+
+struct l0_vm {
+	struct l0_vm_config cfg;
+	int kvm_fd;
+	int vm_fd;
+	size_t run_size;
+	struct l0_memory mem;
+	struct l0_bus pio;
+	struct l0_bus mmio;
+	struct l0_serial serial;
+	struct kvm_cpuid2 *cpuid;   /* supported CPUID + our leaves, before per-vCPU fixups */
+	bool on_kvm_pvm;            /* host KVM is kvm_pvm: Linux guests cannot boot */
+	int nr_vcpus;
+	struct l0_vcpu vcpu[L0_MAX_VCPUS];
+
+	int wake_fd;                /* eventfd: something for the run loop to look at */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	atomic_bool stopping;
+	atomic_bool paused;
+	int nr_parked;              /* vCPU threads waiting in pause (under lock) */
+	enum l0_stop_reason stop_reason;
+	int exit_code;
+	char stop_message[256];
+	struct timespec started;    /* CLOCK_MONOTONIC at l0_vm_run */
+	bool running;
+	uint8_t rtc_index;          /* CMOS index register (x86/legacy.c) */
+};
+
+/* Returns NULL and sets *exit_code (an L0_EXIT_*) on failure. */
+struct l0_vm *l0_vm_create(const struct l0_vm_config *cfg, int *exit_code);
+void l0_vm_destroy(struct l0_vm *vm);
+
+struct l0_control;
+
+struct l0_run_options {
+	int timeout_ms;             /* 0: none */
+	int signal_fd;              /* signalfd with SIGINT/SIGTERM, or -1 */
+	struct l0_control *control; /* control socket, or NULL */
+};
+
+/* Runs the vCPUs until the VM stops; returns the process exit code. */
+int l0_vm_run(struct l0_vm *vm, const struct l0_run_options *opts);
+
+/* First caller wins; safe from any thread (not from signal handlers). */
+void l0_vm_request_stop(struct l0_vm *vm, enum l0_stop_reason reason, int exit_code,
+			const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Pause blocks until every vCPU thread is out of KVM_RUN. 0 or -1. */
+int l0_vm_pause(struct l0_vm *vm);
+int l0_vm_resume(struct l0_vm *vm);
+uint64_t l0_vm_uptime_ms(const struct l0_vm *vm);
+
+/* vcpu.c */
+int l0_vcpu_create(struct l0_vm *vm, int id);
+void l0_vcpu_destroy(struct l0_vcpu *vcpu);
+int l0_vcpu_start(struct l0_vcpu *vcpu);
+void l0_vcpu_kick(struct l0_vcpu *vcpu);
+
+/* exit-port.c */
+int l0_exit_port_register(struct l0_vm *vm);
+
+#endif

@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Linux x86 boot protocol (Documentation/arch/x86/boot.rst), 64-bit entry,
+ * no firmware: we fill the zero page (boot_params) ourselves, load the
+ * protected-mode kernel at 1 MiB, the initrd as high as allowed, and start
+ * vCPU 0 in long mode at startup_64 with RSI pointing at the zero page.
+ * The image is untrusted input: every header field is range-checked.
+ */
+#include "x86.h"
+#include "../exit-codes.h"
+
+#include <asm/bootparam.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SETUP_HEADER_OFFSET 0x1f1
+#define BOOT_FLAG_MAGIC     0xaa55
+#define HDRS_MAGIC          0x53726448 /* "HdrS" */
+#define MIN_PROTOCOL        0x020c     /* 2.12: xloadflags, 64-bit entry flag */
+#define ENTRY_64_OFFSET     0x200
+#define LOADER_TYPE_UNKNOWN 0xff
+/* Room the kernel needs after its image and the initrd to get to init. */
+#define MIN_FREE_MEMORY     (16ull << 20)
+#define E820_RAM            1
+#define E820_RESERVED       2
+
+static int add_e820(struct boot_params *bp, uint64_t addr, uint64_t size, uint32_t type)
+{
+	if (bp->e820_entries >= E820_MAX_ENTRIES_ZEROPAGE)
+		return -1;
+	bp->e820_table[bp->e820_entries++] = (struct boot_e820_entry){ addr, size, type };
+	return 0;
+}
+
+static void fill_e820(struct boot_params *bp, const struct l0_memory *mem)
+{
+	uint64_t low_end = l0_memory_low_end(mem);
+
+	add_e820(bp, 0, L0_X86_EBDA_START, E820_RAM);
+	add_e820(bp, L0_X86_EBDA_START, L0_X86_KERNEL_ADDR - L0_X86_EBDA_START, E820_RESERVED);
+	add_e820(bp, L0_X86_KERNEL_ADDR, low_end - L0_X86_KERNEL_ADDR, E820_RAM);
+	for (int i = 1; i < mem->nr_regions; i++)
+		add_e820(bp, mem->region[i].gpa, mem->region[i].size, E820_RAM);
+}
+
+int l0_x86_load_linux(struct l0_memory *mem, const uint8_t *kernel, size_t kernel_size,
+		      const uint8_t *initrd, size_t initrd_size, const char *cmdline,
+		      int nr_cpus, struct l0_x86_boot_info *info)
+{
+	struct setup_header hdr;
+	struct boot_params *bp;
+	size_t setup_size, payload_size, hdr_len, cmdline_len = strlen(cmdline);
+	uint64_t low_end = l0_memory_low_end(mem), init_size, initrd_top = 0, initrd_addr = 0;
+	uint8_t *dst;
+
+	memset(info, 0, sizeof(*info));
+	if (kernel_size < SETUP_HEADER_OFFSET + sizeof(hdr)) {
+		fprintf(stderr, "ooh-l0: kernel image too small (%zu bytes) to be a bzImage\n", kernel_size);
+		return L0_EXIT_BAD_KERNEL;
+	}
+	memcpy(&hdr, kernel + SETUP_HEADER_OFFSET, sizeof(hdr));
+	if (hdr.boot_flag != BOOT_FLAG_MAGIC || hdr.header != HDRS_MAGIC) {
+		fprintf(stderr, "ooh-l0: kernel image is not a bzImage (no boot flag / HdrS magic)\n");
+		return L0_EXIT_BAD_KERNEL;
+	}
+	if (hdr.version < MIN_PROTOCOL || !(hdr.xloadflags & XLF_KERNEL_64) ||
+	    !(hdr.loadflags & LOADED_HIGH)) {
+		fprintf(stderr, "ooh-l0: kernel boot protocol %u.%02u without a 64-bit entry point; "
+			"need >= 2.12 with XLF_KERNEL_64\n", hdr.version >> 8, hdr.version & 0xff);
+		return L0_EXIT_BAD_KERNEL;
+	}
+	setup_size = ((size_t)(hdr.setup_sects ? hdr.setup_sects : 4) + 1) * 512;
+	if (setup_size >= kernel_size) {
+		fprintf(stderr, "ooh-l0: kernel image truncated (setup %zu bytes, file %zu)\n",
+			setup_size, kernel_size);
+		return L0_EXIT_BAD_KERNEL;
+	}
+	payload_size = kernel_size - setup_size;
+	if (hdr.syssize && (uint64_t)hdr.syssize * 16 > payload_size + 15) {
+		fprintf(stderr, "ooh-l0: kernel image truncated (header says %llu bytes of kernel, file has %zu)\n",
+			(unsigned long long)hdr.syssize * 16, payload_size);
+		return L0_EXIT_BAD_KERNEL;
+	}
+	init_size = hdr.init_size > payload_size ? hdr.init_size : payload_size;
+
+	if (cmdline_len + 1 > hdr.cmdline_size + 1ull || cmdline_len + 1 > L0_X86_CMDLINE_MAX) {
+		fprintf(stderr, "ooh-l0: kernel command line is %zu bytes; this kernel takes at most %u\n",
+			cmdline_len, hdr.cmdline_size);
+		return L0_EXIT_USAGE;
+	}
+
+	info->kernel_end = L0_X86_KERNEL_ADDR + init_size;
+	if (low_end < info->kernel_end + initrd_size + MIN_FREE_MEMORY) {
+		fprintf(stderr, "ooh-l0: too little memory: kernel needs %llu MiB from 1 MiB up, initrd %llu MiB, "
+			"plus %llu MiB to run; guest has %llu MiB below 3 GiB\n",
+			(unsigned long long)(init_size >> 20), (unsigned long long)(initrd_size >> 20),
+			(unsigned long long)(MIN_FREE_MEMORY >> 20), (unsigned long long)(low_end >> 20));
+		return L0_EXIT_TOO_LITTLE_MEMORY;
+	}
+	if (initrd_size) {
+		/* As high as the kernel allows, so decompression never meets it. */
+		initrd_top = (uint64_t)hdr.initrd_addr_max + 1;
+		if (initrd_top > low_end)
+			initrd_top = low_end;
+		initrd_addr = (initrd_top - initrd_size) & ~0xfffull;
+		if (initrd_size > initrd_top || initrd_addr < info->kernel_end) {
+			fprintf(stderr, "ooh-l0: too little memory below the initrd limit 0x%llx for the initrd\n",
+				(unsigned long long)initrd_top);
+			return L0_EXIT_TOO_LITTLE_MEMORY;
+		}
+	}
+
+	dst = l0_gpa_to_host(mem, L0_X86_KERNEL_ADDR, payload_size);
+	bp = l0_gpa_to_host(mem, L0_X86_ZERO_PAGE, sizeof(*bp));
+	if (!dst || !bp || l0_x86_build_boot_tables(mem) != 0 ||
+	    l0_x86_mptable_size(nr_cpus) > L0_X86_KERNEL_ADDR - L0_X86_EBDA_START ||
+	    l0_x86_write_mptable(mem, L0_X86_EBDA_START, nr_cpus) != 0) {
+		fprintf(stderr, "ooh-l0: too little memory for the boot structures\n");
+		return L0_EXIT_TOO_LITTLE_MEMORY;
+	}
+	memcpy(dst, kernel + setup_size, payload_size);
+	if (initrd_size)
+		memcpy(l0_gpa_to_host(mem, initrd_addr, initrd_size), initrd, initrd_size);
+	memcpy(l0_gpa_to_host(mem, L0_X86_CMDLINE_ADDR, cmdline_len + 1), cmdline, cmdline_len + 1);
+
+	/* Zero page: the setup header as the image has it, then our fields. */
+	memset(bp, 0, sizeof(*bp));
+	hdr_len = 0x202 + (size_t)kernel[0x201] - SETUP_HEADER_OFFSET; /* header end from the jump */
+	if (hdr_len > sizeof(bp->hdr))
+		hdr_len = sizeof(bp->hdr);
+	memcpy(&bp->hdr, kernel + SETUP_HEADER_OFFSET, hdr_len);
+	bp->hdr.type_of_loader = LOADER_TYPE_UNKNOWN;
+	bp->hdr.vid_mode = 0xffff; /* "normal" */
+	bp->hdr.loadflags = (uint8_t)((bp->hdr.loadflags | LOADED_HIGH) & ~KEEP_SEGMENTS);
+	bp->hdr.cmd_line_ptr = (uint32_t)L0_X86_CMDLINE_ADDR;
+	bp->hdr.ramdisk_image = (uint32_t)initrd_addr;
+	bp->hdr.ramdisk_size = (uint32_t)initrd_size;
+	bp->hdr.code32_start = (uint32_t)L0_X86_KERNEL_ADDR;
+	fill_e820(bp, mem);
+
+	info->entry = L0_X86_KERNEL_ADDR + ENTRY_64_OFFSET;
+	info->zero_page = L0_X86_ZERO_PAGE;
+	info->initrd_addr = initrd_addr;
+	info->initrd_size = initrd_size;
+	info->protocol = hdr.version;
+	return 0;
+}
+
+struct mapped_file {
+	const uint8_t *data;
+	size_t size;
+};
+
+/* Page cache mapping: copied once into guest RAM, then unmapped (no RSS kept). */
+static int map_file(const char *what, const char *path, struct mapped_file *file)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	file->data = NULL;
+	file->size = 0;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "ooh-l0: cannot read %s %s: %s\n", what, path,
+			fd < 0 ? strerror(errno) : "not a regular file");
+		if (fd >= 0)
+			close(fd);
+		return L0_EXIT_NO_FILE;
+	}
+	file->size = (size_t)st.st_size;
+	if (file->size) {
+		void *p = mmap(NULL, file->size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (p == MAP_FAILED) {
+			fprintf(stderr, "ooh-l0: cannot map %s %s: %s\n", what, path, strerror(errno));
+			close(fd);
+			return L0_EXIT_NO_FILE;
+		}
+		file->data = p;
+	}
+	close(fd);
+	return 0;
+}
+
+static void unmap_file(struct mapped_file *file)
+{
+	if (file->data)
+		munmap((void *)file->data, file->size);
+	file->data = NULL;
+}
+
+int l0_x86_boot_linux(struct l0_vm *vm, const char *kernel_path, const char *initrd_path,
+		      const char *cmdline)
+{
+	struct mapped_file kernel, initrd = { NULL, 0 };
+	struct l0_x86_boot_info info;
+	int err;
+
+	err = map_file("kernel", kernel_path, &kernel);
+	if (err)
+		return err;
+	if (initrd_path && (err = map_file("initrd", initrd_path, &initrd)) != 0) {
+		unmap_file(&kernel);
+		return err;
+	}
+	err = l0_x86_load_linux(&vm->mem, kernel.data ? kernel.data : (const uint8_t *)"", kernel.size,
+				initrd.data, initrd.size, cmdline, vm->nr_vcpus, &info);
+	unmap_file(&kernel);
+	unmap_file(&initrd);
+	if (err)
+		return err;
+	if (l0_x86_setup_long_mode(&vm->vcpu[0], info.entry, info.zero_page, 0) != 0) {
+		fprintf(stderr, "ooh-l0: cannot set vCPU 0 registers: %s\n", strerror(errno));
+		return L0_EXIT_INTERNAL;
+	}
+	if (vm->cfg.verbose)
+		fprintf(stderr, "ooh-l0: boot protocol %u.%02u, kernel end 0x%llx, initrd 0x%llx+%llu\n",
+			info.protocol >> 8, info.protocol & 0xff, (unsigned long long)info.kernel_end,
+			(unsigned long long)info.initrd_addr, (unsigned long long)info.initrd_size);
+	return 0;
+}
+
+int l0_x86_load_flat(struct l0_memory *mem, uint64_t gpa, const void *code, size_t size)
+{
+	void *dst = l0_gpa_to_host(mem, gpa, size);
+
+	if (!dst)
+		return -1;
+	memcpy(dst, code, size);
+	return 0;
+}
