@@ -3,7 +3,8 @@
 # after one apt-get update. Safe to run again.
 set -e
 PACKAGES="build-essential pkg-config check libnuma-dev libbpf-dev libxen-dev
-qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod"
+qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod
+linux-source shellcheck"
 missing=
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
