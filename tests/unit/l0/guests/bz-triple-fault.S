@@ -1,0 +1,4 @@
+/* Fake kernel: fault with no IDT: triple fault. */
+	.code64
+	.text
+	ud2
