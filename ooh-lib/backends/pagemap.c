@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pagemap backend: userfaultfd asynchronous write-protect (the kernel
+ * resolves write faults itself and clears the pte's uffd-wp bit) read and
+ * re-armed in one PAGEMAP_SCAN ioctl with PM_SCAN_WP_MATCHING.  Linux >= 6.7.
+ *
+ * Mapping changes: a VMA created, moved (mremap) or re-created (munmap +
+ * mmap) inside a tracked range is not registered with our userfaultfd, and
+ * PM_SCAN_WP_MATCHING silently skips such VMAs.  Every snapshot therefore
+ * first asks the kernel for VMAs lacking PAGE_IS_WPALLOWED (a VMA-level
+ * test, nearly free when there are none), registers them and reports
+ * their whole extent: their content may differ from what was there before.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "kabi.h"
+#include "uffd_common.h"
+
+struct pagemap_priv {
+	int uffd;
+	int pagemap_fd;
+	struct region_list skipped;   /* unregistrable and not writable: ignore */
+	struct region_list untracked; /* unregistrable but writable: always dirty */
+	size_t vec_hint;              /* grows to the largest scan seen */
+};
+
+static long scan(int fd, struct pm_scan_arg *a)
+{
+	long r;
+	do
+		r = ioctl(fd, PAGEMAP_SCAN, a);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+/*
+ * Scan [start, end) for pages matching mask (inverted by inv), appending
+ * runs to out; with wp, matched pages are write-protected in the same walk.
+ */
+static int scan_range(int fd, uint64_t start, uint64_t end, uint64_t mask, uint64_t inv,
+		      bool wp, struct region_list *out, size_t hint)
+{
+	uint64_t pos = start;
+
+	while (pos < end) {
+		if (out->cap - out->n < 64 && region_list_reserve(out, out->n + (hint > 64 ? hint : 64)))
+			return -ENOMEM;
+		struct pm_scan_arg a = {
+			.size = sizeof(a),
+			.flags = wp ? PM_SCAN_WP_MATCHING : 0,
+			.start = pos,
+			.end = end,
+			.vec = (uint64_t)(uintptr_t)(out->v + out->n),
+			.vec_len = out->cap - out->n,
+			.category_inverted = inv,
+			.category_mask = mask,
+			.return_mask = mask,
+		};
+		long got = scan(fd, &a);
+		if (got < 0)
+			return (int)got;
+		size_t first = out->n;
+		out->n += (size_t)got;
+		if (a.walk_end >= end || a.walk_end == 0)
+			break;
+		/*
+		 * Resume.  Observed on 6.18: with more than 512 result regions
+		 * walk_end can come back below the end of what was already
+		 * returned (and re-protected); never rescan below the last
+		 * region handed back, and let normalize() drop any duplicate.
+		 */
+		uint64_t next = a.walk_end;
+		if (out->n > first && out->v[out->n - 1].end > next)
+			next = out->v[out->n - 1].end;
+		if (next <= pos)
+			return -EIO; /* no progress: refuse to loop or to guess */
+		pos = next;
+		if ((size_t)got < a.vec_len / 2)
+			continue;
+		if (region_list_reserve(out, out->cap * 2))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int probe(char *reason, size_t len)
+{
+	int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	int pm = -1, err;
+	char *mem = MAP_FAILED;
+
+	if (uffd < 0) {
+		err = -errno;
+		set_reason(reason, len, "userfaultfd() failed: %s", strerror(errno));
+		return err;
+	}
+	err = uffd_api(uffd, UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED, NULL);
+	if (err) {
+		set_reason(reason, len, "userfaultfd lacks WP_ASYNC/WP_UNPOPULATED (Linux >= 6.7 needed): %s",
+			   strerror(-err));
+		err = -EOPNOTSUPP;
+		goto out;
+	}
+	pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	mem = mmap(NULL, 4 * OOH_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (pm < 0 || mem == MAP_FAILED) {
+		err = -errno;
+		set_reason(reason, len, "cannot set up probe: %s", strerror(errno));
+		goto out;
+	}
+	uint64_t s = (uintptr_t)mem, e = s + 4 * OOH_PAGE_SIZE;
+	memset(mem, 1, 4 * OOH_PAGE_SIZE);
+	err = uffd_register(uffd, s, e, UFFDIO_REGISTER_MODE_WP);
+	if (err) {
+		set_reason(reason, len, "UFFDIO_REGISTER(WP) failed: %s", strerror(-err));
+		goto out;
+	}
+	struct region_list l = { 0 };
+	err = scan_range(pm, s, e, PAGE_IS_WRITTEN, 0, true, &l, 0);
+	if (err == -ENOTTY || err == -EINVAL) {
+		set_reason(reason, len, "PAGEMAP_SCAN ioctl not supported by this kernel (Linux >= 6.7 needed)");
+		err = -EOPNOTSUPP;
+	} else if (!err) {
+		l.n = 0;
+		mem[2 * OOH_PAGE_SIZE] = 2;
+		err = scan_range(pm, s, e, PAGE_IS_WRITTEN, 0, true, &l, 0);
+		if (!err && (l.n != 1 || l.v[0].start != s + 2 * OOH_PAGE_SIZE ||
+			     l.v[0].end != s + 3 * OOH_PAGE_SIZE)) {
+			set_reason(reason, len, "self-test failed: a written page was not reported exactly");
+			err = -EOPNOTSUPP;
+		} else if (err) {
+			set_reason(reason, len, "PAGEMAP_SCAN failed: %s", strerror(-err));
+		}
+	} else {
+		set_reason(reason, len, "PAGEMAP_SCAN failed: %s", strerror(-err));
+	}
+	region_list_free(&l);
+out:
+	if (mem != MAP_FAILED)
+		munmap(mem, 4 * OOH_PAGE_SIZE);
+	if (pm >= 0)
+		close(pm);
+	close(uffd);
+	return err;
+}
+
+static int pm_open(struct ooh_tracker *t)
+{
+	struct pagemap_priv *p = calloc(1, sizeof(*p));
+	int err;
+
+	if (!p)
+		return -ENOMEM;
+	p->uffd = p->pagemap_fd = -1;
+	p->pagemap_fd = open_proc(t->pid, "pagemap", O_RDONLY);
+	if (p->pagemap_fd < 0) {
+		err = p->pagemap_fd == -ENOENT ? -ESRCH : p->pagemap_fd;
+		goto fail;
+	}
+	p->uffd = uffd_create(t->pid, t->self);
+	if (p->uffd < 0) {
+		err = p->uffd;
+		goto fail;
+	}
+	err = uffd_api(p->uffd, UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED, NULL);
+	if (err)
+		goto fail;
+	t->priv = p;
+	return 0;
+fail:
+	if (p->uffd >= 0)
+		close(p->uffd);
+	if (p->pagemap_fd >= 0)
+		close(p->pagemap_fd);
+	free(p);
+	return err;
+}
+
+static void pm_close(struct ooh_tracker *t)
+{
+	struct pagemap_priv *p = t->priv;
+
+	close(p->uffd); /* drops every registration */
+	close(p->pagemap_fd);
+	region_list_free(&p->skipped);
+	region_list_free(&p->untracked);
+	free(p);
+	t->priv = NULL;
+}
+
+static int register_ranges(struct ooh_tracker *t, struct region_list *newly)
+{
+	struct pagemap_priv *p = t->priv;
+
+	p->skipped.n = p->untracked.n = 0;
+	for (size_t i = 0; i < t->nr_ranges; i++) {
+		int err = uffd_register_vmas(p->uffd, t->pid, t->ranges[i].start, t->ranges[i].end,
+					     UFFDIO_REGISTER_MODE_WP, &p->skipped, &p->untracked, newly);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int pm_start(struct ooh_tracker *t)
+{
+	struct pagemap_priv *p = t->priv;
+	struct region_list scratch = { 0 };
+	int err = register_ranges(t, NULL);
+
+	/* Re-arm: write-protect every written page (no output needed). */
+	for (size_t i = 0; !err && i < t->nr_ranges; i++) {
+		err = scan_range(p->pagemap_fd, t->ranges[i].start, t->ranges[i].end,
+				 PAGE_IS_WRITTEN, 0, true, &scratch, p->vec_hint);
+		scratch.n = 0;
+	}
+	region_list_free(&scratch);
+	return err;
+}
+
+static int pm_stop(struct ooh_tracker *t)
+{
+	struct pagemap_priv *p = t->priv;
+	struct vma *v;
+	ssize_t n = read_maps(t->pid, &v);
+
+	if (n < 0)
+		return (int)n;
+	for (ssize_t i = 0; i < n; i++)
+		for (size_t k = 0; k < t->nr_ranges; k++) {
+			uint64_t s = v[i].start > t->ranges[k].start ? v[i].start : t->ranges[k].start;
+			uint64_t e = v[i].end < t->ranges[k].end ? v[i].end : t->ranges[k].end;
+			if (s < e)
+				uffd_unregister(p->uffd, s, e); /* clears the uffd-wp bits */
+		}
+	free(v);
+	return 0;
+}
+
+/* Is [s, e) entirely inside one run of l? */
+static bool covered(const struct region_list *l, uint64_t s, uint64_t e)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].start <= s && e <= l->v[i].end)
+			return true;
+	return false;
+}
+
+static int pm_snapshot(struct ooh_tracker *t, bool rearm, struct region_list *out, uint32_t *rflags)
+{
+	struct pagemap_priv *p = t->priv;
+	struct region_list fresh = { 0 };
+	int err = 0;
+
+	(void)rflags;
+	/* 1. VMAs in our ranges that are not registered (new or moved). */
+	for (size_t i = 0; !err && i < t->nr_ranges; i++)
+		err = scan_range(p->pagemap_fd, t->ranges[i].start, t->ranges[i].end,
+				 PAGE_IS_WPALLOWED, PAGE_IS_WPALLOWED, false, &fresh, 0);
+	bool relearn = false;
+	for (size_t i = 0; !err && i < fresh.n; i++)
+		if (!covered(&p->skipped, fresh.v[i].start, fresh.v[i].end))
+			relearn = true;
+	region_list_free(&fresh);
+	if (!err && relearn) {
+		/* Their whole extent is reported: content may have been replaced. */
+		struct region_list newly = { 0 };
+		err = register_ranges(t, &newly);
+		for (size_t i = 0; !err && i < newly.n; i++)
+			err = region_list_add(out, newly.v[i].start, newly.v[i].end);
+		region_list_free(&newly);
+	}
+	for (size_t i = 0; !err && i < p->untracked.n; i++)
+		err = region_list_add(out, p->untracked.v[i].start, p->untracked.v[i].end);
+	if (err)
+		return err;
+
+	/* 2. Written pages, write-protected again in the same walk. */
+	size_t before = out->n;
+	for (size_t i = 0; !err && i < t->nr_ranges; i++)
+		err = scan_range(p->pagemap_fd, t->ranges[i].start, t->ranges[i].end,
+				 PAGE_IS_WRITTEN, 0, rearm, out, p->vec_hint);
+	if (out->n - before > p->vec_hint)
+		p->vec_hint = out->n - before;
+	if (err == -ENOENT || err == -ESRCH)
+		err = -ESRCH;
+	return err;
+}
+
+const struct backend_ops ooh_backend_pagemap = {
+	.id = OOH_BACKEND_PAGEMAP,
+	.name = "pagemap",
+	.caps = OOH_CAP_SELF | OOH_CAP_REMOTE | OOH_CAP_WHOLE | OOH_CAP_ATOMIC_REARM |
+		OOH_CAP_MAPPING_CHANGES,
+	.probe = probe,
+	.open = pm_open,
+	.close = pm_close,
+	.start = pm_start,
+	.stop = pm_stop,
+	.snapshot = pm_snapshot,
+};

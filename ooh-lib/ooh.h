@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ooh.h - one C API for dirty-page tracking ("which pages of this process
+ * were written since I last asked?"), with software backends on any Linux
+ * and, later, the OoH hardware-assisted path.
+ *
+ * Model: a tracker is opened on a target (the calling process or a PID),
+ * over its whole address space or over given ranges.  ooh_start() arms it;
+ * ooh_collect() returns the page-aligned virtual addresses of the pages
+ * dirtied since the last interval began, sorted ascending, into a buffer the
+ * caller sizes; with OOH_COLLECT_REARM the same call atomically begins the
+ * next interval, so no write is ever lost between two intervals.
+ *
+ * Rules every backend follows:
+ *  - a page that may have been modified through the target's own mappings
+ *    is reported (false positives are allowed, misses are not);
+ *  - whenever a backend cannot keep that promise at page granularity it
+ *    sets OOH_RESULT_OVERFLOW in the collect result: the caller must then
+ *    treat every page of the tracked ranges as dirty for that interval;
+ *  - errors are negative errno values (ooh_strerror() explains them).
+ *
+ * All calls are thread-safe; one handle may be used from several threads.
+ */
+#ifndef OOH_H
+#define OOH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define OOH_API __attribute__((visibility("default")))
+#else
+#define OOH_API
+#endif
+
+#define OOH_VERSION_MAJOR 1
+#define OOH_VERSION_MINOR 0
+#define OOH_VERSION_PATCH 0
+/* Compile-time version as one number: major << 16 | minor << 8 | patch. */
+#define OOH_VERSION ((OOH_VERSION_MAJOR << 16) | (OOH_VERSION_MINOR << 8) | OOH_VERSION_PATCH)
+
+/* The version of the library actually linked, same encoding as OOH_VERSION. */
+OOH_API unsigned ooh_version(void);
+
+/* Tracking mechanisms.  Values are ABI: never renumbered. */
+enum ooh_backend {
+	OOH_BACKEND_AUTO = 0,      /* best one that works for the request */
+	OOH_BACKEND_PAGEMAP = 1,   /* PAGEMAP_SCAN + userfaultfd WP_ASYNC, Linux >= 6.7 */
+	OOH_BACKEND_SOFTDIRTY = 2, /* clear_refs 4 + pagemap bit 55, CONFIG_MEM_SOFT_DIRTY */
+	OOH_BACKEND_UFFD = 3,      /* userfaultfd synchronous write-protect + handler thread */
+	OOH_BACKEND_MPROTECT = 4,  /* mprotect + SIGSEGV, the calling process only */
+};
+#define OOH_BACKEND_MAX 4
+
+/* Capability bits, reported by ooh_probe() and ooh_tracker_caps(). */
+#define OOH_CAP_SELF          (1u << 0) /* can track the calling process */
+#define OOH_CAP_REMOTE        (1u << 1) /* can track another process (pid) */
+#define OOH_CAP_WHOLE         (1u << 2) /* can track a whole address space */
+#define OOH_CAP_ATOMIC_REARM  (1u << 3) /* OOH_COLLECT_REARM loses no racing write */
+#define OOH_CAP_PAGE_EXACT    (1u << 4) /* never reports clean pages of a THP */
+#define OOH_CAP_MAPPING_CHANGES (1u << 5) /* reports pages (re)mapped into a range */
+
+struct ooh_backend_info {
+	enum ooh_backend backend;
+	uint32_t caps;     /* OOH_CAP_*: what the backend offers when usable */
+	int status;        /* 0: usable here; else -errno why not */
+	char reason[160];  /* why not usable (empty when usable) */
+};
+
+/*
+ * Probe whether a backend really works on this kernel, by exercising it
+ * (e.g. soft-dirty must be seen to set bit 55 on a written page).
+ * Returns 0 and fills *info (also when the backend is unusable: see
+ * info->status), or -EINVAL for an unknown backend.
+ */
+OOH_API int ooh_probe(enum ooh_backend backend, struct ooh_backend_info *info);
+
+/* "pagemap", "softdirty", "uffd", "mprotect", "auto"; NULL if unknown. */
+const char *ooh_backend_name(enum ooh_backend backend);
+/* Inverse of ooh_backend_name(); -EINVAL if unknown. */
+OOH_API int ooh_backend_from_name(const char *name);
+
+/* A virtual address range of the target, [start, start + len). */
+struct ooh_range {
+	uint64_t start; /* page-aligned */
+	uint64_t len;   /* > 0, page-aligned */
+};
+
+#define OOH_OPEN_START (1u << 0) /* arm right away (as ooh_start()) */
+
+struct ooh_open_opts {
+	uint32_t size;            /* sizeof(struct ooh_open_opts): lets the struct grow */
+	enum ooh_backend backend; /* OOH_BACKEND_AUTO picks the best usable one */
+	pid_t pid;                /* 0 or getpid(): the calling process */
+	uint32_t flags;           /* OOH_OPEN_* */
+	const struct ooh_range *ranges; /* NULL and nr_ranges 0: whole address space */
+	size_t nr_ranges;
+};
+
+typedef struct ooh_tracker ooh_tracker;
+
+/*
+ * Open a tracker.  Errors: -EINVAL (bad options, unaligned/overlapping/empty
+ * ranges, backend unable to do what was asked), -ESRCH (no such pid),
+ * -EPERM/-EACCES (not allowed to track that pid), -EOPNOTSUPP (backend not
+ * usable on this kernel; ooh_probe() says why), -ENOMEM.
+ */
+OOH_API int ooh_open(const struct ooh_open_opts *opts, ooh_tracker **tracker);
+
+/* Stop if started and release everything; the handle is invalid afterwards
+ * (any later call with it returns -EBADF). */
+OOH_API int ooh_close(ooh_tracker *tracker);
+
+/*
+ * Arm (or re-arm) tracking: everything is considered clean from now on and
+ * any interval in progress is discarded.  Pages written afterwards are
+ * reported by the next ooh_collect().
+ */
+OOH_API int ooh_start(ooh_tracker *tracker);
+
+/* Disarm: writes cost nothing any more and are no longer recorded.
+ * Collect what you need before stopping.  -EINVAL if not started. */
+OOH_API int ooh_stop(ooh_tracker *tracker);
+
+/* Flags for ooh_collect(). */
+#define OOH_COLLECT_REARM (1u << 0) /* begin the next interval atomically */
+
+/* Result flags of ooh_collect(). */
+#define OOH_RESULT_MORE     (1u << 0) /* buffer full: call again to continue this interval */
+#define OOH_RESULT_OVERFLOW (1u << 1) /* precision lost: treat all tracked pages as dirty */
+
+struct ooh_collect_result {
+	uint64_t count;  /* addresses written into pages[] */
+	uint32_t flags;  /* OOH_RESULT_* */
+	uint32_t reserved;
+};
+
+/*
+ * Collect dirty pages.  Writes up to cap page-aligned addresses into
+ * pages[], sorted ascending, each once.  The first call of an interval
+ * takes the backend's dirty set; when it does not fit, OOH_RESULT_MORE is
+ * set and the following calls (same flags) return the rest, still
+ * ascending, until a call returns without OOH_RESULT_MORE; the next call
+ * after that begins a new interval.
+ *
+ * Without OOH_COLLECT_REARM the dirty state is only read: the next interval
+ * reports the same pages again (plus new ones).  With it, the pages are
+ * write-protected again as they are taken, so a write racing with the call
+ * lands in this interval or the next, never nowhere.
+ *
+ * res is required (overflow must not go unseen).  Returns 0, or -EBADF
+ * (closed handle), -EINVAL (not started, bad arguments, flags changed in a
+ * continuation), -ESRCH (target exited), other -errno from the kernel.
+ */
+OOH_API int ooh_collect(ooh_tracker *tracker, uint64_t *pages, size_t cap, unsigned flags,
+		struct ooh_collect_result *res);
+
+/* The backend a tracker uses, and its capabilities (OOH_CAP_*), or -EBADF. */
+OOH_API int ooh_tracker_backend(ooh_tracker *tracker);
+OOH_API int ooh_tracker_caps(ooh_tracker *tracker);
+
+/* Text for a negative errno returned by this library (never NULL). */
+const char *ooh_strerror(int err);
+
+/*
+ * Sub-page write protection (128-byte sub-pages, 32 per 4 KiB page), for
+ * guard-based allocators (LeanGuard-style).  DESIGNED, NOT YET IMPLEMENTED:
+ * issue 7 implements them on OoH hardware (EPT SPP); until then every
+ * ooh_spp_* call returns -ENOSYS and changes nothing.
+ *
+ * A sub-page protection domain covers ranges of the calling process.  Each
+ * 4 KiB page carries a 32-bit write-permission vector: bit i set = bytes
+ * [i*128, i*128+128) writable.  A write to a protected sub-page delivers
+ * SIGSEGV with si_addr = the faulting address (unlike the original OoH-SPP,
+ * which injected #GP without an address).
+ */
+#define OOH_SPP_SUBPAGE_SIZE 128u
+#define OOH_SPP_SUBPAGES_PER_PAGE 32u
+
+typedef struct ooh_spp ooh_spp;
+
+/* Open a sub-page protection domain on the calling process. */
+OOH_API int ooh_spp_open(ooh_spp **spp, unsigned flags);
+/* Set the write-permission vector of every page in [addr, addr + len). */
+OOH_API int ooh_spp_protect(ooh_spp *spp, void *addr, size_t len, uint32_t writable_mask);
+/* Set per-page vectors: masks[i] applies to page addr + i * 4096. */
+OOH_API int ooh_spp_protect_pages(ooh_spp *spp, void *addr, const uint32_t *masks, size_t nr_pages);
+/* Read back the vector of the page containing addr. */
+OOH_API int ooh_spp_query(ooh_spp *spp, const void *addr, uint32_t *writable_mask);
+/* Make [addr, addr + len) fully writable again. */
+OOH_API int ooh_spp_release(ooh_spp *spp, void *addr, size_t len);
+/* Release all protections and the domain. */
+OOH_API int ooh_spp_close(ooh_spp *spp);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OOH_H */

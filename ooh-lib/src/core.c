@@ -1,0 +1,452 @@
+/* SPDX-License-Identifier: MIT */
+/* Handle registry, argument checking, interval hand-out with continuation. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <signal.h>
+
+#include "internal.h"
+
+static const struct backend_ops *const backends[OOH_BACKEND_MAX + 1] = {
+	[OOH_BACKEND_PAGEMAP] = &ooh_backend_pagemap,
+	[OOH_BACKEND_SOFTDIRTY] = &ooh_backend_softdirty,
+	[OOH_BACKEND_UFFD] = &ooh_backend_uffd,
+	[OOH_BACKEND_MPROTECT] = &ooh_backend_mprotect,
+};
+
+/* Order tried by OOH_BACKEND_AUTO: cheapest per write and per collect first. */
+static const enum ooh_backend auto_order[] = {
+	OOH_BACKEND_PAGEMAP, OOH_BACKEND_SOFTDIRTY, OOH_BACKEND_UFFD, OOH_BACKEND_MPROTECT,
+};
+
+unsigned ooh_version(void)
+{
+	return OOH_VERSION;
+}
+
+const char *ooh_backend_name(enum ooh_backend b)
+{
+	if (b == OOH_BACKEND_AUTO)
+		return "auto";
+	if ((unsigned)b > OOH_BACKEND_MAX || !backends[b])
+		return NULL;
+	return backends[b]->name;
+}
+
+int ooh_backend_from_name(const char *name)
+{
+	if (!name)
+		return -EINVAL;
+	for (int b = 0; b <= OOH_BACKEND_MAX; b++) {
+		const char *n = ooh_backend_name((enum ooh_backend)b);
+		if (n && !strcmp(n, name))
+			return b;
+	}
+	return -EINVAL;
+}
+
+int ooh_probe(enum ooh_backend b, struct ooh_backend_info *info)
+{
+	if (!info || (unsigned)b > OOH_BACKEND_MAX || !backends[b])
+		return -EINVAL;
+	memset(info, 0, sizeof(*info));
+	info->backend = b;
+	info->caps = backends[b]->caps;
+	info->status = backends[b]->probe(info->reason, sizeof(info->reason));
+	if (!info->status)
+		info->reason[0] = '\0';
+	return 0;
+}
+
+const char *ooh_strerror(int err)
+{
+	switch (err) {
+	case 0: return "success";
+	case -EBADF: return "invalid or closed tracker handle";
+	case -EINVAL: return "invalid argument (ranges, flags, state or backend request)";
+	case -ESRCH: return "no such process (or it exited)";
+	case -EPERM: return "not permitted to track that process";
+	case -EACCES: return "access to the target's /proc files denied";
+	case -EOPNOTSUPP: return "backend not usable on this kernel (see ooh backends)";
+	case -ENOSYS: return "not implemented yet";
+	case -ENOMEM: return "out of memory";
+	case -EBUSY: return "range already tracked by another tracker";
+	case -EFAULT: return "range not mapped in the target";
+	default: break;
+	}
+	if (err < 0)
+		return strerror(-err);
+	return "not an error code";
+}
+
+/* ---- handle registry: lets every call reject closed handles safely ---- */
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t registry_cond = PTHREAD_COND_INITIALIZER;
+static struct ooh_tracker *registry;
+
+/* Find a live handle and pin it; NULL if closed or unknown. */
+static struct ooh_tracker *tracker_get(ooh_tracker *handle)
+{
+	struct ooh_tracker *t;
+
+	pthread_mutex_lock(&registry_lock);
+	for (t = registry; t; t = t->next)
+		if (t == handle && !t->closing)
+			break;
+	if (t)
+		t->users++;
+	pthread_mutex_unlock(&registry_lock);
+	if (t)
+		pthread_mutex_lock(&t->lock);
+	return t;
+}
+
+static void tracker_put(struct ooh_tracker *t)
+{
+	pthread_mutex_unlock(&t->lock);
+	pthread_mutex_lock(&registry_lock);
+	if (--t->users == 0 && t->closing)
+		pthread_cond_broadcast(&registry_cond);
+	pthread_mutex_unlock(&registry_lock);
+}
+
+/* ---- open ---- */
+
+static int cmp_region(const void *a, const void *b)
+{
+	const struct ooh_region *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static int copy_ranges(struct ooh_tracker *t, const struct ooh_open_opts *o)
+{
+	if (!o->ranges || !o->nr_ranges) {
+		if (o->ranges || o->nr_ranges)
+			return -EINVAL;
+		t->whole = true;
+		t->ranges = calloc(1, sizeof(*t->ranges));
+		if (!t->ranges)
+			return -ENOMEM;
+		t->ranges[0].start = OOH_PAGE_SIZE;
+		t->ranges[0].end = OOH_USER_END;
+		t->nr_ranges = 1;
+		return 0;
+	}
+	if (o->nr_ranges > (1u << 20))
+		return -EINVAL;
+	t->ranges = calloc(o->nr_ranges, sizeof(*t->ranges));
+	if (!t->ranges)
+		return -ENOMEM;
+	for (size_t i = 0; i < o->nr_ranges; i++) {
+		uint64_t s = o->ranges[i].start, l = o->ranges[i].len;
+		if (!l || (s | l) & ~OOH_PAGE_MASK || s + l < s || s + l > OOH_USER_END || !s)
+			return -EINVAL;
+		t->ranges[i].start = s;
+		t->ranges[i].end = s + l;
+	}
+	qsort(t->ranges, o->nr_ranges, sizeof(*t->ranges), cmp_region);
+	for (size_t i = 1; i < o->nr_ranges; i++)
+		if (t->ranges[i].start < t->ranges[i - 1].end)
+			return -EINVAL; /* overlapping ranges: ambiguous request */
+	t->nr_ranges = o->nr_ranges;
+	return 0;
+}
+
+static int check_target(pid_t pid)
+{
+	if (pid < 0)
+		return -ESRCH;
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return -ESRCH;
+	/* Tracking needs ptrace-read access to the target's memory maps. */
+	int fd = open_proc(pid, "pagemap", 0);
+	if (fd < 0)
+		return fd == -ENOENT ? -ESRCH : fd;
+	close(fd);
+	return 0;
+}
+
+static void tracker_free(struct ooh_tracker *t)
+{
+	region_list_free(&t->pending);
+	free(t->ranges);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+static int try_open(struct ooh_tracker *t, const struct backend_ops *ops)
+{
+	if (!(ops->caps & (t->self ? OOH_CAP_SELF : OOH_CAP_REMOTE)))
+		return -EINVAL;
+	if (t->whole && !(ops->caps & OOH_CAP_WHOLE))
+		return -EINVAL;
+	char reason[160];
+	int err = ops->probe(reason, sizeof(reason));
+	if (err)
+		return -EOPNOTSUPP;
+	t->ops = ops;
+	err = ops->open(t);
+	if (err)
+		t->ops = NULL;
+	return err;
+}
+
+int ooh_open(const struct ooh_open_opts *o, ooh_tracker **out)
+{
+	struct ooh_tracker *t;
+	int err;
+
+	if (!o || !out || o->size < sizeof(*o) || (unsigned)o->backend > OOH_BACKEND_MAX ||
+	    (o->flags & ~OOH_OPEN_START))
+		return -EINVAL;
+	*out = NULL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	pthread_mutex_init(&t->lock, NULL);
+	t->self = o->pid == 0 || o->pid == getpid();
+	t->pid = t->self ? getpid() : o->pid;
+	err = copy_ranges(t, o);
+	if (!err)
+		err = check_target(t->pid);
+	if (err)
+		goto fail;
+
+	if (o->backend != OOH_BACKEND_AUTO) {
+		if (!backends[o->backend]) {
+			err = -EINVAL;
+			goto fail;
+		}
+		err = try_open(t, backends[o->backend]);
+	} else {
+		err = -EOPNOTSUPP;
+		for (size_t i = 0; i < sizeof(auto_order) / sizeof(auto_order[0]); i++) {
+			int e = try_open(t, backends[auto_order[i]]);
+			if (!e) {
+				err = 0;
+				break;
+			}
+			/* Report the most telling failure: a real error beats "unsupported". */
+			if (e != -EOPNOTSUPP && e != -EINVAL)
+				err = e;
+		}
+	}
+	if (err)
+		goto fail;
+
+	if (o->flags & OOH_OPEN_START) {
+		err = t->ops->start(t);
+		if (err) {
+			t->ops->close(t);
+			goto fail;
+		}
+		t->started = true;
+	}
+	pthread_mutex_lock(&registry_lock);
+	t->next = registry;
+	registry = t;
+	pthread_mutex_unlock(&registry_lock);
+	*out = t;
+	return 0;
+fail:
+	tracker_free(t);
+	return err;
+}
+
+int ooh_close(ooh_tracker *handle)
+{
+	struct ooh_tracker *t, **pp;
+
+	pthread_mutex_lock(&registry_lock);
+	for (pp = &registry; (t = *pp); pp = &t->next)
+		if (t == handle && !t->closing)
+			break;
+	if (!t) {
+		pthread_mutex_unlock(&registry_lock);
+		return -EBADF;
+	}
+	t->closing = true;
+	*pp = t->next;
+	while (t->users)
+		pthread_cond_wait(&registry_cond, &registry_lock);
+	pthread_mutex_unlock(&registry_lock);
+
+	if (t->started)
+		t->ops->stop(t);
+	t->ops->close(t);
+	tracker_free(t);
+	return 0;
+}
+
+static void end_interval(struct ooh_tracker *t)
+{
+	t->in_interval = false;
+	t->pending.n = 0;
+	t->pending_idx = 0;
+}
+
+int ooh_start(ooh_tracker *handle)
+{
+	struct ooh_tracker *t = tracker_get(handle);
+	int err;
+
+	if (!t)
+		return -EBADF;
+	end_interval(t);
+	err = t->ops->start(t);
+	t->started = !err;
+	tracker_put(t);
+	return err;
+}
+
+int ooh_stop(ooh_tracker *handle)
+{
+	struct ooh_tracker *t = tracker_get(handle);
+	int err = -EINVAL;
+
+	if (!t)
+		return -EBADF;
+	if (t->started) {
+		end_interval(t);
+		err = t->ops->stop(t);
+		t->started = false;
+	}
+	tracker_put(t);
+	return err;
+}
+
+int ooh_tracker_backend(ooh_tracker *handle)
+{
+	struct ooh_tracker *t = tracker_get(handle);
+	int b;
+
+	if (!t)
+		return -EBADF;
+	b = t->ops->id;
+	tracker_put(t);
+	return b;
+}
+
+int ooh_tracker_caps(ooh_tracker *handle)
+{
+	struct ooh_tracker *t = tracker_get(handle);
+	int caps;
+
+	if (!t)
+		return -EBADF;
+	caps = (int)t->ops->caps;
+	tracker_put(t);
+	return caps;
+}
+
+/* Hand out pages from the pending list, ascending. */
+static size_t deliver(struct ooh_tracker *t, uint64_t *pages, size_t cap)
+{
+	size_t n = 0;
+
+	while (n < cap && t->pending_idx < t->pending.n) {
+		struct ooh_region *r = &t->pending.v[t->pending_idx];
+		uint64_t a = t->pending_next;
+
+		while (n < cap && a < r->end) {
+			pages[n++] = a;
+			a += OOH_PAGE_SIZE;
+		}
+		if (a >= r->end) {
+			t->pending_idx++;
+			if (t->pending_idx < t->pending.n)
+				t->pending_next = t->pending.v[t->pending_idx].start;
+		} else {
+			t->pending_next = a;
+		}
+	}
+	return n;
+}
+
+int ooh_collect(ooh_tracker *handle, uint64_t *pages, size_t cap, unsigned flags,
+		struct ooh_collect_result *res)
+{
+	struct ooh_tracker *t;
+	int err = 0;
+
+	if (!res || (!pages && cap) || !cap || (flags & ~OOH_COLLECT_REARM))
+		return -EINVAL;
+	memset(res, 0, sizeof(*res));
+	t = tracker_get(handle);
+	if (!t)
+		return -EBADF;
+	if (!t->started) {
+		err = -EINVAL;
+		goto out;
+	}
+	if (t->in_interval && flags != t->interval_flags) {
+		err = -EINVAL;
+		goto out;
+	}
+	if (!t->in_interval) {
+		uint32_t rflags = 0;
+
+		t->pending.n = 0;
+		err = t->ops->snapshot(t, flags & OOH_COLLECT_REARM, &t->pending, &rflags);
+		if (err)
+			goto out;
+		region_list_normalize(&t->pending);
+		region_list_clip(&t->pending, t->ranges, t->nr_ranges);
+		t->in_interval = true;
+		t->interval_flags = flags;
+		t->interval_result = rflags;
+		t->pending_idx = 0;
+		t->pending_next = t->pending.n ? t->pending.v[0].start : 0;
+	}
+	res->count = deliver(t, pages, cap);
+	res->flags = t->interval_result;
+	if (t->pending_idx < t->pending.n)
+		res->flags |= OOH_RESULT_MORE;
+	else
+		end_interval(t);
+out:
+	tracker_put(t);
+	return err;
+}
+
+/* ---- sub-page protection: designed, not implemented (issue 7) ---- */
+
+int ooh_spp_open(ooh_spp **spp, unsigned flags)
+{
+	(void)flags;
+	if (spp)
+		*spp = NULL;
+	return -ENOSYS;
+}
+
+int ooh_spp_protect(ooh_spp *spp, void *addr, size_t len, uint32_t mask)
+{
+	(void)spp; (void)addr; (void)len; (void)mask;
+	return -ENOSYS;
+}
+
+int ooh_spp_protect_pages(ooh_spp *spp, void *addr, const uint32_t *masks, size_t n)
+{
+	(void)spp; (void)addr; (void)masks; (void)n;
+	return -ENOSYS;
+}
+
+int ooh_spp_query(ooh_spp *spp, const void *addr, uint32_t *mask)
+{
+	(void)spp; (void)addr; (void)mask;
+	return -ENOSYS;
+}
+
+int ooh_spp_release(ooh_spp *spp, void *addr, size_t len)
+{
+	(void)spp; (void)addr; (void)len;
+	return -ENOSYS;
+}
+
+int ooh_spp_close(ooh_spp *spp)
+{
+	(void)spp;
+	return -ENOSYS;
+}

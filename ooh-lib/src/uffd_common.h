@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef OOH_UFFD_COMMON_H
+#define OOH_UFFD_COMMON_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "internal.h"
+
+int uffd_create(pid_t pid, bool self);
+int uffd_api(int fd, uint64_t want, uint64_t *got);
+int uffd_register(int fd, uint64_t start, uint64_t end, uint64_t mode);
+int uffd_unregister(int fd, uint64_t start, uint64_t end);
+int uffd_wp(int fd, uint64_t start, uint64_t end, bool protect);
+int uffd_register_vmas(int fd, pid_t pid, uint64_t start, uint64_t end, uint64_t mode,
+		       struct region_list *skipped, struct region_list *untracked,
+		       struct region_list *newly);
+#endif

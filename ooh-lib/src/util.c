@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: MIT */
+/* Region lists, /proc parsing, small helpers. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int region_list_reserve(struct region_list *l, size_t cap)
+{
+	if (cap <= l->cap)
+		return 0;
+	size_t ncap = l->cap ? l->cap : 64;
+	while (ncap < cap)
+		ncap *= 2;
+	struct ooh_region *v = realloc(l->v, ncap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
+	l->cap = ncap;
+	return 0;
+}
+
+int region_list_add(struct region_list *l, uint64_t start, uint64_t end)
+{
+	if (start >= end)
+		return 0;
+	if (l->n && l->v[l->n - 1].end == start) { /* common case: extend */
+		l->v[l->n - 1].end = end;
+		return 0;
+	}
+	int err = region_list_reserve(l, l->n + 1);
+	if (err)
+		return err;
+	l->v[l->n++] = (struct ooh_region){ start, end, 0 };
+	return 0;
+}
+
+static int cmp_start(const void *a, const void *b)
+{
+	const struct ooh_region *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+void region_list_normalize(struct region_list *l)
+{
+	bool sorted = true;
+	for (size_t i = 1; i < l->n && sorted; i++)
+		sorted = l->v[i].start >= l->v[i - 1].end;
+	if (sorted) {
+		/* Still merge touching runs so hand-out is simple. */
+		size_t o = 0;
+		for (size_t i = 0; i < l->n; i++) {
+			if (o && l->v[o - 1].end == l->v[i].start)
+				l->v[o - 1].end = l->v[i].end;
+			else
+				l->v[o++] = l->v[i];
+		}
+		l->n = o;
+		return;
+	}
+	qsort(l->v, l->n, sizeof(*l->v), cmp_start);
+	size_t o = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		if (o && l->v[i].start <= l->v[o - 1].end) {
+			if (l->v[i].end > l->v[o - 1].end)
+				l->v[o - 1].end = l->v[i].end;
+		} else {
+			l->v[o++] = l->v[i];
+		}
+	}
+	l->n = o;
+}
+
+void region_list_clip(struct region_list *l, const struct ooh_region *r, size_t n)
+{
+	/* Fast path: everything inside one range (the usual case). */
+	if (!l->n)
+		return;
+	for (size_t k = 0; k < n; k++)
+		if (l->v[0].start >= r[k].start && l->v[l->n - 1].end <= r[k].end)
+			return;
+
+	struct region_list out = { 0 };
+	size_t k = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		while (k < n && r[k].end <= l->v[i].start)
+			k++;
+		for (size_t j = k; j < n && r[j].start < l->v[i].end; j++) {
+			uint64_t s = l->v[i].start > r[j].start ? l->v[i].start : r[j].start;
+			uint64_t e = l->v[i].end < r[j].end ? l->v[i].end : r[j].end;
+			if (region_list_add(&out, s, e))
+				return; /* out of memory: keep the unclipped superset */
+		}
+	}
+	free(l->v);
+	*l = out;
+}
+
+void region_list_free(struct region_list *l)
+{
+	free(l->v);
+	*l = (struct region_list){ 0 };
+}
+
+bool ranges_intersect(const struct ooh_region *r, size_t n, uint64_t start, uint64_t end)
+{
+	for (size_t i = 0; i < n; i++)
+		if (r[i].start < end && start < r[i].end)
+			return true;
+	return false;
+}
+
+int open_proc(pid_t pid, const char *file, int flags)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	int fd = open(path, flags | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+ssize_t read_maps(pid_t pid, struct vma **out)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? -ESRCH : -errno;
+
+	struct vma *v = NULL;
+	size_t n = 0, cap = 0;
+	char line[512];
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long s, e, off;
+		char perms[8], dev[16];
+		unsigned long ino;
+		int pos = 0;
+		if (sscanf(line, "%llx-%llx %7s %llx %15s %lu %n", &s, &e, perms, &off, dev, &ino, &pos) < 6)
+			continue;
+		if (!strchr(line, '\n')) { /* overlong name: skip the rest of the line */
+			int c;
+			while ((c = fgetc(f)) != EOF && c != '\n')
+				;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			struct vma *nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				free(v);
+				fclose(f);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		struct vma *m = &v[n++];
+		memset(m, 0, sizeof(*m));
+		m->start = s;
+		m->end = e;
+		m->read = perms[0] == 'r';
+		m->write = perms[1] == 'w';
+		m->exec = perms[2] == 'x';
+		m->shared = perms[3] == 's';
+		char *name = line + pos;
+		name[strcspn(name, "\n")] = '\0';
+		m->anon = name[0] != '/';
+		snprintf(m->name, sizeof(m->name), "%s", name);
+	}
+	fclose(f);
+	*out = v;
+	return (ssize_t)n;
+}
+
+int write_file_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t len = (ssize_t)strlen(s);
+	ssize_t w = write(fd, s, (size_t)len);
+	int err = w == len ? 0 : (w < 0 ? -errno : -EIO);
+	close(fd);
+	return err;
+}
+
+int proc_thread_count(pid_t pid)
+{
+	char path[64], line[128];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	int n = -ESRCH;
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+int pidfd_open_compat(pid_t pid)
+{
+	long fd = syscall(SYS_pidfd_open, pid, 0);
+	return fd < 0 ? -errno : (int)fd;
+}
+
+void set_reason(char *reason, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	if (!reason || !len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(reason, len, fmt, ap);
+	va_end(ap);
+}
