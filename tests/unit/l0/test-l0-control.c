@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: MIT
+/* Control socket: request parsing, and status/pause/resume/quit on a live VM. */
+#include "harness/ooh_check.h"
+#include "l0-test.h"
+#include "control.h"
+#include "exit-codes.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+START_TEST(requests_and_errors)
+{
+	struct l0_vm *vm = l0t_vm(false, -1);
+	char reply[512];
+
+	l0_control_execute(vm, "{\"cmd\":\"status\",\"id\":7}", reply, sizeof(reply));
+	ck_assert_msg(strncmp(reply, "{\"id\":7,\"ok\":true,\"state\":\"running\"", 35) == 0, "%s", reply);
+	ck_assert_ptr_nonnull(strstr(reply, "\"vcpus\":1"));
+	ck_assert_ptr_nonnull(strstr(reply, "\"mem_bytes\":4194304"));
+	l0_control_execute(vm, "{ \"cmd\" : \"nope\" }", reply, sizeof(reply));
+	ck_assert_str_eq(reply, "{\"ok\":false,\"error\":\"unknown command\"}");
+	l0_control_execute(vm, "not json", reply, sizeof(reply));
+	ck_assert_ptr_nonnull(strstr(reply, "\"ok\":false"));
+	l0_control_execute(vm, "{\"cmd\":\"st\\\"atus\"}", reply, sizeof(reply));
+	ck_assert_ptr_nonnull(strstr(reply, "\"ok\":false"));
+	l0_control_execute(vm, "{\"cmd\":42}", reply, sizeof(reply));
+	ck_assert_ptr_nonnull(strstr(reply, "\"ok\":false"));
+	/* a tiny reply buffer truncates, never overflows */
+	ck_assert_uint_lt(l0_control_execute(vm, "{\"cmd\":\"status\"}", reply, 8), 8);
+	l0_vm_destroy(vm);
+}
+END_TEST
+
+struct runner {
+	struct l0_vm *vm;
+	struct l0_control *control;
+	int result;
+};
+
+static void *run_vm(void *arg)
+{
+	struct runner *r = arg;
+	struct l0_run_options opts = { .timeout_ms = 20000, .signal_fd = -1, .control = r->control };
+
+	r->result = l0_vm_run(r->vm, &opts);
+	return NULL;
+}
+
+static void ask(int fd, const char *request, char *reply, size_t size)
+{
+	size_t used = 0;
+
+	ck_assert_int_eq(write(fd, request, strlen(request)), (ssize_t)strlen(request));
+	while (used < size - 1) {
+		ssize_t n = read(fd, reply + used, 1);
+		ck_assert_int_eq(n, 1);
+		if (reply[used] == '\n')
+			break;
+		used++;
+	}
+	reply[used] = '\0';
+}
+
+START_TEST(socket_session)
+{
+	char path[64], reply[512];
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct runner r = { .result = -1 };
+	pthread_t thread;
+	int err = 0, fd;
+
+	snprintf(path, sizeof(path), "/tmp/ooh-l0-control-test-%d.sock", (int)getpid());
+	r.vm = l0t_vm(true, -1);
+	l0t_load_real(r.vm, "rm-spin");
+	r.control = l0_control_open(path, &err);
+	ck_assert_ptr_nonnull(r.control);
+	pthread_create(&thread, NULL, run_vm, &r);
+
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	strcpy(addr.sun_path, path);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	ask(fd, "{\"cmd\":\"status\"}\n", reply, sizeof(reply));
+	ck_assert_msg(strstr(reply, "\"state\":\"running\"") != NULL, "%s", reply);
+	ask(fd, "{\"cmd\":\"pause\"}\n", reply, sizeof(reply));
+	ck_assert_str_eq(reply, "{\"ok\":true,\"state\":\"paused\"}");
+	ck_assert_int_eq(r.vm->nr_parked, 1);
+	ask(fd, "{\"cmd\":\"status\"}\n", reply, sizeof(reply));
+	ck_assert_ptr_nonnull(strstr(reply, "\"state\":\"paused\""));
+	ask(fd, "{\"cmd\":\"resume\"}\n", reply, sizeof(reply));
+	ck_assert_str_eq(reply, "{\"ok\":true,\"state\":\"running\"}");
+	/* two requests in one write, answered in order */
+	ask(fd, "{\"cmd\":\"status\",\"id\":1}\n{\"cmd\":\"quit\",\"id\":2}\n", reply, sizeof(reply));
+	ck_assert_ptr_nonnull(strstr(reply, "\"id\":1"));
+	ask(fd, "", reply, sizeof(reply));
+	ck_assert_str_eq(reply, "{\"id\":2,\"ok\":true,\"state\":\"stopping\"}");
+	pthread_join(thread, NULL);
+	ck_assert_int_eq(r.result, L0_EXIT_OK);
+	ck_assert_int_eq(r.vm->stop_reason, L0_STOP_QUIT);
+	close(fd);
+	l0_control_close(r.control);
+	ck_assert_int_ne(access(path, F_OK), 0); /* socket file removed */
+	l0_vm_destroy(r.vm);
+}
+END_TEST
+
+START_TEST(refuses_long_path)
+{
+	char path[200];
+	int err = 0;
+
+	memset(path, 'a', sizeof(path) - 1);
+	path[sizeof(path) - 1] = '\0';
+	ck_assert_ptr_null(l0_control_open(path, &err));
+	ck_assert_int_eq(err, L0_EXIT_USAGE);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *suite = suite_create("l0-control");
+	TCase *tc = tcase_create("control");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, requests_and_errors);
+	tcase_add_test(tc, socket_session);
+	tcase_add_test(tc, refuses_long_path);
+	suite_add_tcase(suite, tc);
+	return ooh_check_main(suite);
+}
