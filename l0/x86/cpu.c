@@ -103,6 +103,12 @@ static int set_vcpu_cpuid(struct l0_vcpu *vcpu)
 		if (e->function == 1) {
 			/* Initial APIC ID = vCPU index, as the MP table says. */
 			e->ebx = (e->ebx & 0x00ffffffu) | ((uint32_t)vcpu->id << 24);
+			/*
+			 * KVM does not report the "running on a hypervisor"
+			 * bit as supported; without it guests never look at
+			 * the 0x4000xxxx leaves, ours included.
+			 */
+			e->ecx |= 1u << 31;
 		} else if (e->function == 0xb || e->function == 0x1f) {
 			e->edx = (uint32_t)vcpu->id; /* x2APIC ID */
 		}

@@ -13,7 +13,7 @@ if dmesg | grep -q 'ooh: no OoH hypervisor below'; then
 else
 	ooh_fail module-discovery-absent "$(dmesg | grep 'ooh:' | tail -1)"
 fi
-OOH_EXPECT_HV=0 "$OOH_BIN/ooh-test-dev"
+OOH_LEVEL=dev-L1 OOH_EXPECT_HV=0 "$OOH_BIN/ooh-test-dev"
 status=$?
 if rmmod ooh && [ ! -e /dev/ooh ]; then
 	ooh_pass module-unload
