@@ -60,9 +60,11 @@ enum ooh_backend {
 /* Capability bits, reported by ooh_probe() and ooh_tracker_caps(). */
 #define OOH_CAP_SELF          (1u << 0) /* can track the calling process */
 #define OOH_CAP_REMOTE        (1u << 1) /* can track another process (pid) */
-#define OOH_CAP_WHOLE         (1u << 2) /* can track a whole address space */
+#define OOH_CAP_WHOLE         (1u << 2) /* can track a whole address space (uffd:
+					   * another process's only) */
 #define OOH_CAP_ATOMIC_REARM  (1u << 3) /* OOH_COLLECT_REARM loses no racing write */
-#define OOH_CAP_PAGE_EXACT    (1u << 4) /* never reports clean pages of a THP */
+#define OOH_CAP_PAGE_EXACT    (1u << 4) /* reports only written pages (THPs at 4 KiB),
+					   * apart from mapping changes */
 #define OOH_CAP_MAPPING_CHANGES (1u << 5) /* reports pages (re)mapped into a range */
 
 struct ooh_backend_info {
