@@ -45,7 +45,7 @@ rig: all
 
 demo: deps
 	@$(MAKE) -s all
-	@$(RIG) --quiet run l1/demo.sh
+	@$(RIG) --quiet run l1/demo.sh | grep -v "^OOH-RIG-RUNNING"
 
 # bench and install run in the components that have such a target.
 has_target = $(MAKE) -s -C $(1) -q $(2) >/dev/null 2>&1; [ $$? != 2 ]

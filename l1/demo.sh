@@ -1,19 +1,20 @@
 #!/bin/sh
-# make demo's payload: show the stack coming up, level by level.
-echo "OOH-DEMO level 1: L1 Linux $(uname -r) with $(grep -c ^processor /proc/cpuinfo) vCPU, $(grep MemTotal /proc/meminfo | tr -s ' ')"
-echo "OOH-DEMO level 1: KVM in L1: $(ls -l /dev/kvm | cut -c1-10) /dev/kvm, modules: $(lsmod | awk 'NR>1{print $1}' | tr '\n' ' ')"
-echo "OOH-DEMO level 2: a tiny KVM guest inside L1:"
+# make demo's payload, run in L1: show the stack coming up, level by level.
+echo "OOH-DEMO level 0: host -> QEMU ($(cat /proc/cpuinfo | grep -m1 'model name' | cut -d: -f2 | sed 's/^ //'))"
+echo "OOH-DEMO level 1: L1 Linux $(uname -r), $(grep -c ^processor /proc/cpuinfo) vCPU, $(grep MemTotal /proc/meminfo | tr -s ' '), init after $(cut -d' ' -f1 /proc/uptime) s"
+echo "OOH-DEMO level 1: KVM in L1: /dev/kvm from $(lsmod | awk 'NR>1 && /^kvm_(amd|intel)/{print $1}'), nested paging $(cat /sys/module/kvm_amd/parameters/npt /sys/module/kvm_intel/parameters/ept 2>/dev/null)"
+echo "OOH-DEMO level 2: a tiny KVM guest (real mode, a few bytes of code) inside L1:"
 "$OOH_BIN/ooh-test-kvm-tiny" | sed 's/^/OOH-DEMO   /'
-if [ -f "$OOH_MODULES/ooh.ko" ] && insmod "$OOH_MODULES/ooh.ko"; then
-	echo "OOH-DEMO ooh.ko in L1: $(dmesg | grep 'ooh:' | tail -1 | sed 's/^\[[^]]*\] //')"
-	rmmod ooh
+if [ ! -x "$OOH_BIN/ooh-l0" ]; then
+	echo "OOH-DEMO level 2: ooh-l0 is not built"
+	exit 1
 fi
-if [ -x "$OOH_BIN/ooh-l0" ]; then
-	echo "OOH-DEMO level 2: ooh-l0 boots a Linux guest (L2) inside L1:"
-	"$OOH_BIN/ooh-l0" --kernel "$OOH_L2/bzImage" --initrd "$OOH_L2/initrd.cpio" \
-		--mem 256M --timeout 120 --cmdline "console=ttyS0 quiet panic=-1" 2>&1 |
-		grep -E 'ooh-l2|OOH-|ooh-l0' | sed 's/^/OOH-DEMO   /'
-	echo "OOH-DEMO ooh-l0 exited with the guest's status"
-else
-	echo "OOH-DEMO level 2: ooh-l0 is not built yet"
-fi
+echo "OOH-DEMO level 2: ooh-l0 boots a Linux guest (L2) inside L1 ..."
+start=$(cut -d' ' -f1 /proc/uptime)
+"$OOH_BIN/ooh-l0" --kernel "$OOH_L2/bzImage" --initrd "$OOH_L2/initrd.cpio" \
+	--mem 256M --timeout 180 --stats --append "quiet ooh.run=/ooh/l2/demo.sh" 2>&1 |
+	sed -n -e '/^OOH-DEMO/p' -e 's/^ooh-l0: stats: /OOH-DEMO level 2: ooh-l0 figures: /p'
+status=$?
+end=$(cut -d' ' -f1 /proc/uptime)
+echo "OOH-DEMO level 2: ooh-l0 ran L2 from start to power-off in $(awk "BEGIN{print $end - $start}") s"
+exit $status
