@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <signal.h>
+#include <poll.h>
 
 #include "internal.h"
 
@@ -170,6 +171,8 @@ static int check_target(pid_t pid)
 
 static void tracker_free(struct ooh_tracker *t)
 {
+	if (t->pidfd >= 0)
+		close(t->pidfd);
 	region_list_free(&t->pending);
 	free(t->ranges);
 	pthread_mutex_destroy(&t->lock);
@@ -206,11 +209,18 @@ int ooh_open(const struct ooh_open_opts *o, ooh_tracker **out)
 	if (!t)
 		return -ENOMEM;
 	pthread_mutex_init(&t->lock, NULL);
+	t->pidfd = -1;
 	t->self = o->pid == 0 || o->pid == getpid();
 	t->pid = t->self ? getpid() : o->pid;
 	err = copy_ranges(t, o);
 	if (!err)
 		err = check_target(t->pid);
+	if (!err && !t->self) {
+		/* Holds on to this process, not to a pid that may be reused. */
+		t->pidfd = pidfd_open_compat(t->pid);
+		if (t->pidfd < 0)
+			err = t->pidfd;
+	}
 	if (err)
 		goto fail;
 
@@ -387,6 +397,12 @@ int ooh_collect(ooh_tracker *handle, uint64_t *pages, size_t cap, unsigned flags
 	}
 	if (!t->in_interval) {
 		uint32_t rflags = 0;
+		struct pollfd pf = { .fd = t->pidfd, .events = POLLIN };
+
+		if (t->pidfd >= 0 && poll(&pf, 1, 0) > 0) {
+			err = -ESRCH; /* exited: whatever we would read is stale */
+			goto out;
+		}
 
 		t->pending.n = 0;
 		err = t->ops->snapshot(t, flags & OOH_COLLECT_REARM, &t->pending, &rflags);

@@ -78,6 +78,7 @@ struct ooh_tracker {
 	struct ooh_region *ranges;    /* sorted, disjoint, page-aligned */
 	size_t nr_ranges;
 	bool started;
+	int pidfd;                    /* remote: readable once the target exits */
 
 	/* The interval being handed out with continuation. */
 	bool in_interval;
