@@ -5,6 +5,7 @@
  * the halt check.
  */
 #include "exit-codes.h"
+#include "ooh/ooh.h"
 #include "vm.h"
 #include "x86/x86.h"
 
@@ -36,6 +37,8 @@ int l0_vcpu_create(struct l0_vm *vm, int id)
 		fprintf(stderr, "ooh-l0: mmap kvm_run: %s\n", strerror(errno));
 		return L0_EXIT_INTERNAL;
 	}
+	if (l0_ooh_vcpu_init(vcpu) != 0)
+		return L0_EXIT_INTERNAL;
 	return l0_x86_vcpu_init(vcpu);
 }
 
@@ -73,6 +76,8 @@ static void handle_io(struct l0_vcpu *vcpu)
 				   "vCPU %d: malformed I/O exit", vcpu->id);
 		return;
 	}
+	if (l0_ooh_handle_io(vcpu))
+		return; /* the OoH hypercall port */
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	for (uint32_t i = 0; i < run->io.count; i++, data += size) {
 		if (!l0_bus_dispatch(&vcpu->vm->pio, run->io.port, data, size, is_write) && !is_write)
@@ -161,6 +166,9 @@ static void handle_exit(struct l0_vcpu *vcpu)
 		l0_vm_request_stop(vm, L0_STOP_RESET, L0_EXIT_GUEST_RESET,
 				   "guest reset: vCPU %d triple fault (or shutdown)", vcpu->id);
 		break;
+	case KVM_EXIT_DIRTY_RING_FULL:
+		l0_ooh_ring_full(vcpu);
+		break;
 	case KVM_EXIT_SYSTEM_EVENT:
 		handle_system_event(vcpu);
 		break;
@@ -186,8 +194,12 @@ static void answer_halt_check(struct l0_vcpu *vcpu)
 
 	if (!atomic_exchange(&vcpu->check_halt, false))
 		return;
-	if (l0_x86_vcpu_halted_for_good(vcpu, &halted) == 0)
+	if (l0_x86_vcpu_halted_for_good(vcpu, &halted) == 0) {
+		if (vcpu->vm->cfg.verbose && halted != atomic_load(&vcpu->halted_for_good))
+			fprintf(stderr, "ooh-l0: vCPU %d %s\n", vcpu->id,
+				halted ? "halted for good" : "running again");
 		atomic_store(&vcpu->halted_for_good, halted);
+	}
 }
 
 static void *vcpu_thread(void *arg)
@@ -204,6 +216,7 @@ static void *vcpu_thread(void *arg)
 			park(vcpu, false);
 			continue;
 		}
+		l0_ooh_vcpu_gate(vcpu); /* waits while an OoH harvest runs */
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			int err = errno;
 

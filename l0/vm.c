@@ -7,6 +7,7 @@
 #include "vm.h"
 #include "control.h"
 #include "exit-codes.h"
+#include "ooh/ooh.h"
 #include "x86/x86.h"
 
 #include <errno.h>
@@ -166,6 +167,9 @@ struct l0_vm *l0_vm_create(const struct l0_vm_config *cfg, int *exit_code)
 	err = register_memory(vm);
 	if (err)
 		goto fail;
+	err = l0_ooh_vm_init(vm); /* before any vCPU: the dirty ring needs that */
+	if (err)
+		goto fail;
 	err = l0_x86_vm_init(vm);
 	if (err)
 		goto fail;
@@ -199,6 +203,8 @@ static void stop_vcpu_threads(struct l0_vm *vm)
 		l0_vcpu_kick(&vm->vcpu[i]);
 	for (int i = 0; i < vm->nr_vcpus; i++) {
 		if (vm->vcpu[i].thread_started) {
+			if (vm->cfg.verbose)
+				fprintf(stderr, "ooh-l0: waiting for vCPU %d thread\n", i);
 			pthread_join(vm->vcpu[i].thread, NULL);
 			vm->vcpu[i].thread_started = false;
 		}
@@ -210,6 +216,7 @@ void l0_vm_destroy(struct l0_vm *vm)
 	if (!vm)
 		return;
 	stop_vcpu_threads(vm);
+	l0_ooh_vm_destroy(vm);
 	for (int i = 0; i < vm->nr_vcpus; i++)
 		l0_vcpu_destroy(&vm->vcpu[i]);
 	if (vm->vm_fd >= 0)

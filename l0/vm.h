@@ -64,6 +64,8 @@ struct l0_vcpu {
 	bool parked;                /* under vm->lock */
 };
 
+struct l0_ooh;
+
 struct l0_vm {
 	struct l0_vm_config cfg;
 	int kvm_fd;
@@ -90,6 +92,7 @@ struct l0_vm {
 	struct timespec started;    /* CLOCK_MONOTONIC at l0_vm_run */
 	bool running;
 	uint8_t rtc_index;          /* CMOS index register (x86/legacy.c) */
+	struct l0_ooh *ooh;         /* OoH virtual hardware (ooh/), NULL if off */
 };
 
 /* Returns NULL and sets *exit_code (an L0_EXIT_*) on failure. */

@@ -6,6 +6,7 @@
  */
 #include "x86.h"
 #include "../exit-codes.h"
+#include "../ooh/ooh.h"
 
 #include <ooh/hv-abi.h>
 
@@ -47,15 +48,20 @@ static struct kvm_cpuid2 *get_supported_cpuid(int kvm_fd)
 }
 
 /* Adds (or replaces) the OoH discovery leaves; keeps KVM's at 0x40000000. */
-static int add_ooh_leaves(struct kvm_cpuid2 *cpuid)
+static int add_ooh_leaves(struct kvm_cpuid2 *cpuid, const struct l0_vm *vm)
 {
+	uint32_t features = l0_ooh_features(vm);
 	struct kvm_cpuid_entry2 leaves[OOH_CPUID_NR_LEAVES] = {
 		{ .function = OOH_CPUID_BASE + OOH_CPUID_LEAF_SIGNATURE,
 		  .eax = OOH_CPUID_BASE + OOH_CPUID_NR_LEAVES - 1,
 		  .ebx = OOH_CPUID_SIGNATURE_EBX, .ecx = OOH_CPUID_SIGNATURE_ECX,
 		  .edx = OOH_CPUID_SIGNATURE_EDX },
 		{ .function = OOH_CPUID_BASE + OOH_CPUID_LEAF_FEATURES,
-		  .eax = OOH_ABI_VERSION, .ebx = OOH_FEAT_EXIT_PORT, .ecx = OOH_EXIT_PORT },
+		  .eax = OOH_ABI_VERSION, .ebx = OOH_FEAT_EXIT_PORT | features, .ecx = OOH_EXIT_PORT,
+		  .edx = (features & OOH_FEAT_HYPERCALL) ? OOH_HC_PORT : 0 },
+		{ .function = OOH_CPUID_BASE + OOH_CPUID_LEAF_PML,
+		  .eax = l0_ooh_gsi(vm), .ebx = OOH_MAX_SESSIONS, .ecx = OOH_LOG_MAX_BYTES,
+		  .edx = OOH_SHADOW_NR_FIELDS },
 	};
 
 	for (unsigned i = 0; i < OOH_CPUID_NR_LEAVES; i++) {
@@ -82,7 +88,7 @@ int l0_x86_vm_init(struct l0_vm *vm)
 	if (vm->cfg.irqchip && l0_x86_irq_init(vm) != 0)
 		return L0_EXIT_INTERNAL;
 	vm->cpuid = get_supported_cpuid(vm->kvm_fd);
-	if (!vm->cpuid || add_ooh_leaves(vm->cpuid) != 0)
+	if (!vm->cpuid || add_ooh_leaves(vm->cpuid, vm) != 0)
 		return L0_EXIT_INTERNAL;
 	return 0;
 }

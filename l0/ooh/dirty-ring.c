@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Virtual PML source: the KVM dirty ring. A harvest stops the other
+ * vCPUs, takes every DIRTY entry of every vCPU's ring (with the vCPU that
+ * logged it), marks them for reset and calls KVM_RESET_DIRTY_RINGS, which
+ * write-protects those pages again: a page written again later is logged
+ * again. Then it hands the GFNs to the sessions (session.c).
+ */
+#include "ooh.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+static int push_gfn(struct l0_ooh *ooh, uint64_t gfn, uint32_t vcpu)
+{
+	if (ooh->nr_gfns == ooh->cap_gfns) {
+		size_t cap = ooh->cap_gfns ? ooh->cap_gfns * 2 : 4096;
+		struct l0_ooh_gfn *n = realloc(ooh->gfns, cap * sizeof(*n));
+
+		if (!n)
+			return -1;
+		ooh->gfns = n;
+		ooh->cap_gfns = cap;
+	}
+	ooh->gfns[ooh->nr_gfns++] = (struct l0_ooh_gfn){ gfn, vcpu };
+	return 0;
+}
+
+/* Entry (slot, offset) from KVM: still checked against our own slots. */
+static bool entry_gfn(struct l0_ooh *ooh, const struct kvm_dirty_gfn *e, uint64_t *gfn)
+{
+	const struct l0_memory *mem = &ooh->vm->mem;
+
+	if (e->slot >= (uint32_t)mem->nr_regions || e->offset >= mem->region[e->slot].size / 4096)
+		return false;
+	*gfn = mem->region[e->slot].gpa / 4096 + e->offset;
+	return true;
+}
+
+static void collect_ring(struct l0_ooh *ooh, int i, bool *lost)
+{
+	struct l0_ooh_vcpu *v = &ooh->vcpu[i];
+	uint32_t mask = ooh->ring_entries - 1;
+
+	if (!v->ring)
+		return;
+	for (uint32_t n = 0; n < ooh->ring_entries; n++) {
+		struct kvm_dirty_gfn *e = &v->ring[v->next & mask];
+		uint32_t flags = __atomic_load_n(&e->flags, __ATOMIC_ACQUIRE);
+		uint64_t gfn;
+
+		if (!(flags & KVM_DIRTY_GFN_F_DIRTY))
+			break;
+		if (entry_gfn(ooh, e, &gfn)) {
+			if (push_gfn(ooh, gfn, (uint32_t)i) != 0)
+				*lost = true;
+			v->harvested++;
+		}
+		__atomic_store_n(&e->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
+		v->next++;
+	}
+}
+
+void l0_ooh_harvest(struct l0_ooh *ooh, struct l0_vcpu *self)
+{
+	struct l0_vm *vm = ooh->vm;
+	uint64_t seen[L0_MAX_VCPUS];
+	bool lost = false;
+
+	ooh->stats.harvests++;
+	ooh->nr_gfns = 0;
+	l0_ooh_world_stop(ooh, self);
+	for (int i = 0; i < vm->nr_vcpus; i++)
+		collect_ring(ooh, i, &lost);
+	if (ooh->has_ring && ioctl(vm->vm_fd, KVM_RESET_DIRTY_RINGS, 0) < 0)
+		fprintf(stderr, "ooh-l0: KVM_RESET_DIRTY_RINGS: %s\n", strerror(errno));
+	/* Rings first, then EPML_SEEN: a context that logged an entry set its bit before. */
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		seen[i] = l0_ooh_shadow_take_seen(ooh, i);
+		l0_ooh_shadow_refresh(ooh, i);
+	}
+	l0_ooh_world_resume(ooh);
+	ooh->stats.gfns_harvested += ooh->nr_gfns;
+	if (lost) {
+		/* out of host memory: every active session overflows (conservative) */
+		for (uint32_t id = 1; id <= OOH_MAX_SESSIONS; id++)
+			if (ooh->session[id].active)
+				ooh->session[id].overflow++;
+	}
+	l0_ooh_deliver(ooh, seen);
+}
+
+/* Dirty logging on the RAM slots is on exactly while some session is active. */
+int l0_ooh_set_logging(struct l0_ooh *ooh, bool on)
+{
+	struct l0_vm *vm = ooh->vm;
+
+	if (!ooh->has_ring || ooh->logging == on)
+		return 0;
+	for (int i = 0; i < vm->mem.nr_regions; i++) {
+		struct kvm_userspace_memory_region region = {
+			.slot = (uint32_t)i,
+			.flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+			.guest_phys_addr = vm->mem.region[i].gpa,
+			.memory_size = vm->mem.region[i].size,
+			.userspace_addr = (uintptr_t)vm->mem.region[i].host,
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+			fprintf(stderr, "ooh-l0: dirty logging %s: %s\n", on ? "on" : "off",
+				strerror(errno));
+			return -OOH_E_BUSY;
+		}
+	}
+	ooh->logging = on;
+	return 0;
+}
