@@ -55,9 +55,12 @@ image_add_modules() {
 # image_pack DIR OUT: a reproducible newc cpio, uncompressed because
 # decompression is slow under TCG and the images are small.
 image_pack() {
-	local root=$1 out=$2
+	local root=$1 out=$2 tmp
 	find "$root" -exec touch -h -d @0 {} +
+	# A private temporary and an atomic rename: rig runs may overlap.
+	tmp=$(mktemp "$out.XXXXXX")
 	(cd "$root" && find . -mindepth 1 | LC_ALL=C sort |
-		cpio --quiet -o -H newc --reproducible -R 0:0) >"$out.tmp"
-	mv "$out.tmp" "$out"
+		cpio --quiet -o -H newc --reproducible -R 0:0) >"$tmp"
+	chmod 644 "$tmp"
+	mv "$tmp" "$out"
 }
