@@ -152,7 +152,7 @@ static int mp_open(struct ooh_tracker *t)
 
 	if (!t->self || t->whole)
 		return -EINVAL; /* signals only reach our own threads; see header */
-	n = read_maps(t->pid, &v);
+	n = read_maps(t->pid, t->ranges, t->nr_ranges, &v);
 	if (n < 0)
 		return (int)n;
 	p = calloc(1, sizeof(*p));
@@ -249,7 +249,7 @@ static int mp_start(struct ooh_tracker *t)
 {
 	struct mp_priv *p = t->priv;
 	struct vma *v;
-	ssize_t n = read_maps(t->pid, &v);
+	ssize_t n = read_maps(t->pid, t->ranges, t->nr_ranges, &v);
 	int err = 0;
 
 	if (n < 0)
@@ -266,7 +266,7 @@ static int mp_stop(struct ooh_tracker *t)
 {
 	struct mp_priv *p = t->priv;
 	struct vma *v;
-	ssize_t n = read_maps(t->pid, &v);
+	ssize_t n = read_maps(t->pid, t->ranges, t->nr_ranges, &v);
 	int err = 0;
 
 	if (n < 0)
@@ -283,7 +283,7 @@ static int mp_snapshot(struct ooh_tracker *t, bool rearm, struct region_list *ou
 	struct mp_priv *p = t->priv;
 	bool overflow = rearm ? atomic_exchange(&p->overflow, false) : atomic_load(&p->overflow);
 	struct vma *v;
-	ssize_t n = read_maps(t->pid, &v);
+	ssize_t n = read_maps(t->pid, t->ranges, t->nr_ranges, &v);
 	int err = 0;
 
 	if (n < 0)

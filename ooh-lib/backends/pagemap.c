@@ -28,6 +28,9 @@ struct pagemap_priv {
 	int pagemap_fd;
 	struct region_list skipped;   /* unregistrable and not writable: ignore */
 	struct region_list untracked; /* unregistrable but writable: always dirty */
+	struct region_list anon;      /* private anonymous VMAs, as last seen */
+	struct region_list known;     /* all VMAs, as last seen */
+	bool refresh;                 /* VMA layout changed: re-read maps */
 	size_t vec_hint;              /* grows to the largest scan seen */
 };
 
@@ -45,7 +48,7 @@ static long scan(int fd, struct pm_scan_arg *a)
  * runs to out; with wp, matched pages are write-protected in the same walk.
  */
 static int scan_range(int fd, uint64_t start, uint64_t end, uint64_t mask, uint64_t inv,
-		      bool wp, struct region_list *out, size_t hint)
+		      uint64_t anyof, bool wp, struct region_list *out, size_t hint)
 {
 	uint64_t pos = start;
 
@@ -61,7 +64,8 @@ static int scan_range(int fd, uint64_t start, uint64_t end, uint64_t mask, uint6
 			.vec_len = out->cap - out->n,
 			.category_inverted = inv,
 			.category_mask = mask,
-			.return_mask = mask,
+			.category_anyof_mask = anyof,
+			.return_mask = mask & ~(uint64_t)PAGE_IS_PFNZERO,
 		};
 		long got = scan(fd, &a);
 		if (got < 0)
@@ -123,14 +127,14 @@ static int probe(char *reason, size_t len)
 		goto out;
 	}
 	struct region_list l = { 0 };
-	err = scan_range(pm, s, e, PAGE_IS_WRITTEN, 0, true, &l, 0);
+	err = scan_range(pm, s, e, PAGE_IS_WRITTEN, 0, 0, true, &l, 0);
 	if (err == -ENOTTY || err == -EINVAL) {
 		set_reason(reason, len, "PAGEMAP_SCAN ioctl not supported by this kernel (Linux >= 6.7 needed)");
 		err = -EOPNOTSUPP;
 	} else if (!err) {
 		l.n = 0;
 		mem[2 * OOH_PAGE_SIZE] = 2;
-		err = scan_range(pm, s, e, PAGE_IS_WRITTEN, 0, true, &l, 0);
+		err = scan_range(pm, s, e, PAGE_IS_WRITTEN, 0, 0, true, &l, 0);
 		if (!err && (l.n != 1 || l.v[0].start != s + 2 * OOH_PAGE_SIZE ||
 			     l.v[0].end != s + 3 * OOH_PAGE_SIZE)) {
 			set_reason(reason, len, "self-test failed: a written page was not reported exactly");
@@ -191,6 +195,8 @@ static void pm_close(struct ooh_tracker *t)
 	close(p->pagemap_fd);
 	region_list_free(&p->skipped);
 	region_list_free(&p->untracked);
+	region_list_free(&p->anon);
+	region_list_free(&p->known);
 	free(p);
 	t->priv = NULL;
 }
@@ -199,14 +205,87 @@ static int register_ranges(struct ooh_tracker *t, struct region_list *newly)
 {
 	struct pagemap_priv *p = t->priv;
 
-	p->skipped.n = p->untracked.n = 0;
+	struct vma *v;
+	ssize_t n;
+
+	p->skipped.n = p->untracked.n = p->anon.n = p->known.n = 0;
 	for (size_t i = 0; i < t->nr_ranges; i++) {
 		int err = uffd_register_vmas(p->uffd, t->pid, t->ranges[i].start, t->ranges[i].end,
-					     UFFDIO_REGISTER_MODE_WP, &p->skipped, &p->untracked, newly);
+					     UFFDIO_REGISTER_MODE_WP, 0, &p->skipped, &p->untracked, newly);
 		if (err)
 			return err;
 	}
+	n = read_maps(t->pid, t->ranges, t->nr_ranges, &v);
+	if (n < 0)
+		return (int)n;
+	for (ssize_t i = 0; i < n; i++)
+		if ((v[i].anon && !v[i].shared && region_list_add(&p->anon, v[i].start, v[i].end)) ||
+		    region_list_add(&p->known, v[i].start, v[i].end)) {
+			free(v);
+			return -ENOMEM;
+		}
+	free(v);
+	p->refresh = false;
 	return 0;
+}
+
+/* Is [s, e) entirely inside one run of l? */
+static bool covered(const struct region_list *l, uint64_t s, uint64_t e)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].start <= s && e <= l->v[i].end)
+			return true;
+	return false;
+}
+
+/* Scan a stretch outside the known anonymous VMAs; output outside every
+ * known VMA means the layout changed (e.g. an anonymous VMA grew). */
+static int scan_gap(struct pagemap_priv *p, uint64_t s, uint64_t e, bool wp, struct region_list *out)
+{
+	size_t before = out->n;
+	int err = scan_range(p->pagemap_fd, s, e, PAGE_IS_WRITTEN, 0, 0, wp, out, p->vec_hint);
+	for (size_t i = before; i < out->n && !p->refresh; i++)
+		p->refresh = !covered(&p->known, out->v[i].start, out->v[i].end);
+	return err;
+}
+
+/*
+ * Scan (and with wp re-protect) the written pages of [start, end).
+ *
+ * Inside a registered VMA the kernel counts an empty pte as "written" and,
+ * with WP_MATCHING, fills it with a uffd-wp marker: a page-table walk over
+ * the whole hole.  On a sparse reservation (an ASan shadow, a JVM heap:
+ * terabytes) that never ends.  In private anonymous memory an empty pte
+ * holds no data (never touched; a zapped page reads as zeros), so there we
+ * ask only for present or swapped pages, and not for the shared zero page
+ * a read maps (writing it faults in a fresh, unprotected page).  Elsewhere (shmem, files: an
+ * empty pte may be a written page that was evicted) holes stay in.
+ */
+static int scan_written(struct pagemap_priv *p, uint64_t start, uint64_t end, bool wp,
+			struct region_list *out)
+{
+	uint64_t pos = start;
+	int err = 0;
+
+	for (size_t i = 0; i < p->anon.n && pos < end && !err; i++) {
+		uint64_t s = p->anon.v[i].start, e = p->anon.v[i].end;
+		if (e <= pos || s >= end)
+			continue;
+		if (s > pos)
+			err = scan_gap(p, pos, s, wp, out);
+		if (s < pos)
+			s = pos;
+		if (e > end)
+			e = end;
+		if (!err)
+			err = scan_range(p->pagemap_fd, s, e, PAGE_IS_WRITTEN | PAGE_IS_PFNZERO,
+					 PAGE_IS_PFNZERO, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, wp, out,
+					 p->vec_hint);
+		pos = e;
+	}
+	if (!err && pos < end)
+		err = scan_gap(p, pos, end, wp, out);
+	return err;
 }
 
 static int pm_start(struct ooh_tracker *t)
@@ -217,8 +296,7 @@ static int pm_start(struct ooh_tracker *t)
 
 	/* Re-arm: write-protect every written page (no output needed). */
 	for (size_t i = 0; !err && i < t->nr_ranges; i++) {
-		err = scan_range(p->pagemap_fd, t->ranges[i].start, t->ranges[i].end,
-				 PAGE_IS_WRITTEN, 0, true, &scratch, p->vec_hint);
+		err = scan_written(p, t->ranges[i].start, t->ranges[i].end, true, &scratch);
 		scratch.n = 0;
 	}
 	region_list_free(&scratch);
@@ -229,7 +307,7 @@ static int pm_stop(struct ooh_tracker *t)
 {
 	struct pagemap_priv *p = t->priv;
 	struct vma *v;
-	ssize_t n = read_maps(t->pid, &v);
+	ssize_t n = read_maps(t->pid, t->ranges, t->nr_ranges, &v);
 
 	if (n < 0)
 		return (int)n;
@@ -244,15 +322,6 @@ static int pm_stop(struct ooh_tracker *t)
 	return 0;
 }
 
-/* Is [s, e) entirely inside one run of l? */
-static bool covered(const struct region_list *l, uint64_t s, uint64_t e)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (l->v[i].start <= s && e <= l->v[i].end)
-			return true;
-	return false;
-}
-
 static int pm_snapshot(struct ooh_tracker *t, bool rearm, struct region_list *out, uint32_t *rflags)
 {
 	struct pagemap_priv *p = t->priv;
@@ -260,23 +329,21 @@ static int pm_snapshot(struct ooh_tracker *t, bool rearm, struct region_list *ou
 	int err = 0;
 
 	(void)rflags;
-	/* 1. VMAs in our ranges that are not registered (new or moved). */
+	/* 1. VMAs in our ranges that are not registered (new or moved): their
+	 * whole extent is reported, their content may have been replaced. */
 	for (size_t i = 0; !err && i < t->nr_ranges; i++)
 		err = scan_range(p->pagemap_fd, t->ranges[i].start, t->ranges[i].end,
-				 PAGE_IS_WPALLOWED, PAGE_IS_WPALLOWED, false, &fresh, 0);
-	bool relearn = false;
+				 PAGE_IS_WPALLOWED, PAGE_IS_WPALLOWED, 0, false, &fresh, 0);
+	bool relearn = p->refresh;
 	for (size_t i = 0; !err && i < fresh.n; i++)
 		if (!covered(&p->skipped, fresh.v[i].start, fresh.v[i].end))
 			relearn = true;
+	if (!err && relearn)
+		err = register_ranges(t, NULL);
+	for (size_t i = 0; !err && i < fresh.n; i++)
+		if (!covered(&p->skipped, fresh.v[i].start, fresh.v[i].end))
+			err = region_list_add(out, fresh.v[i].start, fresh.v[i].end);
 	region_list_free(&fresh);
-	if (!err && relearn) {
-		/* Their whole extent is reported: content may have been replaced. */
-		struct region_list newly = { 0 };
-		err = register_ranges(t, &newly);
-		for (size_t i = 0; !err && i < newly.n; i++)
-			err = region_list_add(out, newly.v[i].start, newly.v[i].end);
-		region_list_free(&newly);
-	}
 	for (size_t i = 0; !err && i < p->untracked.n; i++)
 		err = region_list_add(out, p->untracked.v[i].start, p->untracked.v[i].end);
 	if (err)
@@ -285,8 +352,7 @@ static int pm_snapshot(struct ooh_tracker *t, bool rearm, struct region_list *ou
 	/* 2. Written pages, write-protected again in the same walk. */
 	size_t before = out->n;
 	for (size_t i = 0; !err && i < t->nr_ranges; i++)
-		err = scan_range(p->pagemap_fd, t->ranges[i].start, t->ranges[i].end,
-				 PAGE_IS_WRITTEN, 0, rearm, out, p->vec_hint);
+		err = scan_written(p, t->ranges[i].start, t->ranges[i].end, rearm, out);
 	if (out->n - before > p->vec_hint)
 		p->vec_hint = out->n - before;
 	if (err == -ENOENT || err == -ESRCH)

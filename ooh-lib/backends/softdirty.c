@@ -207,7 +207,7 @@ static int sd_snapshot(struct ooh_tracker *t, bool rearm, struct region_list *ou
 	}
 	if (rearm && t->self && proc_thread_count(t->pid) > 1)
 		*rflags |= OOH_RESULT_OVERFLOW; /* a racing write could fall between read and clear */
-	n = read_maps(t->pid, &v);
+	n = read_maps(t->pid, t->ranges, t->nr_ranges, &v);
 	err = n < 0 ? (int)n : 0;
 	for (ssize_t i = 0; i < n && !err; i++)
 		for (size_t k = 0; k < t->nr_ranges && !err; k++) {

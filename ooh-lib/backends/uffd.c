@@ -6,9 +6,16 @@
  * page-exact).  Collect re-protects the logged pages under the same lock
  * the handler takes, so no write slips between "taken" and "re-armed".
  *
- * Never-touched memory: with UFFD_FEATURE_WP_UNPOPULATED (Linux >= 6.4)
- * protection is installed on empty ptes too; without it the ranges are
- * also registered in MISSING mode and first touches are resolved here.
+ * Never-touched memory (empty ptes carry no write-protection) is caught
+ * in one of two ways.  For the calling process the ranges are also
+ * registered in MISSING mode and first touches are resolved here (zeros,
+ * protected unless the touch is a write); UFFD_FEATURE_WP_UNPOPULATED is
+ * avoided there because it fills every empty pte with a marker, a
+ * page-table walk over the whole of a sparse reservation (terabytes for an
+ * ASan shadow).  For another process MISSING mode would make its untouched
+ * pages unreadable through /proc/PID/mem (remote faults on a missing page
+ * fail), so markers are used when the kernel has them (>= 6.4), at the
+ * cost of that walk; older kernels fall back to MISSING mode.
  * Mapping changes arrive as UNMAP/REMAP/REMOVE events: the affected
  * extents are reported whole, and unmapped holes are re-registered when
  * something is mapped there again.
@@ -36,7 +43,6 @@ struct uffd_priv {
 	pthread_t thread;
 	pthread_mutex_t mu;          /* handler vs collect/start/stop */
 	uint64_t reg_mode;
-	bool missing_mode;           /* kernel lacks WP_UNPOPULATED */
 	bool armed;
 	bool overflow;
 	struct ooh_tracker *t;
@@ -44,6 +50,8 @@ struct uffd_priv {
 	struct region_list extents;  /* whole runs to report (events, new VMAs) */
 	struct region_list holes;    /* parts of our ranges not registered */
 	struct region_list untracked;
+	bool markers;                /* WP_UNPOPULATED in use (remote targets) */
+	int pagemap_fd;              /* to find populated parts of big VMAs */
 	void *zero;                  /* a zero page for UFFDIO_COPY */
 };
 
@@ -107,8 +115,8 @@ static void handle_fault(struct uffd_priv *p, const struct uffd_msg *m)
 			wake(p, addr);
 		return;
 	}
-	/* MISSING (only without WP_UNPOPULATED): populate with zeros, writable
-	 * for a write (and logged), protected for a read. */
+	/* MISSING: populate with zeros, writable for a write (and logged),
+	 * protected for a read. */
 	struct uffdio_copy c = {
 		.dst = addr, .src = (uintptr_t)p->zero, .len = OOH_PAGE_SIZE,
 		.mode = (fl & UFFD_PAGEFAULT_FLAG_WRITE) ? 0 : UFFDIO_COPY_MODE_WP,
@@ -192,6 +200,7 @@ static int uf_open(struct ooh_tracker *t)
 	if (!p)
 		return -ENOMEM;
 	p->t = t;
+	p->pagemap_fd = -1;
 	p->stop_pipe[0] = p->stop_pipe[1] = -1;
 	pthread_mutex_init(&p->mu, NULL);
 	p->zero = mmap(NULL, OOH_PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -200,14 +209,12 @@ static int uf_open(struct ooh_tracker *t)
 		err = p->uffd < 0 ? p->uffd : -ENOMEM;
 		goto fail;
 	}
-	uint64_t want = WANTED_FEATURES;
-	p->missing_mode = !(supported_features() & UFFD_FEATURE_WP_UNPOPULATED);
-	if (!p->missing_mode)
-		want |= UFFD_FEATURE_WP_UNPOPULATED;
-	err = uffd_api(p->uffd, want, NULL);
+	p->markers = !t->self && (supported_features() & UFFD_FEATURE_WP_UNPOPULATED);
+	err = uffd_api(p->uffd, WANTED_FEATURES | (p->markers ? UFFD_FEATURE_WP_UNPOPULATED : 0), NULL);
 	if (err)
 		goto fail;
-	p->reg_mode = UFFDIO_REGISTER_MODE_WP | (p->missing_mode ? UFFDIO_REGISTER_MODE_MISSING : 0);
+	p->reg_mode = UFFDIO_REGISTER_MODE_WP | (p->markers ? 0 : UFFDIO_REGISTER_MODE_MISSING);
+	p->pagemap_fd = open_proc(t->pid, "pagemap", O_RDONLY);
 	if (pipe2(p->stop_pipe, O_CLOEXEC) < 0) {
 		err = -errno;
 		goto fail;
@@ -220,6 +227,8 @@ static int uf_open(struct ooh_tracker *t)
 fail:
 	if (p->uffd >= 0)
 		close(p->uffd);
+	if (p->pagemap_fd >= 0)
+		close(p->pagemap_fd);
 	if (p->stop_pipe[0] >= 0) {
 		close(p->stop_pipe[0]);
 		close(p->stop_pipe[1]);
@@ -240,6 +249,8 @@ static void uf_close(struct ooh_tracker *t)
 	}
 	pthread_join(p->thread, NULL);
 	close(p->uffd); /* unregisters and wakes any blocked faulter */
+	if (p->pagemap_fd >= 0)
+		close(p->pagemap_fd);
 	close(p->stop_pipe[0]);
 	close(p->stop_pipe[1]);
 	munmap(p->zero, OOH_PAGE_SIZE);
@@ -281,6 +292,39 @@ static int subtract(struct region_list *l, const struct region_list *sub)
 }
 
 /*
+ * Write-protect a newly registered run.  With markers, a big anonymous VMA
+ * (registered in MISSING mode too, see uffd_register_vmas) is protected
+ * only where populated, found with PAGEMAP_SCAN when the kernel has it.
+ */
+static int protect_run(struct uffd_priv *p, uint64_t s, uint64_t e)
+{
+	if (!p->markers || e - s < UFFD_BIG_VMA || p->pagemap_fd < 0)
+		return uffd_wp(p->uffd, s, e, true);
+	struct page_region vec[256];
+	uint64_t pos = s;
+	while (pos < e) {
+		struct pm_scan_arg a = {
+			.size = sizeof(a), .start = pos, .end = e,
+			.vec = (uintptr_t)vec, .vec_len = 256,
+			.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+			.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		};
+		long n = ioctl(p->pagemap_fd, PAGEMAP_SCAN, &a);
+		if (n < 0)
+			return uffd_wp(p->uffd, s, e, true); /* no PAGEMAP_SCAN: walk it all */
+		for (long i = 0; i < n; i++) {
+			int err = uffd_wp(p->uffd, vec[i].start, vec[i].end, true);
+			if (err)
+				return err;
+		}
+		if (a.walk_end <= pos)
+			break;
+		pos = a.walk_end;
+	}
+	return 0;
+}
+
+/*
  * Register and protect whatever is mapped in the holes now; report it whole.
  * Caller holds mu.
  */
@@ -292,11 +336,13 @@ static int fill_holes(struct uffd_priv *p, bool report)
 	region_list_normalize(&p->holes);
 	for (size_t i = 0; i < p->holes.n && !err; i++)
 		err = uffd_register_vmas(p->uffd, p->t->pid, p->holes.v[i].start, p->holes.v[i].end,
-					 p->reg_mode, NULL, &p->untracked, &newly);
+					 p->reg_mode,
+					 p->markers ? UFFDIO_REGISTER_MODE_WP | UFFDIO_REGISTER_MODE_MISSING : 0,
+					 NULL, &p->untracked, &newly);
 	region_list_normalize(&newly);
 	region_list_normalize(&p->untracked);
 	for (size_t i = 0; i < newly.n && !err; i++) {
-		err = uffd_wp(p->uffd, newly.v[i].start, newly.v[i].end, true);
+		err = protect_run(p, newly.v[i].start, newly.v[i].end);
 		if (!err && report)
 			err = region_list_add(&p->extents, newly.v[i].start, newly.v[i].end);
 	}
@@ -334,7 +380,7 @@ static int uf_stop(struct ooh_tracker *t)
 	ssize_t n;
 
 	pthread_mutex_lock(&p->mu);
-	n = read_maps(t->pid, &v);
+	n = read_maps(t->pid, t->ranges, t->nr_ranges, &v);
 	for (ssize_t i = 0; i < n; i++)
 		for (size_t k = 0; k < t->nr_ranges; k++) {
 			uint64_t s = v[i].start > t->ranges[k].start ? v[i].start : t->ranges[k].start;

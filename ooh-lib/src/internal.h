@@ -42,8 +42,11 @@ struct vma {
 	char name[64];    /* path or [heap]/[stack]/[vdso]..., truncated */
 };
 
-/* Reads /proc/PID/maps; *out is malloc'ed.  Returns count or -errno. */
-ssize_t read_maps(pid_t pid, struct vma **out);
+/* Reads /proc/PID/maps, keeping only VMAs that intersect the n ranges r
+ * (all when r is NULL): keeps memory use small, which matters when the
+ * process is out of VMAs and cannot mmap.  *out is malloc'ed.  Returns
+ * the count or -errno. */
+ssize_t read_maps(pid_t pid, const struct ooh_region *r, size_t n, struct vma **out);
 
 struct ooh_tracker;
 

@@ -81,12 +81,15 @@ int freeze_target(pid_t pid, struct ptrace_freeze *f)
 				break;
 			}
 			f->tids = nt;
+			if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0 || wait_stopped(tid) < 0) {
+				/* Exiting (or a zombie): not a thread to freeze. */
+				ptrace(PTRACE_DETACH, tid, 0, 0);
+				if (tid == pid)
+					err = -ESRCH;
+				continue;
+			}
 			f->tids[f->n++] = tid;
 			added = true;
-			if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0 || wait_stopped(tid) < 0) {
-				f->n--;
-				ptrace(PTRACE_DETACH, tid, 0, 0);
-			}
 		}
 		closedir(d);
 	}

@@ -73,11 +73,12 @@ int uffd_wp(int fd, uint64_t start, uint64_t end, bool protect)
 /* Register every VMA of pid overlapping [start, end); VMAs that cannot be
  * registered are added to skipped (non-writable) or untracked (writable). */
 int uffd_register_vmas(int fd, pid_t pid, uint64_t start, uint64_t end, uint64_t mode,
-		       struct region_list *skipped, struct region_list *untracked,
+		       uint64_t big_mode, struct region_list *skipped, struct region_list *untracked,
 		       struct region_list *newly)
 {
 	struct vma *v;
-	ssize_t n = read_maps(pid, &v);
+	struct ooh_region want = { start, end, 0 };
+	ssize_t n = read_maps(pid, &want, 1, &v);
 	int err = 0;
 
 	if (n < 0)
@@ -87,7 +88,14 @@ int uffd_register_vmas(int fd, pid_t pid, uint64_t start, uint64_t end, uint64_t
 		uint64_t e = v[i].end < end ? v[i].end : end;
 		if (s >= e)
 			continue;
-		if (uffd_register(fd, s, e, mode) == 0) {
+		uint64_t m = mode;
+		if (big_mode && v[i].end - v[i].start >= UFFD_BIG_VMA && v[i].anon && !v[i].shared)
+			m = big_mode;
+		/* MISSING mode only exists for anonymous, shmem and hugetlbfs
+		 * memory: elsewhere fall back to write-protect alone. */
+		if (uffd_register(fd, s, e, m) == 0 ||
+		    ((m & UFFDIO_REGISTER_MODE_MISSING) &&
+		     uffd_register(fd, s, e, m & ~(uint64_t)UFFDIO_REGISTER_MODE_MISSING) == 0)) {
 			if (newly)
 				err = region_list_add(newly, s, e);
 		} else if (v[i].write) {

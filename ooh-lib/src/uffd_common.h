@@ -10,7 +10,9 @@ int uffd_api(int fd, uint64_t want, uint64_t *got);
 int uffd_register(int fd, uint64_t start, uint64_t end, uint64_t mode);
 int uffd_unregister(int fd, uint64_t start, uint64_t end);
 int uffd_wp(int fd, uint64_t start, uint64_t end, bool protect);
+/* Anonymous VMAs at least this big get big_mode (when not 0) instead. */
+#define UFFD_BIG_VMA (4ull << 30)
 int uffd_register_vmas(int fd, pid_t pid, uint64_t start, uint64_t end, uint64_t mode,
-		       struct region_list *skipped, struct region_list *untracked,
+		       uint64_t big_mode, struct region_list *skipped, struct region_list *untracked,
 		       struct region_list *newly);
 #endif

@@ -124,7 +124,7 @@ int open_proc(pid_t pid, const char *file, int flags)
 	return fd < 0 ? -errno : fd;
 }
 
-ssize_t read_maps(pid_t pid, struct vma **out)
+ssize_t read_maps(pid_t pid, const struct ooh_region *r, size_t nr, struct vma **out)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
@@ -147,6 +147,8 @@ ssize_t read_maps(pid_t pid, struct vma **out)
 			while ((c = fgetc(f)) != EOF && c != '\n')
 				;
 		}
+		if (r && !ranges_intersect(r, nr, s, e))
+			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
 			struct vma *nv = realloc(v, cap * sizeof(*v));

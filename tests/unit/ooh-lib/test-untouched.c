@@ -44,13 +44,45 @@ START_TEST(first_touch)
 }
 END_TEST
 
+/*
+ * A sparse reservation (here 256 GiB, NORESERVE, like an ASan shadow or a
+ * JVM heap) with a few pages written: arming and collecting must cost in
+ * proportion to what is populated, not to the size of the reservation.
+ */
+START_TEST(sparse_reservation)
+{
+	enum ooh_backend b = tu_backends[_i];
+	size_t len = 256ul << 30;
+	if (b == OOH_BACKEND_MPROTECT) /* no page tables walked: nothing to prove */
+		return;
+	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ck_assert_ptr_ne(m, MAP_FAILED);
+	for (size_t i = 0; i < 64; i++)
+		m[i * (len / 64)] = 1;
+	ooh_tracker *t = tu_open_range(b, 0, m, len);
+	struct tu_pages got;
+	for (size_t i = 0; i < 64; i += 2)
+		m[i * (len / 64) + PG] = 2;
+	tu_collect(t, OOH_COLLECT_REARM, 64, &got);
+	for (size_t i = 0; i < 64; i += 2)
+		ck_assert(tu_contains(&got, (uint64_t)(uintptr_t)(m + i * (len / 64) + PG)));
+	if (ooh_tracker_caps(t) & OOH_CAP_PAGE_EXACT)
+		ck_assert_uint_eq(got.n, 32);
+	tu_free(&got);
+	ck_assert_int_eq(ooh_close(t), 0);
+	munmap(m, len);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ooh-lib-untouched");
 	TCase *tc = tcase_create("untouched");
 
 	tu_find_backends(tu_all);
+	tcase_set_timeout(tc, 30);
 	tcase_add_loop_test(tc, first_touch, 0, tu_nr_backends);
+	tcase_add_loop_test(tc, sparse_reservation, 0, tu_nr_backends);
 	suite_add_tcase(s, tc);
 	return ooh_check_main(s);
 }
