@@ -5,14 +5,36 @@
 
 #include <linux/types.h>
 
+struct ooh_hc_req;
+
 /* What the hypervisor below offers, found once at load time. */
 struct ooh_hv {
 	bool present;
 	u32 cpuid_base;
 	u32 abi_version;
 	u32 features;
+	u16 hc_port;		/* 0: no hypercalls */
+	u32 notify_gsi;
+	u32 max_log_bytes;
 };
 
+extern struct ooh_hv ooh_hv;
+
 void ooh_discover(struct ooh_hv *hv);
+
+/* ooh_hv.c: hypercalls and the per-vCPU shadow control pages */
+int ooh_hv_init(void);
+void ooh_hv_exit(void);
+int ooh_hc(u32 op, u32 session, u64 a0, u64 a1, u64 a2, u64 a3, u64 *out1);
+void ooh_shadow_sched_in(u32 id, int cpu);
+void ooh_shadow_sched_out(u32 id, int cpu);
+
+/* ooh_session.c */
+struct file;
+int ooh_session_open(struct file *file);
+int ooh_session_release(struct file *file);
+long ooh_session_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+int ooh_session_init(void);
+void ooh_session_exit(void);
 
 #endif /* OOH_MODULE_H */

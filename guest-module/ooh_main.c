@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * ooh.ko: exposes the OoH virtual hardware of ooh-l0 to guest processes
- * through /dev/ooh. Each open file is one tracker session; the ioctls are
- * defined in include/ooh/dev-abi.h, shared with libooh.
+ * through /dev/ooh (mode 0666: any process may open it; tracking a target
+ * needs ptrace rights over it, checked at OOH_IOC_OPEN_SESSION). Each open
+ * file is one tracker session (ooh_session.c); the ioctls are defined in
+ * include/ooh/dev-abi.h, shared with libooh.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -16,29 +18,16 @@
 
 #include "ooh.h"
 
-static struct ooh_hv ooh_hv;
-
-/* One per open file: a tracker's private state, never shared. */
-struct ooh_session {
-	pid_t owner_tgid;
-};
+struct ooh_hv ooh_hv;
 
 static int ooh_open(struct inode *inode, struct file *file)
 {
-	struct ooh_session *session;
-
-	session = kzalloc(sizeof(*session), GFP_KERNEL);
-	if (!session)
-		return -ENOMEM;
-	session->owner_tgid = task_tgid_nr(current);
-	file->private_data = session;
-	return 0;
+	return ooh_session_open(file);
 }
 
 static int ooh_release(struct inode *inode, struct file *file)
 {
-	kfree(file->private_data);
-	return 0;
+	return ooh_session_release(file);
 }
 
 static long ooh_get_info(void __user *arg)
@@ -59,7 +48,7 @@ static long ooh_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case OOH_IOC_GET_INFO:
 		return ooh_get_info((void __user *)arg);
 	default:
-		return -ENOTTY;
+		return ooh_session_ioctl(file, cmd, arg);
 	}
 }
 
@@ -84,13 +73,21 @@ static int __init ooh_init(void)
 	int ret;
 
 	ooh_discover(&ooh_hv);
-	ret = misc_register(&ooh_misc);
+	ret = ooh_hv_init();
 	if (ret)
 		return ret;
+	ooh_session_init();
+	ret = misc_register(&ooh_misc);
+	if (ret) {
+		ooh_session_exit();
+		ooh_hv_exit();
+		return ret;
+	}
 	if (ooh_hv.present)
-		pr_info("ooh-l0 found at CPUID 0x%x, ABI %u.%u, features 0x%x\n",
+		pr_info("ooh-l0 found at CPUID 0x%x, ABI %u.%u, features 0x%x, hypercall port 0x%x\n",
 			ooh_hv.cpuid_base, ooh_hv.abi_version >> 16,
-			ooh_hv.abi_version & 0xffff, ooh_hv.features);
+			ooh_hv.abi_version & 0xffff, ooh_hv.features,
+			ooh_hv.hc_port);
 	else
 		pr_info("no OoH hypervisor below: /dev/ooh reports no features\n");
 	return 0;
@@ -99,6 +96,8 @@ static int __init ooh_init(void)
 static void __exit ooh_exit(void)
 {
 	misc_deregister(&ooh_misc);
+	ooh_session_exit();
+	ooh_hv_exit();
 }
 
 module_init(ooh_init);

@@ -23,7 +23,12 @@
  *   leaf base+0: eax = highest OoH leaf (base + OOH_CPUID_NR_LEAVES - 1)
  *                ebx, ecx, edx = OOH_CPUID_SIGNATURE_{EBX,ECX,EDX}
  *   leaf base+1: eax = ABI version (OOH_ABI_VERSION), ebx = feature bits
- *                (OOH_FEAT_*), ecx = exit port (OOH_EXIT_PORT), edx = 0
+ *                (OOH_FEAT_*), ecx = exit port (OOH_EXIT_PORT),
+ *                edx = hypercall port (OOH_HC_PORT; 0 if no hypercalls)
+ *   leaf base+2: eax = log-full notification GSI (0: none, poll the flag),
+ *                ebx = max sessions per VM (OOH_MAX_SESSIONS),
+ *                ecx = max log ring bytes (OOH_LOG_MAX_BYTES),
+ *                edx = number of shadow control page fields
  */
 #define OOH_CPUID_BASE          0x40000100u
 #define OOH_CPUID_SCAN_FIRST    0x40000000u
@@ -31,7 +36,8 @@
 #define OOH_CPUID_SCAN_STEP     0x100u
 #define OOH_CPUID_LEAF_SIGNATURE 0u     /* offset from the base */
 #define OOH_CPUID_LEAF_FEATURES  1u
-#define OOH_CPUID_NR_LEAVES      2u
+#define OOH_CPUID_LEAF_PML       2u
+#define OOH_CPUID_NR_LEAVES      3u
 
 /* "OoHOoHOoHOoH" as little-endian register contents, ebx:ecx:edx */
 #define OOH_CPUID_SIGNATURE     "OoHOoHOoHOoH"
@@ -45,6 +51,11 @@
 
 /* Feature bits in leaf base+1 ebx. */
 #define OOH_FEAT_EXIT_PORT      (1u << 0)
+#define OOH_FEAT_HYPERCALL      (1u << 1) /* OOH_HC_PORT answers */
+#define OOH_FEAT_SPML           (1u << 2) /* guest-physical dirty log */
+#define OOH_FEAT_EPML           (1u << 3) /* guest-linear dirty log */
+#define OOH_FEAT_SHADOW         (1u << 4) /* per-vCPU shadow control page */
+#define OOH_FEAT_NOTIFY_IRQ     (1u << 5) /* log-full interrupt on the GSI */
 
 /*
  * Exit port: a guest payload writes its exit status (low 8 bits of a 1, 2
@@ -53,5 +64,154 @@
  * the same payload also ends a QEMU run (QEMU exits with status*2+1).
  */
 #define OOH_EXIT_PORT           0x00f4u
+
+/*
+ * Hypercalls. The guest fills a request block (struct ooh_hc_req, 64 bytes,
+ * 64-byte aligned, in guest RAM) and does a 32-bit OUT of (block GPA >> 6)
+ * to OOH_HC_PORT. ooh-l0 copies the block, validates every field, performs
+ * the operation and writes the result (0 or a negative OOH_E* errno, or a
+ * positive value where the op says so) back into ->result before the OUT
+ * retires. A value that is not a RAM address, or an OUT of another width,
+ * is ignored (counted as a bad hypercall). Errno values are Linux's.
+ */
+#define OOH_HC_PORT             0x0ef0u
+#define OOH_HC_ALIGN_SHIFT      6u
+
+enum ooh_hc_op {
+	OOH_HC_PING = 0,        /* -> OOH_ABI_VERSION; the empty hypercall */
+	OOH_HC_SESSION_OPEN = 1, /* arg0 mode, arg1 log GPA, arg2 log bytes,
+				  * arg3 page-table root (EPML) -> session id
+				  */
+	OOH_HC_SESSION_CLOSE = 2, /* session */
+	OOH_HC_START = 3,       /* session: harvest, then log from now on */
+	OOH_HC_STOP = 4,        /* session: harvest into the log, then stop */
+	OOH_HC_SYNC = 5,        /* harvest every vCPU now, deliver to logs */
+	OOH_HC_SHADOW_REGISTER = 6, /* arg0: GPA of this vCPU's control page */
+	OOH_HC_VMWRITE = 7,     /* arg0 encoding, arg1 value (trapped write) */
+	OOH_HC_VMREAD = 8,      /* arg0 encoding -> arg1 (trapped read) */
+	OOH_HC_STATS = 9,       /* arg0 GPA, arg1 bytes of struct ooh_hv_stats */
+	OOH_HC_SET_ROOT = 10,   /* session, arg0: new page-table root (EPML) */
+	OOH_HC_NR_OPS
+};
+
+struct ooh_hc_req {
+	__u32 op;               /* enum ooh_hc_op */
+	__s32 result;           /* written by l0 */
+	__u32 session;          /* session id, ops that take one */
+	__u32 flags;            /* must be 0 */
+	__u64 arg[6];
+};
+
+#define OOH_E_PERM      1
+#define OOH_E_NOENT     2
+#define OOH_E_2BIG      7
+#define OOH_E_FAULT     14
+#define OOH_E_BUSY      16
+#define OOH_E_EXIST     17
+#define OOH_E_INVAL     22
+#define OOH_E_NOSPC     28
+#define OOH_E_NOSYS     38
+
+/* Session modes (OOH_HC_SESSION_OPEN arg0). */
+#define OOH_MODE_SPML           1u /* log entries are guest-physical */
+#define OOH_MODE_EPML           2u /* log entries are guest-linear */
+
+#define OOH_MAX_SESSIONS        64u
+#define OOH_LOG_MIN_BYTES       4096u
+#define OOH_LOG_MAX_BYTES       (16u << 20)
+
+/*
+ * The per-session dirty log: one guest-physically contiguous, page-aligned
+ * region of a power-of-two number of bytes, a 64-byte header then entries.
+ * l0 is the only producer, the guest the only consumer. Indices run free
+ * (never wrap); entry i lives at entry[i % size]. l0 keeps its own copy of
+ * producer/overflow/seq and never trusts the guest's; it reads consumer and
+ * treats a value outside [producer - size, producer] as "ring full".
+ * A full ring never drops silently: the entry is counted in overflow,
+ * OOH_LOG_F_OVERFLOW is set and the notification GSI (if any) pulsed; the
+ * consumer must then answer conservatively for that interval.
+ */
+struct ooh_log_header {
+	__u64 producer;         /* l0: entries produced so far */
+	__u64 consumer;         /* guest: entries consumed so far */
+	__u32 size;             /* l0: capacity in entries (power of two) */
+	__u32 flags;            /* l0: OOH_LOG_F_* */
+	__u64 overflow;         /* l0: entries that did not fit, ever */
+	__u64 seq;              /* l0: harvests delivered so far */
+	__u32 session;          /* l0: session id */
+	__u32 mode;             /* l0: OOH_MODE_* */
+	__u64 reserved[2];
+};
+
+#define OOH_LOG_F_ACTIVE        (1u << 0) /* between START and STOP */
+#define OOH_LOG_F_OVERFLOW      (1u << 1) /* overflow > 0 */
+
+struct ooh_log_entry {
+	__u64 addr;             /* page-aligned GPA (SPML) or GVA (EPML) */
+	__u64 seq;              /* harvest that delivered it */
+};
+
+#define OOH_LOG_ENTRIES(bytes) \
+	(((bytes) - sizeof(struct ooh_log_header)) / sizeof(struct ooh_log_entry))
+
+/*
+ * The per-vCPU shadow control page (VMCS-shadowing semantics). The guest
+ * registers one page per vCPU with OOH_HC_SHADOW_REGISTER, on that vCPU.
+ * l0 fills the header and field slots; slot i holds the field with
+ * encoding field[i].encoding. Bit i of vmread_bitmap (vmwrite_bitmap) set
+ * means reading (writing) that field must go through OOH_HC_VMREAD
+ * (OOH_HC_VMWRITE): l0 ignores what the guest writes in the page for such a
+ * field and rewrites it at each exit. Clear bits mean the guest reads
+ * (writes) the slot directly: no exit. l0 keeps the authoritative bitmaps;
+ * the copies in the page are for the guest to read.
+ */
+#define OOH_VMCS_PML_ADDRESS    0x200eu /* SDM: PML address (SPML log GPA) */
+#define OOH_VMCS_PML_INDEX      0x0812u /* SDM: PML index (log producer) */
+#define OOH_VMCS_GUEST_PML_ADDRESS 0x281au /* EPML proposal: GVA-log GPA */
+#define OOH_VMCS_EPML_ENABLE    0x2830u /* ours: bit s = session s runs */
+#define OOH_VMCS_EPML_SEEN      0x2832u /* ours: bit s = ran since harvest */
+
+enum ooh_shadow_slot {
+	OOH_SHADOW_PML_ADDRESS,
+	OOH_SHADOW_PML_INDEX,
+	OOH_SHADOW_GUEST_PML_ADDRESS,
+	OOH_SHADOW_EPML_ENABLE,
+	OOH_SHADOW_EPML_SEEN,
+	OOH_SHADOW_NR_FIELDS
+};
+
+#define OOH_SHADOW_MAGIC        0x4f6f4853u /* "SHoO" */
+
+struct ooh_shadow_field {
+	__u32 encoding;
+	__u32 reserved;
+	__u64 value;
+};
+
+struct ooh_shadow_page {
+	__u32 magic;            /* l0: OOH_SHADOW_MAGIC once registered */
+	__u32 vcpu;             /* l0: index of the vCPU it belongs to */
+	__u32 nr_fields;        /* l0: OOH_SHADOW_NR_FIELDS */
+	__u32 reserved;
+	__u64 vmread_bitmap;    /* l0: bit set = VMREAD of slot exits */
+	__u64 vmwrite_bitmap;   /* l0: bit set = VMWRITE of slot exits */
+	__u64 reserved2[4];
+	struct ooh_shadow_field field[OOH_SHADOW_NR_FIELDS];
+};
+
+/* OOH_HC_STATS: counters since VM start (a consistent snapshot). */
+struct ooh_hv_stats {
+	__u64 hypercalls[OOH_HC_NR_OPS]; /* per op */
+	__u64 bad_hypercalls;   /* unparsable OUTs and ops that failed */
+	__u64 vcpu_exits;       /* every KVM_RUN return, all vCPUs */
+	__u64 kick_exits;       /* exits forced by harvests */
+	__u64 harvests;
+	__u64 ring_full_exits;  /* KVM_EXIT_DIRTY_RING_FULL */
+	__u64 gfns_harvested;
+	__u64 entries_delivered;
+	__u64 entries_overflowed;
+	__u64 epml_walk_ptes;   /* page-table entries l0 read for EPML */
+	__u64 notifications;    /* log-full interrupts raised */
+};
 
 #endif /* OOH_HV_ABI_H */

@@ -27,7 +27,7 @@ static uint32_t ring_entries_from_env(void)
 	if (!env || !*env)
 		return L0_OOH_DEFAULT_RING_ENTRIES;
 	n = strtoul(env, NULL, 0);
-	if (n < 64 || n > 65536 || (n & (n - 1)))
+	if (n < 256 || n > 65536 || (n & (n - 1)))
 		return L0_OOH_DEFAULT_RING_ENTRIES;
 	return (uint32_t)n;
 }
@@ -69,6 +69,7 @@ void l0_ooh_vm_destroy(struct l0_vm *vm)
 			munmap(ooh->vcpu[i].ring, (size_t)ooh->ring_entries * sizeof(struct kvm_dirty_gfn));
 	free(ooh->gfns);
 	free(ooh->set);
+	free(ooh->unique);
 	pthread_mutex_destroy(&ooh->lock);
 	free(ooh);
 	vm->ooh = NULL;

@@ -70,6 +70,8 @@ struct l0_ooh {
 	/* harvest scratch */
 	struct l0_ooh_gfn *gfns;
 	size_t nr_gfns, cap_gfns;
+	uint64_t *unique;               /* SPML: sorted unique GFNs */
+	size_t cap_unique;
 	uint64_t *set;                  /* EPML candidate hash set */
 	size_t set_cap;
 };

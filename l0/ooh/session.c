@@ -324,9 +324,46 @@ static void notify_guest(struct l0_ooh *ooh)
 	ioctl(ooh->vm->vm_fd, KVM_IRQ_LINE, &irq);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The host may log a page more than once per harvest (KVM pushes an entry
+ * per emulated write): SPML sessions get each GFN once per harvest.
+ */
+static size_t unique_gfns(struct l0_ooh *ooh, bool *lost)
+{
+	size_t n = 0;
+
+	if (ooh->nr_gfns == 0)
+		return 0;
+	if (ooh->nr_gfns > ooh->cap_unique) {
+		uint64_t *u = realloc(ooh->unique, ooh->nr_gfns * sizeof(*u));
+
+		if (!u) {
+			*lost = true;
+			return 0;
+		}
+		ooh->unique = u;
+		ooh->cap_unique = ooh->nr_gfns;
+	}
+	for (size_t i = 0; i < ooh->nr_gfns; i++)
+		ooh->unique[i] = ooh->gfns[i].gfn;
+	qsort(ooh->unique, ooh->nr_gfns, sizeof(uint64_t), cmp_u64);
+	for (size_t i = 0; i < ooh->nr_gfns; i++)
+		if (n == 0 || ooh->unique[n - 1] != ooh->unique[i])
+			ooh->unique[n++] = ooh->unique[i];
+	return n;
+}
+
 void l0_ooh_deliver(struct l0_ooh *ooh, const uint64_t *seen)
 {
-	bool notify = false;
+	bool notify = false, lost = false;
+	size_t nr_unique = unique_gfns(ooh, &lost);
 
 	for (uint32_t id = 1; id <= OOH_MAX_SESSIONS; id++) {
 		struct l0_ooh_session *s = &ooh->session[id];
@@ -338,9 +375,11 @@ void l0_ooh_deliver(struct l0_ooh *ooh, const uint64_t *seen)
 		h = log_header(ooh, s);
 		before = s->overflow;
 		s->seq++;
+		if (lost && s->mode == OOH_MODE_SPML)
+			s->overflow++; /* no memory to sort: conservative */
 		if (s->mode == OOH_MODE_SPML) {
-			for (size_t i = 0; i < ooh->nr_gfns; i++)
-				log_push(ooh, s, h, ooh->gfns[i].gfn * 4096, &notify);
+			for (size_t i = 0; i < nr_unique; i++)
+				log_push(ooh, s, h, ooh->unique[i] * 4096, &notify);
 		} else {
 			deliver_epml(ooh, id, s, h, seen, &notify);
 		}

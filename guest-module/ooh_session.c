@@ -1,0 +1,879 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Tracker sessions: one per open file of /dev/ooh, bound to one target
+ * process. The hypervisor fills the session's log (guest-physical frames in
+ * SPML mode, the target's linear addresses in EPML mode); COLLECT harvests,
+ * drains the log, maps frames back to the target's virtual addresses and
+ * copies out a sorted, de-duplicated list.
+ *
+ * SPML reverse map, O(dirty pages): for each logged frame, its folio's
+ * anon_vma or address_space and index give one candidate address per target
+ * VMA with that anon_vma (through its anon_vma chain) or that file; the
+ * candidate is kept only if the target's page table maps that frame there.
+ * Frames of the kernel, page tables and other processes find no VMA or fail
+ * the check and are dropped.
+ *
+ * EPML: each target thread carries a preempt notifier (registered from the
+ * thread itself through task_work) that sets/clears the session's bit in
+ * this vCPU's shadow control page on sched-in/out: a plain store, no exit.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/cred.h>
+#include <linux/delay.h>
+#include <linux/fs.h>
+#include <linux/gfp.h>
+#include <linux/io.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/pagemap.h>
+#include <linux/pid.h>
+#include <linux/preempt.h>
+#include <linux/rmap.h>
+#include <linux/sched/coredump.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+#include <linux/task_work.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+#include <ooh/dev-abi.h>
+#include <ooh/hv-abi.h>
+
+#include "ooh.h"
+
+#define OOH_DEFAULT_LOG_BYTES	(1u << 20)
+#define OOH_MAX_MODULE_LOG	(PAGE_SIZE << (MAX_ORDER - 1))
+
+enum { CTX_QUEUED, CTX_LIVE, CTX_CANCELLED, CTX_GONE };
+
+/* One per target thread in EPML mode. */
+struct ooh_ctx {
+	struct preempt_notifier pn;
+	struct callback_head reg_work;
+	struct callback_head unreg_work;
+	struct task_struct *task;
+	u32 id;				/* hv session id; 0: hooks do nothing */
+	atomic_t state;
+	atomic64_t sched_in;
+	atomic64_t sched_out;
+	struct list_head node;
+};
+
+struct ooh_session {
+	struct mutex lock;
+	bool open;
+	bool started;
+	u32 mode;
+	u32 id;				/* hv session id */
+	struct pid *pid;
+	struct mm_struct *mm;		/* mmgrab'ed */
+	struct page *log_pages;
+	unsigned int log_order;
+	struct ooh_log_header *log;
+	u64 log_bytes;
+	u64 last_overflow;
+	bool late;			/* a thread was tracked late: be conservative */
+	struct list_head ctxs;
+	/* results of the current interval, copied out in pieces */
+	u64 *pending;
+	size_t nr_pending, cap_pending, next_out;
+	bool pending_valid, pending_overflow;
+	u64 pending_seq;
+	struct ooh_session_stats stats;
+};
+
+static struct preempt_ops ooh_preempt_ops;
+static atomic_t ooh_leaked_ctxs = ATOMIC_INIT(0);
+
+/* ---- EPML context tracking ---- */
+
+static void ooh_ctx_sched_in(struct preempt_notifier *pn, int cpu)
+{
+	struct ooh_ctx *ctx = container_of(pn, struct ooh_ctx, pn);
+	u32 id = READ_ONCE(ctx->id);
+
+	if (!id)
+		return;
+	ooh_shadow_sched_in(id, cpu);
+	atomic64_inc(&ctx->sched_in);
+}
+
+static void ooh_ctx_sched_out(struct preempt_notifier *pn,
+			      struct task_struct *next)
+{
+	struct ooh_ctx *ctx = container_of(pn, struct ooh_ctx, pn);
+	u32 id = READ_ONCE(ctx->id);
+
+	if (id) {
+		ooh_shadow_sched_out(id, smp_processor_id());
+		atomic64_inc(&ctx->sched_out);
+	}
+	/* The task's last switch: its notifier list is never walked again. */
+	if (READ_ONCE(current->__state) == TASK_DEAD)
+		atomic_cmpxchg(&ctx->state, CTX_LIVE, CTX_GONE);
+}
+
+static struct preempt_ops ooh_preempt_ops = {
+	.sched_in = ooh_ctx_sched_in,
+	.sched_out = ooh_ctx_sched_out,
+};
+
+/* Runs in the target thread (task_work), or directly for current. */
+static void ooh_ctx_register(struct ooh_ctx *ctx)
+{
+	if (atomic_read(&ctx->state) != CTX_QUEUED ||
+	    (current->flags & PF_EXITING)) {
+		atomic_set(&ctx->state, CTX_GONE);
+		return;
+	}
+	preempt_notifier_register(&ctx->pn);
+	if (atomic_cmpxchg(&ctx->state, CTX_QUEUED, CTX_LIVE) != CTX_QUEUED) {
+		preempt_notifier_unregister(&ctx->pn);
+		atomic_set(&ctx->state, CTX_GONE);
+		return;
+	}
+	/* We are running now: that is a sched-in. */
+	preempt_disable();
+	ooh_ctx_sched_in(&ctx->pn, smp_processor_id());
+	preempt_enable();
+}
+
+static void ooh_ctx_reg_work(struct callback_head *head)
+{
+	ooh_ctx_register(container_of(head, struct ooh_ctx, reg_work));
+}
+
+static void ooh_ctx_unreg_work(struct callback_head *head)
+{
+	struct ooh_ctx *ctx = container_of(head, struct ooh_ctx, unreg_work);
+
+	preempt_notifier_unregister(&ctx->pn);
+	atomic_set(&ctx->state, CTX_GONE);
+}
+
+static bool ooh_ctx_tracked(struct ooh_session *s, struct task_struct *t)
+{
+	struct ooh_ctx *ctx;
+
+	list_for_each_entry(ctx, &s->ctxs, node)
+		if (ctx->task == t)
+			return true;
+	return false;
+}
+
+/*
+ * Gives every thread of the target a context (session lock held). Returns
+ * how many were added; those registered from task_work may lag: wait
+ * for them so the interval starts with every thread tracked.
+ */
+static int ooh_epml_attach(struct ooh_session *s, bool wait)
+{
+	struct task_struct *leader, *t, **tasks;
+	int nr = 0, max = 0, added = 0, i, spins;
+
+	leader = get_pid_task(s->pid, PIDTYPE_PID);
+	if (!leader)
+		return -ESRCH;
+	rcu_read_lock();
+	for_each_thread(leader, t)
+		max++;
+	rcu_read_unlock();
+	tasks = kcalloc(max + 16, sizeof(*tasks), GFP_KERNEL);
+	if (!tasks) {
+		put_task_struct(leader);
+		return -ENOMEM;
+	}
+	rcu_read_lock();
+	for_each_thread(leader, t) {
+		if (nr == max + 16)
+			break;
+		if (t->flags & PF_EXITING)
+			continue;
+		get_task_struct(t);
+		tasks[nr++] = t;
+	}
+	rcu_read_unlock();
+	put_task_struct(leader);
+
+	for (i = 0; i < nr; i++) {
+		struct ooh_ctx *ctx;
+
+		if (ooh_ctx_tracked(s, tasks[i])) {
+			put_task_struct(tasks[i]);
+			continue;
+		}
+		ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
+		if (!ctx) {
+			put_task_struct(tasks[i]);
+			s->late = true;
+			continue;
+		}
+		preempt_notifier_init(&ctx->pn, &ooh_preempt_ops);
+		ctx->task = tasks[i];
+		ctx->id = s->id;
+		atomic_set(&ctx->state, CTX_QUEUED);
+		list_add_tail(&ctx->node, &s->ctxs);
+		added++;
+		if (tasks[i] == current) {
+			ooh_ctx_register(ctx);
+			continue;
+		}
+		init_task_work(&ctx->reg_work, ooh_ctx_reg_work);
+		if (task_work_add(tasks[i], &ctx->reg_work, TWA_SIGNAL))
+			atomic_set(&ctx->state, CTX_GONE); /* exiting */
+	}
+	kfree(tasks);
+	if (!wait)
+		return added;
+	/* Registration runs when each thread next leaves the kernel. */
+	for (spins = 0; spins < 500; spins++) {
+		struct ooh_ctx *ctx;
+		bool pending = false;
+
+		list_for_each_entry(ctx, &s->ctxs, node)
+			pending |= atomic_read(&ctx->state) == CTX_QUEUED;
+		if (!pending)
+			break;
+		usleep_range(1000, 2000);
+	}
+	return added;
+}
+
+/* Stops and frees every context (session lock held). */
+static void ooh_epml_detach(struct ooh_session *s)
+{
+	struct ooh_ctx *ctx, *tmp;
+	bool died = false;
+	int spins;
+
+	list_for_each_entry(ctx, &s->ctxs, node) {
+		WRITE_ONCE(ctx->id, 0);
+		if (atomic_cmpxchg(&ctx->state, CTX_QUEUED, CTX_CANCELLED) ==
+		    CTX_QUEUED)
+			continue;
+		if (atomic_read(&ctx->state) != CTX_LIVE)
+			continue;
+		if (ctx->task == current) {
+			preempt_notifier_unregister(&ctx->pn);
+			atomic_set(&ctx->state, CTX_GONE);
+			continue;
+		}
+		init_task_work(&ctx->unreg_work, ooh_ctx_unreg_work);
+		/* fails once the task is exiting: its last switch ends it */
+		if (task_work_add(ctx->task, &ctx->unreg_work, TWA_SIGNAL))
+			died = true;
+	}
+	for (spins = 0; spins < 1000; spins++) {
+		bool busy = false;
+
+		list_for_each_entry(ctx, &s->ctxs, node)
+			busy |= atomic_read(&ctx->state) != CTX_GONE &&
+				atomic_read(&ctx->state) != CTX_CANCELLED;
+		if (!busy)
+			break;
+		usleep_range(1000, 2000);
+	}
+	/* A dead task's scheduler may still be stepping past our notifier. */
+	if (died)
+		synchronize_rcu();
+	list_for_each_entry_safe(ctx, tmp, &s->ctxs, node) {
+		int state = atomic_read(&ctx->state);
+
+		s->stats.sched_in += atomic64_read(&ctx->sched_in);
+		s->stats.sched_out += atomic64_read(&ctx->sched_out);
+		list_del(&ctx->node);
+		if (state == CTX_GONE) {
+			put_task_struct(ctx->task);
+			kfree(ctx);
+			continue;
+		}
+		/*
+		 * Still queued or registered in a thread that never ran again
+		 * (stopped): its hooks do nothing (id 0), but they are our
+		 * code, so keep the module loaded and the memory alive.
+		 */
+		if (state == CTX_LIVE)
+			__module_get(THIS_MODULE);
+		atomic_inc(&ooh_leaked_ctxs);
+	}
+}
+
+/* ---- permissions ---- */
+
+/* ptrace_may_access(PTRACE_MODE_ATTACH_REALCREDS) is not exported: its rules. */
+static bool ooh_may_track(struct task_struct *task)
+{
+	const struct cred *cred = current_cred();
+	const struct cred *tcred;
+	struct mm_struct *mm;
+	bool ok, dumpable = true;
+
+	if (same_thread_group(task, current))
+		return true;
+	tcred = get_task_cred(task);
+	ok = uid_eq(cred->uid, tcred->euid) && uid_eq(cred->uid, tcred->suid) &&
+	     uid_eq(cred->uid, tcred->uid) && gid_eq(cred->gid, tcred->egid) &&
+	     gid_eq(cred->gid, tcred->sgid) && gid_eq(cred->gid, tcred->gid);
+	if (!ok)
+		ok = ns_capable(tcred->user_ns, CAP_SYS_PTRACE);
+	put_cred(tcred);
+	if (!ok)
+		return false;
+	task_lock(task);
+	mm = task->mm;
+	if (mm && get_dumpable(mm) != SUID_DUMP_USER)
+		dumpable = false;
+	task_unlock(task);
+	return dumpable || capable(CAP_SYS_PTRACE);
+}
+
+/* ---- results ---- */
+
+static int ooh_pending_add(struct ooh_session *s, u64 va)
+{
+	if (s->nr_pending == s->cap_pending) {
+		size_t cap = s->cap_pending ? s->cap_pending * 2 : 1024;
+		u64 *n = kvmalloc_array(cap, sizeof(*n), GFP_KERNEL);
+
+		if (!n)
+			return -ENOMEM;
+		if (s->nr_pending)
+			memcpy(n, s->pending, s->nr_pending * sizeof(*n));
+		kvfree(s->pending);
+		s->pending = n;
+		s->cap_pending = cap;
+	}
+	s->pending[s->nr_pending++] = va;
+	return 0;
+}
+
+static int ooh_cmp_u64(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The target's page table maps pfn at va (mmap lock held). */
+static bool ooh_maps_pfn(struct mm_struct *mm, unsigned long va,
+			 unsigned long pfn)
+{
+	pgd_t *pgd = pgd_offset(mm, va);
+	p4d_t *p4d;
+	pud_t *pud, pudv;
+	pmd_t *pmd, pmdv;
+	pte_t *pte, ptev;
+
+	if (pgd_none(*pgd) || pgd_bad(*pgd))
+		return false;
+	p4d = p4d_offset(pgd, va);
+	if (p4d_none(*p4d) || p4d_bad(*p4d))
+		return false;
+	pud = pud_offset(p4d, va);
+	pudv = READ_ONCE(*pud);
+	if (pud_none(pudv))
+		return false;
+	if (pud_leaf(pudv))
+		return pud_pfn(pudv) + ((va & ~PUD_MASK) >> PAGE_SHIFT) == pfn;
+	if (pud_bad(pudv))
+		return false;
+	pmd = pmd_offset(pud, va);
+	pmdv = READ_ONCE(*pmd);
+	if (pmd_none(pmdv))
+		return false;
+	if (pmd_leaf(pmdv))
+		return pmd_pfn(pmdv) + ((va & ~PMD_MASK) >> PAGE_SHIFT) == pfn;
+	if (pmd_bad(pmdv))
+		return false;
+	pte = pte_offset_map(pmd, va);
+	ptev = READ_ONCE(*pte);
+	pte_unmap(pte);
+	return pte_present(ptev) && pte_pfn(ptev) == pfn;
+}
+
+struct ooh_vma_key {
+	const void *key;		/* anon_vma or address_space */
+	struct vm_area_struct *vma;
+};
+
+struct ooh_rmap {
+	struct ooh_vma_key *keys;
+	size_t nr, cap;
+};
+
+static int ooh_cmp_key(const void *a, const void *b)
+{
+	const struct ooh_vma_key *x = a, *y = b;
+
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+static int ooh_rmap_add(struct ooh_rmap *r, const void *key,
+			struct vm_area_struct *vma)
+{
+	if (r->nr == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 256;
+		struct ooh_vma_key *n = kvmalloc_array(cap, sizeof(*n),
+						       GFP_KERNEL);
+
+		if (!n)
+			return -ENOMEM;
+		if (r->nr)
+			memcpy(n, r->keys, r->nr * sizeof(*n));
+		kvfree(r->keys);
+		r->keys = n;
+		r->cap = cap;
+	}
+	r->keys[r->nr++] = (struct ooh_vma_key){ key, vma };
+	return 0;
+}
+
+/* The per-collect VMA index, O(VMAs): anon_vma / mapping -> VMAs. */
+static int ooh_rmap_build(struct ooh_rmap *r, struct mm_struct *mm)
+{
+	VMA_ITERATOR(vmi, mm, 0);
+	struct vm_area_struct *vma;
+	int err = 0;
+
+	for_each_vma(vmi, vma) {
+		struct anon_vma_chain *avc;
+
+		if (vma->vm_file && vma->vm_file->f_mapping)
+			err = ooh_rmap_add(r, vma->vm_file->f_mapping, vma);
+		list_for_each_entry(avc, &vma->anon_vma_chain, same_vma)
+			if (!err)
+				err = ooh_rmap_add(r, avc->anon_vma, vma);
+		if (err)
+			return err;
+	}
+	if (r->nr)
+		sort(r->keys, r->nr, sizeof(*r->keys), ooh_cmp_key, NULL);
+	return 0;
+}
+
+/* Adds the target addresses mapping gpa; returns how many. */
+static int ooh_rmap_one(struct ooh_session *s, struct ooh_rmap *r, u64 gpa)
+{
+	unsigned long pfn = gpa >> PAGE_SHIFT, mapping;
+	struct folio *folio;
+	struct page *page;
+	const void *key;
+	pgoff_t index;
+	size_t lo = 0, hi = r->nr;
+	int found = 0;
+
+	page = pfn_to_online_page(pfn);
+	if (!page)
+		return 0;
+	folio = page_folio(page);
+	if (!folio_try_get(folio))
+		return 0;
+	if (folio != page_folio(page))
+		goto out;
+	mapping = (unsigned long)READ_ONCE(folio->mapping);
+	if ((mapping & PAGE_MAPPING_FLAGS) == PAGE_MAPPING_ANON)
+		key = (const void *)(mapping & ~PAGE_MAPPING_FLAGS);
+	else if (mapping && !(mapping & PAGE_MAPPING_FLAGS))
+		key = (const void *)mapping;
+	else
+		goto out; /* kernel memory, KSM, movable driver pages */
+	index = folio->index + (pfn - folio_pfn(folio));
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (r->keys[mid].key < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < r->nr && r->keys[lo].key == key; lo++) {
+		struct vm_area_struct *vma = r->keys[lo].vma;
+		unsigned long va;
+
+		if (index < vma->vm_pgoff ||
+		    index - vma->vm_pgoff >= vma_pages(vma))
+			continue;
+		va = vma->vm_start + ((index - vma->vm_pgoff) << PAGE_SHIFT);
+		if (ooh_maps_pfn(s->mm, va, pfn) && !ooh_pending_add(s, va))
+			found++;
+	}
+out:
+	folio_put(folio);
+	return found;
+}
+
+/* Every page of every writable mapping: the answer after an overflow. */
+static int ooh_add_everything(struct ooh_session *s)
+{
+	VMA_ITERATOR(vmi, s->mm, 0);
+	struct vm_area_struct *vma;
+	unsigned long va;
+
+	for_each_vma(vmi, vma) {
+		if (!(vma->vm_flags & VM_WRITE))
+			continue;
+		for (va = vma->vm_start; va < vma->vm_end; va += PAGE_SIZE)
+			if (ooh_pending_add(s, va))
+				return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Harvest, drain the log and build the interval's answer (lock held). */
+static int ooh_build_interval(struct ooh_session *s, u64 start, u64 end)
+{
+	struct ooh_log_header *h = s->log;
+	struct ooh_log_entry *e = (struct ooh_log_entry *)(h + 1);
+	struct ooh_rmap r = { 0 };
+	u64 cons, prod, overflow, i;
+	size_t n, out;
+	int ret = 0;
+
+	if (s->started) {
+		ret = ooh_hc(OOH_HC_SYNC, 0, 0, 0, 0, 0, NULL);
+		s->stats.hypercalls++;
+		if (ret)
+			return ret == -ENODEV ? -ENODEV : -EIO;
+	}
+	if (!mmget_not_zero(s->mm))
+		return -ESRCH; /* the target is gone */
+	mmap_read_lock(s->mm);
+	if (s->mode == OOH_MODE_EPML) {
+		if (s->started && ooh_epml_attach(s, false) > 0)
+			s->late = true; /* threads born during the interval */
+	} else {
+		ret = ooh_rmap_build(&r, s->mm);
+		if (ret)
+			goto unlock;
+	}
+	s->nr_pending = 0;
+	s->next_out = 0;
+	cons = READ_ONCE(h->consumer);
+	/* pairs with l0's release store of producer after the entries */
+	prod = smp_load_acquire(&h->producer);
+	overflow = READ_ONCE(h->overflow);
+	if (prod - cons > h->size)
+		cons = prod - h->size; /* cannot happen unless l0 misbehaves */
+	for (i = cons; i < prod; i++) {
+		u64 addr = READ_ONCE(e[i & (h->size - 1)].addr);
+
+		s->stats.log_entries++;
+		if (s->mode == OOH_MODE_SPML) {
+			if (!ooh_rmap_one(s, &r, addr))
+				s->stats.dropped++;
+		} else if (vma_lookup(s->mm, addr)) {
+			ooh_pending_add(s, addr);
+		} else {
+			s->stats.dropped++;
+		}
+	}
+	/* entries read before l0 may reuse their slots */
+	smp_store_release(&h->consumer, prod);
+	s->pending_overflow = overflow != s->last_overflow || s->late;
+	s->last_overflow = overflow;
+	s->late = false;
+	if (s->pending_overflow) {
+		s->stats.overflows++;
+		ret = ooh_add_everything(s);
+	}
+unlock:
+	mmap_read_unlock(s->mm);
+	mmput(s->mm);
+	kvfree(r.keys);
+	if (ret)
+		return ret;
+	if (s->nr_pending)
+		sort(s->pending, s->nr_pending, sizeof(u64), ooh_cmp_u64, NULL);
+	for (n = 0, out = 0; n < s->nr_pending; n++) {
+		u64 va = s->pending[n];
+
+		if (va < start || (end && va >= end))
+			continue;
+		if (out && s->pending[out - 1] == va)
+			continue;
+		s->pending[out++] = va;
+	}
+	s->nr_pending = out;
+	s->pending_valid = true;
+	s->pending_seq = READ_ONCE(h->seq);
+	s->stats.collects++;
+	return 0;
+}
+
+static long ooh_collect(struct ooh_session *s, void __user *arg)
+{
+	struct ooh_collect c;
+	u64 n;
+	int ret;
+
+	if (copy_from_user(&c, arg, sizeof(c)))
+		return -EFAULT;
+	if ((c.flags & ~OOH_COLLECT_F_CONTINUE) || c.reserved ||
+	    (c.end && c.end <= c.start))
+		return -EINVAL;
+	if (!s->open)
+		return -ENOTCONN;
+	if (!(c.flags & OOH_COLLECT_F_CONTINUE) || !s->pending_valid) {
+		ret = ooh_build_interval(s, c.start, c.end);
+		if (ret)
+			return ret;
+	}
+	n = min_t(u64, c.count, s->nr_pending - s->next_out);
+	if (n && copy_to_user(u64_to_user_ptr(c.buf), s->pending + s->next_out,
+			      n * sizeof(u64)))
+		return -EFAULT;
+	s->next_out += n;
+	s->stats.reported += n;
+	c.count = n;
+	c.total = s->nr_pending;
+	c.seq = s->pending_seq;
+	c.flags = s->pending_overflow ? OOH_COLLECT_F_OVERFLOW : 0;
+	if (s->next_out < s->nr_pending)
+		c.flags |= OOH_COLLECT_F_MORE;
+	else
+		s->pending_valid = false;
+	return copy_to_user(arg, &c, sizeof(c)) ? -EFAULT : 0;
+}
+
+/* ---- session life ---- */
+
+static long ooh_open_session(struct ooh_session *s, void __user *arg)
+{
+	struct ooh_open_session o;
+	struct task_struct *task;
+	struct mm_struct *mm;
+	u64 bytes, root = 0;
+	u32 feat;
+	int id;
+
+	if (copy_from_user(&o, arg, sizeof(o)))
+		return -EFAULT;
+	if (o.flags)
+		return -EINVAL;
+	feat = o.mode == OOH_MODE_SPML ? OOH_FEAT_SPML :
+	       o.mode == OOH_MODE_EPML ? OOH_FEAT_EPML : 0;
+	if (!feat)
+		return -EINVAL;
+	if (!(ooh_hv.features & feat))
+		return -EOPNOTSUPP;
+	bytes = o.log_bytes ? o.log_bytes : OOH_DEFAULT_LOG_BYTES;
+	if (bytes < OOH_LOG_MIN_BYTES || (bytes & (bytes - 1)) ||
+	    bytes > OOH_MAX_MODULE_LOG ||
+	    (ooh_hv.max_log_bytes && bytes > ooh_hv.max_log_bytes))
+		return -EINVAL;
+	if (s->open)
+		return -EBUSY;
+	if (o.pid <= 0)
+		return -ESRCH;
+
+	rcu_read_lock();
+	task = pid_task(find_vpid(o.pid), PIDTYPE_PID);
+	if (task)
+		task = task->group_leader;
+	if (task)
+		get_task_struct(task);
+	rcu_read_unlock();
+	if (!task)
+		return -ESRCH;
+	if (!ooh_may_track(task)) {
+		put_task_struct(task);
+		return -EPERM;
+	}
+	mm = get_task_mm(task);
+	if (!mm) {
+		put_task_struct(task);
+		return -ESRCH;
+	}
+	s->pid = get_task_pid(task, PIDTYPE_PID);
+	put_task_struct(task);
+	mmgrab(mm);
+	mmput(mm);
+	s->mm = mm;
+	s->log_order = get_order(bytes);
+	s->log_pages = alloc_pages(GFP_KERNEL | __GFP_ZERO, s->log_order);
+	if (!s->log_pages)
+		goto nomem;
+	s->log = page_address(s->log_pages);
+	s->log_bytes = bytes;
+	if (o.mode == OOH_MODE_EPML)
+		root = __pa(mm->pgd);
+	id = ooh_hc(OOH_HC_SESSION_OPEN, 0, o.mode, page_to_phys(s->log_pages),
+		    bytes, root, NULL);
+	s->stats.hypercalls++;
+	if (id <= 0) {
+		__free_pages(s->log_pages, s->log_order);
+		s->log_pages = NULL;
+		s->log = NULL;
+		mmdrop(s->mm);
+		put_pid(s->pid);
+		s->mm = NULL;
+		s->pid = NULL;
+		return id == -OOH_E_NOSPC ? -ENOSPC : -EIO;
+	}
+	s->id = id;
+	s->mode = o.mode;
+	s->open = true;
+	return 0;
+nomem:
+	mmdrop(s->mm);
+	put_pid(s->pid);
+	s->mm = NULL;
+	s->pid = NULL;
+	return -ENOMEM;
+}
+
+static long ooh_start(struct ooh_session *s)
+{
+	int ret;
+
+	if (!s->open)
+		return -ENOTCONN;
+	if (s->started)
+		return -EBUSY;
+	if (s->mode == OOH_MODE_EPML) {
+		ret = ooh_epml_attach(s, true);
+		if (ret < 0)
+			return ret;
+	}
+	ret = ooh_hc(OOH_HC_START, s->id, 0, 0, 0, 0, NULL);
+	s->stats.hypercalls++;
+	if (ret) {
+		if (s->mode == OOH_MODE_EPML)
+			ooh_epml_detach(s);
+		return -EIO;
+	}
+	/* Nothing before START counts. */
+	smp_store_release(&s->log->consumer, READ_ONCE(s->log->producer));
+	s->last_overflow = READ_ONCE(s->log->overflow);
+	s->pending_valid = false;
+	s->late = false;
+	s->started = true;
+	return 0;
+}
+
+static long ooh_stop(struct ooh_session *s)
+{
+	int ret;
+
+	if (!s->open)
+		return -ENOTCONN;
+	if (!s->started)
+		return 0;
+	ret = ooh_hc(OOH_HC_STOP, s->id, 0, 0, 0, 0, NULL);
+	s->stats.hypercalls++;
+	if (s->mode == OOH_MODE_EPML)
+		ooh_epml_detach(s);
+	s->started = false;
+	return ret ? -EIO : 0;
+}
+
+static long ooh_stats(struct ooh_session *s, void __user *arg)
+{
+	struct ooh_session_stats st = s->stats;
+	struct ooh_hv_stats *hv;
+	struct ooh_ctx *ctx;
+	int i;
+
+	list_for_each_entry(ctx, &s->ctxs, node) {
+		st.sched_in += atomic64_read(&ctx->sched_in);
+		st.sched_out += atomic64_read(&ctx->sched_out);
+	}
+	hv = kzalloc(sizeof(*hv), GFP_KERNEL);
+	if (!hv)
+		return -ENOMEM;
+	if (ooh_hv.hc_port &&
+	    ooh_hc(OOH_HC_STATS, 0, virt_to_phys(hv), sizeof(*hv), 0, 0,
+		   NULL) == 0) {
+		for (i = 0; i < OOH_HC_NR_OPS; i++)
+			st.hv_hypercalls += hv->hypercalls[i];
+		st.hv_vcpu_exits = hv->vcpu_exits;
+		st.hv_kick_exits = hv->kick_exits;
+		st.hv_overflowed = hv->entries_overflowed;
+	}
+	kfree(hv);
+	return copy_to_user(arg, &st, sizeof(st)) ? -EFAULT : 0;
+}
+
+int ooh_session_open(struct file *file)
+{
+	struct ooh_session *s = kzalloc(sizeof(*s), GFP_KERNEL);
+
+	if (!s)
+		return -ENOMEM;
+	mutex_init(&s->lock);
+	INIT_LIST_HEAD(&s->ctxs);
+	file->private_data = s;
+	return 0;
+}
+
+int ooh_session_release(struct file *file)
+{
+	struct ooh_session *s = file->private_data;
+	int ret = 0;
+
+	mutex_lock(&s->lock);
+	if (s->open) {
+		ooh_stop(s);
+		ret = ooh_hc(OOH_HC_SESSION_CLOSE, s->id, 0, 0, 0, 0, NULL);
+		/* Pages l0 may still write never go back to the allocator. */
+		if (ret == 0)
+			__free_pages(s->log_pages, s->log_order);
+		else
+			pr_warn("session %u: close failed (%d): log leaked\n",
+				s->id, ret);
+		mmdrop(s->mm);
+		put_pid(s->pid);
+	}
+	mutex_unlock(&s->lock);
+	kvfree(s->pending);
+	kfree(s);
+	return 0;
+}
+
+long ooh_session_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct ooh_session *s = file->private_data;
+	void __user *uarg = (void __user *)arg;
+	long ret;
+
+	mutex_lock(&s->lock);
+	switch (cmd) {
+	case OOH_IOC_OPEN_SESSION:
+		ret = ooh_open_session(s, uarg);
+		break;
+	case OOH_IOC_START:
+		ret = ooh_start(s);
+		break;
+	case OOH_IOC_STOP:
+		ret = ooh_stop(s);
+		break;
+	case OOH_IOC_COLLECT:
+		ret = ooh_collect(s, uarg);
+		break;
+	case OOH_IOC_STATS:
+		ret = ooh_stats(s, uarg);
+		break;
+	default:
+		ret = -ENOTTY;
+	}
+	mutex_unlock(&s->lock);
+	return ret;
+}
+
+int ooh_session_init(void)
+{
+	preempt_notifier_inc();
+	return 0;
+}
+
+void ooh_session_exit(void)
+{
+	preempt_notifier_dec();
+	if (atomic_read(&ooh_leaked_ctxs))
+		pr_warn("%d contexts of stopped threads leaked\n",
+			atomic_read(&ooh_leaked_ctxs));
+}
