@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libooh-gc: Boehm GC's incremental/generational mode fed by libooh.
+ *
+ * Boehm GC (8.2, Debian libgc) offers a "manual virtual dirty bit" mode in
+ * which the client says which heap pages were written (GC_dirty /
+ * GC_end_stubborn_change).  This library turns that mode on and, at every
+ * GC_EVENT_MARK_START (world stopped, allocation lock held, immediately
+ * before Boehm reads its dirty bits in GC_initiate_gc), marks as dirty every
+ * page libooh reports written since the previous mark start, then re-arms
+ * libooh atomically.  Boehm's heap sections are learnt by interposing mmap()
+ * for calls made from libgc itself, so only the GC heap (and its small
+ * scratch areas) is tracked, never the whole address space.
+ *
+ * Use:
+ *   - LD_PRELOAD=libooh-gc.so ./program     (a program already linked with
+ *     -lgc; the library enables itself in a constructor; OOH_GC=0 disables)
+ *   - link libooh-gc.so before -lgc (same auto-enable), or
+ *   - link libooh-gc.a + libooh.a and call ooh_gc_enable() before GC_INIT().
+ *
+ * Programs that install their own GC_set_on_collection_event() handler after
+ * the library must call the previous handler (GC_get_on_collection_event())
+ * from theirs, or libooh-gc stops being fed (it then detects that and makes
+ * every collection scan the whole heap - slow, never wrong: see
+ * ooh_gc_enable()).
+ */
+#ifndef OOH_GC_H
+#define OOH_GC_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ooh_gc_stats {
+	uint64_t feeds;          /* mark starts seen (dirty sets handed to Boehm) */
+	uint64_t pages_fed;      /* pages marked dirty in total */
+	uint64_t feed_ns;        /* time spent collecting + feeding */
+	uint64_t rebuilds;       /* tracker re-opened because the heap grew */
+	uint64_t overflows;      /* libooh lost precision: whole heap marked dirty */
+	uint64_t errors;         /* libooh errors: whole heap marked dirty */
+	uint64_t tracked_bytes;  /* bytes currently tracked */
+	int backend;             /* libooh backend in use, -1 if none */
+	int enabled;             /* 1 once ooh_gc_enable() succeeded */
+};
+
+/*
+ * Enable Boehm incremental mode with libooh dirty bits.  Must be called
+ * before GC_INIT()/the first allocation (the preloaded library does it in
+ * a constructor).  Environment: OOH_GC_BACKEND=pagemap|uffd|mprotect|...
+ * picks the libooh backend (default: auto); OOH_GC_DEBUG=1 logs to stderr;
+ * OOH_GC_TEST_DROP=1 deliberately drops every dirty page (a broken feeder:
+ * only for proving that the tests detect a missed page).
+ * Returns 0, or a negative errno when libooh cannot track here (Boehm then
+ * stays in its default mode).
+ */
+int ooh_gc_enable(void);
+
+/* Copy the statistics; safe at any time. */
+void ooh_gc_get_stats(struct ooh_gc_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
