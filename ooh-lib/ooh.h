@@ -157,7 +157,8 @@ struct ooh_collect_result {
  *
  * res is required (overflow must not go unseen).  Returns 0, or -EBADF
  * (closed handle), -EINVAL (not started, bad arguments, flags changed in a
- * continuation), -ESRCH (target exited), other -errno from the kernel.
+ * continuation), -ESRCH (target exited, or replaced its address space with
+ * execve: open a new tracker), other -errno from the kernel.
  */
 OOH_API int ooh_collect(ooh_tracker *tracker, uint64_t *pages, size_t cap, unsigned flags,
 		struct ooh_collect_result *res);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <signal.h>
 #include <poll.h>
+#include <fcntl.h>
 
 #include "internal.h"
 
@@ -173,6 +174,8 @@ static void tracker_free(struct ooh_tracker *t)
 {
 	if (t->pidfd >= 0)
 		close(t->pidfd);
+	if (t->mm_fd >= 0)
+		close(t->mm_fd);
 	region_list_free(&t->pending);
 	free(t->ranges);
 	pthread_mutex_destroy(&t->lock);
@@ -209,7 +212,7 @@ int ooh_open(const struct ooh_open_opts *o, ooh_tracker **out)
 	if (!t)
 		return -ENOMEM;
 	pthread_mutex_init(&t->lock, NULL);
-	t->pidfd = -1;
+	t->pidfd = t->mm_fd = -1;
 	t->self = o->pid == 0 || o->pid == getpid();
 	t->pid = t->self ? getpid() : o->pid;
 	err = copy_ranges(t, o);
@@ -220,6 +223,9 @@ int ooh_open(const struct ooh_open_opts *o, ooh_tracker **out)
 		t->pidfd = pidfd_open_compat(t->pid);
 		if (t->pidfd < 0)
 			err = t->pidfd;
+		t->mm_fd = open_proc(t->pid, "pagemap", O_RDONLY);
+		if (!err && t->mm_fd < 0)
+			err = t->mm_fd == -ENOENT ? -ESRCH : t->mm_fd;
 	}
 	if (err)
 		goto fail;
@@ -399,8 +405,16 @@ int ooh_collect(ooh_tracker *handle, uint64_t *pages, size_t cap, unsigned flags
 		uint32_t rflags = 0;
 		struct pollfd pf = { .fd = t->pidfd, .events = POLLIN };
 
+		uint64_t entry;
+
 		if (t->pidfd >= 0 && poll(&pf, 1, 0) > 0) {
 			err = -ESRCH; /* exited: whatever we would read is stale */
+			goto out;
+		}
+		/* After an execve the tracked address space is gone (a pagemap
+		 * file opened before reads as empty): say so, never "clean". */
+		if (t->mm_fd >= 0 && pread(t->mm_fd, &entry, sizeof(entry), 0) != sizeof(entry)) {
+			err = -ESRCH;
 			goto out;
 		}
 

@@ -82,6 +82,7 @@ struct ooh_tracker {
 	size_t nr_ranges;
 	bool started;
 	int pidfd;                    /* remote: readable once the target exits */
+	int mm_fd;                    /* remote: /proc/PID/pagemap, bound to its mm */
 
 	/* The interval being handed out with continuation. */
 	bool in_interval;

@@ -127,6 +127,51 @@ END_TEST
 START_TEST(remote_whole) { run(tu_backends[_i], 1); }
 END_TEST
 
+/* After execve the tracked address space is gone: -ESRCH, never "clean". */
+START_TEST(remote_exec)
+{
+	enum ooh_backend b = tu_backends[_i];
+	int go[2];
+	ck_assert_int_eq(pipe(go), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		char c;
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(1);
+		execl("/bin/sleep", "sleep", "5", (char *)NULL);
+		_exit(127);
+	}
+	close(go[0]);
+	struct ooh_open_opts o = { .size = sizeof(o), .backend = b, .pid = pid, .flags = OOH_OPEN_START };
+	ooh_tracker *t;
+	ck_assert_int_eq(ooh_open(&o, &t), 0);
+	uint64_t buf[64];
+	struct ooh_collect_result res;
+	do
+		ck_assert_int_eq(ooh_collect(t, buf, 64, OOH_COLLECT_REARM, &res), 0);
+	while (res.flags & OOH_RESULT_MORE);
+	ck_assert_int_eq(write(go[1], "x", 1), 1);
+	char path[64], comm[32] = "";
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	for (int i = 0; i < 500 && strncmp(comm, "sleep", 5); i++) {
+		FILE *f = fopen(path, "r");
+		if (f) {
+			if (!fgets(comm, sizeof(comm), f))
+				comm[0] = 0;
+			fclose(f);
+		}
+		usleep(10000);
+	}
+	ck_assert_str_eq(comm, "sleep\n");
+	ck_assert_int_eq(ooh_collect(t, buf, 64, OOH_COLLECT_REARM, &res), -ESRCH);
+	ck_assert_int_eq(ooh_close(t), 0);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(go[1]);
+}
+END_TEST
+
 static const enum ooh_backend remote_backends[] = {
 	OOH_BACKEND_PAGEMAP, OOH_BACKEND_SOFTDIRTY, OOH_BACKEND_UFFD, 0
 };
@@ -140,6 +185,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, remote_ranges, 0, tu_nr_backends);
 	tcase_add_loop_test(tc, remote_whole, 0, tu_nr_backends);
+	tcase_add_loop_test(tc, remote_exec, 0, tu_nr_backends);
 	suite_add_tcase(s, tc);
 	return ooh_check_main(s);
 }
