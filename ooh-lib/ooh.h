@@ -83,7 +83,7 @@ struct ooh_backend_info {
 OOH_API int ooh_probe(enum ooh_backend backend, struct ooh_backend_info *info);
 
 /* "pagemap", "softdirty", "uffd", "mprotect", "auto"; NULL if unknown. */
-const char *ooh_backend_name(enum ooh_backend backend);
+OOH_API const char *ooh_backend_name(enum ooh_backend backend);
 /* Inverse of ooh_backend_name(); -EINVAL if unknown. */
 OOH_API int ooh_backend_from_name(const char *name);
 
@@ -168,7 +168,7 @@ OOH_API int ooh_tracker_backend(ooh_tracker *tracker);
 OOH_API int ooh_tracker_caps(ooh_tracker *tracker);
 
 /* Text for a negative errno returned by this library (never NULL). */
-const char *ooh_strerror(int err);
+OOH_API const char *ooh_strerror(int err);
 
 /*
  * Sub-page write protection (128-byte sub-pages, 32 per 4 KiB page), for
