@@ -199,7 +199,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case OPT_STATS: stats = true; break;
-		case OPT_VERBOSE: cfg.verbose = true; break;
+		case OPT_VERBOSE: cfg.verbose++; break;
 		case OPT_HELP: case 'h':
 			usage(stdout);
 			return 0;

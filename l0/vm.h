@@ -30,7 +30,7 @@ struct l0_vm_config {
 	int console_in_fd;     /* serial input; -1 for none */
 	const char *kvm_path;  /* NULL: /dev/kvm */
 	int halt_check_ms;     /* irqchip only: how often to look for vCPUs halted for good */
-	bool verbose;
+	int verbose;             /* 0 quiet, 1 verbose, 2 trace halt checks */
 };
 
 void l0_vm_config_defaults(struct l0_vm_config *cfg);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #define CPUID_MAX_ENTRIES 256
+#define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
 
 #define CR0_PE 0x00000001ull
 #define CR0_ET 0x00000010ull
@@ -90,6 +91,17 @@ int l0_x86_vm_init(struct l0_vm *vm)
 	vm->cpuid = get_supported_cpuid(vm->kvm_fd);
 	if (!vm->cpuid || add_ooh_leaves(vm->cpuid, vm) != 0)
 		return L0_EXIT_INTERNAL;
+	/*
+	 * The in-kernel LAPIC always emulates TSC-deadline mode (in software
+	 * if need be) but KVM leaves advertising it to us; firecracker sets it
+	 * unconditionally too. Without it Linux calibrates the LAPIC timer
+	 * against the PIT, which fails under nested TCG and leaves the guest
+	 * with no tick once idle (sleep never returns).
+	 */
+	if (vm->cfg.irqchip)
+		for (uint32_t i = 0; i < vm->cpuid->nent; i++)
+			if (vm->cpuid->entries[i].function == 1)
+				vm->cpuid->entries[i].ecx |= CPUID_1_ECX_TSC_DEADLINE;
 	return 0;
 }
 
@@ -258,6 +270,11 @@ int l0_x86_vcpu_halted_for_good(struct l0_vcpu *vcpu, bool *halted)
 
 	if (ioctl(vcpu->fd, KVM_GET_MP_STATE, &mp) < 0)
 		return -1;
+	if (vcpu->vm->cfg.verbose > 1) {
+		ioctl(vcpu->fd, KVM_GET_REGS, &regs);
+		fprintf(stderr, "ooh-l0: vCPU %d mp_state %u rflags 0x%llx rip 0x%llx\n", vcpu->id,
+			mp.mp_state, (unsigned long long)regs.rflags, (unsigned long long)regs.rip);
+	}
 	switch (mp.mp_state) {
 	case KVM_MP_STATE_UNINITIALIZED:
 	case KVM_MP_STATE_INIT_RECEIVED:

@@ -21,6 +21,14 @@ l2_payload() {
 		exit 99
 	fi
 	case $action in
+	diag)
+		head -n 12 /proc/interrupts
+		cat /sys/devices/system/clockevents/clockevent0/current_device 2>/dev/null
+		cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null
+		echo "ooh-l0-test: sleeping 1 s"
+		sleep 1
+		echo "ooh-l0-test: slept"
+		head -n 12 /proc/interrupts ;;
 	poweroff) poweroff -f ;;
 	reboot) reboot -f ;;
 	esac

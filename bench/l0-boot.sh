@@ -1,0 +1,119 @@
+#!/bin/sh
+# Benchmark (not a test): time from VMM start to the L2 guest's init, and
+# the VMM's resident memory beyond guest RAM, for ooh-l0 and for QEMU
+# (-enable-kvm, -M pc and -M microvm) with the same kernel, initrd, memory
+# and command line, in the same rig run.
+#
+# On the host:   bench/l0-boot.sh [--runs N]
+#   bundles QEMU (binary, libraries, firmware) and boots the rig with this
+#   script as the L1 payload (l1/ooh-rig --include). Needs `make all` first.
+# Inside L1:     run by the rig (OOH_L2 is set); prints one line per run and
+#   a summary table of medians.
+set -eu
+
+RUNS=${OOH_BENCH_RUNS:-2}
+MEM_MB=256
+CMDLINE="console=ttyS0 reboot=k panic=-1 pci=off quiet"
+
+host_side() {
+	top=$(cd "$(dirname "$0")/.." && pwd)
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--runs) RUNS=$2; shift ;;
+		*) echo "usage: $0 [--runs N]" >&2; exit 2 ;;
+		esac
+		shift
+	done
+	kver=$(ls /boot | sed -n 's/^vmlinuz-//p' | sort -rV | head -1)
+	bundle=$(mktemp -d /tmp/ooh-bench-qemu.XXXXXX)
+	trap 'rm -rf "$bundle"' EXIT
+	mkdir -p "$bundle/bin" "$bundle/lib" "$bundle/share"
+	cp /usr/bin/qemu-system-x86_64 "$bundle/bin/"
+	for lib in $(ldd /usr/bin/qemu-system-x86_64 | grep -o '/[^ ]*'); do
+		cp -L "$lib" "$bundle/lib/"
+	done
+	for fw in /usr/share/seabios/bios-256k.bin /usr/share/qemu/bios-microvm.bin \
+		  /usr/share/qemu/linuxboot_dma.bin /usr/share/qemu/kvmvapic.bin \
+		  /usr/share/qemu/multiboot_dma.bin; do
+		[ -e "$fw" ] && cp -L "$fw" "$bundle/share/"
+	done
+	echo "$RUNS" >"$bundle/runs"
+	exec "$top/l1/ooh-rig" --kernel "/boot/vmlinuz-$kver" --build "$top/build" \
+		--include "$bundle" --timeout 1500 run "$top/bench/l0-boot.sh"
+}
+
+uptime_cs() { awk '{ printf "%d", $1 * 100 }' /proc/uptime; }
+
+# vmm_rss_kib PID: resident KiB outside the guest RAM mapping (the largest
+# mapping at least as big as guest RAM), from /proc/PID/smaps.
+vmm_rss_kib() {
+	awk -v ram_kib=$((MEM_MB * 1024)) '
+		/^Size:/ { size = $2 }
+		/^Rss:/ { total += $2; if (size >= ram_kib && size > best) { best = size; guest = $2 } }
+		END { printf "%d %d", total - guest, guest }' "/proc/$1/smaps" 2>/dev/null || echo "-1 -1"
+}
+
+# measure NAME COMMAND...: one boot; prints "NAME init_s vmm_rss_kib status".
+measure() {
+	name=$1
+	shift
+	fifo=/tmp/bench-$name.fifo
+	log=/tmp/bench-$name.log
+	rm -f "$fifo"
+	mkfifo "$fifo"
+	start=$(uptime_cs)
+	"$@" >"$fifo" 2>&1 </dev/null &
+	pid=$!
+	init_cs=-1 rss="-1 -1"
+	: >"$log"
+	while IFS= read -r line; do
+		echo "$line" >>"$log"
+		case $line in
+		*"init reached"*)
+			init_cs=$(($(uptime_cs) - start))
+			rss=$(vmm_rss_kib "$pid") ;;
+		esac
+	done <"$fifo"
+	status=0
+	wait "$pid" || status=$?
+	rm -f "$fifo"
+	init_s=$(awk -v cs="$init_cs" 'BEGIN { printf "%.2f", cs / 100 }')
+	echo "OOH-BENCH $name init_s=$init_s vmm_rss_kib=${rss% *} guest_rss_kib=${rss#* } status=$status"
+	[ "$init_cs" -ge 0 ] || { echo "--- $name did not reach init:"; tail -n 20 "$log"; }
+}
+
+l1_side() {
+	inc=/ooh/include
+	[ -f "$inc/runs" ] && RUNS=$(cat "$inc/runs")
+	qemu="$inc/lib/ld-linux-x86-64.so.2 --library-path $inc/lib $inc/bin/qemu-system-x86_64 -L $inc/share"
+	common="-enable-kvm -cpu host -m $MEM_MB -smp 1 -nodefaults -no-user-config -display none
+		-serial stdio -monitor none -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=4"
+	echo "OOH-BENCH config: $RUNS runs each, ${MEM_MB} MiB, 1 vCPU, cmdline '$CMDLINE'"
+	i=0
+	while [ "$i" -lt "$RUNS" ]; do
+		i=$((i + 1))
+		measure ooh-l0 "$OOH_BIN/ooh-l0" --kernel "$OOH_L2/bzImage" --initrd "$OOH_L2/initrd.cpio" \
+			--mem ${MEM_MB}M --cpus 1 --cmdline "$CMDLINE" --timeout 300
+		if [ -x "$inc/bin/qemu-system-x86_64" ]; then
+			# shellcheck disable=SC2086 # word splitting of the option lists is intended
+			measure qemu-pc $qemu $common -M pc -kernel "$OOH_L2/bzImage" \
+				-initrd "$OOH_L2/initrd.cpio" -append "$CMDLINE"
+			# shellcheck disable=SC2086
+			measure qemu-microvm $qemu $common -M microvm -kernel "$OOH_L2/bzImage" \
+				-initrd "$OOH_L2/initrd.cpio" -append "$CMDLINE"
+		fi
+	done 2>&1 | tee /tmp/bench.out
+	echo "OOH-BENCH summary (median over $RUNS runs):"
+	for vmm in ooh-l0 qemu-pc qemu-microvm; do
+		grep "^OOH-BENCH $vmm " /tmp/bench.out | sed 's/.*init_s=\([^ ]*\) vmm_rss_kib=\([^ ]*\).*/\1 \2/' |
+		sort -n | awk -v vmm="$vmm" '{ t[NR] = $1; r[NR] = $2 }
+			END { if (NR) printf "OOH-BENCH %-13s init %6.2f s   vmm rss %6.1f MiB\n",
+				vmm, t[int((NR + 1) / 2)], r[int((NR + 1) / 2)] / 1024 }'
+	done
+}
+
+if [ -n "${OOH_L2:-}" ]; then
+	l1_side
+else
+	host_side "$@"
+fi
