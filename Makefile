@@ -6,7 +6,7 @@ TOP := $(CURDIR)
 BUILD := $(TOP)/build
 # Userspace components, each with its own Makefile (O=, SAN= convention in
 # mk/common.mk). Listed in dependency order.
-COMPONENTS := $(wildcard ooh-lib l0 examples tests/kvm-tiny tests/guest-module)
+COMPONENTS := $(wildcard ooh-lib l0 examples vmwss tests/kvm-tiny tests/guest-module)
 COMPONENTS := $(foreach c,$(COMPONENTS),$(if $(wildcard $(c)/Makefile),$(c)))
 # The guest kernel: the newest installed Debian kernel with headers; the rig
 # boots it as L1 and L2 and ooh.ko is built against it.

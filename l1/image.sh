@@ -11,6 +11,9 @@ image_skeleton() {
 	local root=$1 applet
 	mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,run,etc,lib64,usr/bin,usr/sbin}
 	cp /bin/busybox "$root/bin/busybox"
+	# root, and nobody for tests that need an unprivileged user.
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n' >"$root/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
 	for applet in $(/bin/busybox --list); do
 		[ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
 	done
