@@ -11,7 +11,7 @@ XEN_LIBEXEC=${XEN_LIBEXEC:-$(ls -d /usr/lib/xen-4.* 2>/dev/null | sort -V | tail
 # it as dom0 (and as a PVH domU) ~5 s faster than the bzImage.
 xen_vmlinux() {
 	local bz=$1 out=$2 off tmp
-	off=$(python3 -c 'import sys; print(open(sys.argv[1], "rb").read().find(b"\xfd7zXZ\x00"))' "$bz")
+	off=$(perl -0777 -ne 'print index($_, "\xfd7zXZ\x00")' "$bz")
 	[ "$off" -ge 0 ] || die "$bz: no xz payload found (only xz-compressed kernels are supported)"
 	tmp=$(mktemp "$out.XXXXXX")
 	# xz stops at the end of its stream and complains about what follows.
