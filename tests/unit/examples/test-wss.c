@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ooh-wss: a synthetic target with known phases (write 24 MiB, read 40 MiB,
+ * write 8 MiB) must be estimated within 5 %: dirty plateaus 24 / ~0 / 8 MiB,
+ * referenced (anonymous) plateaus 24 / 40 / 8 MiB, in that order; the JSON
+ * and SVG outputs are well formed; bad input gives clear errors.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "ooh_check.h"
+
+#define MiB 1048576.0
+
+/* Run argv, capture stdout+stderr into out; return the wait status. */
+static int run(char *const argv[], char *out, size_t cap, uid_t as_uid)
+{
+	int fd[2];
+	ck_assert_int_eq(pipe(fd), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(fd[1], 1);
+		dup2(fd[1], 2);
+		close(fd[0]);
+		setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
+		if (as_uid && (setgid(as_uid) || setuid(as_uid)))
+			_exit(126);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(fd[1]);
+	size_t n = 0;
+	ssize_t r;
+	while ((r = read(fd[0], out + n, cap - 1 - n)) > 0 && n + 1 < cap)
+		n += (size_t)r;
+	out[n] = 0;
+	close(fd[0]);
+	int st;
+	waitpid(pid, &st, 0);
+	return st;
+}
+
+struct pl {
+	char set[32];
+	double start, end, bytes;
+};
+
+static int parse_plateaus(const char *out, struct pl *p, int max)
+{
+	int n = 0;
+	for (const char *l = strstr(out, "{\"type\":\"plateau\""); l && n < max;
+	     l = strstr(l + 1, "{\"type\":\"plateau\"")) {
+		unsigned long long b;
+		int k;
+		if (sscanf(l, "{\"type\":\"plateau\",\"set\":\"%31[a-z_]\",\"start\":%lf,\"end\":%lf,"
+			      "\"intervals\":%d,\"bytes\":%llu}",
+			   p[n].set, &p[n].start, &p[n].end, &k, &b) == 5) {
+			p[n].bytes = (double)b;
+			n++;
+		}
+	}
+	return n;
+}
+
+/* Index of the first plateau of set within 5 % of want, starting after t. */
+static int find(const struct pl *p, int n, const char *set, double want, double tol_abs, double after)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(p[i].set, set) && p[i].end > after &&
+		    (want > 0 ? (p[i].bytes >= want * 0.95 && p[i].bytes <= want * 1.05)
+			      : p[i].bytes <= tol_abs))
+			return i;
+	return -1;
+}
+
+START_TEST(known_phases_within_5_percent)
+{
+	static char out[1 << 16];
+	char svg[] = "/tmp/ooh-wss-test-XXXXXX";
+	int sfd = mkstemp(svg);
+	ck_assert_int_ge(sfd, 0);
+	close(sfd);
+	char *argv[] = { OOH_BINDIR "/ooh-wss", "--json", "-i", "250", "-w", "4", "--svg", svg, "--",
+			 OOH_BINDIR "/ooh-wss-target", "write:24M:2.5,read:40M:2.5,write:8M:2.5", NULL };
+	int st = run(argv, out, sizeof(out), 0);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "ooh-wss failed: %s", out);
+	ck_assert_ptr_nonnull(strstr(out, "{\"type\":\"config\""));
+	ck_assert_ptr_nonnull(strstr(out, "{\"type\":\"summary\""));
+
+	struct pl p[64];
+	int n = parse_plateaus(out, p, 64);
+	for (int i = 0; i < n; i++)
+		printf("plateau %s %.2f-%.2f %.2f MiB\n", p[i].set, p[i].start, p[i].end, p[i].bytes / MiB);
+	int d1 = find(p, n, "dirty", 24 * MiB, 0, 0);
+	ck_assert_msg(d1 >= 0, "no 24 MiB dirty plateau:\n%s", out);
+	int d2 = find(p, n, "dirty", 0, 1 * MiB, p[d1].end - 0.3);
+	ck_assert_msg(d2 >= 0, "no ~0 dirty plateau during the read phase:\n%s", out);
+	int d3 = find(p, n, "dirty", 8 * MiB, 0, p[d2].end - 0.3);
+	ck_assert_msg(d3 >= 0, "no 8 MiB dirty plateau:\n%s", out);
+	ck_assert(p[d1].start < p[d2].start && p[d2].start < p[d3].start);
+
+	int r1 = find(p, n, "referenced_anon", 24 * MiB, 0, 0);
+	ck_assert_msg(r1 >= 0, "no 24 MiB referenced plateau:\n%s", out);
+	int r2 = find(p, n, "referenced_anon", 40 * MiB, 0, p[r1].end - 0.3);
+	ck_assert_msg(r2 >= 0, "no 40 MiB referenced plateau:\n%s", out);
+	int r3 = find(p, n, "referenced_anon", 8 * MiB, 0, p[r2].end - 0.3);
+	ck_assert_msg(r3 >= 0, "no 8 MiB referenced plateau:\n%s", out);
+
+	/* the plot exists and has the three series */
+	FILE *f = fopen(svg, "r");
+	ck_assert_ptr_nonnull(f);
+	static char s[1 << 16];
+	size_t len = fread(s, 1, sizeof(s) - 1, f);
+	s[len] = 0;
+	fclose(f);
+	unlink(svg);
+	ck_assert_ptr_nonnull(strstr(s, "<svg"));
+	ck_assert_ptr_nonnull(strstr(s, "</svg>"));
+	int polylines = 0;
+	for (const char *q = strstr(s, "<polyline"); q; q = strstr(q + 1, "<polyline"))
+		polylines++;
+	ck_assert_int_eq(polylines, 3);
+}
+END_TEST
+
+START_TEST(text_output_and_count)
+{
+	static char out[1 << 14];
+	char *argv[] = { OOH_BINDIR "/ooh-wss", "-i", "100", "-n", "5", "--no-referenced", "--",
+			 OOH_BINDIR "/ooh-wss-target", "write:4M:3", NULL };
+	int st = run(argv, out, sizeof(out), 0);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s", out);
+	ck_assert_ptr_nonnull(strstr(out, "# ooh-wss pid"));
+	int lines = 0;
+	for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		double t;
+		unsigned long long kib;
+		if (l[0] == ' ' && sscanf(l, "%lf %llu", &t, &kib) == 2)
+			lines++;
+	}
+	ck_assert_int_eq(lines, 5);
+}
+END_TEST
+
+START_TEST(errors)
+{
+	static char out[4096];
+	char *nopid[] = { OOH_BINDIR "/ooh-wss", "-n", "1", "12x", NULL };
+	int st = run(nopid, out, sizeof(out), 0);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2 && strstr(out, "bad PID"));
+	char *gone[] = { OOH_BINDIR "/ooh-wss", "-n", "1", "999999999", NULL };
+	st = run(gone, out, sizeof(out), 0);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(out, "no such process"), "%s", out);
+	char *badopt[] = { OOH_BINDIR "/ooh-wss", "-i", "abc", "1", NULL };
+	st = run(badopt, out, sizeof(out), 0);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+	char *badbk[] = { OOH_BINDIR "/ooh-wss", "-b", "nope", "1", NULL };
+	st = run(badbk, out, sizeof(out), 0);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2 && strstr(out, "unknown backend"));
+	char *vm[] = { OOH_BINDIR "/ooh-wss", "--vm", "/nonexistent/ooh-l0.sock", NULL };
+	st = run(vm, out, sizeof(out), 0);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(out, "is ooh-l0 running"), "%s", out);
+	if (geteuid() == 0) {
+		/* an unprivileged user may not track init */
+		char *perm[] = { OOH_BINDIR "/ooh-wss", "-n", "1", "1", NULL };
+		st = run(perm, out, sizeof(out), 65534);
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(out, "cannot track 1"),
+			      "%s", out);
+	}
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("examples-wss");
+	TCase *tc = tcase_create("wss");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, known_phases_within_5_percent);
+	tcase_add_test(tc, text_output_and_count);
+	tcase_add_test(tc, errors);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return ooh_check_main(suite());
+}
