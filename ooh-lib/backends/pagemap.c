@@ -23,12 +23,15 @@
 #include "kabi.h"
 #include "uffd_common.h"
 
+/* Private anonymous VMAs at least this big are treated as sparse. */
+#define BIG_ANON_VMA (4ull << 30)
+
 struct pagemap_priv {
 	int uffd;
 	int pagemap_fd;
 	struct region_list skipped;   /* unregistrable and not writable: ignore */
 	struct region_list untracked; /* unregistrable but writable: always dirty */
-	struct region_list anon;      /* private anonymous VMAs, as last seen */
+	struct region_list anon;      /* big private anonymous VMAs, as last seen */
 	struct region_list known;     /* all VMAs, as last seen */
 	bool refresh;                 /* VMA layout changed: re-read maps */
 	size_t vec_hint;              /* grows to the largest scan seen */
@@ -75,19 +78,22 @@ static int scan_range(int fd, uint64_t start, uint64_t end, uint64_t mask, uint6
 		if (a.walk_end >= end || a.walk_end == 0)
 			break;
 		/*
-		 * Resume.  Observed on 6.18: with more than 512 result regions
-		 * walk_end can come back below the end of what was already
-		 * returned (and re-protected); never rescan below the last
-		 * region handed back, and let normalize() drop any duplicate.
+		 * Without max_pages the walk stops early only when the output
+		 * vector is full.  Observed on 6.18: with more than 512 result
+		 * regions walk_end can come back below end although the whole
+		 * range was scanned and re-protected; resuming from it returned
+		 * pages twice.  So: not full means done.  Full means resume, but
+		 * never below the end of the last region returned (normalize()
+		 * would still drop a duplicate).
 		 */
+		if ((size_t)got + 1 < a.vec_len)
+			break;
 		uint64_t next = a.walk_end;
 		if (out->n > first && out->v[out->n - 1].end > next)
 			next = out->v[out->n - 1].end;
 		if (next <= pos)
 			return -EIO; /* no progress: refuse to loop or to guess */
 		pos = next;
-		if ((size_t)got < a.vec_len / 2)
-			continue;
 		if (region_list_reserve(out, out->cap * 2))
 			return -ENOMEM;
 	}
@@ -219,7 +225,8 @@ static int register_ranges(struct ooh_tracker *t, struct region_list *newly)
 	if (n < 0)
 		return (int)n;
 	for (ssize_t i = 0; i < n; i++)
-		if ((v[i].anon && !v[i].shared && region_list_add(&p->anon, v[i].start, v[i].end)) ||
+		if ((v[i].anon && !v[i].shared && v[i].end - v[i].start >= BIG_ANON_VMA &&
+		     region_list_add(&p->anon, v[i].start, v[i].end)) ||
 		    region_list_add(&p->known, v[i].start, v[i].end)) {
 			free(v);
 			return -ENOMEM;
@@ -238,7 +245,7 @@ static bool covered(const struct region_list *l, uint64_t s, uint64_t e)
 	return false;
 }
 
-/* Scan a stretch outside the known anonymous VMAs; output outside every
+/* Scan a stretch outside the big anonymous VMAs; output outside every
  * known VMA means the layout changed (e.g. an anonymous VMA grew). */
 static int scan_gap(struct pagemap_priv *p, uint64_t s, uint64_t e, bool wp, struct region_list *out)
 {
@@ -253,13 +260,15 @@ static int scan_gap(struct pagemap_priv *p, uint64_t s, uint64_t e, bool wp, str
  * Scan (and with wp re-protect) the written pages of [start, end).
  *
  * Inside a registered VMA the kernel counts an empty pte as "written" and,
- * with WP_MATCHING, fills it with a uffd-wp marker: a page-table walk over
- * the whole hole.  On a sparse reservation (an ASan shadow, a JVM heap:
- * terabytes) that never ends.  In private anonymous memory an empty pte
- * holds no data (never touched; a zapped page reads as zeros), so there we
- * ask only for present or swapped pages, and not for the shared zero page
- * a read maps (writing it faults in a fresh, unprotected page).  Elsewhere (shmem, files: an
- * empty pte may be a written page that was evicted) holes stay in.
+ * with WP_MATCHING, fills it with a uffd-wp marker: a one-time page-table
+ * walk over every hole.  Harmless for ordinary mappings (and then reads of
+ * untouched memory stay unreported), but on a sparse reservation (an ASan
+ * shadow, a JVM heap: terabytes) it never ends.  So in big private
+ * anonymous VMAs, where an empty pte holds no data, we ask only for
+ * present or swapped pages, and not for the shared zero page a read maps
+ * (writing it faults in a fresh, unprotected page).  Everywhere else the
+ * plain "written" query is used: the kernel has a fast path for exactly
+ * that one (about twice as fast as any other mask).
  */
 static int scan_written(struct pagemap_priv *p, uint64_t start, uint64_t end, bool wp,
 			struct region_list *out)

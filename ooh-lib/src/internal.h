@@ -28,7 +28,7 @@ struct region_list {
 
 int region_list_reserve(struct region_list *l, size_t cap);
 int region_list_add(struct region_list *l, uint64_t start, uint64_t end);
-/* Sort and merge overlapping/adjacent runs (cheap when already sorted). */
+/* Sort and merge overlapping runs (only a check when already sorted). */
 void region_list_normalize(struct region_list *l);
 /* Keep only the parts inside the sorted, disjoint ranges r[0..n). */
 void region_list_clip(struct region_list *l, const struct ooh_region *r, size_t n);

@@ -52,18 +52,8 @@ void region_list_normalize(struct region_list *l)
 	bool sorted = true;
 	for (size_t i = 1; i < l->n && sorted; i++)
 		sorted = l->v[i].start >= l->v[i - 1].end;
-	if (sorted) {
-		/* Still merge touching runs so hand-out is simple. */
-		size_t o = 0;
-		for (size_t i = 0; i < l->n; i++) {
-			if (o && l->v[o - 1].end == l->v[i].start)
-				l->v[o - 1].end = l->v[i].end;
-			else
-				l->v[o++] = l->v[i];
-		}
-		l->n = o;
-		return;
-	}
+	if (sorted)
+		return; /* the usual case: touching runs are fine for hand-out */
 	qsort(l->v, l->n, sizeof(*l->v), cmp_start);
 	size_t o = 0;
 	for (size_t i = 0; i < l->n; i++) {
