@@ -1,0 +1,866 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ooh-ckpt: incremental checkpoints of a running process's memory, with
+ * libooh telling which pages changed.
+ *
+ *   ooh-ckpt dump PID DIR [-n N] [-i MS] [-r START-END]... [--kick SIG] [-b BACKEND]
+ *       N checkpoints (default 1), MS apart (default 1000): ckpt-0000.img is
+ *       a full image, every following one holds only the pages written
+ *       since the previous checkpoint.  The target is frozen (SIGSTOP) while
+ *       each checkpoint is taken, so each image is consistent.  --kick sends
+ *       SIG to the target after each checkpoint (benchmarks).
+ *   ooh-ckpt restore DIR PID [-k K] [--no-resume]
+ *       write the memory state of checkpoint K (default: the last) into the
+ *       (restarted, stopped) process PID and continue it with SIGCONT.
+ *   ooh-ckpt verify DIR
+ *       check the chain (sizes, checksums, links) and list it.
+ *
+ * What is captured: the contents of the target's private writable mappings
+ * (anonymous memory, heap, stack, data/bss, written pages of private file
+ * mappings), or of those inside the -r ranges, page by page, and their
+ * layout (addresses, sizes, protections) as metadata.
+ * What is NOT captured: registers and CPU state, threads, file descriptors
+ * and offsets, sockets, pipes, signal handlers and masks, timers, shared
+ * mappings (MAP_SHARED, SysV/POSIX shm), read-only mappings (code: the
+ * restarted program must be the same binary), file contents, pages dropped
+ * with MADV_DONTNEED after they were captured, kernel state.
+ * Hence the target cooperates: on restart it recreates the mappings whose
+ * contents it needs at the same addresses (e.g. MAP_FIXED_NOREPLACE), stops
+ * itself (raise(SIGSTOP)) and, once continued, carries on from the state it
+ * finds in memory; and that state is consistent at any instruction (a
+ * journal, see ckpt-target.c), because a checkpoint may freeze it anywhere.
+ * restore fills only the image regions that coincide exactly with a
+ * writable mapping of the restarted process, and lists the others.
+ *
+ * Image file ckpt-NNNN.img (little-endian):
+ *   header (struct img_hdr), region table (struct img_region x nregions),
+ *   page addresses (u64 x npages, ascending), page data (4096 x npages),
+ *   trailer "OOHCKEND" + 64-bit checksum of everything before it.
+ *   An incremental image names its parent by sequence number and by the
+ *   parent's checksum, so a replaced, reordered or missing link is caught.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ooh.h"
+
+#define PG 4096ull
+#define IMG_MAGIC "OOHCKPT1"
+#define END_MAGIC "OOHCKEND"
+#define FLAG_FULL 1u
+#define BATCH_PAGES 2048 /* 8 MiB per read/write batch */
+#define MAX_RANGES 64
+
+struct img_hdr {
+	char magic[8];
+	uint32_t version, flags;
+	uint64_t seq, parent_seq, parent_hash;
+	uint64_t pid, time_ns, nregions, npages, page_size;
+	uint64_t reserved[2];
+};
+
+struct img_region {
+	uint64_t start, len, prot; /* prot: bit0 r, bit1 w, bit2 x */
+};
+
+struct img_end {
+	char magic[8];
+	uint64_t hash;
+};
+
+/* ---- streaming checksum over 8-byte words ---- */
+struct hasher {
+	uint64_t h, n;
+};
+
+static void hash_update(struct hasher *hs, const void *p, size_t len)
+{
+	const uint64_t *w = p;
+	uint64_t h = hs->h;
+	for (size_t i = 0; i < len / 8; i++) {
+		h ^= w[i];
+		h *= 0x9e3779b97f4a7c15ull;
+		h ^= h >> 29;
+	}
+	hs->h = h;
+	hs->n += len;
+}
+
+static uint64_t hash_final(const struct hasher *hs)
+{
+	return hs->h ^ hs->n;
+}
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* ---- target memory layout ---- */
+struct region_set {
+	struct img_region *v;
+	size_t n;
+};
+
+static int read_regions(pid_t pid, const struct img_region *filt, size_t nfilt, struct region_set *out)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? -ESRCH : -errno;
+	out->v = NULL;
+	out->n = 0;
+	size_t cap = 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long s, e;
+		char perm[8];
+		if (sscanf(line, "%lx-%lx %7s", &s, &e, perm) != 3)
+			continue;
+		if (perm[1] != 'w' || perm[3] != 'p' || strstr(line, "[vsyscall]"))
+			continue;
+		uint64_t prot = (perm[0] == 'r') | (perm[1] == 'w') << 1 | (perm[2] == 'x') << 2;
+		for (size_t k = 0; k < (nfilt ? nfilt : 1); k++) {
+			uint64_t a = s, b = e;
+			if (nfilt) {
+				a = a > filt[k].start ? a : filt[k].start;
+				b = b < filt[k].start + filt[k].len ? b : filt[k].start + filt[k].len;
+			}
+			if (a >= b)
+				continue;
+			if (out->n == cap) {
+				cap = cap ? cap * 2 : 64;
+				struct img_region *nv = realloc(out->v, cap * sizeof(*nv));
+				if (!nv) {
+					fclose(f);
+					return -ENOMEM;
+				}
+				out->v = nv;
+			}
+			out->v[out->n++] = (struct img_region){ a, b - a, prot };
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+/* Present (or swapped) pages of the regions, appended to *pages. */
+static int present_pages(pid_t pid, const struct region_set *rs, uint64_t **pages, size_t *n, size_t *cap)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	uint64_t *ent = malloc(BATCH_PAGES * 8);
+	if (!ent) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (size_t r = 0; r < rs->n; r++) {
+		for (uint64_t a = rs->v[r].start; a < rs->v[r].start + rs->v[r].len;) {
+			size_t cnt = (size_t)((rs->v[r].start + rs->v[r].len - a) / PG);
+			if (cnt > BATCH_PAGES)
+				cnt = BATCH_PAGES;
+			ssize_t got = pread(fd, ent, cnt * 8, (off_t)(a / PG * 8));
+			if (got <= 0) {
+				free(ent);
+				close(fd);
+				return got < 0 ? -errno : -EIO;
+			}
+			cnt = (size_t)got / 8;
+			for (size_t i = 0; i < cnt; i++) {
+				if (!(ent[i] >> 62))
+					continue; /* bit 63 present, 62 swapped */
+				if (*n == *cap) {
+					*cap = *cap ? *cap * 2 : 4096;
+					uint64_t *np = realloc(*pages, *cap * 8);
+					if (!np) {
+						free(ent);
+						close(fd);
+						return -ENOMEM;
+					}
+					*pages = np;
+				}
+				(*pages)[(*n)++] = a + i * PG;
+			}
+			a += cnt * PG;
+		}
+	}
+	free(ent);
+	close(fd);
+	return 0;
+}
+
+static int wait_stopped(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	for (int k = 0; k < 5000; k++) {
+		FILE *f = fopen(path, "re");
+		if (!f)
+			return -ESRCH;
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = 0;
+		char *p = strrchr(buf, ')');
+		if (p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't'))
+			return 0;
+		if (p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
+			return -ESRCH;
+		usleep(200);
+	}
+	return -ETIMEDOUT;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static bool write_all(int fd, const void *p, size_t len, struct hasher *hs)
+{
+	const char *c = p;
+	if (hs)
+		hash_update(hs, p, len);
+	while (len) {
+		ssize_t w = write(fd, c, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		c += w;
+		len -= (size_t)w;
+	}
+	return true;
+}
+
+/* Read pages[0..n) of pid (ascending) and append them to fd. */
+static int copy_pages(pid_t pid, const uint64_t *pages, size_t n, int fd, struct hasher *hs, char *buf)
+{
+	struct iovec liov[1], riov[1024];
+	for (size_t i = 0; i < n;) {
+		size_t take = n - i > BATCH_PAGES ? BATCH_PAGES : n - i;
+		size_t nr = 0;
+		/* contiguous runs -> remote iovecs */
+		for (size_t k = 0; k < take; k++) {
+			if (nr && (uint64_t)(uintptr_t)riov[nr - 1].iov_base + riov[nr - 1].iov_len == pages[i + k]) {
+				riov[nr - 1].iov_len += PG;
+				continue;
+			}
+			if (nr == 1024) {
+				take = k;
+				break;
+			}
+			riov[nr].iov_base = (void *)(uintptr_t)pages[i + k];
+			riov[nr].iov_len = PG;
+			nr++;
+		}
+		liov[0].iov_base = buf;
+		liov[0].iov_len = take * PG;
+		ssize_t got = process_vm_readv(pid, liov, 1, riov, nr, 0);
+		if (got < 0)
+			return -errno;
+		if ((size_t)got < take * PG) /* unmapped meanwhile: zeros */
+			memset(buf + got, 0, take * PG - (size_t)got);
+		if (!write_all(fd, buf, take * PG, hs))
+			return -EIO;
+		i += take;
+	}
+	return 0;
+}
+
+static bool same_layout(const struct region_set *a, const struct region_set *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->v[i].start != b->v[i].start || a->v[i].len != b->v[i].len)
+			return false;
+	return true;
+}
+
+static bool covered_by(const struct region_set *rs, uint64_t a)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		if (a >= rs->v[i].start && a < rs->v[i].start + rs->v[i].len)
+			return true;
+	return false;
+}
+
+static ooh_tracker *open_tracker(pid_t pid, enum ooh_backend b, const struct region_set *rs, int *err)
+{
+	struct ooh_range *r = calloc(rs->n ? rs->n : 1, sizeof(*r));
+	ooh_tracker *t = NULL;
+	if (!r) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	for (size_t i = 0; i < rs->n; i++)
+		r[i] = (struct ooh_range){ rs->v[i].start, rs->v[i].len };
+	struct ooh_open_opts o = { .size = sizeof(o), .backend = b, .pid = pid,
+				   .flags = OOH_OPEN_START, .ranges = r, .nr_ranges = rs->n };
+	*err = ooh_open(&o, &t);
+	free(r);
+	return *err ? NULL : t;
+}
+
+static const char *errtext(int err)
+{
+	if (err == -ESRCH)
+		return "no such process";
+	if (err == -EPERM || err == -EACCES)
+		return "permission denied (need ptrace rights over the target)";
+	return ooh_strerror(err);
+}
+
+static int cmd_dump(int argc, char **argv)
+{
+	static const struct option lo[] = { { "count", 1, 0, 'n' }, { "interval", 1, 0, 'i' },
+					    { "range", 1, 0, 'r' }, { "kick", 1, 0, 'K' },
+					    { "backend", 1, 0, 'b' }, { 0, 0, 0, 0 } };
+	long count = 1, interval = 1000;
+	int kick = 0, c;
+	enum ooh_backend backend = OOH_BACKEND_AUTO;
+	struct img_region filt[MAX_RANGES];
+	size_t nfilt = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "n:i:r:b:", lo, NULL)) != -1) {
+		char *end = NULL;
+		switch (c) {
+		case 'n': count = strtol(optarg, &end, 10); break;
+		case 'i': interval = strtol(optarg, &end, 10); break;
+		case 'K': kick = (int)strtol(optarg, &end, 10); break;
+		case 'b': {
+			int v = ooh_backend_from_name(optarg);
+			if (v < 0) {
+				fprintf(stderr, "ooh-ckpt: unknown backend %s\n", optarg);
+				return 2;
+			}
+			backend = (enum ooh_backend)v;
+			break;
+		}
+		case 'r': {
+			unsigned long long s, e;
+			if (nfilt == MAX_RANGES || sscanf(optarg, "%llx-%llx", &s, &e) != 2 || s >= e ||
+			    (s | e) % PG) {
+				fprintf(stderr, "ooh-ckpt: bad range %s (hex START-END, page aligned)\n", optarg);
+				return 2;
+			}
+			filt[nfilt++] = (struct img_region){ s, e - s, 0 };
+			break;
+		}
+		default: return 2;
+		}
+		if (end && *end) {
+			fprintf(stderr, "ooh-ckpt: bad number %s\n", optarg);
+			return 2;
+		}
+	}
+	if (argc - optind != 2 || count < 1 || interval < 0 || kick < 0 || kick >= 65) {
+		fprintf(stderr, "usage: ooh-ckpt dump PID DIR [-n N] [-i MS] [-r START-END]... "
+				"[--kick SIGNO] [-b BACKEND]\n");
+		return 2;
+	}
+	char *end;
+	long lpid = strtol(argv[optind], &end, 10);
+	if (*end || lpid <= 0 || lpid > 0x3fffffff) {
+		fprintf(stderr, "ooh-ckpt: bad PID %s\n", argv[optind]);
+		return 2;
+	}
+	pid_t pid = (pid_t)lpid;
+	const char *dir = argv[optind + 1];
+	if (kill(pid, 0) < 0) {
+		fprintf(stderr, "ooh-ckpt: %ld: %s\n", lpid, errtext(-errno));
+		return 1;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "ooh-ckpt: %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+
+	char *buf = malloc(BATCH_PAGES * PG);
+	uint64_t *pages = NULL, parent_hash = 0;
+	size_t cap = 0;
+	struct region_set tracked = { 0 };
+	ooh_tracker *t = NULL;
+	int rc = 0;
+	printf("%4s %-5s %9s %10s %12s %10s %10s\n", "ckpt", "kind", "pages", "MiB", "bytes", "frozen_ms",
+	       "total_ms");
+	for (long k = 0; k < count && buf && !rc; k++) {
+		if (k)
+			usleep((useconds_t)interval * 1000);
+		double t0 = mono_ms();
+		int err = 0;
+		if (kill(pid, SIGSTOP) < 0 || (err = wait_stopped(pid)) < 0) {
+			err = err ? err : -errno;
+			fprintf(stderr, "ooh-ckpt: freeze %d: %s\n", (int)pid, errtext(err));
+			rc = 1;
+			break;
+		}
+		struct region_set now = { 0 };
+		size_t n = 0;
+		bool full = k == 0;
+		err = read_regions(pid, filt, nfilt, &now);
+		if (!err && !full) {
+			struct ooh_collect_result res;
+			bool overflow = false;
+			do {
+				if (n + 65536 > cap) {
+					cap = n + 65536 * 2;
+					uint64_t *np = realloc(pages, cap * 8);
+					if (!np) {
+						err = -ENOMEM;
+						break;
+					}
+					pages = np;
+				}
+				err = ooh_collect(t, pages + n, 65536, OOH_COLLECT_REARM, &res);
+				if (!err) {
+					n += res.count;
+					overflow |= !!(res.flags & OOH_RESULT_OVERFLOW);
+				}
+			} while (!err && (res.flags & OOH_RESULT_MORE));
+			/* keep pages still mapped; add regions that were not tracked */
+			size_t m = 0;
+			for (size_t i = 0; i < n && !overflow; i++)
+				if (covered_by(&now, pages[i]))
+					pages[m++] = pages[i];
+			n = overflow ? 0 : m;
+			struct region_set fresh = { .v = malloc((now.n ? now.n : 1) * sizeof(*now.v)) };
+			for (size_t i = 0; fresh.v && i < now.n; i++) {
+				bool old = false;
+				for (size_t j = 0; j < tracked.n && !overflow; j++)
+					old |= tracked.v[j].start <= now.v[i].start &&
+					       tracked.v[j].start + tracked.v[j].len >= now.v[i].start + now.v[i].len;
+				if (!old)
+					fresh.v[fresh.n++] = now.v[i];
+			}
+			if (!err && fresh.v && fresh.n)
+				err = present_pages(pid, &fresh, &pages, &n, &cap);
+			free(fresh.v);
+			if (!err) {
+				qsort(pages, n, 8, cmp_u64);
+				size_t u = 0;
+				for (size_t i = 0; i < n; i++)
+					if (!u || pages[u - 1] != pages[i])
+						pages[u++] = pages[i];
+				n = u;
+			}
+		} else if (!err) {
+			err = present_pages(pid, &now, &pages, &n, &cap);
+		}
+		if (!err && (!t || !same_layout(&now, &tracked))) {
+			if (t)
+				ooh_close(t);
+			t = open_tracker(pid, backend, &now, &err);
+			free(tracked.v);
+			tracked = now;
+			now.v = NULL;
+		}
+		if (err) {
+			kill(pid, SIGCONT);
+			fprintf(stderr, "ooh-ckpt: checkpoint %ld of %d: %s\n", k, (int)pid, errtext(err));
+			free(now.v);
+			rc = 1;
+			break;
+		}
+		free(now.v);
+
+		char path[4096], tmp[4200];
+		snprintf(path, sizeof(path), "%s/ckpt-%04ld.img", dir, k);
+		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		struct hasher hs = { 0x4f6f48436b707421ull, 0 };
+		struct img_hdr h = { .version = 1, .flags = full ? FLAG_FULL : 0, .seq = (uint64_t)k,
+				     .parent_seq = full ? UINT64_MAX : (uint64_t)k - 1,
+				     .parent_hash = full ? 0 : parent_hash, .pid = (uint64_t)pid,
+				     .nregions = tracked.n, .npages = n, .page_size = PG };
+		memcpy(h.magic, IMG_MAGIC, 8);
+		struct timespec rt;
+		clock_gettime(CLOCK_REALTIME, &rt);
+		h.time_ns = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec;
+		bool ok = fd >= 0 && write_all(fd, &h, sizeof(h), &hs) &&
+			  write_all(fd, tracked.v, tracked.n * sizeof(*tracked.v), &hs) &&
+			  write_all(fd, pages, n * 8, &hs);
+		if (ok && (err = copy_pages(pid, pages, n, fd, &hs, buf)) < 0)
+			ok = false;
+		double frozen = mono_ms() - t0;
+		kill(pid, SIGCONT);
+		struct img_end e = { .hash = hash_final(&hs) };
+		memcpy(e.magic, END_MAGIC, 8);
+		ok = ok && write_all(fd, &e, sizeof(e), NULL);
+		if (fd >= 0 && close(fd) < 0)
+			ok = false;
+		if (!ok || rename(tmp, path) < 0) {
+			fprintf(stderr, "ooh-ckpt: writing %s: %s\n", path,
+				err ? errtext(err) : strerror(errno ? errno : EIO));
+			unlink(tmp);
+			rc = 1;
+			break;
+		}
+		parent_hash = e.hash;
+		uint64_t bytes = sizeof(h) + tracked.n * sizeof(struct img_region) + n * (8 + PG) + sizeof(e);
+		printf("%4ld %-5s %9zu %10.1f %12llu %10.2f %10.2f\n", k, full ? "full" : "incr", n,
+		       n * PG / 1048576.0, (unsigned long long)bytes, frozen, mono_ms() - t0);
+		fflush(stdout);
+		if (kick)
+			kill(pid, kick);
+	}
+	if (t)
+		ooh_close(t);
+	free(tracked.v);
+	free(pages);
+	free(buf);
+	return rc;
+}
+
+/* ---- reading the chain ---- */
+struct img {
+	char path[4096];
+	struct img_hdr h;
+	struct img_region *reg;
+	uint64_t *addr;
+	uint64_t data_off, hash;
+};
+
+static int load_img(const char *dir, long k, struct img *im, char *why, size_t wl)
+{
+	memset(im, 0, sizeof(*im));
+	snprintf(im->path, sizeof(im->path), "%s/ckpt-%04ld.img", dir, k);
+	int fd = open(im->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, wl, "%s: %s", im->path, strerror(errno));
+		return -1;
+	}
+	struct stat sb;
+	fstat(fd, &sb);
+	uint64_t size = (uint64_t)sb.st_size;
+	struct hasher hs = { 0x4f6f48436b707421ull, 0 };
+	int rc = -1;
+	char *buf = NULL;
+	if (size < sizeof(im->h) + sizeof(struct img_end) ||
+	    pread(fd, &im->h, sizeof(im->h), 0) != (ssize_t)sizeof(im->h)) {
+		snprintf(why, wl, "%s: truncated (%llu bytes, no complete header)", im->path,
+			 (unsigned long long)size);
+		goto out;
+	}
+	if (memcmp(im->h.magic, IMG_MAGIC, 8) || im->h.version != 1 || im->h.page_size != PG) {
+		snprintf(why, wl, "%s: not an ooh-ckpt image (bad magic/version)", im->path);
+		goto out;
+	}
+	if (im->h.nregions > (1u << 24) || im->h.npages > (1ull << 40) / PG) {
+		snprintf(why, wl, "%s: corrupt header", im->path);
+		goto out;
+	}
+	uint64_t want = sizeof(im->h) + im->h.nregions * sizeof(struct img_region) +
+			im->h.npages * (8 + PG) + sizeof(struct img_end);
+	if (size != want) {
+		snprintf(why, wl, "%s: %s (%llu bytes, header says %llu)", im->path,
+			 size < want ? "truncated" : "trailing garbage", (unsigned long long)size,
+			 (unsigned long long)want);
+		goto out;
+	}
+	im->reg = malloc(im->h.nregions * sizeof(*im->reg) + 1);
+	im->addr = malloc(im->h.npages * 8 + 1);
+	buf = malloc(BATCH_PAGES * PG);
+	if (!im->reg || !im->addr || !buf ||
+	    pread(fd, im->reg, im->h.nregions * sizeof(*im->reg), sizeof(im->h)) !=
+		    (ssize_t)(im->h.nregions * sizeof(*im->reg)) ||
+	    pread(fd, im->addr, im->h.npages * 8, (off_t)(sizeof(im->h) + im->h.nregions * sizeof(*im->reg))) !=
+		    (ssize_t)(im->h.npages * 8)) {
+		snprintf(why, wl, "%s: read error", im->path);
+		goto out;
+	}
+	im->data_off = sizeof(im->h) + im->h.nregions * sizeof(*im->reg) + im->h.npages * 8;
+	/* checksum everything before the trailer */
+	for (uint64_t off = 0; off < want - sizeof(struct img_end);) {
+		uint64_t len = want - sizeof(struct img_end) - off;
+		if (len > BATCH_PAGES * PG)
+			len = BATCH_PAGES * PG;
+		if (pread(fd, buf, len, (off_t)off) != (ssize_t)len) {
+			snprintf(why, wl, "%s: read error", im->path);
+			goto out;
+		}
+		hash_update(&hs, buf, len);
+		off += len;
+	}
+	struct img_end e;
+	if (pread(fd, &e, sizeof(e), (off_t)(want - sizeof(e))) != (ssize_t)sizeof(e) ||
+	    memcmp(e.magic, END_MAGIC, 8)) {
+		snprintf(why, wl, "%s: corrupt (bad trailer)", im->path);
+		goto out;
+	}
+	im->hash = hash_final(&hs);
+	if (e.hash != im->hash) {
+		snprintf(why, wl, "%s: corrupt (checksum mismatch)", im->path);
+		goto out;
+	}
+	for (uint64_t i = 1; i < im->h.npages; i++)
+		if (im->addr[i] <= im->addr[i - 1]) {
+			snprintf(why, wl, "%s: corrupt (page list not ascending)", im->path);
+			goto out;
+		}
+	rc = 0;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+static void free_img(struct img *im)
+{
+	free(im->reg);
+	free(im->addr);
+	im->reg = NULL;
+	im->addr = NULL;
+}
+
+/* Load and check images 0..last; *n = number loaded. */
+static int load_chain(const char *dir, long last, struct img **out, long *n)
+{
+	char why[8192];
+	struct img *v = NULL;
+	long k;
+	for (k = 0; last < 0 || k <= last; k++) {
+		char p[4096];
+		snprintf(p, sizeof(p), "%s/ckpt-%04ld.img", dir, k);
+		if (access(p, F_OK) < 0) {
+			if (last < 0 && k > 0)
+				break;
+			if (k > 0) {
+				fprintf(stderr, "ooh-ckpt: chain broken: %s is missing\n", p);
+				goto fail;
+			}
+		}
+		struct img *nv = realloc(v, (size_t)(k + 1) * sizeof(*v));
+		if (!nv)
+			return -1;
+		v = nv;
+		if (load_img(dir, k, &v[k], why, sizeof(why))) {
+			fprintf(stderr, "ooh-ckpt: %s\n", why);
+			free_img(&v[k]);
+			goto fail;
+		}
+		struct img_hdr *h = &v[k].h;
+		if (h->seq != (uint64_t)k || (k == 0) != !!(h->flags & FLAG_FULL) ||
+		    (k > 0 && (h->parent_seq != (uint64_t)k - 1 || h->parent_hash != v[k - 1].hash))) {
+			fprintf(stderr, "ooh-ckpt: chain broken at %s: %s\n", v[k].path,
+				k == 0 ? "the first image is not a full image" :
+					 "it does not follow the previous image (wrong parent)");
+			k++;
+			goto fail;
+		}
+	}
+	if (k == 0) {
+		fprintf(stderr, "ooh-ckpt: %s: no checkpoint images\n", dir);
+		free(v);
+		return -1;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+fail:
+	for (long i = 0; i < k; i++)
+		free_img(&v[i]);
+	free(v);
+	return -1;
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: ooh-ckpt verify DIR\n");
+		return 2;
+	}
+	struct img *v;
+	long n;
+	if (load_chain(argv[1], -1, &v, &n))
+		return 1;
+	uint64_t total = 0;
+	for (long k = 0; k < n; k++) {
+		printf("%s: %s, seq %llu, pid %llu, %llu regions, %llu pages, checksum %016llx\n",
+		       v[k].path, v[k].h.flags & FLAG_FULL ? "full" : "incremental",
+		       (unsigned long long)v[k].h.seq, (unsigned long long)v[k].h.pid,
+		       (unsigned long long)v[k].h.nregions, (unsigned long long)v[k].h.npages,
+		       (unsigned long long)v[k].hash);
+		total += v[k].h.npages;
+		free_img(&v[k]);
+	}
+	printf("chain ok: %ld images, %llu pages\n", n, (unsigned long long)total);
+	free(v);
+	return 0;
+}
+
+static int cmd_restore(int argc, char **argv)
+{
+	static const struct option lo[] = { { "checkpoint", 1, 0, 'k' }, { "no-resume", 0, 0, 'R' },
+					    { 0, 0, 0, 0 } };
+	long k = -1;
+	bool resume = true;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "k:", lo, NULL)) != -1) {
+		char *end = NULL;
+		if (c == 'k')
+			k = strtol(optarg, &end, 10);
+		else if (c == 'R')
+			resume = false;
+		else
+			return 2;
+		if (end && (*end || k < 0)) {
+			fprintf(stderr, "ooh-ckpt: bad checkpoint number %s\n", optarg);
+			return 2;
+		}
+	}
+	if (argc - optind != 2) {
+		fprintf(stderr, "usage: ooh-ckpt restore DIR PID [-k K] [--no-resume]\n");
+		return 2;
+	}
+	const char *dir = argv[optind];
+	char *end;
+	long lpid = strtol(argv[optind + 1], &end, 10);
+	if (*end || lpid <= 0 || lpid > 0x3fffffff) {
+		fprintf(stderr, "ooh-ckpt: bad PID %s\n", argv[optind + 1]);
+		return 2;
+	}
+	pid_t pid = (pid_t)lpid;
+
+	struct img *v;
+	long n;
+	if (k >= 0) {
+		char p[4096];
+		snprintf(p, sizeof(p), "%s/ckpt-%04ld.img", dir, k);
+		if (access(p, F_OK) < 0) {
+			fprintf(stderr, "ooh-ckpt: no checkpoint %ld in %s\n", k, dir);
+			return 1;
+		}
+	}
+	if (load_chain(dir, k, &v, &n))
+		return 1;
+	k = n - 1;
+	if (kill(pid, 0) < 0) {
+		fprintf(stderr, "ooh-ckpt: %ld: %s\n", lpid, errtext(-errno));
+		return 1;
+	}
+	int err = 0;
+	if (kill(pid, SIGSTOP) < 0 || (err = wait_stopped(pid)) < 0) {
+		fprintf(stderr, "ooh-ckpt: freeze %d: %s\n", (int)pid, errtext(err ? err : -errno));
+		return 1;
+	}
+	struct region_set now;
+	if ((err = read_regions(pid, NULL, 0, &now))) {
+		fprintf(stderr, "ooh-ckpt: %d: %s\n", (int)pid, errtext(err));
+		return 1;
+	}
+	/* regions of checkpoint k that exist identically in the target */
+	struct img *last = &v[k];
+	bool *use = calloc(last->h.nregions + 1, 1);
+	size_t matched = 0;
+	for (uint64_t r = 0; r < last->h.nregions; r++) {
+		for (size_t i = 0; i < now.n; i++)
+			if (now.v[i].start == last->reg[r].start && now.v[i].len == last->reg[r].len)
+				use[r] = true;
+		if (use[r])
+			matched++;
+		else
+			printf("skipped region %llx-%llx (not mapped identically in %d)\n",
+			       (unsigned long long)last->reg[r].start,
+			       (unsigned long long)(last->reg[r].start + last->reg[r].len), (int)pid);
+	}
+	if (!matched) {
+		fprintf(stderr, "ooh-ckpt: no region of checkpoint %ld is mapped in %d: "
+				"the restarted target must recreate its mappings first\n", k, (int)pid);
+		return 1;
+	}
+	char *buf = malloc(BATCH_PAGES * PG);
+	uint64_t written = 0;
+	int rc = 0;
+	for (long j = 0; j <= k && buf && !rc; j++) {
+		int fd = open(v[j].path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			rc = 1;
+			break;
+		}
+		for (uint64_t i = 0; i < v[j].h.npages && !rc;) {
+			uint64_t take = v[j].h.npages - i > BATCH_PAGES ? BATCH_PAGES : v[j].h.npages - i;
+			if (pread(fd, buf, take * PG, (off_t)(v[j].data_off + i * PG)) != (ssize_t)(take * PG)) {
+				fprintf(stderr, "ooh-ckpt: %s: read error\n", v[j].path);
+				rc = 1;
+				break;
+			}
+			struct iovec l[1024], r[1024];
+			size_t nv = 0;
+			for (uint64_t q = 0; q <= take; q++) {
+				bool ok = false;
+				if (q < take) {
+					uint64_t a = v[j].addr[i + q];
+					for (uint64_t x = 0; x < last->h.nregions && !ok; x++)
+						ok = use[x] && a >= last->reg[x].start &&
+						     a < last->reg[x].start + last->reg[x].len;
+					if (ok) {
+						l[nv] = (struct iovec){ buf + q * PG, PG };
+						r[nv] = (struct iovec){ (void *)(uintptr_t)a, PG };
+						nv++;
+					}
+				}
+				if (nv == 1024 || (q == take && nv)) {
+					ssize_t w = process_vm_writev(pid, l, nv, r, nv, 0);
+					if (w != (ssize_t)(nv * PG)) {
+						fprintf(stderr, "ooh-ckpt: writing into %d: %s\n", (int)pid,
+							errtext(w < 0 ? -errno : -EIO));
+						rc = 1;
+						break;
+					}
+					written += nv;
+					nv = 0;
+				}
+			}
+			i += take;
+		}
+		close(fd);
+	}
+	if (!rc) {
+		printf("restored checkpoint %ld (%ld images, %llu page writes, %zu of %llu regions) into %d\n",
+		       k, n, (unsigned long long)written, matched, (unsigned long long)last->h.nregions,
+		       (int)pid);
+		if (resume)
+			kill(pid, SIGCONT);
+	}
+	free(buf);
+	free(use);
+	free(now.v);
+	for (long j = 0; j < n; j++)
+		free_img(&v[j]);
+	free(v);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 2 && !strcmp(argv[1], "dump"))
+		return cmd_dump(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "restore"))
+		return cmd_restore(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "verify"))
+		return cmd_verify(argc - 1, argv + 1);
+	fprintf(argc >= 2 && strcmp(argv[1], "--help") ? stderr : stdout,
+		"usage: ooh-ckpt dump PID DIR [-n N] [-i MS] [-r START-END]... [--kick SIGNO] [-b BACKEND]\n"
+		"       ooh-ckpt restore DIR PID [-k K] [--no-resume]\n"
+		"       ooh-ckpt verify DIR\n");
+	return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
+}
