@@ -4,6 +4,9 @@
 # (-enable-kvm, -M pc and -M microvm) with the same kernel, initrd, memory
 # and command line, in the same rig run.
 #
+# Both VMMs also boot the same kernel uncompressed (ooh-l0: ELF vmlinux,
+# QEMU microvm: PVH entry), which skips the in-guest decompressor.
+#
 # On the host:   bench/l0-boot.sh [--runs N]
 #   bundles QEMU (binary, libraries, firmware) and boots the rig with this
 #   script as the L1 payload (l1/ooh-rig --include). Needs `make all` first.
@@ -38,6 +41,24 @@ host_side() {
 		[ -e "$fw" ] && cp -L "$fw" "$bundle/share/"
 	done
 	echo "$RUNS" >"$bundle/runs"
+	# The same kernel uncompressed: ooh-l0 boots an ELF vmlinux directly,
+	# QEMU through its PVH entry. Extracted here, natively, not in L1.
+	python3 - "/boot/vmlinuz-$kver" "$bundle/vmlinux" <<'PY' || rm -f "$bundle/vmlinux"
+import bz2, gzip, lzma, struct, sys
+image = open(sys.argv[1], "rb").read()
+setup = ((image[0x1f1] or 4) + 1) * 512
+offset, length = struct.unpack_from("<II", image, 0x248)
+payload = image[setup + offset:setup + offset + length]
+if payload[:6] == b"\xfd7zXZ\x00":
+    data = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(payload)
+elif payload[:2] == b"\x1f\x8b":
+    data = gzip.decompress(payload)
+elif payload[:3] == b"BZh":
+    data = bz2.decompress(payload)
+else:
+    sys.exit("unsupported kernel compression")
+open(sys.argv[2], "wb").write(data)
+PY
 	exec "$top/l1/ooh-rig" --kernel "/boot/vmlinuz-$kver" --build "$top/build" \
 		--include "$bundle" --timeout 1500 run "$top/bench/l0-boot.sh"
 }
@@ -94,6 +115,16 @@ l1_side() {
 		i=$((i + 1))
 		measure ooh-l0 "$OOH_BIN/ooh-l0" --kernel "$OOH_L2/bzImage" --initrd "$OOH_L2/initrd.cpio" \
 			--mem ${MEM_MB}M --cpus 1 --cmdline "$CMDLINE" --timeout 300
+		if [ -f "$inc/vmlinux" ]; then
+			measure ooh-l0-vmlinux "$OOH_BIN/ooh-l0" --kernel "$inc/vmlinux" \
+				--initrd "$OOH_L2/initrd.cpio" --mem ${MEM_MB}M --cpus 1 --cmdline "$CMDLINE" \
+				--timeout 300
+		fi
+		if [ -x "$inc/bin/qemu-system-x86_64" ] && [ -f "$inc/vmlinux" ]; then
+			# shellcheck disable=SC2086
+			measure qemu-microvm-pvh $qemu $common -M microvm -kernel "$inc/vmlinux" \
+				-initrd "$OOH_L2/initrd.cpio" -append "$CMDLINE"
+		fi
 		if [ -x "$inc/bin/qemu-system-x86_64" ]; then
 			# shellcheck disable=SC2086 # word splitting of the option lists is intended
 			measure qemu-pc $qemu $common -M pc -kernel "$OOH_L2/bzImage" \
@@ -104,10 +135,10 @@ l1_side() {
 		fi
 	done 2>&1 | tee /tmp/bench.out
 	echo "OOH-BENCH summary (median over $RUNS runs):"
-	for vmm in ooh-l0 qemu-pc qemu-microvm; do
+	for vmm in ooh-l0 qemu-pc qemu-microvm ooh-l0-vmlinux qemu-microvm-pvh; do
 		grep "^OOH-BENCH $vmm " /tmp/bench.out | sed 's/.*init_s=\([^ ]*\) vmm_rss_kib=\([^ ]*\).*/\1 \2/' |
 		sort -n | awk -v vmm="$vmm" '{ t[NR] = $1; r[NR] = $2 }
-			END { if (NR) printf "OOH-BENCH %-13s init %6.2f s   vmm rss %6.1f MiB\n",
+			END { if (NR) printf "OOH-BENCH %-17s init %6.2f s   vmm rss %6.1f MiB\n",
 				vmm, t[int((NR + 1) / 2)], r[int((NR + 1) / 2)] / 1024 }'
 	done
 }

@@ -55,7 +55,8 @@ int l0_memory_init(struct l0_memory *mem, uint64_t size, bool hugepages, int num
 			fprintf(stderr, "ooh-l0: --hugepages needs --mem to be a multiple of 2 MiB\n");
 			return L0_EXIT_USAGE;
 		}
-		flags |= MAP_HUGETLB;
+		/* Reserve up front: a short pool must fail here, not SIGBUS later. */
+		flags = (flags & ~MAP_NORESERVE) | MAP_HUGETLB;
 	}
 	host = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
 	if (host == MAP_FAILED) {

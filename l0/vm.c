@@ -344,8 +344,9 @@ int l0_vm_run(struct l0_vm *vm, const struct l0_run_options *opts)
 				l0_vm_request_stop(vm, L0_STOP_TIMEOUT, L0_EXIT_TIMEOUT,
 					"timeout: guest still running after %d.%03d s%s",
 					opts->timeout_ms / 1000, opts->timeout_ms % 1000,
-					vm->on_kvm_pvm ? " (host KVM is kvm_pvm, where a Linux kernel "
-					"cannot boot: it hangs in the decompressor; use the nested rig)" : "");
+					vm->on_kvm_pvm ? " (host KVM is kvm_pvm, where a stock Linux kernel "
+					"does not boot: it hangs early, a bzImage in its decompressor; "
+					"use the nested rig)" : "");
 				break;
 			}
 			if ((int64_t)(opts->timeout_ms - now) < wait_ms)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Linux x86 boot protocol (Documentation/arch/x86/boot.rst), 64-bit entry,
+ * for a bzImage or an uncompressed ELF vmlinux,
  * no firmware: we fill the zero page (boot_params) ourselves, load the
  * protected-mode kernel at 1 MiB, the initrd as high as allowed, and start
  * vCPU 0 in long mode at startup_64 with RSI pointing at the zero page.
@@ -10,6 +11,7 @@
 #include "../exit-codes.h"
 
 #include <asm/bootparam.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -48,106 +50,214 @@ static void fill_e820(struct boot_params *bp, const struct l0_memory *mem)
 		add_e820(bp, mem->region[i].gpa, mem->region[i].size, E820_RAM);
 }
 
-int l0_x86_load_linux(struct l0_memory *mem, const uint8_t *kernel, size_t kernel_size,
-		      const uint8_t *initrd, size_t initrd_size, const char *cmdline,
-		      int nr_cpus, struct l0_x86_boot_info *info)
-{
-	struct setup_header hdr;
-	struct boot_params *bp;
-	size_t setup_size, payload_size, hdr_len, cmdline_len = strlen(cmdline);
-	uint64_t low_end = l0_memory_low_end(mem), init_size, initrd_top = 0, initrd_addr = 0;
-	uint8_t *dst;
+/* What the loader needs to know about a kernel image, bzImage or ELF. */
+struct kernel_image {
+	bool is_elf;
+	struct setup_header hdr;   /* bzImage: from the image; ELF: synthesized */
+	size_t hdr_len;            /* bytes of hdr the image provides */
+	const uint8_t *payload;    /* bzImage: protected-mode kernel */
+	size_t payload_size;
+	uint64_t entry;
+	uint64_t start, end;       /* guest physical range the kernel occupies */
+	const Elf64_Phdr *phdr;    /* ELF: program headers (validated) */
+	unsigned nr_phdr;
+};
 
-	memset(info, 0, sizeof(*info));
-	if (kernel_size < SETUP_HEADER_OFFSET + sizeof(hdr)) {
+static int probe_bzimage(const uint8_t *kernel, size_t kernel_size, struct kernel_image *k)
+{
+	struct setup_header *hdr = &k->hdr;
+	size_t setup_size;
+	uint64_t init_size;
+
+	if (kernel_size < SETUP_HEADER_OFFSET + sizeof(*hdr)) {
 		fprintf(stderr, "ooh-l0: kernel image too small (%zu bytes) to be a bzImage\n", kernel_size);
 		return L0_EXIT_BAD_KERNEL;
 	}
-	memcpy(&hdr, kernel + SETUP_HEADER_OFFSET, sizeof(hdr));
-	if (hdr.boot_flag != BOOT_FLAG_MAGIC || hdr.header != HDRS_MAGIC) {
-		fprintf(stderr, "ooh-l0: kernel image is not a bzImage (no boot flag / HdrS magic)\n");
+	memcpy(hdr, kernel + SETUP_HEADER_OFFSET, sizeof(*hdr));
+	if (hdr->boot_flag != BOOT_FLAG_MAGIC || hdr->header != HDRS_MAGIC) {
+		fprintf(stderr, "ooh-l0: kernel image is neither a bzImage (no boot flag / HdrS magic) "
+			"nor an x86-64 ELF vmlinux\n");
 		return L0_EXIT_BAD_KERNEL;
 	}
-	if (hdr.version < MIN_PROTOCOL || !(hdr.xloadflags & XLF_KERNEL_64) ||
-	    !(hdr.loadflags & LOADED_HIGH)) {
+	if (hdr->version < MIN_PROTOCOL || !(hdr->xloadflags & XLF_KERNEL_64) ||
+	    !(hdr->loadflags & LOADED_HIGH)) {
 		fprintf(stderr, "ooh-l0: kernel boot protocol %u.%02u without a 64-bit entry point; "
-			"need >= 2.12 with XLF_KERNEL_64\n", hdr.version >> 8, hdr.version & 0xff);
+			"need >= 2.12 with XLF_KERNEL_64\n", hdr->version >> 8, hdr->version & 0xff);
 		return L0_EXIT_BAD_KERNEL;
 	}
-	setup_size = ((size_t)(hdr.setup_sects ? hdr.setup_sects : 4) + 1) * 512;
+	setup_size = ((size_t)(hdr->setup_sects ? hdr->setup_sects : 4) + 1) * 512;
 	if (setup_size >= kernel_size) {
 		fprintf(stderr, "ooh-l0: kernel image truncated (setup %zu bytes, file %zu)\n",
 			setup_size, kernel_size);
 		return L0_EXIT_BAD_KERNEL;
 	}
-	payload_size = kernel_size - setup_size;
-	if (hdr.syssize && (uint64_t)hdr.syssize * 16 > payload_size + 15) {
+	k->payload = kernel + setup_size;
+	k->payload_size = kernel_size - setup_size;
+	if (hdr->syssize && (uint64_t)hdr->syssize * 16 > k->payload_size + 15) {
 		fprintf(stderr, "ooh-l0: kernel image truncated (header says %llu bytes of kernel, file has %zu)\n",
-			(unsigned long long)hdr.syssize * 16, payload_size);
+			(unsigned long long)hdr->syssize * 16, k->payload_size);
 		return L0_EXIT_BAD_KERNEL;
 	}
-	init_size = hdr.init_size > payload_size ? hdr.init_size : payload_size;
+	init_size = hdr->init_size > k->payload_size ? hdr->init_size : k->payload_size;
+	k->hdr_len = 0x202 + (size_t)kernel[0x201] - SETUP_HEADER_OFFSET; /* header end from the jump */
+	if (k->hdr_len > sizeof(*hdr))
+		k->hdr_len = sizeof(*hdr);
+	k->entry = L0_X86_KERNEL_ADDR + ENTRY_64_OFFSET;
+	k->start = L0_X86_KERNEL_ADDR;
+	k->end = L0_X86_KERNEL_ADDR + init_size;
+	return 0;
+}
 
-	if (cmdline_len + 1 > hdr.cmdline_size + 1ull || cmdline_len + 1 > L0_X86_CMDLINE_MAX) {
+/*
+ * An uncompressed vmlinux: its entry (phys_startup_64) is the same 64-bit
+ * boot protocol entry the bzImage decompressor jumps to, so we skip the
+ * decompressor (seconds under nested virtualization). Firecracker boots
+ * kernels this way.
+ */
+static int probe_elf(const uint8_t *kernel, size_t kernel_size, struct kernel_image *k)
+{
+	Elf64_Ehdr eh;
+	bool entry_loaded = false;
+
+	if (kernel_size < sizeof(eh))
+		goto bad;
+	memcpy(&eh, kernel, sizeof(eh));
+	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
+	    eh.e_machine != EM_X86_64 || eh.e_type != ET_EXEC ||
+	    eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phoff % 8 ||
+	    eh.e_phoff > kernel_size || eh.e_phnum > (kernel_size - eh.e_phoff) / sizeof(Elf64_Phdr))
+		goto bad;
+	k->is_elf = true;
+	k->phdr = (const Elf64_Phdr *)(kernel + eh.e_phoff);
+	k->nr_phdr = eh.e_phnum;
+	k->start = UINT64_MAX;
+	k->end = 0;
+	for (unsigned i = 0; i < k->nr_phdr; i++) {
+		const Elf64_Phdr *ph = &k->phdr[i];
+
+		if (ph->p_type != PT_LOAD)
+			continue;
+		if (ph->p_filesz > ph->p_memsz || ph->p_offset > kernel_size ||
+		    ph->p_filesz > kernel_size - ph->p_offset || ph->p_paddr < L0_X86_KERNEL_ADDR ||
+		    ph->p_memsz > L0_MMIO_HOLE_START || ph->p_paddr > L0_MMIO_HOLE_START - ph->p_memsz)
+			goto bad;
+		if (ph->p_paddr < k->start)
+			k->start = ph->p_paddr;
+		if (ph->p_paddr + ph->p_memsz > k->end)
+			k->end = ph->p_paddr + ph->p_memsz;
+		if (eh.e_entry >= ph->p_paddr && eh.e_entry - ph->p_paddr < ph->p_filesz)
+			entry_loaded = true;
+	}
+	if (!entry_loaded)
+		goto bad;
+	k->entry = eh.e_entry;
+	/* No setup header in a vmlinux: give the kernel the fields it reads. */
+	k->hdr.boot_flag = BOOT_FLAG_MAGIC;
+	k->hdr.header = HDRS_MAGIC;
+	k->hdr.kernel_alignment = 0x1000000;
+	k->hdr.cmdline_size = 2047;          /* x86 COMMAND_LINE_SIZE - 1 */
+	k->hdr.initrd_addr_max = 0x7fffffff;
+	k->hdr_len = sizeof(k->hdr);
+	return 0;
+bad:
+	fprintf(stderr, "ooh-l0: kernel image is an ELF file but not a loadable x86-64 vmlinux "
+		"(bad headers, or segments outside 1 MiB..3 GiB)\n");
+	return L0_EXIT_BAD_KERNEL;
+}
+
+static void copy_kernel(struct l0_memory *mem, const uint8_t *kernel, const struct kernel_image *k)
+{
+	if (!k->is_elf) {
+		memcpy(l0_gpa_to_host(mem, L0_X86_KERNEL_ADDR, k->payload_size), k->payload,
+		       k->payload_size);
+		return;
+	}
+	for (unsigned i = 0; i < k->nr_phdr; i++) {
+		const Elf64_Phdr *ph = &k->phdr[i];
+		uint8_t *dst;
+
+		if (ph->p_type != PT_LOAD)
+			continue;
+		dst = l0_gpa_to_host(mem, ph->p_paddr, ph->p_memsz); /* checked by the caller */
+		memcpy(dst, kernel + ph->p_offset, ph->p_filesz);
+		memset(dst + ph->p_filesz, 0, ph->p_memsz - ph->p_filesz); /* .bss */
+	}
+}
+
+int l0_x86_load_linux(struct l0_memory *mem, const uint8_t *kernel, size_t kernel_size,
+		      const uint8_t *initrd, size_t initrd_size, const char *cmdline,
+		      int nr_cpus, struct l0_x86_boot_info *info)
+{
+	struct kernel_image k = { 0 };
+	struct boot_params *bp;
+	size_t cmdline_len = strlen(cmdline);
+	uint64_t low_end = l0_memory_low_end(mem), initrd_top = 0, initrd_addr = 0;
+	int err;
+
+	memset(info, 0, sizeof(*info));
+	if (kernel_size >= SELFMAG && memcmp(kernel, ELFMAG, SELFMAG) == 0)
+		err = probe_elf(kernel, kernel_size, &k);
+	else
+		err = probe_bzimage(kernel, kernel_size, &k);
+	if (err)
+		return err;
+
+	if (cmdline_len + 1 > k.hdr.cmdline_size + 1ull || cmdline_len + 1 > L0_X86_CMDLINE_MAX) {
 		fprintf(stderr, "ooh-l0: kernel command line is %zu bytes; this kernel takes at most %u\n",
-			cmdline_len, hdr.cmdline_size);
+			cmdline_len, k.hdr.cmdline_size);
 		return L0_EXIT_USAGE;
 	}
 
-	info->kernel_end = L0_X86_KERNEL_ADDR + init_size;
-	if (low_end < info->kernel_end + initrd_size + MIN_FREE_MEMORY) {
-		fprintf(stderr, "ooh-l0: too little memory: kernel needs %llu MiB from 1 MiB up, initrd %llu MiB, "
+	info->kernel_end = k.end;
+	if (low_end < k.end + initrd_size + MIN_FREE_MEMORY) {
+		fprintf(stderr, "ooh-l0: too little memory: kernel needs up to %llu MiB, initrd %llu MiB, "
 			"plus %llu MiB to run; guest has %llu MiB below 3 GiB\n",
-			(unsigned long long)(init_size >> 20), (unsigned long long)(initrd_size >> 20),
+			(unsigned long long)(k.end >> 20), (unsigned long long)(initrd_size >> 20),
 			(unsigned long long)(MIN_FREE_MEMORY >> 20), (unsigned long long)(low_end >> 20));
 		return L0_EXIT_TOO_LITTLE_MEMORY;
 	}
 	if (initrd_size) {
 		/* As high as the kernel allows, so decompression never meets it. */
-		initrd_top = (uint64_t)hdr.initrd_addr_max + 1;
+		initrd_top = (uint64_t)k.hdr.initrd_addr_max + 1;
 		if (initrd_top > low_end)
 			initrd_top = low_end;
 		initrd_addr = (initrd_top - initrd_size) & ~0xfffull;
-		if (initrd_size > initrd_top || initrd_addr < info->kernel_end) {
+		if (initrd_size > initrd_top || initrd_addr < k.end) {
 			fprintf(stderr, "ooh-l0: too little memory below the initrd limit 0x%llx for the initrd\n",
 				(unsigned long long)initrd_top);
 			return L0_EXIT_TOO_LITTLE_MEMORY;
 		}
 	}
 
-	dst = l0_gpa_to_host(mem, L0_X86_KERNEL_ADDR, payload_size);
 	bp = l0_gpa_to_host(mem, L0_X86_ZERO_PAGE, sizeof(*bp));
-	if (!dst || !bp || l0_x86_build_boot_tables(mem) != 0 ||
+	if (!bp || !l0_gpa_to_host(mem, k.start, k.end - k.start) || l0_x86_build_boot_tables(mem) != 0 ||
 	    l0_x86_mptable_size(nr_cpus) > L0_X86_KERNEL_ADDR - L0_X86_EBDA_START ||
 	    l0_x86_write_mptable(mem, L0_X86_EBDA_START, nr_cpus) != 0) {
 		fprintf(stderr, "ooh-l0: too little memory for the boot structures\n");
 		return L0_EXIT_TOO_LITTLE_MEMORY;
 	}
-	memcpy(dst, kernel + setup_size, payload_size);
+	copy_kernel(mem, kernel, &k);
 	if (initrd_size)
 		memcpy(l0_gpa_to_host(mem, initrd_addr, initrd_size), initrd, initrd_size);
 	memcpy(l0_gpa_to_host(mem, L0_X86_CMDLINE_ADDR, cmdline_len + 1), cmdline, cmdline_len + 1);
 
 	/* Zero page: the setup header as the image has it, then our fields. */
 	memset(bp, 0, sizeof(*bp));
-	hdr_len = 0x202 + (size_t)kernel[0x201] - SETUP_HEADER_OFFSET; /* header end from the jump */
-	if (hdr_len > sizeof(bp->hdr))
-		hdr_len = sizeof(bp->hdr);
-	memcpy(&bp->hdr, kernel + SETUP_HEADER_OFFSET, hdr_len);
+	memcpy(&bp->hdr, &k.hdr, k.hdr_len);
 	bp->hdr.type_of_loader = LOADER_TYPE_UNKNOWN;
 	bp->hdr.vid_mode = 0xffff; /* "normal" */
 	bp->hdr.loadflags = (uint8_t)((bp->hdr.loadflags | LOADED_HIGH) & ~KEEP_SEGMENTS);
 	bp->hdr.cmd_line_ptr = (uint32_t)L0_X86_CMDLINE_ADDR;
 	bp->hdr.ramdisk_image = (uint32_t)initrd_addr;
 	bp->hdr.ramdisk_size = (uint32_t)initrd_size;
-	bp->hdr.code32_start = (uint32_t)L0_X86_KERNEL_ADDR;
+	bp->hdr.code32_start = (uint32_t)k.start;
 	fill_e820(bp, mem);
 
-	info->entry = L0_X86_KERNEL_ADDR + ENTRY_64_OFFSET;
+	info->entry = k.entry;
 	info->zero_page = L0_X86_ZERO_PAGE;
 	info->initrd_addr = initrd_addr;
 	info->initrd_size = initrd_size;
-	info->protocol = hdr.version;
+	info->protocol = k.is_elf ? 0 : k.hdr.version;
 	return 0;
 }
 
@@ -217,8 +327,9 @@ int l0_x86_boot_linux(struct l0_vm *vm, const char *kernel_path, const char *ini
 		return L0_EXIT_INTERNAL;
 	}
 	if (vm->cfg.verbose)
-		fprintf(stderr, "ooh-l0: boot protocol %u.%02u, kernel end 0x%llx, initrd 0x%llx+%llu\n",
-			info.protocol >> 8, info.protocol & 0xff, (unsigned long long)info.kernel_end,
+		fprintf(stderr, "ooh-l0: %s %u.%02u, entry 0x%llx, kernel end 0x%llx, initrd 0x%llx+%llu\n",
+			info.protocol ? "bzImage, boot protocol" : "ELF vmlinux", info.protocol >> 8,
+			info.protocol & 0xff, (unsigned long long)info.entry, (unsigned long long)info.kernel_end,
 			(unsigned long long)info.initrd_addr, (unsigned long long)info.initrd_size);
 	return 0;
 }

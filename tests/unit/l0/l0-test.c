@@ -4,6 +4,7 @@
 #include "x86/x86.h"
 
 #include <check.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -138,6 +139,48 @@ uint8_t *l0t_bzimage(const uint8_t *code, size_t code_size, size_t *size)
 	put(image, 0x260, 0x10000, 4);     /* init_size */
 	memcpy(image + setup + 0x200, code, code_size); /* startup_64 */
 	return image;
+}
+
+uint8_t *l0t_elf(const uint8_t *code, size_t code_size, uint64_t bss, size_t *size)
+{
+	Elf64_Ehdr eh = {
+		.e_ident = { ELFMAG0, ELFMAG1, ELFMAG2, ELFMAG3, ELFCLASS64, ELFDATA2LSB, EV_CURRENT },
+		.e_type = ET_EXEC, .e_machine = EM_X86_64, .e_version = EV_CURRENT,
+		.e_entry = L0T_ELF_ADDR, .e_phoff = sizeof(Elf64_Ehdr), .e_ehsize = sizeof(Elf64_Ehdr),
+		.e_phentsize = sizeof(Elf64_Phdr), .e_phnum = 1,
+	};
+	Elf64_Phdr ph = {
+		.p_type = PT_LOAD, .p_flags = PF_R | PF_X, .p_offset = 0x1000,
+		.p_vaddr = 0xffffffff80000000ull + L0T_ELF_ADDR, .p_paddr = L0T_ELF_ADDR,
+		.p_filesz = code_size, .p_memsz = code_size + bss, .p_align = 0x1000,
+	};
+	uint8_t *image;
+
+	*size = 0x1000 + code_size;
+	image = calloc(1, *size);
+	ck_assert_ptr_nonnull(image);
+	memcpy(image, &eh, sizeof(eh));
+	memcpy(image + sizeof(eh), &ph, sizeof(ph));
+	memcpy(image + 0x1000, code, code_size);
+	return image;
+}
+
+const char *l0t_make_elf(const char *name)
+{
+	static char path[PATH_MAX];
+	size_t code_size, size;
+	uint8_t *code = l0t_guest_image(name, &code_size);
+	uint8_t *image = l0t_elf(code, code_size, 0, &size);
+	int fd;
+
+	free(code);
+	snprintf(path, sizeof(path), "/tmp/ooh-l0-test-%s-%d.elf", name, (int)getpid());
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, image, size), (ssize_t)size);
+	close(fd);
+	free(image);
+	return path;
 }
 
 const char *l0t_make_bzimage(const char *name)

@@ -28,6 +28,11 @@ const char *l0t_bin_dir(void);
 
 /* A minimal bzImage (protocol 2.15, 64-bit) whose startup_64 is code. */
 uint8_t *l0t_bzimage(const uint8_t *code, size_t code_size, size_t *size);
+/* A minimal x86-64 ELF "vmlinux": one PT_LOAD of code (+ bss) at L0T_ELF_ADDR, entry there. */
+#define L0T_ELF_ADDR 0x100200ull
+uint8_t *l0t_elf(const uint8_t *code, size_t code_size, uint64_t bss, size_t *size);
+/* Writes such an ELF with micro-guest NAME (bz-*) as its code; returns its path. */
+const char *l0t_make_elf(const char *name);
 /* Writes a minimal bzImage whose startup_64 is micro-guest NAME (bz-*); returns its path. */
 const char *l0t_make_bzimage(const char *name);
 

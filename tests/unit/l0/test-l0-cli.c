@@ -130,6 +130,17 @@ START_TEST(guest_exit_status_and_cmdline)
 }
 END_TEST
 
+START_TEST(elf_vmlinux_exit_status)
+{
+	const char *kernel = l0t_make_elf("bz-exit");
+
+	RUN(&r, "--kernel", kernel, "--mem", "32M", "--cmdline", "11");
+	ck_assert_int_eq(r.status, 11);
+	ck_assert_str_eq(r.out, "bz\n");
+	unlink(kernel);
+}
+END_TEST
+
 START_TEST(unmapped_memory)
 {
 	const char *kernel = l0t_make_bzimage("bz-unmapped");
@@ -207,6 +218,7 @@ int main(void)
 	tcase_add_test(tc, too_little_memory);
 	tcase_add_test(tc, no_kvm);
 	tcase_add_test(tc, guest_exit_status_and_cmdline);
+	tcase_add_test(tc, elf_vmlinux_exit_status);
 	tcase_add_test(tc, unmapped_memory);
 	tcase_add_test(tc, halt_and_reset);
 	tcase_add_test(tc, timeout_says_why);

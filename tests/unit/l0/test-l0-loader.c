@@ -6,6 +6,7 @@
 #include "x86/x86.h"
 
 #include <asm/bootparam.h>
+#include <elf.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -204,6 +205,64 @@ START_TEST(too_little_memory)
 }
 END_TEST
 
+START_TEST(elf_vmlinux)
+{
+	static const uint8_t code[] = { 0xf4, 0xeb, 0xfe, 0x90 };
+	size_t elf_size;
+	uint8_t *elf = l0t_elf(code, sizeof(code), 0x3000, &elf_size);
+	struct boot_params *bp;
+	uint8_t *loaded;
+
+	setup(32ull << 20);
+	memset(l0_gpa_to_host(&mem, L0T_ELF_ADDR, 0x4000), 0xaa, 0x4000);
+	ck_assert_int_eq(l0_x86_load_linux(&mem, elf, elf_size, NULL, 0, "ro", 1, &info), 0);
+	ck_assert_uint_eq(info.entry, L0T_ELF_ADDR);
+	ck_assert_uint_eq(info.kernel_end, L0T_ELF_ADDR + sizeof(code) + 0x3000);
+	loaded = l0_gpa_to_host(&mem, L0T_ELF_ADDR, sizeof(code) + 0x3000);
+	ck_assert_mem_eq(loaded, code, sizeof(code));
+	ck_assert_uint_eq(loaded[sizeof(code) + 0x2fff], 0); /* bss cleared */
+	bp = zero_page();
+	ck_assert_uint_eq(bp->hdr.boot_flag, 0xaa55);
+	ck_assert_uint_eq(bp->hdr.header, 0x53726448);
+	ck_assert_str_eq((char *)l0_gpa_to_host(&mem, bp->hdr.cmd_line_ptr, 3), "ro");
+	ck_assert_uint_eq(bp->e820_entries, 3);
+	teardown();
+	free(elf);
+}
+END_TEST
+
+START_TEST(rejects_bad_elf)
+{
+	static const uint8_t code[] = { 0xf4 };
+	size_t elf_size;
+	uint8_t *elf = l0t_elf(code, sizeof(code), 0, &elf_size);
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)elf;
+	Elf64_Phdr *ph = (Elf64_Phdr *)(elf + sizeof(*eh));
+
+	setup(32ull << 20);
+	eh->e_machine = EM_386;
+	ck_assert_int_eq(l0_x86_load_linux(&mem, elf, elf_size, NULL, 0, "", 1, &info), L0_EXIT_BAD_KERNEL);
+	eh->e_machine = EM_X86_64;
+	eh->e_phnum = 5000; /* program headers past the end of the file */
+	ck_assert_int_eq(l0_x86_load_linux(&mem, elf, elf_size, NULL, 0, "", 1, &info), L0_EXIT_BAD_KERNEL);
+	eh->e_phnum = 1;
+	ph->p_filesz = 0x100000; /* segment past the end of the file */
+	ck_assert_int_eq(l0_x86_load_linux(&mem, elf, elf_size, NULL, 0, "", 1, &info), L0_EXIT_BAD_KERNEL);
+	ph->p_filesz = 1;
+	ph->p_paddr = 0x7000; /* over our boot structures */
+	ck_assert_int_eq(l0_x86_load_linux(&mem, elf, elf_size, NULL, 0, "", 1, &info), L0_EXIT_BAD_KERNEL);
+	ph->p_paddr = UINT64_MAX - 0x10; /* wraps */
+	ck_assert_int_eq(l0_x86_load_linux(&mem, elf, elf_size, NULL, 0, "", 1, &info), L0_EXIT_BAD_KERNEL);
+	ph->p_paddr = L0T_ELF_ADDR;
+	eh->e_entry = 0x5000000; /* entry outside every segment */
+	ck_assert_int_eq(l0_x86_load_linux(&mem, elf, elf_size, NULL, 0, "", 1, &info), L0_EXIT_BAD_KERNEL);
+	eh->e_entry = L0T_ELF_ADDR;
+	ck_assert_int_eq(l0_x86_load_linux(&mem, elf, elf_size, NULL, 0, "", 1, &info), 0);
+	teardown();
+	free(elf);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *suite = suite_create("l0-loader");
@@ -216,6 +275,8 @@ int main(void)
 	tcase_add_test(tc, rejects_bad_images);
 	tcase_add_test(tc, rejects_long_cmdline);
 	tcase_add_test(tc, too_little_memory);
+	tcase_add_test(tc, elf_vmlinux);
+	tcase_add_test(tc, rejects_bad_elf);
 	suite_add_tcase(suite, tc);
 	return ooh_check_main(suite);
 }

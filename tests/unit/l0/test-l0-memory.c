@@ -4,6 +4,8 @@
 #include "l0-test.h"
 #include "exit-codes.h"
 
+#include <stdio.h>
+
 START_TEST(parse_size)
 {
 	ck_assert_uint_eq(l0_parse_size("512M"), 512ull << 20);
@@ -65,6 +67,27 @@ START_TEST(bad_sizes)
 }
 END_TEST
 
+START_TEST(hugepages_fail_cleanly)
+{
+	struct l0_memory mem;
+	FILE *f = fopen("/proc/sys/vm/nr_hugepages", "r");
+	long pool = 0;
+
+	if (f) {
+		if (fscanf(f, "%ld", &pool) != 1)
+			pool = 0;
+		fclose(f);
+	}
+	if (pool >= 2) {
+		ck_assert_int_eq(l0_memory_init(&mem, 4ull << 20, true, -1), 0);
+		l0_memory_free(&mem);
+	}
+	/* more than the pool holds: an error now, not SIGBUS at first touch */
+	ck_assert_int_eq(l0_memory_init(&mem, (uint64_t)(pool + 1) * (2ull << 20), true, -1),
+			 L0_EXIT_HOST_MEMORY);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *suite = suite_create("l0-memory");
@@ -74,6 +97,7 @@ int main(void)
 	tcase_add_test(tc, small_guest_is_one_region);
 	tcase_add_test(tc, big_guest_skips_the_hole);
 	tcase_add_test(tc, bad_sizes);
+	tcase_add_test(tc, hugepages_fail_cleanly);
 	suite_add_tcase(suite, tc);
 	return ooh_check_main(suite);
 }
