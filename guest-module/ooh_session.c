@@ -37,7 +37,9 @@
 #include <linux/sched/task.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
+#include <linux/spinlock.h>
 #include <linux/task_work.h>
+#include <linux/tracepoint.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 #include <ooh/dev-abi.h>
@@ -78,6 +80,10 @@ struct ooh_session {
 	u64 last_overflow;
 	bool late;			/* a thread was tracked late: be conservative */
 	struct list_head ctxs;
+	/* EPML: threads born while started, hooked by the fork probe */
+	struct list_head epml_node;	/* in ooh_epml_sessions, under ooh_epml_lock */
+	struct list_head born;		/* under ooh_epml_lock */
+	bool born_lost;			/* under ooh_epml_lock */
 	/* results of the current interval, copied out in pieces */
 	u64 *pending;
 	size_t nr_pending, cap_pending, next_out;
@@ -88,6 +94,9 @@ struct ooh_session {
 
 static struct preempt_ops ooh_preempt_ops;
 static atomic_t ooh_leaked_ctxs = ATOMIC_INIT(0);
+static DEFINE_SPINLOCK(ooh_epml_lock);
+static LIST_HEAD(ooh_epml_sessions);
+static struct tracepoint *ooh_tp_fork;
 
 /* ---- EPML context tracking ---- */
 
@@ -121,6 +130,69 @@ static struct preempt_ops ooh_preempt_ops = {
 	.sched_in = ooh_ctx_sched_in,
 	.sched_out = ooh_ctx_sched_out,
 };
+
+/*
+ * sched_process_fork probe: a thread born in a started EPML target gets its
+ * notifier before it first runs (the child is not woken yet, so nobody
+ * walks its notifier list: adding to it is what it would do itself).
+ */
+static void ooh_fork_probe(void *data, struct task_struct *parent,
+			   struct task_struct *child)
+{
+	struct ooh_session *s;
+	unsigned long flags;
+
+	if (!child->mm || (child->flags & PF_KTHREAD) ||
+	    list_empty_careful(&ooh_epml_sessions))
+		return;
+	spin_lock_irqsave(&ooh_epml_lock, flags);
+	list_for_each_entry(s, &ooh_epml_sessions, epml_node) {
+		struct ooh_ctx *ctx;
+
+		if (s->mm != child->mm)
+			continue; /* fork of a process: the child is not tracked */
+		ctx = kzalloc(sizeof(*ctx), GFP_ATOMIC | __GFP_NOWARN);
+		if (!ctx) {
+			s->born_lost = true;
+			continue;
+		}
+		preempt_notifier_init(&ctx->pn, &ooh_preempt_ops);
+		get_task_struct(child);
+		ctx->task = child;
+		ctx->id = s->id;
+		atomic_set(&ctx->state, CTX_LIVE);
+		hlist_add_head(&ctx->pn.link, &child->preempt_notifiers);
+		list_add_tail(&ctx->node, &s->born);
+	}
+	spin_unlock_irqrestore(&ooh_epml_lock, flags);
+}
+
+/* Moves the probe's contexts to the session's list (session lock held). */
+static void ooh_epml_adopt(struct ooh_session *s)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&ooh_epml_lock, flags);
+	list_splice_tail_init(&s->born, &s->ctxs);
+	if (s->born_lost)
+		s->late = true;
+	s->born_lost = false;
+	spin_unlock_irqrestore(&ooh_epml_lock, flags);
+}
+
+static void ooh_epml_publish(struct ooh_session *s, bool on)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&ooh_epml_lock, flags);
+	if (on)
+		list_add_tail(&s->epml_node, &ooh_epml_sessions);
+	else if (!list_empty(&s->epml_node))
+		list_del_init(&s->epml_node);
+	spin_unlock_irqrestore(&ooh_epml_lock, flags);
+	if (!on)
+		ooh_epml_adopt(s);
+}
 
 /* Runs in the target thread (task_work), or directly for current. */
 static void ooh_ctx_register(struct ooh_ctx *ctx)
@@ -175,6 +247,7 @@ static int ooh_epml_attach(struct ooh_session *s, bool wait)
 	struct task_struct *leader, *t, **tasks;
 	int nr = 0, max = 0, added = 0, i, spins;
 
+	ooh_epml_adopt(s);
 	leader = get_pid_task(s->pid, PIDTYPE_PID);
 	if (!leader)
 		return -ESRCH;
@@ -250,6 +323,7 @@ static void ooh_epml_detach(struct ooh_session *s)
 	bool died = false;
 	int spins;
 
+	ooh_epml_publish(s, false);
 	list_for_each_entry(ctx, &s->ctxs, node) {
 		WRITE_ONCE(ctx->id, 0);
 		if (atomic_cmpxchg(&ctx->state, CTX_QUEUED, CTX_CANCELLED) ==
@@ -277,8 +351,11 @@ static void ooh_epml_detach(struct ooh_session *s)
 			break;
 		usleep_range(1000, 2000);
 	}
-	/* A dead task's scheduler may still be stepping past our notifier. */
-	if (died)
+	/*
+	 * A thread that just died may still be stepping past our notifier in
+	 * its last context switch (a preempt-off section: an RCU reader).
+	 */
+	if (died || !list_empty(&s->ctxs))
 		synchronize_rcu();
 	list_for_each_entry_safe(ctx, tmp, &s->ctxs, node) {
 		int state = atomic_read(&ctx->state);
@@ -735,9 +812,12 @@ static long ooh_start(struct ooh_session *s)
 	if (s->started)
 		return -EBUSY;
 	if (s->mode == OOH_MODE_EPML) {
+		ooh_epml_publish(s, true);
 		ret = ooh_epml_attach(s, true);
-		if (ret < 0)
+		if (ret < 0) {
+			ooh_epml_detach(s);
 			return ret;
+		}
 	}
 	ret = ooh_hc(OOH_HC_START, s->id, 0, 0, 0, 0, NULL);
 	s->stats.hypercalls++;
@@ -778,6 +858,7 @@ static long ooh_stats(struct ooh_session *s, void __user *arg)
 	struct ooh_ctx *ctx;
 	int i;
 
+	ooh_epml_adopt(s);
 	list_for_each_entry(ctx, &s->ctxs, node) {
 		st.sched_in += atomic64_read(&ctx->sched_in);
 		st.sched_out += atomic64_read(&ctx->sched_out);
@@ -806,6 +887,8 @@ int ooh_session_open(struct file *file)
 		return -ENOMEM;
 	mutex_init(&s->lock);
 	INIT_LIST_HEAD(&s->ctxs);
+	INIT_LIST_HEAD(&s->born);
+	INIT_LIST_HEAD(&s->epml_node);
 	file->private_data = s;
 	return 0;
 }
@@ -864,14 +947,30 @@ long ooh_session_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	return ret;
 }
 
+static void ooh_find_tracepoint(struct tracepoint *tp, void *priv)
+{
+	if (!strcmp(tp->name, "sched_process_fork"))
+		ooh_tp_fork = tp;
+}
+
 int ooh_session_init(void)
 {
 	preempt_notifier_inc();
+	for_each_kernel_tracepoint(ooh_find_tracepoint, NULL);
+	if (!ooh_tp_fork ||
+	    tracepoint_probe_register(ooh_tp_fork, ooh_fork_probe, NULL)) {
+		pr_warn("no sched_process_fork probe: EPML threads born while tracking make intervals conservative\n");
+		ooh_tp_fork = NULL;
+	}
 	return 0;
 }
 
 void ooh_session_exit(void)
 {
+	if (ooh_tp_fork) {
+		tracepoint_probe_unregister(ooh_tp_fork, ooh_fork_probe, NULL);
+		tracepoint_synchronize_unregister();
+	}
 	preempt_notifier_dec();
 	if (atomic_read(&ooh_leaked_ctxs))
 		pr_warn("%d contexts of stopped threads leaked\n",

@@ -167,6 +167,7 @@ void l0_ooh_world_stop(struct l0_ooh *ooh, struct l0_vcpu *self)
 {
 	struct l0_vm *vm = ooh->vm;
 	int self_id = self ? self->id : -1;
+	unsigned long waits = 0;
 
 	atomic_store(&ooh->stop_req, true);
 	for (int i = 0; i < vm->nr_vcpus; i++) {
@@ -192,6 +193,12 @@ void l0_ooh_world_stop(struct l0_ooh *ooh, struct l0_vcpu *self)
 			until.tv_nsec -= 1000000000;
 		}
 		if (pthread_cond_timedwait(&vm->cond, &vm->lock, &until) == ETIMEDOUT) {
+			if (++waits % 400 == 0) /* every ~2 s: say who we wait for */
+				for (int i = 0; i < vm->nr_vcpus; i++)
+					fprintf(stderr, "ooh-l0: harvest by vCPU %d waits: vCPU %d gate %d "
+						"parked %d started %d\n", self_id, i,
+						(int)atomic_load(&ooh->vcpu[i].parked), (int)vm->vcpu[i].parked,
+						(int)vm->vcpu[i].thread_started);
 			for (int i = 0; i < vm->nr_vcpus; i++)
 				if (i != self_id && !out_of_run(vm, i))
 					l0_vcpu_kick(&vm->vcpu[i]);
@@ -258,7 +265,9 @@ void l0_ooh_ring_full(struct l0_vcpu *vcpu)
 
 	if (!ooh)
 		return;
-	atomic_fetch_add(&ooh->ring_full_exits, 1);
+	if (atomic_fetch_add(&ooh->ring_full_exits, 1) % 10000 == 9999)
+		fprintf(stderr, "ooh-l0: vCPU %d: %lu dirty-ring-full exits\n", vcpu->id,
+			(unsigned long)atomic_load(&ooh->ring_full_exits));
 	l0_ooh_lock(ooh, vcpu);
 	l0_ooh_harvest(ooh, vcpu);
 	l0_ooh_unlock(ooh);

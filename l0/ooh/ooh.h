@@ -23,7 +23,7 @@
 
 #define L0_OOH_DEFAULT_RING_ENTRIES 4096u
 /* EPML: page-table entries l0 reads per session per harvest, at most. */
-#define L0_OOH_WALK_BUDGET (16u << 20)
+#define L0_OOH_WALK_BUDGET (4u << 20)
 /* The log-full notification line (an ISA IRQ the MP table routes). */
 #define L0_OOH_NOTIFY_GSI 10u
 

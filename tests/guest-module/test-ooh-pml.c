@@ -1,0 +1,631 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ooh-test-pml: the OoH-PML Check suite, run in a guest under ooh-l0 with
+ * ooh.ko loaded (tests/l2/pml-*.sh). Trackers follow target processes
+ * (forked children driven through pipes); ground truth is the content of
+ * the target's pages, read with process_vm_readv and hashed before and
+ * after each round: every page whose content changed must be reported.
+ * OOH_PML_MODE=spml|epml picks the mode (default: both, one tcase each).
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ooh/dev-abi.h>
+#include <ooh/hv-abi.h>
+
+#include "../harness/ooh_check.h"
+
+#define PAGE 4096ul
+#define NPAGES 512
+#define MAX_IDX 4096
+
+static uint32_t test_mode = OOH_MODE_SPML;
+
+/* ---- target process ---- */
+
+enum { CMD_WRITE = 1, CMD_EXIT, CMD_FORK_WRITE, CMD_MUNMAP, CMD_THREADS, CMD_HOP };
+
+struct cmd {
+	int op;
+	int count;
+	uint32_t value;
+	uint32_t idx[MAX_IDX];
+};
+
+struct target {
+	pid_t pid;
+	int cmd_fd, ack_fd;
+	uint8_t *region;		/* same address in the target */
+	size_t npages;
+};
+
+static uint8_t *t_region;
+static const struct cmd *t_cmd;
+
+static void write_pages(const struct cmd *c, int from, int step)
+{
+	for (int i = from; i < c->count; i += step)
+		t_region[(size_t)c->idx[i] * PAGE + (c->idx[i] % 64) * 8] = (uint8_t)c->value;
+}
+
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set); /* fine to fail on 1 CPU */
+}
+
+static void *thread_writer(void *arg)
+{
+	long which = (long)arg;
+
+	pin((int)which);
+	write_pages(t_cmd, (int)which, 2);
+	return NULL;
+}
+
+static int read_full(int fd, void *buf, size_t n)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t r = read(fd, (char *)buf + done, n - done);
+
+		if (r <= 0)
+			return -1;
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+static void target_main(int cmd_fd, int ack_fd, size_t npages, uint8_t *region)
+{
+	static struct cmd c;
+	char ok = 1;
+
+	t_region = region;
+	for (size_t i = 0; i < npages; i++)
+		region[i * PAGE] = 1; /* present before tracking starts */
+	write(ack_fd, &ok, 1);
+	while (read_full(cmd_fd, &c, sizeof(c)) == 0) {
+		t_cmd = &c;
+		switch (c.op) {
+		case CMD_WRITE:
+			write_pages(&c, 0, 1);
+			break;
+		case CMD_EXIT:
+			_exit(0);
+		case CMD_FORK_WRITE: {
+			pid_t child = fork();
+
+			if (child == 0) {
+				write_pages(&c, 0, 1);
+				_exit(0);
+			}
+			waitpid(child, NULL, 0);
+			break;
+		}
+		case CMD_MUNMAP:
+			munmap(region + (size_t)c.idx[0] * PAGE, (size_t)c.count * PAGE);
+			break;
+		case CMD_THREADS: {
+			pthread_t a, b;
+
+			pthread_create(&a, NULL, thread_writer, (void *)0L);
+			pthread_create(&b, NULL, thread_writer, (void *)1L);
+			pthread_join(a, NULL);
+			pthread_join(b, NULL);
+			break;
+		}
+		case CMD_HOP:
+			/* one page at a time, hopping between the vCPUs */
+			for (int i = 0; i < c.count; i++) {
+				pin(i % 2);
+				t_region[(size_t)c.idx[i] * PAGE] = (uint8_t)c.value;
+				sched_yield();
+			}
+			pin(0);
+			break;
+		}
+		write(ack_fd, &ok, 1);
+	}
+	_exit(0);
+}
+
+static struct target spawn(size_t npages, uintptr_t at)
+{
+	int cmd[2], ack[2];
+	struct target t = { .npages = npages };
+	char ok;
+
+	ck_assert_int_eq(pipe(cmd), 0);
+	ck_assert_int_eq(pipe(ack), 0);
+	t.region = mmap((void *)at, npages * PAGE, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | (at ? MAP_FIXED_NOREPLACE : 0), -1, 0);
+	ck_assert_ptr_ne(t.region, MAP_FAILED);
+	t.pid = fork();
+	ck_assert_int_ge(t.pid, 0);
+	if (t.pid == 0) {
+		close(cmd[1]);
+		close(ack[0]);
+		target_main(cmd[0], ack[1], npages, t.region);
+	}
+	close(cmd[0]);
+	close(ack[1]);
+	/* the tracker does not need its own copy */
+	munmap(t.region, npages * PAGE);
+	t.cmd_fd = cmd[1];
+	t.ack_fd = ack[0];
+	ck_assert_int_eq(read(t.ack_fd, &ok, 1), 1);
+	return t;
+}
+
+static void send_cmd(struct target *t, int op, int count, const uint32_t *idx, uint32_t value)
+{
+	static struct cmd c;
+	char ok;
+
+	memset(&c, 0, sizeof(c));
+	c.op = op;
+	c.count = count;
+	c.value = value;
+	if (count && idx)
+		memcpy(c.idx, idx, (size_t)count * sizeof(*idx));
+	ck_assert_int_eq(write(t->cmd_fd, &c, sizeof(c)), (ssize_t)sizeof(c));
+	if (op != CMD_EXIT)
+		ck_assert_int_eq(read(t->ack_fd, &ok, 1), 1);
+}
+
+static void finish(struct target *t)
+{
+	send_cmd(t, CMD_EXIT, 0, NULL, 0);
+	waitpid(t->pid, NULL, 0);
+	close(t->cmd_fd);
+	close(t->ack_fd);
+}
+
+/* ---- ground truth ---- */
+
+static uint64_t hash_page(const uint8_t *p)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < PAGE; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return h;
+}
+
+static void snapshot(struct target *t, uint64_t *hashes)
+{
+	static uint8_t buf[PAGE];
+
+	for (size_t i = 0; i < t->npages; i++) {
+		struct iovec local = { buf, PAGE };
+		struct iovec remote = { t->region + i * PAGE, PAGE };
+
+		if (process_vm_readv(t->pid, &local, 1, &remote, 1, 0) != (ssize_t)PAGE)
+			hashes[i] = 0; /* unmapped */
+		else
+			hashes[i] = hash_page(buf);
+	}
+}
+
+/* ---- tracker ---- */
+
+static int open_session(pid_t pid, uint32_t mode, uint32_t log_bytes)
+{
+	struct ooh_open_session o = { .pid = pid, .mode = mode, .log_bytes = log_bytes };
+	int fd = open("/dev/ooh", O_RDWR | O_CLOEXEC);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_msg(ioctl(fd, OOH_IOC_OPEN_SESSION, &o) == 0, "OPEN_SESSION: %s",
+		      strerror(errno));
+	return fd;
+}
+
+struct report {
+	uint8_t in_region[MAX_IDX];	/* per page of the region: reported */
+	size_t total, outside;
+	bool overflow;
+	uint64_t seq;
+};
+
+/* COLLECT in pieces of chunk addresses, continuing until done. */
+static int collect(int fd, struct target *t, struct report *r, size_t chunk)
+{
+	uint64_t *buf = calloc(chunk, sizeof(*buf));
+	struct ooh_collect c;
+	bool first = true;
+
+	memset(r, 0, sizeof(*r));
+	do {
+		memset(&c, 0, sizeof(c));
+		c.buf = (uintptr_t)buf;
+		c.count = chunk;
+		c.flags = first ? 0 : OOH_COLLECT_F_CONTINUE;
+		if (ioctl(fd, OOH_IOC_COLLECT, &c) != 0) {
+			int err = errno;
+
+			free(buf);
+			return -err;
+		}
+		first = false;
+		for (uint64_t i = 0; i < c.count; i++) {
+			uintptr_t va = buf[i];
+
+			ck_assert_uint_eq(va % PAGE, 0);
+			if (i)
+				ck_assert_uint_gt(va, buf[i - 1]);
+			if (va >= (uintptr_t)t->region && va < (uintptr_t)t->region + t->npages * PAGE)
+				r->in_region[(va - (uintptr_t)t->region) / PAGE] = 1;
+			else
+				r->outside++;
+			r->total++;
+		}
+		r->overflow |= !!(c.flags & OOH_COLLECT_F_OVERFLOW);
+		r->seq = c.seq;
+	} while (c.flags & OOH_COLLECT_F_MORE);
+	free(buf);
+	return 0;
+}
+
+/* Zero missed pages; exact (no extra page of the region) unless overflowed. */
+static void check_round(struct target *t, const uint64_t *before, const struct report *r,
+			const uint8_t *written, bool exact, const char *what)
+{
+	uint64_t *after = calloc(t->npages, sizeof(*after));
+	size_t changed = 0, extra = 0;
+
+	snapshot(t, after);
+	for (size_t i = 0; i < t->npages; i++) {
+		if (before[i] != after[i]) {
+			changed++;
+			ck_assert_msg(r->in_region[i], "%s: page %zu changed but not reported", what, i);
+		}
+		if (r->in_region[i] && !written[i])
+			extra++;
+	}
+	if (exact && !r->overflow)
+		ck_assert_msg(extra == 0, "%s: %zu pages reported but never written", what, extra);
+	printf("%s: %zu changed, %zu reported (%zu extra in region, %zu outside)%s\n", what,
+	       changed, r->total, extra, r->outside, r->overflow ? " overflow" : "");
+	free(after);
+}
+
+static unsigned int rnd_state = 12345;
+
+static uint32_t rnd(void)
+{
+	rnd_state = rnd_state * 1103515245u + 12345u;
+	return rnd_state >> 8;
+}
+
+/* count distinct random pages of npages, marks them in written */
+static int pick(uint32_t *idx, int count, size_t npages, uint8_t *written)
+{
+	int n = 0;
+
+	while (n < count) {
+		uint32_t i = rnd() % (uint32_t)npages;
+
+		if (written[i])
+			continue;
+		written[i] = 1;
+		idx[n++] = i;
+	}
+	return n;
+}
+
+/* ---- tests ---- */
+
+static void begin(const char *name)
+{
+	printf("== %s %s\n", test_mode == OOH_MODE_EPML ? "epml" : "spml", name);
+	fflush(stdout);
+}
+
+static void rounds(int cmd_op, const char *name)
+{
+	struct target t = spawn(NPAGES, 0);
+	int fd = open_session(t.pid, test_mode, 0);
+	uint64_t before[NPAGES];
+	static uint32_t idx[MAX_IDX];
+	static struct report r;
+
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_START), 0);
+	for (int round = 0; round < 4; round++) {
+		uint8_t written[NPAGES] = { 0 };
+		int n = pick(idx, 20 + round * 40, NPAGES, written);
+		char what[64];
+
+		snapshot(&t, before);
+		send_cmd(&t, cmd_op, n, idx, 0x10u + (uint32_t)round);
+		ck_assert_int_eq(collect(fd, &t, &r, 4096), 0);
+		snprintf(what, sizeof(what), "%s round %d", name, round);
+		check_round(&t, before, &r, written, true, what);
+	}
+	/* nothing written: nothing of the region reported */
+	{
+		uint8_t none[NPAGES] = { 0 };
+
+		snapshot(&t, before);
+		ck_assert_int_eq(collect(fd, &t, &r, 4096), 0);
+		check_round(&t, before, &r, none, true, "idle");
+	}
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_STOP), 0);
+	finish(&t);
+	close(fd);
+}
+
+START_TEST(exact_dirty_sets_single_thread)
+{
+	begin("exact_dirty_sets_single_thread");
+	rounds(CMD_WRITE, "1-thread");
+}
+END_TEST
+
+START_TEST(exact_dirty_sets_two_vcpus)
+{
+	begin("exact_dirty_sets_two_vcpus");
+	rounds(CMD_THREADS, "2-threads");
+}
+END_TEST
+
+START_TEST(exact_dirty_sets_hopping_vcpus)
+{
+	begin("exact_dirty_sets_hopping_vcpus");
+	rounds(CMD_HOP, "hopping");
+}
+END_TEST
+
+START_TEST(two_trackers_see_only_their_target)
+{
+	begin("two_trackers_see_only_their_target");
+	struct target a = spawn(NPAGES, 0x600000000ul), b = spawn(NPAGES, 0x700000000ul);
+	int fa = open_session(a.pid, test_mode, 0), fb = open_session(b.pid, test_mode, 0);
+	uint8_t wa[NPAGES] = { 0 }, wb[NPAGES] = { 0 };
+	uint64_t ha[NPAGES], hb[NPAGES];
+	static uint32_t ia[MAX_IDX], ib[MAX_IDX];
+	static struct report ra, rb;
+	int na = pick(ia, 100, NPAGES, wa), nb = pick(ib, 60, NPAGES, wb);
+
+	ck_assert_int_eq(ioctl(fa, OOH_IOC_START), 0);
+	ck_assert_int_eq(ioctl(fb, OOH_IOC_START), 0);
+	snapshot(&a, ha);
+	snapshot(&b, hb);
+	send_cmd(&a, CMD_THREADS, na, ia, 7);
+	send_cmd(&b, CMD_WRITE, nb, ib, 9);
+	ck_assert_int_eq(collect(fa, &a, &ra, 4096), 0);
+	ck_assert_int_eq(collect(fb, &b, &rb, 4096), 0);
+	check_round(&a, ha, &ra, wa, true, "tracker A");
+	check_round(&b, hb, &rb, wb, true, "tracker B");
+	/* A's report holds nothing of B's region and the reverse */
+	{
+		struct report cross;
+
+		memset(&cross, 0, sizeof(cross));
+		send_cmd(&b, CMD_WRITE, nb, ib, 10);
+		ck_assert_int_eq(collect(fa, &b, &cross, 4096), 0);
+		for (int i = 0; i < NPAGES; i++)
+			ck_assert_msg(!cross.in_region[i], "tracker A saw B's page %d", i);
+		ck_assert_int_eq(collect(fb, &b, &rb, 4096), 0);
+		for (int i = 0; i < nb; i++)
+			ck_assert(rb.in_region[ib[i]]);
+	}
+	finish(&a);
+	finish(&b);
+	close(fa);
+	close(fb);
+}
+END_TEST
+
+START_TEST(fork_child_writes_are_not_the_target)
+{
+	begin("fork_child_writes_are_not_the_target");
+	struct target t = spawn(NPAGES, 0);
+	int fd = open_session(t.pid, test_mode, 0);
+	uint8_t written[NPAGES] = { 0 };
+	static uint32_t idx[MAX_IDX];
+	static struct report r;
+	int n = pick(idx, 50, NPAGES, written);
+
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_START), 0);
+	send_cmd(&t, CMD_FORK_WRITE, n, idx, 0x77);
+	ck_assert_int_eq(collect(fd, &t, &r, 4096), 0);
+	for (int i = 0; i < NPAGES; i++)
+		ck_assert_msg(!r.in_region[i], "child's write to page %d reported", i);
+	finish(&t);
+	close(fd);
+}
+END_TEST
+
+START_TEST(munmap_and_target_exit)
+{
+	begin("munmap_and_target_exit");
+	struct target t = spawn(NPAGES, 0);
+	int fd = open_session(t.pid, test_mode, 0);
+	uint32_t idx[64];
+	static struct report r;
+	uint32_t range[1] = { 100 };
+
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_START), 0);
+	for (int i = 0; i < 64; i++)
+		idx[i] = 80 + (uint32_t)i;
+	send_cmd(&t, CMD_WRITE, 64, idx, 3);
+	send_cmd(&t, CMD_MUNMAP, 20, range, 0); /* pages 100..119 go away */
+	ck_assert_int_eq(collect(fd, &t, &r, 4096), 0);
+	for (int i = 80; i < 144; i++)
+		ck_assert_msg(r.in_region[i] == !(i >= 100 && i < 120), "page %d", i);
+	finish(&t);
+	/* the target is gone: COLLECT says so, STOP and close still work */
+	ck_assert_int_eq(collect(fd, &t, &r, 16), -ESRCH);
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_STOP), 0);
+	close(fd);
+}
+END_TEST
+
+START_TEST(small_log_overflows_and_answer_is_conservative)
+{
+	begin("small_log_overflows_and_answer_is_conservative");
+	struct target t = spawn(NPAGES, 0);
+	int fd = open_session(t.pid, test_mode, 4096); /* 128 entries */
+	uint8_t written[NPAGES] = { 0 };
+	uint64_t before[NPAGES];
+	static uint32_t idx[MAX_IDX];
+	static struct report r;
+	int n = pick(idx, 400, NPAGES, written);
+	struct ooh_session_stats st;
+
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_START), 0);
+	snapshot(&t, before);
+	send_cmd(&t, CMD_WRITE, n, idx, 0x42);
+	ck_assert_int_eq(collect(fd, &t, &r, 100), 0);
+	ck_assert_msg(r.overflow, "400 pages through a 128-entry log without overflow");
+	check_round(&t, before, &r, written, false, "overflow");
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_STATS, &st), 0);
+	ck_assert_uint_ge(st.overflows, 1);
+	ck_assert_uint_gt(st.hv_overflowed, 0);
+	/* the next interval is exact again */
+	{
+		uint8_t w2[NPAGES] = { 0 };
+		int n2 = pick(idx, 30, NPAGES, w2);
+
+		snapshot(&t, before);
+		send_cmd(&t, CMD_WRITE, n2, idx, 0x43);
+		ck_assert_int_eq(collect(fd, &t, &r, 4096), 0);
+		/* SPML logs every frame of the VM: 128 entries may overflow again */
+		if (test_mode == OOH_MODE_EPML)
+			ck_assert(!r.overflow);
+		check_round(&t, before, &r, w2, true, "after overflow");
+	}
+	finish(&t);
+	close(fd);
+}
+END_TEST
+
+START_TEST(permissions_and_bad_input)
+{
+	begin("permissions_and_bad_input");
+	struct ooh_open_session o = { .pid = 999999, .mode = test_mode };
+	int fd = open("/dev/ooh", O_RDWR), status;
+	struct ooh_collect c = { 0 };
+	pid_t child;
+
+	ck_assert_int_ge(fd, 0);
+	errno = 0;
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_OPEN_SESSION, &o), -1);
+	ck_assert_int_eq(errno, ESRCH);
+	o.pid = getpid();
+	o.mode = 99;
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_OPEN_SESSION, &o), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	o.mode = test_mode;
+	o.log_bytes = 5000;
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_OPEN_SESSION, &o), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_START), -1);
+	ck_assert_int_eq(errno, ENOTCONN);
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_COLLECT, &c), -1);
+	ck_assert_int_eq(errno, ENOTCONN);
+	/* an unprivileged tracker may not follow root's process */
+	child = fork();
+	if (child == 0) {
+		struct ooh_open_session p = { .pid = getppid(), .mode = test_mode };
+		int f;
+
+		if (setgid(65534) || setuid(65534))
+			_exit(2);
+		f = open("/dev/ooh", O_RDWR);
+		if (f < 0)
+			_exit(3);
+		_exit(ioctl(f, OOH_IOC_OPEN_SESSION, &p) == -1 && errno == EPERM ? 0 : 1);
+	}
+	waitpid(child, &status, 0);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "EPERM check: status %d", status);
+	/* a session per file */
+	o.log_bytes = 0;
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_OPEN_SESSION, &o), 0);
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_OPEN_SESSION, &o), -1);
+	ck_assert_int_eq(errno, EBUSY);
+	c.buf = 16;
+	c.count = 4;
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_START), 0);
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_START), -1);
+	ck_assert_int_eq(errno, EBUSY);
+	c.flags = 0x80;
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_COLLECT, &c), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	close(fd); /* a tracker that goes away with its session started */
+}
+END_TEST
+
+START_TEST(self_tracking)
+{
+	begin("self_tracking");
+	/* A process may track itself (a GC does). */
+	size_t n = 64;
+	uint8_t *p = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int fd = open_session(getpid(), test_mode, 0);
+	struct target self = { .pid = getpid(), .region = p, .npages = n };
+	static struct report r;
+
+	for (size_t i = 0; i < n; i++)
+		p[i * PAGE] = 1;
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_START), 0);
+	for (size_t i = 0; i < n; i += 3)
+		p[i * PAGE + 5] = 2;
+	ck_assert_int_eq(collect(fd, &self, &r, 4096), 0);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_msg(r.in_region[i] == (i % 3 == 0) || r.overflow, "page %zu", i);
+	close(fd);
+}
+END_TEST
+
+static void add_tests(TCase *tc)
+{
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, exact_dirty_sets_single_thread);
+	tcase_add_test(tc, exact_dirty_sets_two_vcpus);
+	tcase_add_test(tc, exact_dirty_sets_hopping_vcpus);
+	tcase_add_test(tc, two_trackers_see_only_their_target);
+	tcase_add_test(tc, fork_child_writes_are_not_the_target);
+	tcase_add_test(tc, munmap_and_target_exit);
+	tcase_add_test(tc, small_log_overflows_and_answer_is_conservative);
+	tcase_add_test(tc, permissions_and_bad_input);
+	tcase_add_test(tc, self_tracking);
+}
+
+int main(void)
+{
+	const char *mode = getenv("OOH_PML_MODE");
+	Suite *suite = suite_create("ooh-pml");
+	TCase *tc;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (mode && !strcmp(mode, "epml")) {
+		test_mode = OOH_MODE_EPML;
+		tc = tcase_create("epml");
+	} else {
+		tc = tcase_create("spml");
+	}
+	add_tests(tc);
+	suite_add_tcase(suite, tc);
+	return ooh_check_main(suite);
+}
