@@ -3,12 +3,17 @@
  * Xen source: libxenctrl's log-dirty interface, from dom0. Enables
  * log-dirty on the domain, reads-and-clears the dirty bitmap every
  * interval (SHADOW_OP_CLEAN), and turns log-dirty off again at the end —
- * also after SIGINT (main.c), so a domU is never left in log-dirty mode.
+ * also after SIGINT (main.c), and after SIGKILL through a guardian
+ * process, so a domU is never left in log-dirty mode.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <xenctrl.h>
 
 #include "vmwss.h"
@@ -20,6 +25,8 @@ struct xen_priv {
 	int bitmap_pages;	/* bitmap size in 4 KiB pages */
 	bool logging;
 	xc_hypercall_buffer_t bitmap;	/* hypercall-safe memory for Xen to fill */
+	int guardian_fd;		/* write end of the guardian's pipe, or -1 */
+	pid_t guardian;
 };
 
 #define BITS_PER_PAGE_OF_BITMAP (4096ul * 8)
@@ -30,6 +37,60 @@ static int xen_domain_info(struct xen_priv *p, xc_dominfo_t *info)
 	    info->domid != p->domid)
 		return -ESRCH;
 	return 0;
+}
+
+/*
+ * The guardian outlives a monitor killed with SIGKILL: it waits on a pipe
+ * whose write end only the monitor holds. "done" means the monitor turned
+ * log-dirty off itself; end-of-file without it means the monitor died, and
+ * the guardian turns log-dirty off.
+ */
+static void guardian_main(int read_fd, uint32_t domid)
+{
+	char msg[8] = "";
+	xc_interface *xch;
+
+	signal(SIGINT, SIG_IGN);	/* ^C reaches the whole process group */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	if (read(read_fd, msg, sizeof(msg) - 1) > 0 && !strcmp(msg, "done"))
+		_exit(0);
+	xch = xc_interface_open(NULL, NULL, 0);
+	if (xch && xc_shadow_control(xch, domid, XEN_DOMCTL_SHADOW_OP_OFF, NULL, 0) == 0)
+		fprintf(stderr, "ooh-vmwss: monitor died; guardian turned log-dirty off on domain %u\n",
+			domid);
+	_exit(0);
+}
+
+static void guardian_start(struct xen_priv *p)
+{
+	int fds[2];
+
+	p->guardian_fd = -1;
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return;
+	p->guardian = fork();
+	if (p->guardian == 0) {
+		close(fds[1]);
+		guardian_main(fds[0], p->domid);
+	}
+	close(fds[0]);
+	if (p->guardian < 0) {
+		close(fds[1]);
+		return;
+	}
+	p->guardian_fd = fds[1];
+}
+
+static void guardian_stop(struct xen_priv *p)
+{
+	if (p->guardian_fd < 0)
+		return;
+	if (write(p->guardian_fd, "done", 4) != 4)
+		fprintf(stderr, "ooh-vmwss: guardian: %s\n", strerror(errno));
+	close(p->guardian_fd);
+	p->guardian_fd = -1;
+	waitpid(p->guardian, NULL, 0);
 }
 
 static int xen_start(struct vmwss_source *src, char *err, size_t errlen)
@@ -77,6 +138,7 @@ static int xen_start(struct vmwss_source *src, char *err, size_t errlen)
 		return -e;
 	}
 	p->logging = true;
+	guardian_start(p);
 	return 0;
 }
 
@@ -118,6 +180,7 @@ static void xen_stop(struct vmwss_source *src)
 		xc_shadow_control(p->xch, p->domid, XEN_DOMCTL_SHADOW_OP_OFF, NULL, 0);
 		p->logging = false;
 	}
+	guardian_stop(p);
 	if (p->bitmap.hbuf)
 		xc__hypercall_buffer_free_pages(p->xch, &p->bitmap, p->bitmap_pages);
 	xc_interface_close(p->xch);
@@ -140,6 +203,7 @@ int vmwss_source_xen(struct vmwss_source *src, const char *domain,
 	if (!p)
 		return -ENOMEM;
 	p->domid = (uint32_t)domid;
+	p->guardian_fd = -1;
 	p->bitmap.ubuf = (void *)-1;	/* as DECLARE_HYPERCALL_BUFFER: no bounce */
 	p->xch = xc_interface_open(NULL, NULL, 0);
 	if (!p->xch) {

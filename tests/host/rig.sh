@@ -19,10 +19,14 @@ else
 	ooh_fail rig-accel-tcg "unexpected choice: $why"
 fi
 
-# Image: reproducible, and carrying what L1 and L2 need.
-$RIG build 2>/dev/null && sum1=$(sha256sum <"$TOP/build/rig/l1-initrd.cpio")
+# Image: reproducible (two builds from a snapshot of the build output, so
+# a concurrent rebuild cannot change the inputs), and carrying what L1 and
+# L2 need.
+mkdir -p "$work/snap"
+cp -a "$TOP/build/normal" "$work/snap/normal"
+$RIG --build "$work/snap" build 2>/dev/null && sum1=$(sha256sum <"$work/snap/rig/l1-initrd.cpio")
 sleep 1
-$RIG build 2>/dev/null && sum2=$(sha256sum <"$TOP/build/rig/l1-initrd.cpio")
+$RIG --build "$work/snap" build 2>/dev/null && sum2=$(sha256sum <"$work/snap/rig/l1-initrd.cpio")
 if [ -n "${sum1:-}" ] && [ "$sum1" = "$sum2" ]; then
 	ooh_pass rig-image-reproducible
 else

@@ -7,7 +7,7 @@
 # powers off or reboots as asked.
 
 l2_payload() {
-	want_exit=0 want_cpus= action=exit
+	want_exit=0 want_cpus='' action=exit
 	for arg in $(cat /proc/cmdline); do
 		case $arg in
 		ooh.l0test.exit=*) want_exit=${arg#*=} ;;

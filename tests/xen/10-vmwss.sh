@@ -114,6 +114,18 @@ for sig in INT TERM; do
 		ooh_fail vmwss-sig$sig-cleans-up "$(cat /tmp/sig.err /tmp/again.err)"
 	fi
 done
+# ... and after SIGKILL, through the monitor's guardian process.
+ooh-vmwss --xen "$domid" --interval 200 >/dev/null 2>/tmp/kill.err &
+pid=$!
+sleep 2
+kill -KILL $pid
+wait $pid 2>/dev/null
+sleep 1
+if ooh-vmwss --xen "$domid" --count 1 --interval 200 >/dev/null 2>/tmp/again.err; then
+	ooh_pass vmwss-sigKILL-cleans-up "$(cat /tmp/kill.err)"
+else
+	ooh_fail vmwss-sigKILL-cleans-up "$(cat /tmp/kill.err /tmp/again.err)"
+fi
 # Log-dirty already on (e.g. a migration): a second monitor is refused.
 ooh-vmwss --xen "$domid" --interval 200 >/dev/null 2>&1 &
 pid=$!
@@ -134,4 +146,19 @@ if [ $st = 3 ] && grep -q "exited while monitored" /tmp/gone.err; then
 	ooh_pass vmwss-vm-exits
 else
 	ooh_fail vmwss-vm-exits "status $st: $(cat /tmp/gone.err)"
+fi
+
+# A PV domU: Debian's Xen has no shadow paging, so PV log-dirty cannot work;
+# the monitor must say so.
+sed -e 's/^type = .*/type = "pv"/' -e 's/^name = .*/name = "wss-pv"/' \
+	-e '/^tsc_mode/d' -e 's|ooh.run=[^"]*|ooh.run=/ooh/xen/run-default|' /tmp/wss.cfg >/tmp/pv.cfg
+if xl create /tmp/pv.cfg >/tmp/xl-pv.log 2>&1; then
+	out=$(ooh-vmwss --xen "$(xl domid wss-pv)" --count 1 2>&1); st=$?
+	case $st:$out in
+	1:*"PV domain needs shadow paging"*) ooh_pass vmwss-pv-unsupported ;;
+	*) ooh_fail vmwss-pv-unsupported "status $st: $out" ;;
+	esac
+	xl destroy wss-pv
+else
+	ooh_fail vmwss-pv-unsupported "could not create a PV domU: $(tail -2 /tmp/xl-pv.log)"
 fi
