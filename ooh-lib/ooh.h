@@ -54,8 +54,10 @@ enum ooh_backend {
 	OOH_BACKEND_SOFTDIRTY = 2, /* clear_refs 4 + pagemap bit 55, CONFIG_MEM_SOFT_DIRTY */
 	OOH_BACKEND_UFFD = 3,      /* userfaultfd synchronous write-protect + handler thread */
 	OOH_BACKEND_MPROTECT = 4,  /* mprotect + SIGSEGV, the calling process only */
+	OOH_BACKEND_OOH_SPML = 5,  /* /dev/ooh under ooh-l0: virtual PML, guest reverse map */
+	OOH_BACKEND_OOH_EPML = 6,  /* /dev/ooh under ooh-l0: guest-linear log (EPML) */
 };
-#define OOH_BACKEND_MAX 4
+#define OOH_BACKEND_MAX 6
 
 /* Capability bits, reported by ooh_probe() and ooh_tracker_caps(). */
 #define OOH_CAP_SELF          (1u << 0) /* can track the calling process */

@@ -15,6 +15,8 @@ static const struct backend_ops *const backends[OOH_BACKEND_MAX + 1] = {
 	[OOH_BACKEND_SOFTDIRTY] = &ooh_backend_softdirty,
 	[OOH_BACKEND_UFFD] = &ooh_backend_uffd,
 	[OOH_BACKEND_MPROTECT] = &ooh_backend_mprotect,
+	[OOH_BACKEND_OOH_SPML] = &ooh_backend_ooh_spml,
+	[OOH_BACKEND_OOH_EPML] = &ooh_backend_ooh_epml,
 };
 
 /* Order tried by OOH_BACKEND_AUTO: cheapest per write and per collect first. */

@@ -71,6 +71,8 @@ extern const struct backend_ops ooh_backend_pagemap;
 extern const struct backend_ops ooh_backend_softdirty;
 extern const struct backend_ops ooh_backend_uffd;
 extern const struct backend_ops ooh_backend_mprotect;
+extern const struct backend_ops ooh_backend_ooh_spml;
+extern const struct backend_ops ooh_backend_ooh_epml;
 
 struct ooh_tracker {
 	pthread_mutex_t lock;         /* serializes every call on this handle */

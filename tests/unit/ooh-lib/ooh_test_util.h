@@ -41,7 +41,8 @@ static inline void tu_find_backends(const enum ooh_backend *wanted)
 }
 
 static const enum ooh_backend tu_all[] = {
-	OOH_BACKEND_PAGEMAP, OOH_BACKEND_SOFTDIRTY, OOH_BACKEND_UFFD, OOH_BACKEND_MPROTECT, 0
+	OOH_BACKEND_PAGEMAP, OOH_BACKEND_SOFTDIRTY, OOH_BACKEND_UFFD, OOH_BACKEND_MPROTECT,
+	OOH_BACKEND_OOH_SPML, OOH_BACKEND_OOH_EPML, 0
 };
 
 static inline uint64_t tu_hash_page(const void *p)
