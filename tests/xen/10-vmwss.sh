@@ -57,7 +57,18 @@ ooh_pass vmwss-domu-boot "PVH domU $domid running the workload"
 
 # 2 s intervals: under TCG every first write after a bitmap clean is an
 # emulated nested-paging fault, and 16 MiB take more than 1 s to dirty.
-ooh-vmwss --xen "$domid" --interval 2000 --count 20 --json --svg /tmp/wss.svg >/tmp/wss.json 2>/tmp/wss.err
+# The monitor runs until the workload reaches its final idle phase (the
+# domU's clock decides, however slowly TCG runs it), then gets SIGINT.
+ooh-vmwss --xen "$domid" --interval 2000 --json --svg /tmp/wss.svg >/tmp/wss.json 2>/tmp/wss.err &
+mon=$!
+i=0
+while ! grep -q 'OOH-WSS-PHASE 4' "$log" && [ $i -lt 240 ]; do
+	sleep 0.5
+	i=$((i + 1))
+done
+sleep 3
+kill -INT $mon
+wait $mon
 st=$?
 cat /tmp/wss.json
 summary=$(tail -1 /tmp/wss.json)
