@@ -43,6 +43,7 @@ struct monitor {
 	bool json;
 	const char *svg_path;
 	uint64_t *dirty;		/* per interval */
+	double *sample_us;		/* per interval: the source's cost */
 	double *wss;			/* per interval, -1 if not stable */
 	unsigned int n;
 	struct plateau *plateaus;
@@ -81,8 +82,9 @@ static void print_interval(const struct monitor *m, unsigned int i,
 	double rate = (double)m->dirty[i] * PAGE_MIB / secs;
 
 	if (m->json) {
-		printf("{\"interval\":%u,\"t\":%.3f,\"dirty_pages\":%llu,\"dirty_mib_s\":%.3f,",
-		       i + 1, (i + 1) * secs, (unsigned long long)m->dirty[i], rate);
+		printf("{\"interval\":%u,\"t\":%.3f,\"dirty_pages\":%llu,\"dirty_mib_s\":%.3f,\"sample_us\":%.1f,",
+		       i + 1, (i + 1) * secs, (unsigned long long)m->dirty[i], rate,
+		       m->sample_us[i]);
 		if (m->wss[i] >= 0)
 			printf("\"wss_pages\":%.0f,\"wss_mib\":%.3f,\"stable\":true,\"phase\":%u}\n",
 			       m->wss[i], m->wss[i] * PAGE_MIB, est->phase);
@@ -245,20 +247,26 @@ int main(int argc, char **argv)
 	m.dirty = malloc(cap * sizeof(*m.dirty));
 	m.wss = malloc(cap * sizeof(*m.wss));
 	m.plateaus = malloc(cap * sizeof(*m.plateaus));
-	if (!m.dirty || !m.wss || !m.plateaus) {
+	m.sample_us = malloc(cap * sizeof(*m.sample_us));
+	if (!m.dirty || !m.wss || !m.plateaus || !m.sample_us) {
 		fprintf(stderr, "ooh-vmwss: out of memory\n");
 		src.stop(&src);
 		return 1;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	while (!stop_requested && (!m.count || m.n < m.count)) {
+		struct timespec t0, t1;
 		uint64_t dirty;
 		bool gone;
+		int got;
 
 		sleep_until(&next, m.interval_ms);
 		if (stop_requested)
 			break;
-		if (src.sample(&src, &dirty, &gone, err, sizeof(err)) < 0) {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		got = src.sample(&src, &dirty, &gone, err, sizeof(err));
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (got < 0) {
 			fprintf(stderr, "ooh-vmwss: %s\n", err);
 			status = gone ? EXIT_VM_GONE : 1;
 			break;
@@ -268,13 +276,16 @@ int main(int argc, char **argv)
 			m.dirty = realloc(m.dirty, cap * sizeof(*m.dirty));
 			m.wss = realloc(m.wss, cap * sizeof(*m.wss));
 			m.plateaus = realloc(m.plateaus, cap * sizeof(*m.plateaus));
-			if (!m.dirty || !m.wss || !m.plateaus) {
+			m.sample_us = realloc(m.sample_us, cap * sizeof(*m.sample_us));
+			if (!m.dirty || !m.wss || !m.plateaus || !m.sample_us) {
 				fprintf(stderr, "ooh-vmwss: out of memory\n");
 				status = 1;
 				break;
 			}
 		}
 		m.dirty[m.n] = dirty;
+		m.sample_us[m.n] = (double)(t1.tv_sec - t0.tv_sec) * 1e6 +
+				   (double)(t1.tv_nsec - t0.tv_nsec) / 1e3;
 		if (vmwss_estimator_add(&est, (double)dirty))
 			m.plateaus[m.nr_plateaus++] = (struct plateau){
 				.first = m.n + 2 - m.window, .last = m.n + 1,
@@ -288,7 +299,7 @@ int main(int argc, char **argv)
 	src.stop(&src);
 	if (stop_requested)
 		fprintf(stderr, "ooh-vmwss: stopped by signal; log-dirty turned off\n");
-	if (m.dirty && m.wss && m.plateaus) {
+	if (m.dirty && m.wss && m.plateaus && m.sample_us) {
 		print_summary(&m);
 		if (m.svg_path && (ret = write_svg(&m, m.svg_path)) < 0) {
 			fprintf(stderr, "ooh-vmwss: %s: %s\n", m.svg_path, strerror(-ret));
@@ -296,6 +307,7 @@ int main(int argc, char **argv)
 		}
 	}
 	free(m.dirty);
+	free(m.sample_us);
 	free(m.wss);
 	free(m.plateaus);
 	vmwss_estimator_free(&est);

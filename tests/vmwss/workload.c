@@ -49,7 +49,8 @@ int main(int argc, char **argv)
 				return 1;
 			}
 		}
-		double end = now() + (double)secs;
+		double start = now(), end = start + (double)secs;
+		unsigned long long pages_written = 0;
 		unsigned char v = 0;
 
 		while (now() < end) {
@@ -60,9 +61,14 @@ int main(int argc, char **argv)
 			v++;
 			for (size_t off = 0; off < len; off += PAGE)
 				buf[off] = v;
+			pages_written += len / PAGE;
 			/* A pass every ~10 ms is plenty to keep every page dirty. */
 			usleep(10000);
 		}
+		/* Throughput, so a benchmark can see what monitoring costs the VM. */
+		printf("OOH-WSS-RATE %d %.0f pages/s\n", i,
+		       (double)pages_written / (now() - start));
+		fflush(stdout);
 		if (len)
 			munmap(buf, len);
 	}
