@@ -60,6 +60,7 @@
 #define FLAG_FULL 1u
 #define BATCH_PAGES 2048 /* 8 MiB per read/write batch */
 #define MAX_RANGES 64
+#define SNAP_MAX (256ull << 20) /* copy up to this much while frozen, write after */
 
 struct img_hdr {
 	char magic[8];
@@ -248,37 +249,59 @@ static bool write_all(int fd, const void *p, size_t len, struct hasher *hs)
 	return true;
 }
 
-/* Read pages[0..n) of pid (ascending) and append them to fd. */
-static int copy_pages(pid_t pid, const uint64_t *pages, size_t n, int fd, struct hasher *hs, char *buf)
+/*
+ * Read pages[0..n) of pid (ascending) into dst, at most BATCH_PAGES and
+ * 1024 runs at a time: returns how many pages were read, or -errno.
+ */
+static long read_batch(pid_t pid, const uint64_t *pages, size_t n, char *dst)
 {
 	struct iovec liov[1], riov[1024];
-	for (size_t i = 0; i < n;) {
-		size_t take = n - i > BATCH_PAGES ? BATCH_PAGES : n - i;
-		size_t nr = 0;
-		/* contiguous runs -> remote iovecs */
-		for (size_t k = 0; k < take; k++) {
-			if (nr && (uint64_t)(uintptr_t)riov[nr - 1].iov_base + riov[nr - 1].iov_len == pages[i + k]) {
-				riov[nr - 1].iov_len += PG;
-				continue;
-			}
-			if (nr == 1024) {
-				take = k;
-				break;
-			}
-			riov[nr].iov_base = (void *)(uintptr_t)pages[i + k];
-			riov[nr].iov_len = PG;
-			nr++;
+	size_t take = n > BATCH_PAGES ? BATCH_PAGES : n, nr = 0;
+	for (size_t k = 0; k < take; k++) {
+		if (nr && (uint64_t)(uintptr_t)riov[nr - 1].iov_base + riov[nr - 1].iov_len == pages[k]) {
+			riov[nr - 1].iov_len += PG;
+			continue;
 		}
-		liov[0].iov_base = buf;
-		liov[0].iov_len = take * PG;
-		ssize_t got = process_vm_readv(pid, liov, 1, riov, nr, 0);
-		if (got < 0)
-			return -errno;
-		if ((size_t)got < take * PG) /* unmapped meanwhile: zeros */
-			memset(buf + got, 0, take * PG - (size_t)got);
-		if (!write_all(fd, buf, take * PG, hs))
+		if (nr == 1024) {
+			take = k;
+			break;
+		}
+		riov[nr].iov_base = (void *)(uintptr_t)pages[k];
+		riov[nr].iov_len = PG;
+		nr++;
+	}
+	liov[0].iov_base = dst;
+	liov[0].iov_len = take * PG;
+	ssize_t got = process_vm_readv(pid, liov, 1, riov, nr, 0);
+	if (got < 0)
+		return -errno;
+	if ((size_t)got < take * PG) /* unmapped meanwhile: zeros */
+		memset(dst + got, 0, take * PG - (size_t)got);
+	return (long)take;
+}
+
+/* Read pages[0..n) of pid and append them to fd. */
+static int copy_pages(pid_t pid, const uint64_t *pages, size_t n, int fd, struct hasher *hs, char *buf)
+{
+	for (size_t i = 0; i < n;) {
+		long take = read_batch(pid, pages + i, n - i, buf);
+		if (take < 0)
+			return (int)take;
+		if (!write_all(fd, buf, (size_t)take * PG, hs))
 			return -EIO;
-		i += take;
+		i += (size_t)take;
+	}
+	return 0;
+}
+
+/* Read pages[0..n) of pid into memory (snapshot while frozen). */
+static int snap_pages(pid_t pid, const uint64_t *pages, size_t n, char *dst)
+{
+	for (size_t i = 0; i < n;) {
+		long take = read_batch(pid, pages + i, n - i, dst + i * PG);
+		if (take < 0)
+			return (int)take;
+		i += (size_t)take;
 	}
 	return 0;
 }
@@ -399,8 +422,8 @@ static int cmd_dump(int argc, char **argv)
 	struct region_set tracked = { 0 };
 	ooh_tracker *t = NULL;
 	int rc = 0;
-	printf("%4s %-5s %9s %10s %12s %10s %10s\n", "ckpt", "kind", "pages", "MiB", "bytes", "frozen_ms",
-	       "total_ms");
+	printf("%4s %-5s %9s %10s %12s %10s %10s %10s\n", "ckpt", "kind", "pages", "MiB", "bytes",
+	       "dirty_ms", "frozen_ms", "total_ms");
 	for (long k = 0; k < count && buf && !rc; k++) {
 		if (k)
 			usleep((useconds_t)interval * 1000);
@@ -415,6 +438,7 @@ static int cmd_dump(int argc, char **argv)
 		struct region_set now = { 0 };
 		size_t n = 0;
 		bool full = k == 0;
+		double tc = mono_ms();
 		err = read_regions(pid, filt, nfilt, &now);
 		if (!err && !full) {
 			struct ooh_collect_result res;
@@ -464,6 +488,7 @@ static int cmd_dump(int argc, char **argv)
 		} else if (!err) {
 			err = present_pages(pid, &now, &pages, &n, &cap);
 		}
+		tc = mono_ms() - tc; /* finding what to save: maps + libooh (or pagemap) */
 		if (!err && (!t || !same_layout(&now, &tracked))) {
 			if (t)
 				ooh_close(t);
@@ -494,13 +519,31 @@ static int cmd_dump(int argc, char **argv)
 		struct timespec rt;
 		clock_gettime(CLOCK_REALTIME, &rt);
 		h.time_ns = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec;
-		bool ok = fd >= 0 && write_all(fd, &h, sizeof(h), &hs) &&
-			  write_all(fd, tracked.v, tracked.n * sizeof(*tracked.v), &hs) &&
-			  write_all(fd, pages, n * 8, &hs);
-		if (ok && (err = copy_pages(pid, pages, n, fd, &hs, buf)) < 0)
+		/*
+		 * Up to SNAP_MAX, copy the pages while frozen and write them after
+		 * the target runs again; beyond, stream them to the file frozen.
+		 */
+		char *snap = n * PG <= SNAP_MAX ? malloc(n * PG + 1) : NULL;
+		double frozen = 0;
+		bool ok = fd >= 0;
+		if (snap) {
+			if ((err = snap_pages(pid, pages, n, snap)) < 0)
+				ok = false;
+			frozen = mono_ms() - t0;
+			kill(pid, SIGCONT);
+		}
+		ok = ok && write_all(fd, &h, sizeof(h), &hs) &&
+		     write_all(fd, tracked.v, tracked.n * sizeof(*tracked.v), &hs) &&
+		     write_all(fd, pages, n * 8, &hs);
+		if (ok && snap)
+			ok = write_all(fd, snap, n * PG, &hs);
+		else if (ok && (err = copy_pages(pid, pages, n, fd, &hs, buf)) < 0)
 			ok = false;
-		double frozen = mono_ms() - t0;
-		kill(pid, SIGCONT);
+		free(snap);
+		if (!snap) {
+			frozen = mono_ms() - t0;
+			kill(pid, SIGCONT);
+		}
 		struct img_end e = { .hash = hash_final(&hs) };
 		memcpy(e.magic, END_MAGIC, 8);
 		ok = ok && write_all(fd, &e, sizeof(e), NULL);
@@ -515,8 +558,8 @@ static int cmd_dump(int argc, char **argv)
 		}
 		parent_hash = e.hash;
 		uint64_t bytes = sizeof(h) + tracked.n * sizeof(struct img_region) + n * (8 + PG) + sizeof(e);
-		printf("%4ld %-5s %9zu %10.1f %12llu %10.2f %10.2f\n", k, full ? "full" : "incr", n,
-		       n * PG / 1048576.0, (unsigned long long)bytes, frozen, mono_ms() - t0);
+		printf("%4ld %-5s %9zu %10.1f %12llu %10.2f %10.2f %10.2f\n", k, full ? "full" : "incr", n,
+		       n * PG / 1048576.0, (unsigned long long)bytes, tc, frozen, mono_ms() - t0);
 		fflush(stdout);
 		if (kick)
 			kill(pid, kick);

@@ -13,8 +13,9 @@
  * Figures per run: total wall time; pauses = world-stopped intervals
  * (GC_EVENT_PRE_STOP_WORLD .. GC_EVENT_POST_START_WORLD: all of Boehm's
  * stopped marking and, for libooh, collecting the dirty pages); number of
- * collections (GC_get_gc_no); "GC time" = total - mutator time, where the
- * mutator time is the stop-the-world run's total minus its pauses: this
+ * collections (GC_get_gc_no); "GC CPU" = process CPU time - mutator CPU time,
+ * where the mutator CPU time is the stop-the-world run's CPU minus the CPU of
+ * its pauses (CPU time, not wall time: the machine is shared). This
  * charges each mode with everything it costs the program (pauses,
  * incremental marking steps, write faults of mprotect, uffd-wp faults,
  * lazy sweeping).
@@ -42,16 +43,26 @@ static uint64_t now_ns(void)
 
 /* ---- pause measurement (chains to libooh-gc's handler) ---- */
 static GC_on_collection_event_proc prev_ev;
-static uint64_t stop_t0, pause_sum, pause_max, pause_n;
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t stop_t0, stop_c0, pause_sum, pause_cpu, pause_max, pause_n;
 
 static void on_ev(GC_EventType e)
 {
-	if (e == GC_EVENT_PRE_STOP_WORLD)
+	if (e == GC_EVENT_PRE_STOP_WORLD) {
 		stop_t0 = now_ns();
+		stop_c0 = cpu_ns();
+	}
 	if (prev_ev)
 		prev_ev(e);
 	if (e == GC_EVENT_POST_START_WORLD && stop_t0) {
 		uint64_t d = now_ns() - stop_t0;
+		pause_cpu += cpu_ns() - stop_c0;
 		pause_sum += d;
 		pause_n++;
 		if (d > pause_max)
@@ -100,6 +111,8 @@ static struct gnode *make_tree(int d)
 static struct gnode *volatile long_lived;
 static double *volatile long_array;
 
+static long gc_expected;
+
 static long gcbench(int scale)
 {
 	const int stretch = 16 + (scale > 2 ? 2 : scale - 1), long_depth = 16, min_d = 4,
@@ -119,7 +132,8 @@ static long gcbench(int scale)
 				struct gnode *t = gnew(NULL, NULL);
 				populate(d, t);
 				t = make_tree(d);
-				check += t->l != NULL;
+				check += t->l != NULL && t->r != NULL;
+				gc_expected++;
 				/* mutate the long-lived structure a little */
 				struct gnode *p = long_lived;
 				for (int k = 0; k < 10 && p->l; k++)
@@ -156,6 +170,7 @@ static long allocbench(int scale)
 	}
 	for (long i = 0; i < ALLOC_SLOTS; i++)
 		sum += live_set[i] != NULL;
+	gc_expected = ALLOC_SLOTS;
 	return sum;
 }
 
@@ -189,7 +204,7 @@ static int verify(void)
 }
 
 struct result {
-	double total_ms, pause_ms, max_ms, mean_ms;
+	double total_ms, cpu_ms, pause_cpu_ms, pause_ms, max_ms, mean_ms;
 	unsigned long gcs, pauses;
 	unsigned long long fed;
 };
@@ -213,17 +228,23 @@ static int one_run(const char *mode, const char *wl, int scale)
 	prev_ev = GC_get_on_collection_event();
 	GC_set_on_collection_event(on_ev);
 	unsigned long gc0 = (unsigned long)GC_get_gc_no();
-	uint64_t t0 = now_ns();
+	uint64_t t0 = now_ns(), c0 = cpu_ns();
 	long chk = !strcmp(wl, "alloc") ? allocbench(scale) : gcbench(scale);
-	uint64_t t1 = now_ns();
+	uint64_t t1 = now_ns(), c1 = cpu_ns();
 	if (stats)
 		stats(&st);
-	printf("RESULT mode=%s workload=%s total_ms=%.1f pause_ms=%.1f max_pause_ms=%.2f "
-	       "mean_pause_ms=%.3f pauses=%llu gcs=%lu fed=%llu heap_mb=%.1f check=%ld\n",
-	       mode, wl, (t1 - t0) / 1e6, pause_sum / 1e6, pause_max / 1e6,
+	printf("RESULT mode=%s workload=%s total_ms=%.1f cpu_ms=%.1f pause_cpu_ms=%.1f pause_ms=%.1f "
+	       "max_pause_ms=%.2f mean_pause_ms=%.3f pauses=%llu gcs=%lu fed=%llu heap_mb=%.1f "
+	       "check=%ld\n",
+	       mode, wl, (t1 - t0) / 1e6, (c1 - c0) / 1e6, pause_cpu / 1e6, pause_sum / 1e6,
+	       pause_max / 1e6,
 	       pause_n ? pause_sum / 1e6 / pause_n : 0.0, (unsigned long long)pause_n,
 	       (unsigned long)GC_get_gc_no() - gc0, (unsigned long long)st.pages_fed,
 	       GC_get_heap_size() / 1048576.0, chk);
+	if (chk != gc_expected) {
+		fprintf(stderr, "ooh-gc-bench: WRONG RESULT %ld, expected %ld\n", chk, gc_expected);
+		return 1;
+	}
 	return 0;
 }
 
@@ -261,8 +282,12 @@ static int spawn(const char *self, const char *mode, const char *wl, int scale, 
 			memset(r, 0, sizeof(*r));
 			if ((p = strstr(line, "total_ms=")))
 				r->total_ms = atof(p + 9);
-			if ((p = strstr(line, "pause_ms=")))
-				r->pause_ms = atof(p + 9);
+			if ((p = strstr(line, " pause_ms=")))
+				r->pause_ms = atof(p + 10);
+			if ((p = strstr(line, "cpu_ms=")))
+				r->cpu_ms = atof(p + 7);
+			if ((p = strstr(line, "pause_cpu_ms=")))
+				r->pause_cpu_ms = atof(p + 13);
 			if ((p = strstr(line, "max_pause_ms=")))
 				r->max_ms = atof(p + 13);
 			if ((p = strstr(line, "mean_pause_ms=")))
@@ -338,15 +363,15 @@ int main(int argc, char **argv)
 	const char *modes[] = { "stw", "inc", "ooh" };
 	const char *names[] = { "Boehm stop-the-world", "Boehm incremental", "Boehm + libooh" };
 	if (!json)
-		printf("%-8s %-22s %9s %9s %9s %9s %9s %6s\n", "workload", "mode", "total ms",
-		       "GC ms", "pause ms", "max ms", "mean ms", "GCs");
+		printf("%-8s %-22s %9s %9s %9s %9s %9s %9s %6s\n", "workload", "mode", "wall ms",
+		       "CPU ms", "GC CPU ms", "pause ms", "max ms", "mean ms", "GCs");
 	for (int w = 0; w < 2; w++) {
 		if (wl && strcmp(wl, wls[w]))
 			continue;
 		struct result med[3];
 		for (int m = 0; m < 3; m++) {
 			/* median over runs, runs interleaved per mode */
-			double tot[15], pau[15], mx[15], mean[15];
+			double tot[15], pau[15], mx[15], mean[15], cpu[15], pcpu[15];
 			struct result r;
 			for (int k = 0; k < runs; k++) {
 				if (spawn(self, modes[m], wls[w], scale, &r)) {
@@ -354,40 +379,48 @@ int main(int argc, char **argv)
 					return 1;
 				}
 				tot[k] = r.total_ms;
+				cpu[k] = r.cpu_ms;
+				pcpu[k] = r.pause_cpu_ms;
 				pau[k] = r.pause_ms;
 				mx[k] = r.max_ms;
 				mean[k] = r.mean_ms;
 			}
 			qsort(tot, (size_t)runs, sizeof(double), cmp_d);
+			qsort(cpu, (size_t)runs, sizeof(double), cmp_d);
+			qsort(pcpu, (size_t)runs, sizeof(double), cmp_d);
 			qsort(pau, (size_t)runs, sizeof(double), cmp_d);
 			qsort(mx, (size_t)runs, sizeof(double), cmp_d);
 			qsort(mean, (size_t)runs, sizeof(double), cmp_d);
 			med[m] = r;
 			med[m].total_ms = tot[runs / 2];
+			med[m].cpu_ms = cpu[runs / 2];
+			med[m].pause_cpu_ms = pcpu[runs / 2];
 			med[m].pause_ms = pau[runs / 2];
 			med[m].max_ms = mx[runs / 2];
 			med[m].mean_ms = mean[runs / 2];
 		}
-		double mutator = med[0].total_ms - med[0].pause_ms;
+		/* GC time in CPU time: robust on a shared machine */
+		double mutator = med[0].cpu_ms - med[0].pause_cpu_ms;
 		for (int m = 0; m < 3; m++) {
-			double gc = med[m].total_ms - mutator;
+			double gc = med[m].cpu_ms - mutator;
 			if (json)
-				printf("{\"workload\":\"%s\",\"mode\":\"%s\",\"total_ms\":%.1f,\"gc_ms\":%.1f,"
-				       "\"pause_ms\":%.1f,\"max_pause_ms\":%.2f,\"mean_pause_ms\":%.3f,"
-				       "\"collections\":%lu,\"runs\":%d,\"scale\":%d}\n",
-				       wls[w], modes[m], med[m].total_ms, gc, med[m].pause_ms, med[m].max_ms,
-				       med[m].mean_ms, med[m].gcs, runs, scale);
+				printf("{\"workload\":\"%s\",\"mode\":\"%s\",\"total_ms\":%.1f,\"cpu_ms\":%.1f,"
+				       "\"gc_cpu_ms\":%.1f,\"pause_ms\":%.1f,\"max_pause_ms\":%.2f,"
+				       "\"mean_pause_ms\":%.3f,\"collections\":%lu,\"runs\":%d,\"scale\":%d}\n",
+				       wls[w], modes[m], med[m].total_ms, med[m].cpu_ms, gc, med[m].pause_ms,
+				       med[m].max_ms, med[m].mean_ms, med[m].gcs, runs, scale);
 			else
-				printf("%-8s %-22s %9.1f %9.1f %9.1f %9.2f %9.3f %6lu\n", wls[w], names[m],
-				       med[m].total_ms, gc, med[m].pause_ms, med[m].max_ms, med[m].mean_ms,
-				       med[m].gcs);
+				printf("%-8s %-22s %9.1f %9.1f %9.1f %9.1f %9.2f %9.3f %6lu\n", wls[w], names[m],
+				       med[m].total_ms, med[m].cpu_ms, gc, med[m].pause_ms, med[m].max_ms,
+				       med[m].mean_ms, med[m].gcs);
 		}
 		if (!json)
 			printf("%-8s libooh GC time / Boehm incremental GC time = %.2f\n", wls[w],
-			       (med[2].total_ms - mutator) / (med[1].total_ms - mutator));
+			       (med[2].cpu_ms - mutator) / (med[1].cpu_ms - mutator));
 	}
 	if (!json)
-		printf("(medians of %d runs; GC ms = total - mutator time, mutator time = "
-		       "stop-the-world total - its pauses)\n", runs);
+		printf("(medians of %d runs, each mode in a fresh process; GC CPU = process CPU time - "
+		       "mutator CPU time, mutator CPU = stop-the-world CPU - CPU of its pauses; "
+		       "pauses = world-stopped wall time)\n", runs);
 	return 0;
 }
