@@ -174,18 +174,44 @@ OOH_API const char *ooh_strerror(int err);
 
 /*
  * Sub-page write protection (128-byte sub-pages, 32 per 4 KiB page), for
- * guard-based allocators (LeanGuard-style).  DESIGNED, NOT YET IMPLEMENTED:
- * issue 7 implements them on OoH hardware (EPT SPP); until then every
- * ooh_spp_* call returns -ENOSYS and changes nothing.
+ * guard-based allocators (LeanGuard-style).
  *
  * A sub-page protection domain covers ranges of the calling process.  Each
  * 4 KiB page carries a 32-bit write-permission vector: bit i set = bytes
- * [i*128, i*128+128) writable.  A write to a protected sub-page delivers
- * SIGSEGV with si_addr = the faulting address (unlike the original OoH-SPP,
- * which injected #GP without an address).
+ * [i*128, i*128+128) writable; OOH_SPP_ALL_WRITABLE = no protection.  A
+ * write to a protected sub-page does not land: the writing thread gets
+ * SIGSEGV, synchronously, with si_addr = the exact faulting address and
+ * si_code = OOH_SEGV_SPPERR (unlike the original OoH-SPP, which injected #GP
+ * without an address).  Writes to the writable sub-pages of a protected
+ * page land as usual.  Returning from the SIGSEGV handler retries the write
+ * (as for any SIGSEGV); release the sub-page, or siglongjmp, to go on.
+ *
+ * Backends: "mprotect" (any x86-64 Linux: the page is read-only, the write
+ * faults, a permitted one is single-stepped with the page writable while
+ * the process's other threads are parked) and "ooh" (OoH virtual SPP under
+ * ooh-l0, see ooh_spp_open(3)).  Install your own SIGSEGV/SIGTRAP handlers
+ * before ooh_spp_open(): the library's handlers chain to them.
  */
 #define OOH_SPP_SUBPAGE_SIZE 128u
 #define OOH_SPP_SUBPAGES_PER_PAGE 32u
+#define OOH_SPP_ALL_WRITABLE 0xffffffffu
+
+/* si_code of the SIGSEGV of a sub-page violation.  Negative (the range
+ * user-generated codes use, so never a code the kernel gives a fault);
+ * si_addr is the exact address of the first protected byte written. */
+#define OOH_SEGV_SPPERR (-0x5350)
+
+/* Sub-page protection backends.  Values are ABI: never renumbered. */
+enum ooh_spp_backend {
+	OOH_SPP_BACKEND_AUTO = 0,     /* ooh if usable, else mprotect */
+	OOH_SPP_BACKEND_MPROTECT = 1, /* software: mprotect + SIGSEGV + single-step */
+	OOH_SPP_BACKEND_OOH = 2,      /* /dev/ooh under ooh-l0: virtual SPP */
+};
+#define OOH_SPP_BACKEND_MAX 2
+
+/* ooh_spp_open() flags: the low byte picks the backend. */
+#define OOH_SPP_OPEN_BACKEND(b) ((unsigned)(b) & 0xffu)
+#define OOH_SPP_OPEN_BACKEND_MASK 0xffu
 
 typedef struct ooh_spp ooh_spp;
 
@@ -201,6 +227,23 @@ OOH_API int ooh_spp_query(ooh_spp *spp, const void *addr, uint32_t *writable_mas
 OOH_API int ooh_spp_release(ooh_spp *spp, void *addr, size_t len);
 /* Release all protections and the domain. */
 OOH_API int ooh_spp_close(ooh_spp *spp);
+/* The backend a domain uses (enum ooh_spp_backend), or -EBADF. */
+OOH_API int ooh_spp_backend(ooh_spp *spp);
+/* "auto", "mprotect", "ooh"; NULL if unknown. */
+OOH_API const char *ooh_spp_backend_name(enum ooh_spp_backend backend);
+/* Whether a backend works here: 0, or -errno with reason filled (may be NULL). */
+OOH_API int ooh_spp_probe(enum ooh_spp_backend backend, char *reason, size_t len);
+
+/* Counters of the calling process's software SPP (mprotect backend). */
+struct ooh_spp_stats {
+	uint64_t permitted;   /* writes let through by single-stepping */
+	uint64_t violations;  /* writes refused (SIGSEGV OOH_SEGV_SPPERR) */
+	uint64_t rewound;     /* of which: detected after the step (store straddling
+			       * into a protected sub-page) and undone */
+	uint64_t parks;       /* permitted writes that had to park other threads */
+	uint64_t unparkable;  /* threads found blocking the park signal (not stopped) */
+};
+OOH_API int ooh_spp_stats(struct ooh_spp_stats *stats);
 
 #ifdef __cplusplus
 }

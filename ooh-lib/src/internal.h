@@ -126,4 +126,37 @@ long inject_syscall(struct ptrace_freeze *f, long nr, long a1, long a2, long a3)
 /* A userfaultfd created inside pid, duplicated into this process. */
 int remote_userfaultfd(pid_t pid, int uffd_flags);
 
+/* ---- sub-page protection (src/spp.c front, backends/spp-*.c) ---- */
+
+struct ooh_spp;
+
+struct spp_backend_ops {
+	enum ooh_spp_backend id;
+	const char *name;
+	int (*probe)(char *reason, size_t len);
+	int (*open)(struct ooh_spp *s);
+	/* Drop every protection of the domain. */
+	void (*close)(struct ooh_spp *s);
+	/* Give page addr + i*4096 the vector masks ? masks[i] : mask, i < n.
+	 * The front has checked alignment and (unless release) that the
+	 * pages are mapped writable; prot[i] is each page's protection when
+	 * writable.  All or nothing. */
+	int (*set)(struct ooh_spp *s, uint64_t addr, size_t n, const uint32_t *masks,
+		   uint32_t mask, const int *prot, bool release);
+	/* The vector of the page at addr (page-aligned), ALL_WRITABLE if none. */
+	int (*query)(struct ooh_spp *s, uint64_t addr, uint32_t *mask);
+	int (*stats)(struct ooh_spp_stats *st);
+	/* The protection page had when writable if some domain protects it
+	 * (so it is read-only because of us), else -1. */
+	int (*page_prot)(uint64_t page);
+};
+
+extern const struct spp_backend_ops ooh_spp_backend_mprotect;
+
+struct ooh_spp {
+	const struct spp_backend_ops *ops;
+	int id;          /* 1..: owner tag of the domain's pages */
+	void *priv;
+};
+
 #endif

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ooh-bench-spp: what sub-page protection costs per write, per backend.
+ *
+ *   ooh-bench-spp [--quick] [--json] [--backend B]
+ *
+ * For each usable backend: an unprotected write (baseline), a write to a
+ * writable sub-page of a protected page (permitted), a write to a protected
+ * sub-page (violation: SIGSEGV OOH_SEGV_SPPERR, caught by a handler that
+ * siglongjmps back), and permitted writes while other threads exist (they
+ * are parked during each permitted write): idle ones (sleeping) and busy
+ * ones (spinning).  Medians of rounds, nanoseconds per write.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ooh.h"
+
+#define PG 4096ul
+#define SP 128ul
+
+static sigjmp_buf jb;
+static volatile sig_atomic_t bad;
+
+static void on_segv(int sig, siginfo_t *si, void *ctx)
+{
+	(void)sig; (void)ctx;
+	if (si->si_code != OOH_SEGV_SPPERR)
+		bad = 1;
+	siglongjmp(jb, 1);
+}
+
+static double now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp);
+	return v[n / 2];
+}
+
+enum kind { BASE, PERMITTED, VIOLATION };
+
+/* ns per write over n writes of the given kind into page m (guard: sub-page 1). */
+static double one_round(volatile char *m, enum kind k, int n)
+{
+	double t0 = now_ns();
+	for (volatile int i = 0; i < n; i++) {
+		if (k == VIOLATION) {
+			if (sigsetjmp(jb, 1) == 0)
+				m[SP + (i % SP)] = (char)i;
+		} else {
+			m[(i % SP)] = (char)i;
+		}
+	}
+	return (now_ns() - t0) / n;
+}
+
+static atomic_int stop_threads;
+
+static void *idle_thread(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&stop_threads))
+		usleep(1000);
+	return NULL;
+}
+
+static void *busy_thread(void *arg)
+{
+	volatile unsigned long x = 0;
+	(void)arg;
+	while (!atomic_load(&stop_threads))
+		x++;
+	return NULL;
+}
+
+static double measure(ooh_spp *s, char *m, enum kind k, int rounds, int n)
+{
+	double v[64];
+	if (k != BASE && ooh_spp_protect(s, m, PG, ~(1u << 1)) < 0)
+		return -1;
+	for (int r = 0; r < rounds; r++)
+		v[r] = one_round(m, k, n);
+	if (k != BASE)
+		ooh_spp_release(s, m, PG);
+	return median(v, rounds);
+}
+
+static double with_threads(ooh_spp *s, char *m, int nthreads, bool busy, int rounds, int n)
+{
+	pthread_t th[16];
+	double r;
+
+	atomic_store(&stop_threads, 0);
+	for (int i = 0; i < nthreads; i++)
+		pthread_create(&th[i], NULL, busy ? busy_thread : idle_thread, NULL);
+	usleep(10000);
+	r = measure(s, m, PERMITTED, rounds, n);
+	atomic_store(&stop_threads, 1);
+	for (int i = 0; i < nthreads; i++)
+		pthread_join(th[i], NULL);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	bool quick = false, json = false;
+	const char *only = NULL;
+	struct sigaction sa;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick"))
+			quick = true;
+		else if (!strcmp(argv[i], "--json"))
+			json = true;
+		else if (!strcmp(argv[i], "--backend") && i + 1 < argc)
+			only = argv[++i];
+		else {
+			fprintf(stderr, "usage: %s [--quick] [--json] [--backend mprotect|ooh]\n", argv[0]);
+			return 2;
+		}
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_segv;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigaction(SIGSEGV, &sa, NULL);
+
+	int rounds = quick ? 5 : 15, n = quick ? 2000 : 20000, nt = quick ? 200 : 1000;
+	char *m = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return 1;
+	memset(m, 0, PG);
+	if (!json)
+		printf("%-9s %10s %12s %12s %14s %14s %14s\n", "backend", "plain_ns", "permitted_ns",
+		       "violation_ns", "perm_1idle_ns", "perm_3idle_ns", "perm_1busy_ns");
+	else
+		printf("[");
+	bool first = true;
+	for (int b = OOH_SPP_BACKEND_MPROTECT; b <= OOH_SPP_BACKEND_MAX; b++) {
+		char reason[160];
+		const char *name = ooh_spp_backend_name((enum ooh_spp_backend)b);
+		ooh_spp *s;
+		if (only && strcmp(only, name))
+			continue;
+		if (ooh_spp_probe((enum ooh_spp_backend)b, reason, sizeof(reason))) {
+			if (!json)
+				printf("%-9s unusable: %s\n", name, reason);
+			continue;
+		}
+		if (ooh_spp_open(&s, OOH_SPP_OPEN_BACKEND(b)))
+			continue;
+		double base = measure(s, m, BASE, rounds, n * 100);
+		double perm = measure(s, m, PERMITTED, rounds, n);
+		double viol = measure(s, m, VIOLATION, rounds, n);
+		double idle1 = with_threads(s, m, 1, false, rounds, nt);
+		double idle3 = with_threads(s, m, 3, false, rounds, nt);
+		double busy1 = with_threads(s, m, 1, true, rounds, nt);
+		ooh_spp_close(s);
+		if (json)
+			printf("%s{\"backend\":\"%s\",\"plain_ns\":%.1f,\"permitted_ns\":%.0f,"
+			       "\"violation_ns\":%.0f,\"perm_1idle_ns\":%.0f,\"perm_3idle_ns\":%.0f,"
+			       "\"perm_1busy_ns\":%.0f}", first ? "" : ",", name, base, perm, viol,
+			       idle1, idle3, busy1);
+		else
+			printf("%-9s %10.1f %12.0f %12.0f %14.0f %14.0f %14.0f\n", name, base, perm, viol,
+			       idle1, idle3, busy1);
+		first = false;
+	}
+	if (json)
+		printf("]\n");
+	if (bad) {
+		fprintf(stderr, "a violation came with the wrong si_code\n");
+		return 1;
+	}
+	return 0;
+}
