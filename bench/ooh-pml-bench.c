@@ -31,7 +31,7 @@
 #include "ooh.h"
 
 #define PAGE 4096ul
-#define REGION_PAGES 8192ul	/* 32 MiB */
+#define REGION_PAGES 4096ul	/* 16 MiB */
 
 static double now_us(void)
 {
@@ -239,7 +239,7 @@ static void bench_ooh(uint32_t mode)
 	}
 	/* context switches: target <-> partner ping-pong, counted by our hooks */
 	{
-		uint32_t rounds = 2000;
+		uint32_t rounds = 1000;
 		struct ooh_session_stats c;
 		double us_pp;
 
@@ -271,7 +271,7 @@ static void bench_ooh(uint32_t mode)
 	base = tcmd(&t, 1, REGION_PAGES / 10, 7, 0x55, 0);
 	snprintf(name, sizeof(name), "untracked-write-%lu-pages", REGION_PAGES / 10);
 	figure(name, base / (REGION_PAGES / 10), "us/page");
-	figure("untracked-pingpong-round", tcmd(&t, 2, 0, 0, 0, 2000) / 2000, "us");
+	figure("untracked-pingpong-round", tcmd(&t, 2, 0, 0, 0, 1000) / 1000, "us");
 	finish(&t);
 }
 

@@ -59,6 +59,7 @@ struct ooh_ctx {
 	struct callback_head unreg_work;
 	struct task_struct *task;
 	u32 id;				/* hv session id; 0: hooks do nothing */
+	u32 hv_id;			/* the id, kept to clear our bit at the end */
 	atomic_t state;
 	atomic64_t sched_in;
 	atomic64_t sched_out;
@@ -79,6 +80,7 @@ struct ooh_session {
 	u64 log_bytes;
 	u64 last_overflow;
 	bool late;			/* a thread was tracked late: be conservative */
+	bool queued_at_start;		/* a thread's hook was pending when the interval began */
 	struct list_head ctxs;
 	/* EPML: threads born while started, hooked by the fork probe */
 	struct list_head epml_node;	/* in ooh_epml_sessions, under ooh_epml_lock */
@@ -160,6 +162,7 @@ static void ooh_fork_probe(void *data, struct task_struct *parent,
 		get_task_struct(child);
 		ctx->task = child;
 		ctx->id = s->id;
+		ctx->hv_id = s->id;
 		atomic_set(&ctx->state, CTX_LIVE);
 		hlist_add_head(&ctx->pn.link, &child->preempt_notifiers);
 		list_add_tail(&ctx->node, &s->born);
@@ -202,14 +205,16 @@ static void ooh_ctx_register(struct ooh_ctx *ctx)
 		atomic_set(&ctx->state, CTX_GONE);
 		return;
 	}
+	/* as KVM does: no context switch while the list changes */
+	preempt_disable();
 	preempt_notifier_register(&ctx->pn);
 	if (atomic_cmpxchg(&ctx->state, CTX_QUEUED, CTX_LIVE) != CTX_QUEUED) {
 		preempt_notifier_unregister(&ctx->pn);
 		atomic_set(&ctx->state, CTX_GONE);
+		preempt_enable();
 		return;
 	}
 	/* We are running now: that is a sched-in. */
-	preempt_disable();
 	ooh_ctx_sched_in(&ctx->pn, smp_processor_id());
 	preempt_enable();
 }
@@ -223,8 +228,22 @@ static void ooh_ctx_unreg_work(struct callback_head *head)
 {
 	struct ooh_ctx *ctx = container_of(head, struct ooh_ctx, unreg_work);
 
+	preempt_disable();
 	preempt_notifier_unregister(&ctx->pn);
+	ooh_shadow_sched_out(ctx->hv_id, smp_processor_id());
+	preempt_enable();
 	atomic_set(&ctx->state, CTX_GONE);
+}
+
+/* Some thread's hook is still waiting for that thread to run. */
+static bool ooh_ctx_any_queued(struct ooh_session *s)
+{
+	struct ooh_ctx *ctx;
+
+	list_for_each_entry(ctx, &s->ctxs, node)
+		if (atomic_read(&ctx->state) == CTX_QUEUED)
+			return true;
+	return false;
 }
 
 static bool ooh_ctx_tracked(struct ooh_session *s, struct task_struct *t)
@@ -288,6 +307,7 @@ static int ooh_epml_attach(struct ooh_session *s, bool wait)
 		preempt_notifier_init(&ctx->pn, &ooh_preempt_ops);
 		ctx->task = tasks[i];
 		ctx->id = s->id;
+		ctx->hv_id = s->id;
 		atomic_set(&ctx->state, CTX_QUEUED);
 		list_add_tail(&ctx->node, &s->ctxs);
 		added++;
@@ -303,7 +323,7 @@ static int ooh_epml_attach(struct ooh_session *s, bool wait)
 	if (!wait)
 		return added;
 	/* Registration runs when each thread next leaves the kernel. */
-	for (spins = 0; spins < 500; spins++) {
+	for (spins = 0; spins < 2000; spins++) {
 		struct ooh_ctx *ctx;
 		bool pending = false;
 
@@ -332,7 +352,10 @@ static void ooh_epml_detach(struct ooh_session *s)
 		if (atomic_read(&ctx->state) != CTX_LIVE)
 			continue;
 		if (ctx->task == current) {
+			preempt_disable();
 			preempt_notifier_unregister(&ctx->pn);
+			ooh_shadow_sched_out(ctx->hv_id, smp_processor_id());
+			preempt_enable();
 			atomic_set(&ctx->state, CTX_GONE);
 			continue;
 		}
@@ -620,8 +643,15 @@ static int ooh_build_interval(struct ooh_session *s, u64 start, u64 end)
 		return -ESRCH; /* the target is gone */
 	mmap_read_lock(s->mm);
 	if (s->mode == OOH_MODE_EPML) {
+		bool queued;
+
 		if (s->started && ooh_epml_attach(s, false) > 0)
 			s->late = true; /* threads born during the interval */
+		/* a thread whose hook was not in place for the whole interval */
+		queued = ooh_ctx_any_queued(s);
+		if (queued || s->queued_at_start)
+			s->late = true;
+		s->queued_at_start = queued;
 	} else {
 		ret = ooh_rmap_build(&r, s->mm);
 		if (ret)
@@ -831,6 +861,7 @@ static long ooh_start(struct ooh_session *s)
 	s->last_overflow = READ_ONCE(s->log->overflow);
 	s->pending_valid = false;
 	s->late = false;
+	s->queued_at_start = s->mode == OOH_MODE_EPML && ooh_ctx_any_queued(s);
 	s->started = true;
 	return 0;
 }

@@ -6,7 +6,7 @@
 # status is the suite's.
 . "$OOH_TESTS/harness/result.sh"
 "$OOH_BIN/ooh-l0" --kernel "$OOH_L2/bzImage" --initrd "$OOH_L2/initrd.cpio" \
-	--mem 256M --cpus 2 --timeout 300 \
+	--mem 256M --cpus 2 --timeout 900 \
 	--append "quiet ooh.run=/ooh/tests/l2/pml-suite.sh"
 status=$?
 if [ "$status" = 0 ]; then

@@ -19,20 +19,26 @@ fi
 status=0
 OOH_PML_MODE=epml "$OOH_BIN/ooh-test-pml" || status=1
 OOH_PML_MODE=spml "$OOH_BIN/ooh-test-pml" || status=1
-# libooh's differential tests on the ooh backends (and the others usable here)
+# libooh's differential self-check: every usable backend, the ooh ones included
 if "$OOH_BIN/ooh-lib-selftest" --usable ooh-spml,ooh-epml; then
 	ooh_pass l2-libooh-selftest "differential self-check of every usable backend, ooh-spml and ooh-epml included"
 else
 	ooh_fail l2-libooh-selftest "see the lines above"
 	status=1
 fi
-for t in differential remote threads; do
-	"$OOH_BIN/ooh-lib-l2-$t" || status=1
-done
 "$OOH_BIN/ooh-test-evil" || status=1
 if [ -x "$OOH_BIN/ooh-pml-bench" ]; then
 	"$OOH_BIN/ooh-pml-bench" || status=1
 fi
+# unload is refused while a tracker holds /dev/ooh open, then works
+exec 3<>/dev/ooh
+if rmmod ooh 2>/dev/null; then
+	ooh_fail l2-pml-unload-busy "rmmod succeeded with /dev/ooh open"
+	status=1
+else
+	ooh_pass l2-pml-unload-busy "rmmod refused while /dev/ooh is open"
+fi
+exec 3>&-
 if err=$(rmmod ooh 2>&1); then
 	ooh_pass l2-pml-module-unload
 else
