@@ -6,6 +6,7 @@
  * stores straddling into a guard, string instructions, reads, a program
  * without a SIGSEGV handler, and the program's own SIGSEGV/SIGTRAP handlers.
  */
+#include <fcntl.h>
 #include <immintrin.h>
 #include <sys/wait.h>
 
@@ -173,6 +174,67 @@ START_TEST(string_instruction)
 }
 END_TEST
 
+/* The library's own memset/memcpy (vector stores, ERMS): in bounds they
+ * land, one byte too many is caught at the guard's first byte. */
+START_TEST(libc_memset_memcpy)
+{
+	ooh_spp *s;
+	char *m = ts_map(PG);
+	char src[256];
+	static void *(*volatile do_memset)(void *, int, size_t) = memset;
+	static void *(*volatile do_memcpy)(void *, const void *, size_t) = memcpy;
+
+	ts_install_catcher();
+	s = ts_open(ts_backends[_i]);
+	memset(m, 0, PG);
+	memset(src, 's', sizeof(src));
+	ck_assert_int_eq(ooh_spp_protect(s, m, PG, ts_guard(1, 1) & ts_guard(4, 4)), 0);
+	ck_assert_int_eq(TS_TRY(do_memset(m, 'x', 128)), 0);
+	ck_assert_int_eq(TS_TRY(do_memcpy(m + 256, src, 256)), 0);
+	for (int i = 0; i < 128; i++)
+		ck_assert_int_eq(m[i], 'x');
+	for (int i = 256; i < 512; i++)
+		ck_assert_int_eq(m[i], 's');
+	ck_assert_int_eq(TS_TRY(do_memset(m, 'y', 129)), 1);
+	ck_assert_int_eq(ts_last.code, OOH_SEGV_SPPERR);
+	ck_assert_uint_eq(ts_last.addr, (uintptr_t)(m + 128));
+	ck_assert_int_eq(TS_TRY(do_memcpy(m + 300, src, 300)), 1);
+	ck_assert_uint_eq(ts_last.addr, (uintptr_t)(m + 512));
+	for (int i = 128; i < 256; i++)
+		ck_assert_int_eq(m[i], 0);
+	for (int i = 512; i < 640; i++)
+		ck_assert_int_eq(m[i], 0);
+	ck_assert_int_eq(ooh_spp_close(s), 0);
+	munmap(m, PG);
+}
+END_TEST
+
+/* The kernel writing into a protected page (read(2)) gets EFAULT, even for
+ * a writable sub-page: documented, and nothing is written. */
+START_TEST(kernel_writes_get_efault)
+{
+	ooh_spp *s;
+	char *m = ts_map(PG);
+	int fd = open("/dev/zero", O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ts_install_catcher();
+	s = ts_open(ts_backends[_i]);
+	memset(m, 1, PG);
+	ck_assert_int_eq(ooh_spp_protect(s, m, PG, ts_guard(1, 1)), 0);
+	errno = 0;
+	ck_assert_int_eq(read(fd, m, 64), -1);
+	ck_assert_int_eq(errno, EFAULT);
+	ck_assert_int_eq(read(fd, m + 128, 64), -1);
+	for (int i = 0; i < 256; i++)
+		ck_assert_int_eq(m[i], 1);
+	ck_assert_uint_eq(ts_last.count, 0);
+	close(fd);
+	ck_assert_int_eq(ooh_spp_close(s), 0);
+	munmap(m, PG);
+}
+END_TEST
+
 /* No SIGSEGV handler: the process dies of SIGSEGV and the byte is not written. */
 START_TEST(default_action_kills)
 {
@@ -291,6 +353,8 @@ int main(void)
 	tcase_add_loop_test(tc, reads_and_mask_zero, 0, ts_nr_backends);
 	tcase_add_loop_test(tc, straddling_stores, 0, ts_nr_backends);
 	tcase_add_loop_test(tc, string_instruction, 0, ts_nr_backends);
+	tcase_add_loop_test(tc, libc_memset_memcpy, 0, ts_nr_backends);
+	tcase_add_loop_test(tc, kernel_writes_get_efault, 0, ts_nr_backends);
 	tcase_add_loop_test(tc, default_action_kills, 0, ts_nr_backends);
 	tcase_add_loop_test(tc, chains_foreign_signals, 0, ts_nr_backends);
 	tcase_add_loop_test(tc, handler_returns_and_retries, 0, ts_nr_backends);
