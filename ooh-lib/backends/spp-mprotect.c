@@ -318,7 +318,16 @@ static bool unparkable(pid_t tid, uint64_t waited_us)
 			return false;
 	if (waited_us > 2000000)
 		return true;
-	snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
+	/* "/proc/self/task/<tid>/status", without stdio (signal context). */
+	char digits[16];
+	int nd = 0;
+	for (unsigned t = (unsigned)tid; nd == 0 || t; t /= 10)
+		digits[nd++] = (char)('0' + t % 10);
+	strcpy(path, "/proc/self/task/");
+	char *q = path + strlen(path);
+	while (nd)
+		*q++ = digits[--nd];
+	strcpy(q, "/status");
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
@@ -686,25 +695,41 @@ static void on_trap(int sig, siginfo_t *si, void *ctx)
 		deliver(&prev_trap, sig, si, uc);
 }
 
-/* fork: no lock may be held by a thread that does not exist in the child. */
+/* fork: no lock may be held by a thread that does not exist in the child.
+ * The forking thread holds both across fork() with async signals blocked
+ * (a handler of its own writing to a protected page would spin on them). */
+static sigset_t fork_mask;
+
 static void atfork_prepare(void)
 {
+	sigset_t old;
 	pid_t me = my_tid();
+
 	take_window(me);
+	pthread_sigmask(SIG_BLOCK, &async_sigs, &old);
 	spin_lock(&slock);
+	fork_mask = old;
 }
 
 static void atfork_parent(void)
 {
+	sigset_t old = fork_mask;
+
 	spin_unlock(&slock);
 	give_window();
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 static void atfork_child(void)
 {
+	sigset_t old = fork_mask;
+
+	for (int i = 0; i < IN_PARK_SLOTS; i++)
+		atomic_store(&in_park[i], 0);
 	spin_unlock(&slock);
 	atomic_store(&wlock, 0);
 	atomic_store(&window_open, 0);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 static int install(void)

@@ -198,8 +198,14 @@ START_TEST(libc_memset_memcpy)
 	ck_assert_int_eq(TS_TRY(do_memset(m, 'y', 129)), 1);
 	ck_assert_int_eq(ts_last.code, OOH_SEGV_SPPERR);
 	ck_assert_uint_eq(ts_last.addr, (uintptr_t)(m + 128));
+	/* glibc copies backward when source and destination 4K-alias (the
+	 * stack address decides): the first protected byte *written* may then
+	 * be any in [512, 600); it must be one of them. */
 	ck_assert_int_eq(TS_TRY(do_memcpy(m + 300, src, 300)), 1);
-	ck_assert_uint_eq(ts_last.addr, (uintptr_t)(m + 512));
+	ck_assert_int_eq(ts_last.code, OOH_SEGV_SPPERR);
+	ck_assert_msg(ts_last.addr >= (uintptr_t)(m + 512) && ts_last.addr < (uintptr_t)(m + 600),
+		      "si_addr at page offset %lu, not in the protected part [512, 600) written",
+		      (unsigned long)(ts_last.addr - (uintptr_t)m));
 	for (int i = 128; i < 256; i++)
 		ck_assert_int_eq(m[i], 0);
 	for (int i = 512; i < 640; i++)
