@@ -166,7 +166,6 @@ int main(int argc, char **argv)
 		printf("resumed at step %llu\n", (unsigned long long)st->step);
 		fflush(stdout);
 	} else {
-		st->magic = MAGIC;
 		st->step = 0;
 		st->total = steps;
 		st->rng = 0x9e3779b97f4a7c15ull;
@@ -174,6 +173,11 @@ int main(int argc, char **argv)
 		st->touch = touch;
 		for (uint64_t i = 0; i < st->npages * 512; i++)
 			data[i] = i * 0x2545f4914f6cdd1dull;
+		BARRIER();
+		st->magic = MAGIC; /* last: a state checkpointed before this is "none" */
+		BARRIER();
+		printf("computing %llu steps\n", (unsigned long long)steps);
+		fflush(stdout);
 	}
 	while (st->step < st->total) {
 		uint64_t x = st->rng;

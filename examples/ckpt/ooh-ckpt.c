@@ -6,7 +6,8 @@
  *   ooh-ckpt dump PID DIR [-n N] [-i MS] [-r START-END]... [--kick SIG] [-b BACKEND]
  *       N checkpoints (default 1), MS apart (default 1000): ckpt-0000.img is
  *       a full image, every following one holds only the pages written
- *       since the previous checkpoint.  The target is frozen (SIGSTOP) while
+ *       since the previous checkpoint (kind "incr"; "ovfl" when libooh
+ *       reported an overflow and every present page was saved instead).  The target is frozen (SIGSTOP) while
  *       each checkpoint is taken, so each image is consistent.  --kick sends
  *       SIG to the target after each checkpoint (benchmarks).
  *   ooh-ckpt restore DIR PID [-k K] [--no-resume]
@@ -437,7 +438,7 @@ static int cmd_dump(int argc, char **argv)
 		}
 		struct region_set now = { 0 };
 		size_t n = 0;
-		bool full = k == 0;
+		bool full = k == 0, lost = false;
 		double tc = mono_ms();
 		err = read_regions(pid, filt, nfilt, &now);
 		if (!err && !full) {
@@ -465,6 +466,7 @@ static int cmd_dump(int argc, char **argv)
 				if (covered_by(&now, pages[i]))
 					pages[m++] = pages[i];
 			n = overflow ? 0 : m;
+			lost = overflow; /* libooh lost precision: every present page */
 			struct region_set fresh = { .v = malloc((now.n ? now.n : 1) * sizeof(*now.v)) };
 			for (size_t i = 0; fresh.v && i < now.n; i++) {
 				bool old = false;
@@ -558,7 +560,8 @@ static int cmd_dump(int argc, char **argv)
 		}
 		parent_hash = e.hash;
 		uint64_t bytes = sizeof(h) + tracked.n * sizeof(struct img_region) + n * (8 + PG) + sizeof(e);
-		printf("%4ld %-5s %9zu %10.1f %12llu %10.2f %10.2f %10.2f\n", k, full ? "full" : "incr", n,
+		printf("%4ld %-5s %9zu %10.1f %12llu %10.2f %10.2f %10.2f\n", k,
+		       full ? "full" : lost ? "ovfl" : "incr", n,
 		       n * PG / 1048576.0, (unsigned long long)bytes, tc, frozen, mono_ms() - t0);
 		fflush(stdout);
 		if (kick)

@@ -79,7 +79,14 @@ static void make_chain(const char *d)
 	int tfd;
 	char *targ[] = { TARGET, "--steps", "1200", NULL };
 	pid_t t = start(targ, &tfd, 0);
-	usleep(150000);
+	/* wait for "computing" (its state is complete from then on) */
+	size_t got = 0;
+	while (got < 10) {
+		ssize_t r = read(tfd, tout + got, sizeof(tout) - 1 - got);
+		ck_assert_int_gt(r, 0);
+		got += (size_t)r;
+	}
+	usleep(100000);
 	snprintf(pid_s, sizeof(pid_s), "%d", (int)t);
 	char *dump[] = { CKPT, "dump", pid_s, (char *)d, "-n", "4", "-i", "150", NULL };
 	int st = run(dump, out, sizeof(out), 0);

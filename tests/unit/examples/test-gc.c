@@ -9,7 +9,9 @@
  * Each test runs in its own process (Check forks), where the collector is
  * initialised for the first time.
  */
+#define GC_THREADS /* before gc.h: threads are registered with the collector */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +97,117 @@ START_TEST(auto_backend_is_best_here)
 	ooh_probe(OOH_BACKEND_PAGEMAP, &info);
 	if (info.status == 0)
 		ck_assert_int_eq(st.backend, OOH_BACKEND_PAGEMAP);
+}
+END_TEST
+
+/*
+ * Three threads mutate their own slot arrays at once (the world is stopped
+ * by signals for each collection): every slot must still hold the node the
+ * thread stored last, with the fresh node hung below an old one intact.
+ */
+#define MT_THREADS 3
+#define MT_SLOTS 4096
+struct mt_node {
+	uint64_t canary, id;
+	struct mt_node *next;
+	uint64_t pad[5];
+};
+static struct mt_node **volatile mt_roots[MT_THREADS];
+static uint64_t mt_bad[MT_THREADS];
+
+static void *mt_worker(void *arg)
+{
+	int t = (int)(intptr_t)arg;
+	uint64_t x = 88172645463325252ull + (uint64_t)t, id = 1;
+	struct mt_node **slots = GC_MALLOC(MT_SLOTS * sizeof(*slots));
+	uint64_t *model = calloc(MT_SLOTS, sizeof(*model));
+	if (!slots || !model)
+		abort();
+	mt_roots[t] = slots;
+	for (int i = 0; i < MT_SLOTS; i++) {
+		struct mt_node *a = GC_MALLOC(sizeof(*a));
+		a->id = id++;
+		a->canary = a->id ^ (uintptr_t)a;
+		slots[i] = a;
+		model[i] = a->id;
+	}
+	for (long k = 0; k < 200000; k++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		int i = (int)(x % MT_SLOTS), j = (int)((x >> 20) % MT_SLOTS);
+		struct mt_node *a = GC_MALLOC(sizeof(*a));
+		a->id = id++;
+		a->canary = a->id ^ (uintptr_t)a;
+		a->next = NULL;
+		slots[i] = a; /* store into the old slot array */
+		model[i] = a->id;
+		struct mt_node *b = GC_MALLOC(sizeof(*b));
+		b->id = 0;
+		b->canary = (uintptr_t)b;
+		slots[j]->next = b; /* a fresh node below an old one */
+		for (int g = 0; g < 3; g++) {
+			uint64_t *junk = GC_MALLOC(sizeof(struct mt_node));
+			for (int w = 0; w < 8; w++)
+				junk[w] = 0xdeadbeefull;
+		}
+	}
+	for (int i = 0; i < MT_SLOTS; i++) {
+		struct mt_node *a = slots[i];
+		if (a->id != model[i] || a->canary != (a->id ^ (uintptr_t)a) ||
+		    (a->next && a->next->canary != (uintptr_t)a->next))
+			mt_bad[t]++;
+	}
+	free(model);
+	return NULL;
+}
+
+static uint64_t mt_run(void)
+{
+	pthread_t th[MT_THREADS];
+	uint64_t bad = 0;
+	GC_allow_register_threads();
+	for (int t = 0; t < MT_THREADS; t++)
+		if (GC_pthread_create(&th[t], NULL, mt_worker, (void *)(intptr_t)t))
+			abort();
+	for (int t = 0; t < MT_THREADS; t++)
+		GC_pthread_join(th[t], NULL);
+	for (int t = 0; t < MT_THREADS; t++)
+		bad += mt_bad[t];
+	return bad;
+}
+
+START_TEST(threads_keep_live_objects)
+{
+	struct ooh_gc_stats st;
+	ck_assert_int_eq(ooh_gc_enable(), 0);
+	GC_INIT();
+	uint64_t bad = mt_run();
+	ooh_gc_get_stats(&st);
+	printf("threads: %lu collections, %llu pages fed, %llu bad slots\n", (unsigned long)GC_get_gc_no(),
+	       (unsigned long long)st.pages_fed, (unsigned long long)bad);
+	ck_assert_uint_eq(bad, 0);
+	ck_assert_uint_ge(st.feeds, 10);
+}
+END_TEST
+
+START_TEST(threads_dropped_pages_are_caught)
+{
+	setenv("OOH_GC_TEST_DROP", "1", 1);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		alarm(20); /* a collector fed wrong may also loop forever */
+		if (ooh_gc_enable())
+			_exit(3);
+		GC_INIT();
+		_exit(mt_run() ? 1 : 0);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	/* 1: wrong slots; a signal: crashed or hung (SIGALRM) on lost objects */
+	ck_assert_msg((WIFEXITED(status) && WEXITSTATUS(status) == 1) || WIFSIGNALED(status),
+		      "broken feeder not detected with threads (status %#x)", status);
 }
 END_TEST
 
@@ -186,6 +299,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, incremental_marking_keeps_live_objects);
 	tcase_add_test(tc, auto_backend_is_best_here);
 	tcase_add_test(tc, dropped_dirty_pages_are_caught);
+	tcase_add_test(tc, threads_keep_live_objects);
+	tcase_add_test(tc, threads_dropped_pages_are_caught);
 	tcase_add_test(tc, refuses_after_gc_init_and_bad_backend);
 	tcase_add_test(tc, ld_preload_unmodified_program);
 	suite_add_tcase(s, tc);
