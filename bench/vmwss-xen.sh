@@ -7,16 +7,8 @@
 # monitored at 1 s intervals, in the same domU and run.
 log=/var/log/xen/console/guest-wssbench.log
 mkdir -p /tmp/b
-cat >/tmp/b.cfg <<CFG
-type = "pvh"
-name = "wssbench"
-kernel = "$OOH_XEN/vmlinux"
-ramdisk = "$OOH_XEN/domu.cpio"
-extra = "console=hvc0 quiet ooh.run=/ooh/tests/xen/domu/bench.sh"
-memory = 256
-vcpus = 1
-tsc_mode = "native"
-CFG
+. "$OOH_TESTS/xen/domu/config.sh"
+domu_cfg wssbench /ooh/tests/xen/domu/bench.sh >/tmp/b.cfg
 xl create /tmp/b.cfg >/dev/null 2>&1 || { echo "xl create failed"; exit 1; }
 domid=$(xl domid wssbench)
 wait_for() {

@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2154,SC2034  # kernel, build, TOP, RIG_DIR come from
+# ooh-rig, and XEN_QEMU_ARGS goes back to it
 # The Xen rig, sourced by l1/ooh-rig: Xen 4.17 under QEMU with a Debian-
 # kernel dom0 that runs the toolstack, and a PVH domU image. Built from
 # installed packages only (xen-hypervisor-4.17-amd64, xen-utils-4.17, the

@@ -7,17 +7,8 @@
 TOL=10	# percent
 log=/var/log/xen/console/guest-wss.log
 
-cat >/tmp/wss.cfg <<CFG
-type = "pvh"
-name = "wss"
-kernel = "$OOH_XEN/vmlinux"
-ramdisk = "$OOH_XEN/domu.cpio"
-extra = "console=hvc0 quiet ooh.run=/ooh/tests/xen/domu/workload.sh"
-memory = 256
-vcpus = 1
-tsc_mode = "native"
-on_poweroff = "destroy"
-CFG
+. "$OOH_TESTS/xen/domu/config.sh"
+domu_cfg wss /ooh/tests/xen/domu/workload.sh >/tmp/wss.cfg
 
 # Errors before any domain exists.
 out=$(ooh-vmwss --xen 4242 --count 1 2>&1); st=$?
