@@ -4,6 +4,9 @@
 #  - ooh-ckpt (soft-dirty and uffd): a restored target reaches the same
 #    result as the uninterrupted run; incremental images hold the re-dirtied
 #    pages (soft-dirty may add a few false positives, never miss one);
+#  - if asked for (a file examples-l2 in l1/ooh-rig's --include DIR): the
+#    same ooh-ckpt checks in L2 under ooh-l0 on libooh's ooh-epml backend
+#    (the OoH path);
 #  - ooh-wss: a phased target's dirty plateaus within 5 % (the referenced
 #    set is reported: under TCG the target is often starved of CPU within an
 #    interval, so its accessed-bit samples are not stable enough to assert);
@@ -12,6 +15,8 @@
 #    nf_tables,veth}.ko for CRIU's probes): ooh-ckpt incremental checkpoints vs `criu pre-dump
 #    --track-mem` on the same target (a figure, reported as PASS detail).
 . "$OOH_TESTS/harness/result.sh"
+failed=0
+ooh_fail() { echo "OOH-RESULT FAIL $1${2:+ $2}"; failed=1; }
 B=$OOH_BIN
 T=/tmp/ooh-examples
 rm -rf "$T"
@@ -23,19 +28,22 @@ for p in ooh-ckpt ooh-ckpt-target ooh-wss ooh-wss-target; do
 	fi
 done
 
-# --- checkpoint / restore on each backend of this kernel ---
-for bk in softdirty uffd; do
+# --- checkpoint / restore on one backend: ckpt_tests BACKEND KICK_INTERVAL_MS STEPS ---
+ckpt_tests() {
+	bk=$1
 	d=$T/ck-$bk
-	"$B/ooh-ckpt-target" --steps 1000 --touch 8 --delay 2000 > "$T/orig-$bk.out" 2>&1 &
+	"$B/ooh-ckpt-target" --steps "$3" --touch 8 --delay 2000 > "$T/orig-$bk.out" 2>&1 &
 	tp=$!
-	sleep 0.3
+	i=0
+	while ! grep -q computing "$T/orig-$bk.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	sleep 0.2
 	# the arena only (uffd-wp on 6.1 covers anonymous memory only)
 	if ! "$B/ooh-ckpt" dump "$tp" "$d" -n 3 -i 300 -b "$bk" -r 6f0000000000-6f0000801000 \
 		> "$T/dump-$bk.out" 2>&1; then
 		ooh_fail "examples-ckpt-$bk-dump" "$(tr '\n' ';' < "$T/dump-$bk.out")"
 		kill "$tp" 2>/dev/null
 		wait "$tp"
-		continue
+		return
 	fi
 	wait "$tp"
 	want=$(sed -n 's/^result \([0-9a-f]*\).*/\1/p' "$T/orig-$bk.out")
@@ -58,27 +66,37 @@ for bk in softdirty uffd; do
 	kp=$!
 	i=0
 	while ! grep -q ready "$T/kick-$bk.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-	# uffd resolves each first write synchronously (slow under TCG): give
-	# the target time to finish its 204 writes before the next checkpoint
-	iv=300
-	[ "$bk" = uffd ] && iv=3000
-	"$B/ooh-ckpt" dump "$kp" "$d" -n 3 -i "$iv" --kick 10 -b "$bk" -r 6f0000000000-6f0001001000 \
+	"$B/ooh-ckpt" dump "$kp" "$d" -n 3 -i "$2" --kick 10 -b "$bk" -r 6f0000000000-6f0001001000 \
 		> "$T/kdump-$bk.out" 2>&1
 	kill "$kp"
 	wait "$kp"
 	cat "$T/kdump-$bk.out"
+	# soft-dirty may add a few false positives; "ovfl" = libooh reported an
+	# overflow and every page was saved (allowed, but one exact image is due)
 	bad=$(awk '$2 == "incr" && ($3 < 204 || $3 > 220) { print }' "$T/kdump-$bk.out")
-	n=$(awk '$2 == "incr"' "$T/kdump-$bk.out" | wc -l)
-	if [ "$n" = 2 ] && [ -z "$bad" ]; then
-		ooh_pass "examples-ckpt-$bk-incremental" "$(awk '$2 == "incr" { printf "%s pages %s ms; ", $3, $7 }' "$T/kdump-$bk.out")"
+	n=$(awk '$2 == "incr" || $2 == "ovfl"' "$T/kdump-$bk.out" | wc -l)
+	exact=$(awk '$2 == "incr"' "$T/kdump-$bk.out" | wc -l)
+	if [ "$n" = 2 ] && [ "$exact" -ge 1 ] && [ -z "$bad" ]; then
+		ooh_pass "examples-ckpt-$bk-incremental" "$(awk '$2 != "full" && $3 ~ /^[0-9]/ { printf "%s %s pages %s ms; ", $2, $3, $7 }' "$T/kdump-$bk.out")"
 	else
 		ooh_fail "examples-ckpt-$bk-incremental" "want 204 pages per incremental image: $(tr '\n' ';' < "$T/kdump-$bk.out")"
 	fi
 	rm -rf "$d"
-done
+}
 
-# --- working set: write 8 MiB, then read 16 MiB ---
-"$B/ooh-wss" --json -i 400 -w 3 -- "$B/ooh-wss-target" write:8M:2.4,read:16M:2.4 > "$T/wss.out" 2>&1
+wss_test() { # BACKEND
+	"$B/ooh-wss" --json -b "$1" -i 400 -w 3 -- "$B/ooh-wss-target" write:8M:2.4,read:16M:2.4 > "$T/wss.out" 2>&1
+	zero=$(awk 'index($0, "\"type\":\"plateau\"") && index($0, "\"set\":\"dirty\"") {
+		b = $0; sub(/.*"bytes":/, "", b); sub(/}.*/, "", b); if (b + 0 < 262144) print }' "$T/wss.out")
+	refmax=$(awk 'index($0, "\"type\":\"interval\"") { b = $0; sub(/.*"ref_anon_bytes":/, "", b); sub(/,.*/, "", b); b += 0
+		if (b > m) m = b } END { printf "%.1f", m / 1048576 }' "$T/wss.out")
+	if [ -n "$(plateau dirty 8)" ] && [ -n "$zero" ]; then
+		ooh_pass "examples-wss-$1-plateaus" "dirty 8 MiB then ~0 within 5 %; $(grep -c '"type":"interval"' "$T/wss.out") intervals; referenced peak ${refmax} MiB (16 MiB read phase)"
+	else
+		ooh_fail "examples-wss-$1-plateaus" "$(tr '\n' ';' < "$T/wss.out")"
+	fi
+}
+
 plateau() { # set MiB -> prints the matching plateau line, if any
 	awk -v set="\"set\":\"$1\"" -v want="$2" '
 		index($0, "\"type\":\"plateau\"") && index($0, set) {
@@ -86,21 +104,47 @@ plateau() { # set MiB -> prints the matching plateau line, if any
 			if (b >= want * 1048576 * 0.95 && b <= want * 1048576 * 1.05) print
 		}' "$T/wss.out"
 }
-zero=$(awk 'index($0, "\"type\":\"plateau\"") && index($0, "\"set\":\"dirty\"") {
-	b = $0; sub(/.*"bytes":/, "", b); sub(/}.*/, "", b); if (b + 0 < 262144) print }' "$T/wss.out")
-refmax=$(awk 'index($0, "\"type\":\"interval\"") { b = $0; sub(/.*"ref_anon_bytes":/, "", b); sub(/,.*/, "", b); b += 0
-	if (b > m) m = b } END { printf "%.1f", m / 1048576 }' "$T/wss.out")
-if [ -n "$(plateau dirty 8)" ] && [ -n "$zero" ]; then
-	ooh_pass examples-wss-plateaus "dirty 8 MiB then ~0 within 5 %; $(grep -c '"type":"interval"' "$T/wss.out") intervals, $(grep '"type":"config"' "$T/wss.out" | sed 's/.*"backend":"\([a-z]*\)".*/backend \1/'); referenced peak ${refmax} MiB (16 MiB read phase)"
+
+if [ -z "${OOH_L2:-}" ]; then
+	# Inside L2 under ooh-l0 (started below): the OoH backends.
+	if ! err=$(insmod "$OOH_MODULES/ooh.ko" 2>&1); then
+		ooh_fail examples-l2-module "insmod ooh.ko: $err"
+		exit 1
+	fi
+	# (ooh-spml passes the same; ooh-wss is not run here: under nested TCG
+	# the synthetic target cannot keep up its own working set)
+	# (a longer computation: a checkpoint freezes the target for seconds here)
+	ckpt_tests ooh-epml 300 4000
+	rmmod ooh
+	exit "$failed"
+fi
+
+# uffd resolves each first write synchronously (slow under TCG): the kick
+# interval gives the target time to finish its 204 writes
+ckpt_tests softdirty 300 1000
+ckpt_tests uffd 3000 1000
+wss_test auto
+
+# The same on the OoH backends, in L2 under ooh-l0: about 70 s more under
+# TCG, so only when asked for (an "examples-l2" file in the --include DIR).
+if [ ! -e /ooh/include/examples-l2 ]; then
+	ooh_skip examples-l2 "L2 run not requested (l1/ooh-rig --include DIR with a file DIR/examples-l2)"
 else
-	ooh_fail examples-wss-plateaus "$(tr '\n' ';' < "$T/wss.out")"
+	"$OOH_BIN/ooh-l0" --kernel "$OOH_L2/bzImage" --initrd "$OOH_L2/initrd.cpio" --mem 256M \
+		--cpus 2 --timeout 150 --append "quiet ooh.run=/ooh/tests/integration/50-examples.sh"
+	st=$?
+	if [ "$st" = 0 ]; then
+		ooh_pass examples-l2 "ooh-l0 -> L2: ooh-ckpt on ooh-epml, status 0"
+	else
+		ooh_fail examples-l2 "ooh-l0 exited with $st"
+	fi
 fi
 
 # --- CRIU pre-dump vs ooh-ckpt, if CRIU was included ---
 C=/ooh/include/criu
 if [ ! -x "$C/criu" ]; then
 	ooh_skip examples-ckpt-vs-criu "CRIU not included (l1/ooh-rig --include DIR with DIR/criu/criu)"
-	exit 0
+	exit "$failed"
 fi
 SIZE=${OOH_CKPT_MIB:-128}
 END=$(printf '%x' $((0x6f0000000000 + SIZE * 1048576 + 4096)))
@@ -126,7 +170,7 @@ for k in 1 2 3 4; do
 		-o pre-dump.log --display-stats > "$T/criu-$k.out" 2>&1; then
 		ooh_fail examples-ckpt-vs-criu "criu pre-dump $k failed: $(tail -n 5 "$T/criu/$k/pre-dump.log" 2>/dev/null | tr '\n' ';') $(tr '\n' ';' < "$T/criu-$k.out")"
 		kill "$cp"
-		exit 0
+		exit "$failed"
 	fi
 	end=$(cut -d' ' -f1 /proc/uptime)
 	echo "criu pre-dump $k: $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", (b - a) * 1000 }') ms wall, $(du -sk "$T/criu/$k" | cut -f1) KiB"
@@ -149,3 +193,4 @@ else
 	ooh_fail examples-ckpt-vs-criu "ooh-ckpt failed: $(tr '\n' ';' < "$T/ooh.out")"
 fi
 rm -rf "$T"
+exit "$failed"
