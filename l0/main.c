@@ -27,7 +27,9 @@ static void usage(FILE *out)
 "Boots a Linux bzImage on KVM (64-bit boot protocol, no firmware) with a\n"
 "16550 console on stdio.\n"
 "\n"
-"  --kernel PATH       bzImage to boot (boot protocol >= 2.12, 64-bit)\n"
+"  --kernel PATH       bzImage (boot protocol >= 2.12, 64-bit) or ELF vmlinux; an xz or\n"
+"                      gzip bzImage is decompressed here and booted as its vmlinux\n"
+"  --guest-decompress  boot a bzImage as is: the guest runs its own decompressor\n"
 "  --initrd PATH       initramfs\n"
 "  --cmdline TEXT      kernel command line (default: \"" DEFAULT_CMDLINE "\")\n"
 "  --append TEXT       append to the command line\n"
@@ -134,7 +136,7 @@ static void print_stats(const struct l0_vm *vm)
 int main(int argc, char **argv)
 {
 	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_NUMA,
-	       OPT_HUGE, OPT_CONTROL, OPT_TIMEOUT, OPT_STATS, OPT_VERBOSE, OPT_HELP };
+	       OPT_HUGE, OPT_CONTROL, OPT_TIMEOUT, OPT_STATS, OPT_VERBOSE, OPT_HELP, OPT_GUEST_DECOMPRESS };
 	static const struct option options[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
@@ -147,6 +149,7 @@ int main(int argc, char **argv)
 		{ "control", required_argument, NULL, OPT_CONTROL },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "stats", no_argument, NULL, OPT_STATS },
+		{ "guest-decompress", no_argument, NULL, OPT_GUEST_DECOMPRESS },
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
@@ -156,7 +159,7 @@ int main(int argc, char **argv)
 	const char *kernel = NULL, *initrd = NULL, *control_path = NULL, *append = NULL;
 	const char *cmdline = DEFAULT_CMDLINE;
 	char *full_cmdline;
-	bool stats = false;
+	bool stats = false, guest_decompress = false;
 	struct l0_vm *vm;
 	sigset_t signals;
 	int opt, err = 0;
@@ -199,6 +202,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case OPT_STATS: stats = true; break;
+		case OPT_GUEST_DECOMPRESS: guest_decompress = true; break;
 		case OPT_VERBOSE: cfg.verbose++; break;
 		case OPT_HELP: case 'h':
 			usage(stdout);
@@ -241,7 +245,7 @@ int main(int argc, char **argv)
 	}
 	if (cfg.verbose && vm->on_kvm_pvm)
 		fprintf(stderr, "ooh-l0: host KVM is kvm_pvm: a Linux guest will not boot here\n");
-	err = l0_x86_boot_linux(vm, kernel, initrd, full_cmdline);
+	err = l0_x86_boot_linux(vm, kernel, initrd, full_cmdline, guest_decompress);
 	free(full_cmdline);
 	if (!err && control_path && !(run.control = l0_control_open(control_path, &err)))
 		err = err ? err : L0_EXIT_INTERNAL;

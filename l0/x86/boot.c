@@ -14,6 +14,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -303,10 +304,12 @@ static void unmap_file(struct mapped_file *file)
 }
 
 int l0_x86_boot_linux(struct l0_vm *vm, const char *kernel_path, const char *initrd_path,
-		      const char *cmdline)
+		      const char *cmdline, bool guest_decompress)
 {
 	struct mapped_file kernel, initrd = { NULL, 0 };
 	struct l0_x86_boot_info info;
+	uint8_t *vmlinux = NULL;
+	size_t vmlinux_size = 0;
 	int err;
 
 	err = map_file("kernel", kernel_path, &kernel);
@@ -316,8 +319,19 @@ int l0_x86_boot_linux(struct l0_vm *vm, const char *kernel_path, const char *ini
 		unmap_file(&kernel);
 		return err;
 	}
-	err = l0_x86_load_linux(&vm->mem, kernel.data ? kernel.data : (const uint8_t *)"", kernel.size,
-				initrd.data, initrd.size, cmdline, vm->nr_vcpus, &info);
+	if (!guest_decompress && kernel.data) {
+		err = l0_x86_bzimage_extract(kernel.data, kernel.size, &vmlinux, &vmlinux_size);
+		if (err > 1)
+			goto out;
+	}
+	if (vmlinux)
+		err = l0_x86_load_linux(&vm->mem, vmlinux, vmlinux_size, initrd.data, initrd.size,
+					cmdline, vm->nr_vcpus, &info);
+	else
+		err = l0_x86_load_linux(&vm->mem, kernel.data ? kernel.data : (const uint8_t *)"",
+					kernel.size, initrd.data, initrd.size, cmdline, vm->nr_vcpus, &info);
+out:
+	free(vmlinux);
 	unmap_file(&kernel);
 	unmap_file(&initrd);
 	if (err)
@@ -327,9 +341,10 @@ int l0_x86_boot_linux(struct l0_vm *vm, const char *kernel_path, const char *ini
 		return L0_EXIT_INTERNAL;
 	}
 	if (vm->cfg.verbose)
-		fprintf(stderr, "ooh-l0: %s %u.%02u, entry 0x%llx, kernel end 0x%llx, initrd 0x%llx+%llu\n",
-			info.protocol ? "bzImage, boot protocol" : "ELF vmlinux", info.protocol >> 8,
-			info.protocol & 0xff, (unsigned long long)info.entry, (unsigned long long)info.kernel_end,
+		fprintf(stderr, "ooh-l0: %s %u.%02u: entry 0x%llx, kernel end 0x%llx, initrd 0x%llx+%llu\n",
+			info.protocol ? "bzImage, boot protocol" : vmlinux ? "vmlinux decompressed by ooh-l0" :
+			"ELF vmlinux", info.protocol >> 8, info.protocol & 0xff,
+			(unsigned long long)info.entry, (unsigned long long)info.kernel_end,
 			(unsigned long long)info.initrd_addr, (unsigned long long)info.initrd_size);
 	return 0;
 }

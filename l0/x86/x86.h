@@ -66,7 +66,14 @@ int l0_x86_load_linux(struct l0_memory *mem, const uint8_t *kernel, size_t kerne
 		      int nr_cpus, struct l0_x86_boot_info *info);
 /* Maps the files, loads them, points vCPU 0 at the kernel. */
 int l0_x86_boot_linux(struct l0_vm *vm, const char *kernel_path, const char *initrd_path,
-		      const char *cmdline);
+		      const char *cmdline, bool guest_decompress);
+/*
+ * x86/bzimage-extract.c: decompress a bzImage's payload on the host into
+ * *vmlinux (malloc'd ELF). 0 on success, 1 if the payload is not one we
+ * decompress (boot the bzImage as is), or an L0_EXIT_* code.
+ */
+int l0_x86_bzimage_extract(const uint8_t *kernel, size_t kernel_size, uint8_t **vmlinux,
+			   size_t *vmlinux_size);
 /* Copies a flat binary (micro-guest) into RAM at gpa. */
 int l0_x86_load_flat(struct l0_memory *mem, uint64_t gpa, const void *code, size_t size);
 

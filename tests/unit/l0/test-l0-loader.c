@@ -7,6 +7,7 @@
 
 #include <asm/bootparam.h>
 #include <elf.h>
+#include <lzma.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -263,6 +264,46 @@ START_TEST(rejects_bad_elf)
 }
 END_TEST
 
+/* A bzImage whose payload is the xz-compressed ELF, as distribution kernels are. */
+static uint8_t *xz_bzimage(const uint8_t *elf, size_t elf_size, size_t *size)
+{
+	size_t bound = lzma_stream_buffer_bound(elf_size), xz_size = 0, bz_size;
+	uint8_t *xz = malloc(bound), *bz;
+
+	ck_assert_int_eq(lzma_easy_buffer_encode(6, LZMA_CHECK_CRC32, NULL, elf, elf_size, xz,
+						 &xz_size, bound), LZMA_OK);
+	bz = l0t_bzimage(xz, xz_size, &bz_size);
+	/* payload_offset is relative to the protected-mode code; ours sits at +0x200 */
+	bz[0x248] = 0x00; bz[0x249] = 0x02; bz[0x24a] = 0; bz[0x24b] = 0;
+	memcpy(bz + 0x24c, &(uint32_t){ (uint32_t)xz_size }, 4);
+	free(xz);
+	*size = bz_size;
+	return bz;
+}
+
+START_TEST(host_decompresses_xz_bzimage)
+{
+	static const uint8_t code[] = { 0xf4, 0xeb, 0xfe };
+	size_t elf_size, bz_size, out_size;
+	uint8_t *elf = l0t_elf(code, sizeof(code), 0, &elf_size);
+	uint8_t *bz = xz_bzimage(elf, elf_size, &bz_size), *out;
+
+	ck_assert_int_eq(l0_x86_bzimage_extract(bz, bz_size, &out, &out_size), 0);
+	ck_assert_uint_eq(out_size, elf_size);
+	ck_assert_mem_eq(out, elf, elf_size);
+	free(out);
+	bz[bz_size - 8] ^= 0xff; /* corrupt the compressed stream */
+	ck_assert_int_eq(l0_x86_bzimage_extract(bz, bz_size, &out, &out_size), L0_EXIT_BAD_KERNEL);
+	ck_assert_ptr_null(out);
+	free(bz);
+	/* a payload that is not xz/gzip is left to the guest */
+	bz = l0t_bzimage(code, sizeof(code), &bz_size);
+	ck_assert_int_eq(l0_x86_bzimage_extract(bz, bz_size, &out, &out_size), 1);
+	free(bz);
+	free(elf);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *suite = suite_create("l0-loader");
@@ -277,6 +318,7 @@ int main(void)
 	tcase_add_test(tc, too_little_memory);
 	tcase_add_test(tc, elf_vmlinux);
 	tcase_add_test(tc, rejects_bad_elf);
+	tcase_add_test(tc, host_decompresses_xz_bzimage);
 	suite_add_tcase(suite, tc);
 	return ooh_check_main(suite);
 }
