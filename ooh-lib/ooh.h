@@ -242,6 +242,9 @@ struct ooh_spp_stats {
 			       * into a protected sub-page) and undone */
 	uint64_t parks;       /* permitted writes that had to park other threads */
 	uint64_t unparkable;  /* threads found blocking the park signal (not stopped) */
+	uint64_t pkeys;       /* 1: windows open a protection key for the faulting
+			       * thread only (nobody parked); 0: page made writable,
+			       * other threads parked */
 };
 OOH_API int ooh_spp_stats(struct ooh_spp_stats *stats);
 

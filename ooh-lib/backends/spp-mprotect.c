@@ -42,6 +42,7 @@
  * munmap: the kernel drops the read-only mapping; the stale vector is
  * dropped by the next ooh_spp_query/protect of the page (or release).
  */
+#include <cpuid.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -95,7 +96,16 @@ static struct {
 	bool tf_was_set;
 	sigset_t user_mask;
 	bool parked_others;
+	bool pkru_set;
+	uint32_t user_pkru;   /* the frame's PKRU before the step (pkey mode) */
 } win;
+
+/* Protection-key mode: protected pages carry pkey, write-disabled in every
+ * thread's PKRU; a window opens the key in the faulting thread's signal
+ * frame only, so no other thread has to be parked. */
+static bool use_pkeys;
+static int pkey = -1;
+static unsigned pkru_off; /* of PKRU in the (standard-format) XSAVE area */
 
 /* Parking. */
 static atomic_uint park_gen;
@@ -118,6 +128,62 @@ static sigset_t async_sigs; /* every signal but the synchronous ones */
 static pid_t my_tid(void)
 {
 	return (pid_t)syscall(SYS_gettid);
+}
+
+static uint32_t rdpkru(void)
+{
+	uint32_t eax, edx;
+	__asm__ volatile(".byte 0x0f,0x01,0xee" : "=a"(eax), "=d"(edx) : "c"(0));
+	return eax;
+}
+
+static void wrpkru(uint32_t v)
+{
+	__asm__ volatile(".byte 0x0f,0x01,0xef" : : "a"(v), "c"(0), "d"(0) : "memory");
+}
+
+#define PKEY_BITS(k) (3u << (2 * (k)))
+#define PKEY_WD(k) (2u << (2 * (k)))
+#define PKEY_AD(k) (1u << (2 * (k)))
+
+/* PKRU in a signal frame's XSAVE area, or NULL without one. */
+static uint32_t *frame_pkru(ucontext_t *uc)
+{
+	unsigned char *x = (unsigned char *)uc->uc_mcontext.fpregs;
+	struct _fpx_sw_bytes *sw;
+	uint64_t *xstate_bv;
+
+	if (!x)
+		return NULL;
+	sw = (struct _fpx_sw_bytes *)(x + 464);
+	if (sw->magic1 != FP_XSTATE_MAGIC1 || sw->xstate_size < pkru_off + 4)
+		return NULL;
+	xstate_bv = (uint64_t *)(x + 512);
+	if (!(*xstate_bv & (1ull << 9))) {
+		*xstate_bv |= 1ull << 9;
+		*(uint32_t *)(x + pkru_off) = 0; /* the component's init value */
+	}
+	return (uint32_t *)(x + pkru_off);
+}
+
+/* Our handlers read and rewind protected pages: open the key here (the
+ * kernel runs handlers with it access-disabled).  Returns the PKRU to put
+ * back before running the program's handlers. */
+static uint32_t open_key_here(void)
+{
+	uint32_t entry;
+
+	if (!use_pkeys)
+		return 0;
+	entry = rdpkru();
+	wrpkru(entry & ~PKEY_BITS(pkey));
+	return entry;
+}
+
+static void close_key_here(uint32_t entry)
+{
+	if (use_pkeys)
+		wrpkru(entry);
 }
 
 /* ---- the page table ---- */
@@ -520,14 +586,22 @@ static void close_window(ucontext_t *uc)
 {
 	sigset_t old;
 
-	pthread_sigmask(SIG_BLOCK, &async_sigs, &old);
-	spin_lock(&slock);
-	for (int i = 0; i < win.n; i++) {
-		struct rec *r = find(win.page[i]);
-		if (r && r->mask != OOH_SPP_ALL_WRITABLE)
-			mprotect((void *)(uintptr_t)win.page[i], 4096, r->prot & ~PROT_WRITE);
+	if (use_pkeys) {
+		uint32_t *fp = frame_pkru(uc);
+		if (fp && win.pkru_set)
+			*fp = win.user_pkru;
+		win.pkru_set = false;
+	} else {
+		pthread_sigmask(SIG_BLOCK, &async_sigs, &old);
+		spin_lock(&slock);
+		for (int i = 0; i < win.n; i++) {
+			struct rec *r = find(win.page[i]);
+			if (r && r->mask != OOH_SPP_ALL_WRITABLE)
+				mprotect((void *)(uintptr_t)win.page[i], 4096,
+					 r->prot & ~PROT_WRITE);
+		}
+		spin_unlock(&slock);
 	}
-	spin_unlock(&slock);
 	win.n = 0;
 	if (!win.tf_was_set)
 		uc->uc_mcontext.gregs[REG_EFL] &= ~(greg_t)EFLAGS_TF;
@@ -560,9 +634,35 @@ static void take_window(pid_t me)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
+/* A write fault of the kind our protection causes. */
 static bool write_fault(const siginfo_t *si, const ucontext_t *uc)
 {
-	return si->si_code == SEGV_ACCERR && (uc->uc_mcontext.gregs[REG_ERR] & 2);
+	bool kind = use_pkeys ? si->si_code == SEGV_PKUERR && si->si_pkey == (uint32_t)pkey
+			      : si->si_code == SEGV_ACCERR;
+	return kind && (uc->uc_mcontext.gregs[REG_ERR] & 2);
+}
+
+/* Add page to the window: copy it, and open it (mprotect mode).  Returns
+ * 0 or an errno for a refusal. */
+static int win_add(uint64_t page, const struct rec *r)
+{
+	int i = win.n;
+
+	if (win_find(page) >= 0)
+		return 0;
+	if (i == WIN_PAGES)
+		return E2BIG;
+	copy_page(win.snap[i], (void *)(uintptr_t)page);
+	win.page[i] = page;
+	win.mask[i] = r->mask;
+	win.prot[i] = r->prot;
+	win.n++;
+	if (!use_pkeys && mprotect((void *)(uintptr_t)page, 4096, r->prot) < 0) {
+		/* Out of VMAs: never let the write through unchecked. */
+		win.n--;
+		return errno;
+	}
+	return 0;
 }
 
 static void on_segv(int sig, siginfo_t *si, void *ctx)
@@ -573,10 +673,23 @@ static void on_segv(int sig, siginfo_t *si, void *ctx)
 	uint64_t page = addr & OOH_PAGE_MASK;
 	pid_t me = my_tid();
 	bool owner = atomic_load(&wlock) == me;
-	struct rec r = { 0 };
+	struct rec r = { 0 }, next = { 0 };
 	bool ours = false;
+	uint32_t entry = open_key_here();
+	int e;
 
-	if (write_fault(si, uc)) {
+	if (use_pkeys && si->si_code == SEGV_PKUERR && si->si_pkey == (uint32_t)pkey) {
+		uint32_t *fp = frame_pkru(uc);
+		if (fp && (*fp & PKEY_AD(pkey))) {
+			/* A thread that never had the key (born before it, or in a
+			 * signal handler): readable, write-disabled. */
+			*fp = (*fp & ~PKEY_BITS(pkey)) | PKEY_WD(pkey);
+			close_key_here(entry);
+			errno = saved_errno;
+			return;
+		}
+	}
+	if (write_fault(si, uc) && !(owner && win_find(page) >= 0)) {
 		spin_lock(&slock);
 		struct rec *p = find(page);
 		if (p && p->mask != OOH_SPP_ALL_WRITABLE) {
@@ -588,6 +701,7 @@ static void on_segv(int sig, siginfo_t *si, void *ctx)
 	if (!ours) {
 		if (owner) /* the stepped instruction faulted elsewhere */
 			close_window(uc);
+		close_key_here(entry);
 		errno = saved_errno;
 		deliver(&prev_segv, sig, si, uc);
 		return;
@@ -596,17 +710,29 @@ static void on_segv(int sig, siginfo_t *si, void *ctx)
 	if (!(r.mask & (1u << sp))) {
 		if (owner) /* nothing of the instruction landed: it faulted */
 			close_window(uc);
+		close_key_here(entry);
 		errno = saved_errno;
 		violation(si, uc, addr, 0);
 		return;
 	}
 	if (!owner) {
+		uint32_t *fp = use_pkeys ? frame_pkru(uc) : NULL;
+
 		take_window(me);
-		park_others(me);
-		/* Vectors may have changed before everyone stopped: look again. */
+		if (use_pkeys) {
+			win.parked_others = false;
+			win.pkru_set = false;
+		} else {
+			park_others(me);
+		}
+		/* Vectors may have changed meanwhile: look again. */
 		spin_lock(&slock);
 		struct rec *p = find(page);
 		r = p ? *p : (struct rec){ 0 };
+		/* A store may cross into the next page (pkey mode: without a
+		 * fault of its own), so watch that one too when protected. */
+		p = (addr & 4095) > 4096 - 64 ? find(page + 4096) : NULL;
+		next = p ? *p : (struct rec){ 0 };
 		spin_unlock(&slock);
 		win.n = 0;
 		win.tf_was_set = uc->uc_mcontext.gregs[REG_EFL] & EFLAGS_TF;
@@ -618,14 +744,21 @@ static void on_segv(int sig, siginfo_t *si, void *ctx)
 		if (r.mask == OOH_SPP_ALL_WRITABLE || !r.page) {
 			/* Released meanwhile: just retry the write. */
 			close_window(uc);
+			close_key_here(entry);
 			errno = saved_errno;
 			return;
 		}
-		if (!(r.mask & (1u << sp))) {
+		if (!(r.mask & (1u << sp)) || (use_pkeys && !fp)) {
 			close_window(uc);
+			close_key_here(entry);
 			errno = saved_errno;
-			violation(si, uc, addr, 0);
+			violation(si, uc, addr, r.mask & (1u << sp) ? ENOTSUP : 0);
 			return;
+		}
+		if (use_pkeys) {
+			win.user_pkru = *fp;
+			win.pkru_set = true;
+			*fp &= ~PKEY_BITS(pkey);
 		}
 		/* Step with TF, and with no async signal handler in between. */
 		uc->uc_mcontext.gregs[REG_EFL] |= EFLAGS_TF;
@@ -633,29 +766,17 @@ static void on_segv(int sig, siginfo_t *si, void *ctx)
 			if (sigismember(&async_sigs, s))
 				sigaddset(&uc->uc_sigmask, s);
 	}
-	if (win_find(page) < 0) {
-		int i = win.n;
-		if (i == WIN_PAGES) {
-			close_window(uc);
-			errno = saved_errno;
-			violation(si, uc, addr, E2BIG);
-			return;
-		}
-		copy_page(win.snap[i], (void *)(uintptr_t)page);
-		win.page[i] = page;
-		win.mask[i] = r.mask;
-		win.prot[i] = r.prot;
-		win.n++;
-		if (mprotect((void *)(uintptr_t)page, 4096, r.prot) < 0) {
-			/* Out of VMAs: never let the write through unchecked. */
-			int e = errno;
-			win.n--;
-			close_window(uc);
-			errno = saved_errno;
-			violation(si, uc, addr, e);
-			return;
-		}
+	e = win_add(page, &r);
+	if (!e && next.page && next.mask != OOH_SPP_ALL_WRITABLE && use_pkeys)
+		e = win_add(next.page, &next);
+	if (e) {
+		close_window(uc);
+		close_key_here(entry);
+		errno = saved_errno;
+		violation(si, uc, addr, e);
+		return;
 	}
+	close_key_here(entry);
 	errno = saved_errno;
 }
 
@@ -670,6 +791,7 @@ static void on_trap(int sig, siginfo_t *si, void *ctx)
 		deliver(&prev_trap, sig, si, uc);
 		return;
 	}
+	uint32_t entry = open_key_here();
 	for (int i = 0; i < win.n && changed < 0; i++) {
 		changed = first_changed_protected((void *)(uintptr_t)win.page[i], win.snap[i],
 						  win.mask[i]);
@@ -688,6 +810,7 @@ static void on_trap(int sig, siginfo_t *si, void *ctx)
 		atomic_fetch_add(&st_permitted, 1);
 	}
 	close_window(uc);
+	close_key_here(entry);
 	errno = saved_errno;
 	if (changed >= 0)
 		violation(NULL, uc, at, 0);
@@ -747,6 +870,19 @@ static int install(void)
 	sigdelset(&async_sigs, SIGFPE);
 	sigdelset(&async_sigs, SIGKILL);
 	sigdelset(&async_sigs, SIGSTOP);
+	if (!getenv("OOH_SPP_NO_PKEYS") && __get_cpuid_max(0, NULL) >= 0xd) {
+		unsigned a, b, c, d;
+		__cpuid_count(7, 0, a, b, c, d);
+		if (c & (1u << 4)) { /* OSPKE: the kernel enabled protection keys */
+			__cpuid_count(0xd, 9, a, b, c, d);
+			int k = a >= 4 && b ? pkey_alloc(0, PKEY_DISABLE_WRITE) : -1;
+			if (k > 0) {
+				pkey = k;
+				pkru_off = b;
+				use_pkeys = true;
+			}
+		}
+	}
 	park_sig = SIGRTMAX - 1;
 	e = getenv("OOH_SPP_PARK_SIGNAL");
 	if (e && atoi(e) >= SIGRTMIN && atoi(e) <= SIGRTMAX)
@@ -810,8 +946,10 @@ static int apply(uint64_t a, size_t n)
 			if (qro != ro || (q ? q->prot : -1) != prot)
 				break;
 		}
-		if (prot >= 0 && mprotect((void *)(uintptr_t)(a + i * OOH_PAGE_SIZE),
-					  (j - i) * OOH_PAGE_SIZE, ro ? prot & ~PROT_WRITE : prot) < 0 &&
+		void *at = (void *)(uintptr_t)(a + i * OOH_PAGE_SIZE);
+		size_t len = (j - i) * OOH_PAGE_SIZE;
+		if (prot >= 0 && (use_pkeys ? pkey_mprotect(at, len, prot, ro ? pkey : 0)
+					    : mprotect(at, len, ro ? prot & ~PROT_WRITE : prot)) < 0 &&
 		    (ro || errno != ENOMEM))
 			return -errno; /* ENOMEM when read-only: out of VMAs */
 		i = j;
@@ -910,7 +1048,9 @@ static void sp_close(struct ooh_spp *s)
 		struct rec *r = &table[i];
 		if (r->page <= TOMB || r->domain != s->id)
 			continue;
-		if (r->mask != OOH_SPP_ALL_WRITABLE)
+		if (r->mask != OOH_SPP_ALL_WRITABLE && use_pkeys)
+			pkey_mprotect((void *)(uintptr_t)r->page, OOH_PAGE_SIZE, r->prot, 0);
+		else if (r->mask != OOH_SPP_ALL_WRITABLE)
 			mprotect((void *)(uintptr_t)r->page, OOH_PAGE_SIZE, r->prot);
 		r->page = TOMB;
 	}
@@ -930,6 +1070,42 @@ static int sp_page_prot(uint64_t page)
 	return prot;
 }
 
+/* The protection key of the VMA holding page (/proc/self/smaps), or -1. */
+static int vma_pkey(uint64_t page)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	bool in = false;
+	int key = -1;
+
+	if (!f)
+		return -1;
+	while (getline(&line, &cap, f) > 0) {
+		unsigned long long lo, hi;
+		int k;
+		if (sscanf(line, "%llx-%llx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+			if (in)
+				break;
+			in = page >= lo && page < hi;
+		} else if (in && sscanf(line, "ProtectionKey: %d", &k) == 1) {
+			key = k;
+			break;
+		}
+	}
+	free(line);
+	fclose(f);
+	return key;
+}
+
+/* Is our record of a page that the kernel shows writable stale? */
+static bool sp_stale(uint64_t page)
+{
+	if (!use_pkeys)
+		return true; /* we made it read-only: it was mapped anew */
+	return vma_pkey(page) != pkey;
+}
+
 static int sp_stats(struct ooh_spp_stats *st)
 {
 	st->permitted = atomic_load(&st_permitted);
@@ -937,6 +1113,7 @@ static int sp_stats(struct ooh_spp_stats *st)
 	st->rewound = atomic_load(&st_rewound);
 	st->parks = atomic_load(&st_parks);
 	st->unparkable = atomic_load(&st_unparkable);
+	st->pkeys = use_pkeys;
 	return 0;
 }
 
@@ -963,6 +1140,7 @@ static int sp_query(struct ooh_spp *s, uint64_t page, uint32_t *mask)
 }
 static int sp_stats(struct ooh_spp_stats *st) { memset(st, 0, sizeof(*st)); return 0; }
 static int sp_page_prot(uint64_t page) { (void)page; return -1; }
+static bool sp_stale(uint64_t page) { (void)page; return true; }
 
 #endif
 
@@ -976,4 +1154,5 @@ const struct spp_backend_ops ooh_spp_backend_mprotect = {
 	.query = sp_query,
 	.stats = sp_stats,
 	.page_prot = sp_page_prot,
+	.stale = sp_stale,
 };

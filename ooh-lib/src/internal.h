@@ -149,6 +149,9 @@ struct spp_backend_ops {
 	/* The protection page had when writable if some domain protects it
 	 * (so it is read-only because of us), else -1. */
 	int (*page_prot)(uint64_t page);
+	/* A page the kernel shows writable although the domain protects it:
+	 * is that record stale (the page was unmapped and mapped again)? */
+	bool (*stale)(uint64_t page);
 };
 
 extern const struct spp_backend_ops ooh_spp_backend_mprotect;

@@ -222,7 +222,7 @@ int ooh_spp_query(ooh_spp *h, const void *addr, uint32_t *mask)
 	if (err)
 		goto out; /* -EACCES: read-only, and not because of us */
 	err = s->ops->query(s, page, mask);
-	if (!err && *mask != OOH_SPP_ALL_WRITABLE && writable) {
+	if (!err && *mask != OOH_SPP_ALL_WRITABLE && writable && s->ops->stale(page)) {
 		/* Writable although we made it read-only: unmapped and mapped
 		 * again (or mprotect'ed by the program); ours went with the
 		 * old mapping. */

@@ -20,7 +20,7 @@ START_TEST(one_byte_overflow)
 	char *buf = m; /* object in sub-page 0, guard in sub-page 1 */
 
 	ts_install_catcher();
-	s = ts_open(ts_backends[_i]);
+	s = ts_open(_i);
 	memset(m, 'a', PG);
 	ck_assert_int_eq(ooh_spp_protect(s, m, PG, ts_guard(1, 1)), 0);
 	for (int i = 0; i < 128; i++)
@@ -54,7 +54,7 @@ START_TEST(every_byte)
 	unsigned long caught = 0;
 
 	ts_install_catcher();
-	s = ts_open(ts_backends[_i]);
+	s = ts_open(_i);
 	memset(m, 0, 2 * PG);
 	ck_assert_int_eq(ooh_spp_protect_pages(s, m, masks, 2), 0);
 	for (size_t i = 0; i < 2 * PG; i++) {
@@ -84,7 +84,7 @@ START_TEST(reads_and_mask_zero)
 	unsigned long sum = 0;
 
 	ts_install_catcher();
-	s = ts_open(ts_backends[_i]);
+	s = ts_open(_i);
 	memset(m, 3, PG);
 	ck_assert_int_eq(ooh_spp_protect(s, m, PG, 0), 0);
 	for (size_t i = 0; i < PG; i++)
@@ -111,7 +111,7 @@ START_TEST(straddling_stores)
 	struct ooh_spp_stats a, b;
 
 	ts_install_catcher();
-	s = ts_open(ts_backends[_i]);
+	s = ts_open(_i);
 	memset(m, 0, PG);
 	ck_assert_int_eq(ooh_spp_protect(s, m, PG, ts_guard(1, 1)), 0);
 	ck_assert_int_eq(ooh_spp_stats(&a), 0);
@@ -146,6 +146,71 @@ START_TEST(straddling_stores)
 }
 END_TEST
 
+/* An 8-byte store from the last (writable) sub-page of one page into the
+ * first (protected) sub-page of the next: refused at the next page's first
+ * byte, nothing written in either page. */
+START_TEST(page_crossing_store)
+{
+	ooh_spp *s;
+	char *m = ts_map(2 * PG);
+	uint32_t masks[2] = { OOH_SPP_ALL_WRITABLE & ts_guard(0, 0), ts_guard(0, 0) };
+
+	ts_install_catcher();
+	s = ts_open(_i);
+	memset(m, 0, 2 * PG);
+	ck_assert_int_eq(ooh_spp_protect_pages(s, m, masks, 2), 0);
+	ck_assert_int_eq(TS_TRY(__asm__ volatile("movq %1, (%0)" : : "r"(m + PG - 4),
+						 "r"(0x1122334455667788ull) : "memory")), 1);
+	ck_assert_int_eq(ts_last.code, OOH_SEGV_SPPERR);
+	ck_assert_msg(ts_last.addr == (uintptr_t)(m + PG), "si_addr at offset %ld, expected 4096",
+		      (long)(ts_last.addr - (uintptr_t)m));
+	for (size_t i = PG - 8; i < PG + 8; i++)
+		ck_assert_int_eq(m[i], 0);
+	/* Ending exactly at the page end is fine. */
+	ck_assert_int_eq(TS_TRY(__asm__ volatile("movq %1, (%0)" : : "r"(m + PG - 8),
+						 "r"(0x1122334455667788ull) : "memory")), 0);
+	ck_assert_int_eq(m[PG - 1], 0x11);
+	ck_assert_int_eq(ooh_spp_close(s), 0);
+	munmap(m, 2 * PG);
+}
+END_TEST
+
+/* Signal handlers (which the kernel runs with a default key register)
+ * read protected pages and write their writable sub-pages normally. */
+static char *sig_page;
+static volatile int sig_sum, sig_done;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	for (int i = 0; i < 256; i++)
+		sig_sum += sig_page[i];
+	sig_page[5] = 9;
+	sig_done = 1;
+}
+
+START_TEST(signal_handler_access)
+{
+	ooh_spp *s;
+	struct sigaction sa;
+
+	sig_page = ts_map(PG);
+	memset(sig_page, 1, PG);
+	ts_install_catcher();
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
+	s = ts_open(_i);
+	ck_assert_int_eq(ooh_spp_protect(s, sig_page, PG, ts_guard(1, 1)), 0);
+	raise(SIGUSR1);
+	ck_assert_int_eq(sig_done, 1);
+	ck_assert_int_eq(sig_sum, 256);
+	ck_assert_int_eq(sig_page[5], 9);
+	ts_expect_violation(&sig_page[130], 2);
+	ck_assert_int_eq(ooh_spp_close(s), 0);
+}
+END_TEST
+
 /* rep stosb over [100, 140): the iterations before the guard land, the
  * first one inside it is refused at its exact address. */
 START_TEST(string_instruction)
@@ -154,7 +219,7 @@ START_TEST(string_instruction)
 	char *m = ts_map(PG);
 
 	ts_install_catcher();
-	s = ts_open(ts_backends[_i]);
+	s = ts_open(_i);
 	memset(m, 0, PG);
 	ck_assert_int_eq(ooh_spp_protect(s, m, PG, ts_guard(1, 1)), 0);
 	void *dst = m + 100;
@@ -185,7 +250,7 @@ START_TEST(libc_memset_memcpy)
 	static void *(*volatile do_memcpy)(void *, const void *, size_t) = memcpy;
 
 	ts_install_catcher();
-	s = ts_open(ts_backends[_i]);
+	s = ts_open(_i);
 	memset(m, 0, PG);
 	memset(src, 's', sizeof(src));
 	ck_assert_int_eq(ooh_spp_protect(s, m, PG, ts_guard(1, 1) & ts_guard(4, 4)), 0);
@@ -225,7 +290,7 @@ START_TEST(kernel_writes_get_efault)
 
 	ck_assert_int_ge(fd, 0);
 	ts_install_catcher();
-	s = ts_open(ts_backends[_i]);
+	s = ts_open(_i);
 	memset(m, 1, PG);
 	ck_assert_int_eq(ooh_spp_protect(s, m, PG, ts_guard(1, 1)), 0);
 	errno = 0;
@@ -255,6 +320,7 @@ START_TEST(default_action_kills)
 		memset(&dfl, 0, sizeof(dfl));
 		dfl.sa_handler = SIG_DFL;
 		sigaction(SIGSEGV, &dfl, NULL);
+		ts_variant(_i);
 		if (ooh_spp_open(&s, OOH_SPP_OPEN_BACKEND(ts_backends[_i])) ||
 		    ooh_spp_protect(s, m, PG, ts_guard(2, 2)))
 			_exit(3);
@@ -293,7 +359,7 @@ START_TEST(chains_foreign_signals)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_trap;
 	sigaction(SIGTRAP, &sa, NULL);
-	s = ts_open(ts_backends[_i]);
+	s = ts_open(_i);
 	ck_assert_int_eq(ooh_spp_protect(s, m, PG, ts_guard(0, 0)), 0);
 	ck_assert_int_eq(mprotect(m + PG, PG, PROT_READ), 0); /* the program's own */
 	ck_assert_int_eq(ts_write8(m + PG + 5, 1), 1);
@@ -338,7 +404,7 @@ START_TEST(handler_returns_and_retries)
 	sa.sa_sigaction = on_segv_release;
 	sa.sa_flags = SA_SIGINFO;
 	sigaction(SIGSEGV, &sa, NULL);
-	retry_spp = ts_open(ts_backends[_i]);
+	retry_spp = ts_open(_i);
 	ck_assert_int_eq(ooh_spp_protect(retry_spp, retry_page, PG, ts_guard(7, 7)), 0);
 	((volatile char *)retry_page)[1000] = 42;
 	ck_assert_int_eq(retry_calls, 3);
@@ -359,6 +425,8 @@ int main(void)
 	tcase_add_loop_test(tc, reads_and_mask_zero, 0, ts_nr_backends);
 	tcase_add_loop_test(tc, straddling_stores, 0, ts_nr_backends);
 	tcase_add_loop_test(tc, string_instruction, 0, ts_nr_backends);
+	tcase_add_loop_test(tc, page_crossing_store, 0, ts_nr_backends);
+	tcase_add_loop_test(tc, signal_handler_access, 0, ts_nr_backends);
 	tcase_add_loop_test(tc, libc_memset_memcpy, 0, ts_nr_backends);
 	tcase_add_loop_test(tc, kernel_writes_get_efault, 0, ts_nr_backends);
 	tcase_add_loop_test(tc, default_action_kills, 0, ts_nr_backends);

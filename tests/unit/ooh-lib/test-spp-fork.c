@@ -45,7 +45,7 @@ START_TEST(child_inherits_protection)
 	uint32_t mask;
 
 	ts_install_catcher();
-	s = ts_open(ts_backends[_i]);
+	s = ts_open(_i);
 	memset(m, 'p', PG);
 	ck_assert_int_eq(ooh_spp_protect(s, m, PG, ts_guard(1, 1)), 0);
 	pid_t pid = fork();
@@ -88,7 +88,7 @@ START_TEST(fork_while_threads_write)
 	busy_page = ts_map(PG);
 	memset(busy_page, 'p', PG);
 	ts_install_catcher();
-	s = ts_open(ts_backends[_i]);
+	s = ts_open(_i);
 	ck_assert_int_eq(ooh_spp_protect(s, busy_page, PG, ts_guard(1, 1)), 0);
 	for (int i = 0; i < 2; i++)
 		ck_assert_int_eq(pthread_create(&th[i], NULL, busy_writer, &ids[i]), 0);

@@ -14,7 +14,7 @@ START_TEST(munmap_drops_protection)
 	uint32_t mask;
 
 	ts_install_catcher();
-	s = ts_open(ts_backends[_i]);
+	s = ts_open(_i);
 	memset(m, 0, 3 * PG);
 	ck_assert_int_eq(ooh_spp_protect(s, m, 3 * PG, ts_guard(1, 1)), 0);
 	ck_assert_int_eq(munmap(m + PG, PG), 0);
@@ -46,7 +46,7 @@ START_TEST(remap_without_query)
 	char *m = ts_map(2 * PG);
 
 	ts_install_catcher();
-	s = ts_open(ts_backends[_i]);
+	s = ts_open(_i);
 	ck_assert_int_eq(ooh_spp_protect(s, m, 2 * PG, 0), 0);
 	ck_assert_int_eq(munmap(m, 2 * PG), 0);
 	char *again = mmap(m, 2 * PG, PROT_READ | PROT_WRITE,

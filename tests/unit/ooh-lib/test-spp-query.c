@@ -13,7 +13,7 @@ START_TEST(query_reads_back)
 	uint32_t masks[4] = { 0, 0x12345678u, OOH_SPP_ALL_WRITABLE, 0xfffffffeu }, got;
 
 	ts_install_catcher();
-	s = ts_open(ts_backends[_i]);
+	s = ts_open(_i);
 	ck_assert_int_eq(ooh_spp_backend(s), (int)ts_backends[_i]);
 	ck_assert_int_eq(ooh_spp_protect_pages(s, m, masks, 4), 0);
 	for (int i = 0; i < 4; i++) {
@@ -55,7 +55,7 @@ START_TEST(bad_input)
 	ck_assert_int_eq(ooh_spp_open(&s, 0x100), -EINVAL);               /* unknown flag */
 	ck_assert_int_eq(ooh_spp_open(&s, OOH_SPP_OPEN_BACKEND(77)), -EINVAL);
 	ck_assert_ptr_null(s);
-	s = ts_open(ts_backends[_i]);
+	s = ts_open(_i);
 	/* Alignment and sizes. */
 	ck_assert_int_eq(ooh_spp_protect(s, m + 1, PG, 0), -EINVAL);
 	ck_assert_int_eq(ooh_spp_protect(s, m + 128, PG, 0), -EINVAL);    /* sub-page aligned is not enough */
@@ -118,7 +118,7 @@ START_TEST(many_pages)
 
 	ck_assert_ptr_nonnull(masks);
 	ts_install_catcher();
-	s = ts_open(ts_backends[_i]);
+	s = ts_open(_i);
 	for (int i = 0; i < N; i++) {
 		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
 		masks[i] = (uint32_t)(seed >> 32) | 1u; /* sub-page 0 always writable */

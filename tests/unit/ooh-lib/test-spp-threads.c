@@ -79,7 +79,7 @@ static void *hammer(void *arg)
 	return NULL;
 }
 
-static void run(enum ooh_spp_backend b, int npages)
+static void run(int v, int npages)
 {
 	pthread_t th[NT], hm;
 	struct writer w[NT];
@@ -92,7 +92,7 @@ static void run(enum ooh_spp_backend b, int npages)
 	pages = ts_map((size_t)npages * PG);
 	memset(pages, 0, (size_t)npages * PG);
 	ts_install_catcher();
-	s = ts_open(b);
+	s = ts_open(v);
 	ck_assert_int_eq(ooh_spp_protect(s, pages, (size_t)npages * PG, even), 0);
 	ooh_spp_stats(&st0);
 	ck_assert_int_eq(pthread_create(&hm, NULL, hammer, &npages), 0);
@@ -122,13 +122,18 @@ static void run(enum ooh_spp_backend b, int npages)
 		ck_assert_int_eq(pg[2 * t * SP + (ITER % 16) * 8], (char)ITER);
 		ck_assert_int_eq(pg[(2 * t + 8) * SP + 127], (char)(ITER + 1));
 	}
-	if (b == OOH_SPP_BACKEND_MPROTECT) {
-		fprintf(stderr, "threads(%d pages): %lu permitted, %lu violations, %lu parked windows\n",
-			npages, (unsigned long)(st1.permitted - st0.permitted),
+	if (ts_backends[v] == OOH_SPP_BACKEND_MPROTECT) {
+		fprintf(stderr, "threads(%d pages, %s): %lu permitted, %lu violations, %lu parked windows\n",
+			npages, st1.pkeys ? "pkeys" : "parking",
+			(unsigned long)(st1.permitted - st0.permitted),
 			(unsigned long)(st1.violations - st0.violations),
 			(unsigned long)(st1.parks - st0.parks));
 		ck_assert_uint_ge(st1.permitted - st0.permitted, 2 * NT * ITER);
-		ck_assert_uint_gt(st1.parks - st0.parks, 0);
+		ck_assert_uint_eq(st1.pkeys, !ts_nopkeys[v] && ts_cpu_has_pkeys());
+		if (st1.pkeys)
+			ck_assert_uint_eq(st1.parks - st0.parks, 0); /* nobody stopped */
+		else
+			ck_assert_uint_gt(st1.parks - st0.parks, 0);
 		/* Only exiting threads (glibc blocks every signal before a thread
 		 * exits) may be passed over; the protected bytes are checked above. */
 		ck_assert_uint_le(st1.unparkable - st0.unparkable, NT + 1);
@@ -139,18 +144,19 @@ static void run(enum ooh_spp_backend b, int npages)
 
 START_TEST(same_page)
 {
-	run(ts_backends[_i], 1);
+	run(_i, 1);
 }
 END_TEST
 
 START_TEST(several_pages)
 {
-	run(ts_backends[_i], 3);
+	run(_i, 3);
 }
 END_TEST
 
 /* A thread that blocks every signal (sigwait style) cannot be parked: the
- * window still completes (after ~ms), and the thread is counted. */
+ * window still completes (after ~ms), and the thread is counted (parking
+ * mechanism; with protection keys nobody is parked). */
 static void *blocker(void *arg)
 {
 	sigset_t all;
@@ -170,7 +176,7 @@ START_TEST(thread_blocking_signals_does_not_hang)
 	char *m = ts_map(PG);
 
 	ts_install_catcher();
-	s = ts_open(ts_backends[_i]);
+	s = ts_open(_i);
 	ck_assert_int_eq(ooh_spp_protect(s, m, PG, ts_guard(3, 3)), 0);
 	ck_assert_int_eq(pthread_create(&t, NULL, blocker, NULL), 0);
 	usleep(20000);
@@ -181,8 +187,56 @@ START_TEST(thread_blocking_signals_does_not_hang)
 	ooh_spp_stats(&b);
 	atomic_store(&stop, 1);
 	pthread_join(t, NULL);
-	if (ts_backends[_i] == OOH_SPP_BACKEND_MPROTECT)
+	if (ts_backends[_i] == OOH_SPP_BACKEND_MPROTECT && !b.pkeys)
 		ck_assert_uint_ge(b.unparkable - a.unparkable, 1);
+	else if (ts_backends[_i] == OOH_SPP_BACKEND_MPROTECT)
+		ck_assert_uint_eq(b.unparkable - a.unparkable, 0); /* pkeys: nobody to park */
+	ck_assert_int_eq(ooh_spp_close(s), 0);
+}
+END_TEST
+
+/* A thread that existed before the domain was opened reads and writes
+ * like the others (protection keys: it never had the key's rights). */
+static atomic_int go;
+static char *early_page;
+static atomic_int early_result = -1;
+
+static void *early(void *arg)
+{
+	int sum = 0;
+	(void)arg;
+	while (!atomic_load(&go))
+		usleep(1000);
+	for (int i = 0; i < 256; i++)
+		sum += early_page[i];
+	if (sum != 256 || ts_write8(&early_page[7], 5) || early_page[7] != 5) {
+		atomic_store(&early_result, 1);
+		return NULL;
+	}
+	if (ts_write8(&early_page[200], 5) != 1 || ts_last.code != OOH_SEGV_SPPERR ||
+	    ts_last.addr != (uintptr_t)&early_page[200] || early_page[200] != 1) {
+		atomic_store(&early_result, 2);
+		return NULL;
+	}
+	atomic_store(&early_result, 0);
+	return NULL;
+}
+
+START_TEST(thread_older_than_domain)
+{
+	pthread_t t;
+	ooh_spp *s;
+
+	early_page = ts_map(PG);
+	memset(early_page, 1, PG);
+	ts_install_catcher();
+	ck_assert_int_eq(pthread_create(&t, NULL, early, NULL), 0);
+	usleep(10000);
+	s = ts_open(_i);
+	ck_assert_int_eq(ooh_spp_protect(s, early_page, PG, ts_guard(1, 1)), 0);
+	atomic_store(&go, 1);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(atomic_load(&early_result), 0);
 	ck_assert_int_eq(ooh_spp_close(s), 0);
 }
 END_TEST
@@ -197,6 +251,7 @@ int main(void)
 	tcase_add_loop_test(tc, same_page, 0, ts_nr_backends);
 	tcase_add_loop_test(tc, several_pages, 0, ts_nr_backends);
 	tcase_add_loop_test(tc, thread_blocking_signals_does_not_hang, 0, ts_nr_backends);
+	tcase_add_loop_test(tc, thread_older_than_domain, 0, ts_nr_backends);
 	suite_add_tcase(s, tc);
 	return ooh_check_main(s);
 }

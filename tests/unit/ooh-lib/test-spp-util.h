@@ -26,8 +26,26 @@
 #define PG 4096ul
 #define SP 128ul
 
-static enum ooh_spp_backend ts_backends[OOH_SPP_BACKEND_MAX + 1];
+/*
+ * Variants under test: every usable backend; the mprotect backend twice
+ * when the CPU has protection keys (pkey windows, and with
+ * OOH_SPP_NO_PKEYS=1 the parking mechanism every x86-64 Linux has).
+ */
+#define TS_MAX_VARIANTS 4
+static enum ooh_spp_backend ts_backends[TS_MAX_VARIANTS];
+static bool ts_nopkeys[TS_MAX_VARIANTS];
 static int ts_nr_backends;
+
+static inline bool ts_cpu_has_pkeys(void)
+{
+#if defined(__x86_64__)
+	unsigned a, b, c, d;
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+	return c & (1u << 4); /* OSPKE */
+#else
+	return false;
+#endif
+}
 
 static inline void ts_find_backends(void)
 {
@@ -36,12 +54,29 @@ static inline void ts_find_backends(void)
 
 	ts_nr_backends = 0;
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		if (ooh_spp_probe(all[i], reason, sizeof(reason)) == 0)
-			ts_backends[ts_nr_backends++] = all[i];
-		else
+		if (ooh_spp_probe(all[i], reason, sizeof(reason)) != 0) {
 			fprintf(stderr, "note: SPP backend %s not usable here, its cases are not run: %s\n",
 				ooh_spp_backend_name(all[i]), reason);
+			continue;
+		}
+		ts_backends[ts_nr_backends] = all[i];
+		ts_nopkeys[ts_nr_backends++] = false;
+		if (all[i] == OOH_SPP_BACKEND_MPROTECT && ts_cpu_has_pkeys()) {
+			ts_backends[ts_nr_backends] = all[i];
+			ts_nopkeys[ts_nr_backends++] = true;
+		} else if (all[i] == OOH_SPP_BACKEND_MPROTECT) {
+			fprintf(stderr, "note: no protection keys here: mprotect runs with parking only\n");
+		}
 	}
+}
+
+/* Select variant v for this (forked) test process, before the first open. */
+static inline void ts_variant(int v)
+{
+	if (ts_nopkeys[v])
+		setenv("OOH_SPP_NO_PKEYS", "1", 1);
+	else
+		unsetenv("OOH_SPP_NO_PKEYS");
 }
 
 /* What the last SIGSEGV of this thread carried. */
@@ -130,11 +165,17 @@ static inline char *ts_map(size_t len)
 	return p;
 }
 
-static inline ooh_spp *ts_open(enum ooh_spp_backend b)
+/* Open a domain of variant v (the loop index of the test). */
+static inline ooh_spp *ts_open(int v)
 {
+	enum ooh_spp_backend b = ts_backends[v];
 	ooh_spp *s = NULL;
-	int err = ooh_spp_open(&s, OOH_SPP_OPEN_BACKEND(b));
-	ck_assert_msg(err == 0, "ooh_spp_open(%s): %s", ooh_spp_backend_name(b), ooh_strerror(err));
+	int err;
+
+	ts_variant(v);
+	err = ooh_spp_open(&s, OOH_SPP_OPEN_BACKEND(b));
+	ck_assert_msg(err == 0, "ooh_spp_open(%s%s): %s", ooh_spp_backend_name(b),
+		      ts_nopkeys[v] ? ", no pkeys" : "", ooh_strerror(err));
 	return s;
 }
 
