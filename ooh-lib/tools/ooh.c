@@ -6,6 +6,8 @@
  *   ooh track [--backend B] [--interval MS] [--count N] [--json] [--pages]
  *             (-p PID | -- CMD ARGS...)
  *   ooh version
+ *   ooh wss ARGS...      (runs ooh-wss, examples/wss)
+ *   ooh vmwss ARGS...    (runs ooh-vmwss, vmwss/)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -32,7 +34,9 @@ static void usage(FILE *f)
 		"       ooh track [--backend B] [--interval MS] [--count N] [--json] [--pages]\n"
 		"                 (-p PID | -- CMD ARGS...)\n"
 		"       ooh version\n"
-		"backends: auto pagemap softdirty uffd mprotect\n");
+		"       ooh wss ARGS...    working set of a process (ooh-wss --help)\n"
+		"       ooh vmwss ARGS...  working set of a whole VM (ooh-vmwss --help)\n"
+		"backends: auto pagemap softdirty uffd mprotect ooh-spml ooh-epml\n");
 }
 
 static void json_string(const char *s)
@@ -294,6 +298,31 @@ static int cmd_track(int argc, char **argv)
 	return err && err != -ESRCH ? 1 : 0;
 }
 
+/*
+ * `ooh wss` and `ooh vmwss` are programs of their own, installed next to
+ * this one: run the sibling with the remaining arguments.
+ */
+static int exec_sibling(const char *name, char **argv)
+{
+	char self[4096], path[4096 + 64];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (len < 0) {
+		perror("ooh: /proc/self/exe");
+		return 1;
+	}
+	self[len] = '\0';
+	slash = strrchr(self, '/');
+	if (slash)
+		*slash = '\0';
+	snprintf(path, sizeof(path), "%s/%s", slash ? self : ".", name);
+	argv[0] = (char *)name;
+	execv(path, argv);
+	fprintf(stderr, "ooh: cannot run %s: %s\n", path, strerror(errno));
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -304,6 +333,10 @@ int main(int argc, char **argv)
 		return cmd_backends(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "track"))
 		return cmd_track(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "wss"))
+		return exec_sibling("ooh-wss", argv + 1);
+	if (!strcmp(argv[1], "vmwss"))
+		return exec_sibling("ooh-vmwss", argv + 1);
 	if (!strcmp(argv[1], "version")) {
 		unsigned v = ooh_version();
 		printf("ooh %u.%u.%u\n", v >> 16, (v >> 8) & 0xff, v & 0xff);
