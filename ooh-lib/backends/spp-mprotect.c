@@ -10,7 +10,17 @@
  *    SIGSEGV disposition gets a siginfo with si_code OOH_SEGV_SPPERR and
  *    si_addr the exact faulting address (its handler is called, or the
  *    process dies of SIGSEGV if it had none).
- *  - writable sub-page: the writing thread opens a "window": every other
+ *  - writable sub-page, protection keys (the CPU has pku and the kernel
+ *    enabled it, unless OOH_SPP_NO_PKEYS is set): protected pages carry a
+ *    key of ours, write-disabled in every thread's PKRU, and the page stays
+ *    PROT_WRITE; the window opens the key in the faulting thread's signal
+ *    frame only and single-steps: no other thread can write meanwhile, so
+ *    nobody is parked.  A thread without the key's rights at all (older
+ *    than the key, or in a signal handler) faults once on a read and gets
+ *    it write-disabled.  PKRU is per key, so a store crossing into the next
+ *    page does not fault there: a fault in a page's last 64 bytes puts the
+ *    next page, if protected, in the window's check too.
+ *  - writable sub-page, parking (no keys): the writing thread opens a "window": every other
  *    thread of the process is parked (a real-time signal whose handler
  *    waits on a futex), the page is made writable, and the faulting
  *    instruction is single-stepped (TF set in the signal frame's EFLAGS,
