@@ -9,6 +9,7 @@
 #include "control.h"
 #include "exit-codes.h"
 #include "vm.h"
+#include "ooh/ooh.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -208,6 +209,41 @@ static void cmd_quit(struct l0_vm *vm, struct reply *r)
 	emit(r, "\"ok\":true,\"state\":\"stopping\"");
 }
 
+/*
+ * The host's view of the guest's memory (ooh/host.c): dirty-start, then
+ * dirty every interval (pages the VM dirtied since the previous query),
+ * then dirty-stop.
+ */
+static void cmd_dirty_start(struct l0_vm *vm, struct reply *r)
+{
+	int err = vm->ooh ? l0_ooh_host_start(vm->ooh) : -ENOTSUP;
+
+	if (err == 0)
+		emit(r, "\"ok\":true,\"vm_pages\":%llu", (unsigned long long)(vm->mem.size / 4096));
+	else if (err == -ENOTSUP)
+		emit(r, "\"ok\":false,\"error\":\"dirty logging unavailable: KVM has no dirty ring here\"");
+	else
+		emit(r, "\"ok\":false,\"error\":\"dirty logging could not start: %s\"", strerror(-err));
+}
+
+static void cmd_dirty(struct l0_vm *vm, struct reply *r)
+{
+	uint64_t dirty;
+
+	if (!vm->ooh || l0_ooh_host_sample(vm->ooh, &dirty) < 0)
+		emit(r, "\"ok\":false,\"error\":\"not monitoring: send dirty-start first\"");
+	else
+		emit(r, "\"ok\":true,\"dirty_pages\":%llu,\"uptime_ms\":%llu",
+		     (unsigned long long)dirty, (unsigned long long)l0_vm_uptime_ms(vm));
+}
+
+static void cmd_dirty_stop(struct l0_vm *vm, struct reply *r)
+{
+	if (vm->ooh)
+		l0_ooh_host_stop(vm->ooh);
+	emit(r, "\"ok\":true");
+}
+
 static const struct {
 	const char *name;
 	void (*run)(struct l0_vm *vm, struct reply *r);
@@ -216,6 +252,9 @@ static const struct {
 	{ "pause", cmd_pause },
 	{ "resume", cmd_resume },
 	{ "quit", cmd_quit },
+	{ "dirty-start", cmd_dirty_start },
+	{ "dirty", cmd_dirty },
+	{ "dirty-stop", cmd_dirty_stop },
 };
 
 size_t l0_control_execute(struct l0_vm *vm, const char *request, char *reply, size_t reply_size)

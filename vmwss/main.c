@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * ooh-vmwss --xen DOMID [--interval MS] [--count N] [--window W]
- *           [--tolerance F] [--json] [--svg FILE]
+ * ooh-vmwss (--xen DOMID | --l0 SOCKET) [--interval MS] [--count N]
+ *           [--window W] [--tolerance F] [--json] [--svg FILE]
  *
  * Per interval: dirty pages, dirty rate, and the estimated working set
  * with PRL-style plateau detection; at the end, the plateaus found. What
@@ -53,9 +53,10 @@ struct monitor {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: ooh-vmwss --xen DOMID [--interval MS] [--count N] [--window W]\n"
-		"                 [--tolerance F] [--json] [--svg FILE]\n"
+		"usage: ooh-vmwss (--xen DOMID | --l0 SOCKET) [--interval MS] [--count N]\n"
+		"                 [--window W] [--tolerance F] [--json] [--svg FILE]\n"
 		"  --xen DOMID     a Xen domain, from dom0 (libxenctrl log-dirty)\n"
+		"  --l0 SOCKET     an ooh-l0 VM, through its control socket (KVM dirty ring)\n"
 		"  --interval MS   sampling interval (default 1000)\n"
 		"  --count N       stop after N intervals (default: until SIGINT/SIGTERM)\n"
 		"  --window W      intervals that must agree to call a plateau (default 3)\n"
@@ -189,6 +190,7 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "xen", required_argument, NULL, 'x' },
+		{ "l0", required_argument, NULL, 'l' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "count", required_argument, NULL, 'c' },
 		{ "window", required_argument, NULL, 'w' },
@@ -201,7 +203,7 @@ int main(int argc, char **argv)
 	struct monitor m = { .interval_ms = 1000, .window = 3, .tolerance = 0.1 };
 	struct vmwss_estimator est;
 	struct vmwss_source src;
-	const char *xen_domain = NULL;
+	const char *xen_domain = NULL, *l0_socket = NULL;
 	char err[256] = "";
 	struct timespec next;
 	int opt, ret, status = 0;
@@ -210,6 +212,7 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'x': xen_domain = optarg; break;
+		case 'l': l0_socket = optarg; break;
 		case 'i': if (parse_uint(optarg, &m.interval_ms)) goto bad; break;
 		case 'c': if (parse_uint(optarg, &m.count)) goto bad; break;
 		case 'w': if (parse_uint(optarg, &m.window)) goto bad; break;
@@ -220,13 +223,16 @@ int main(int argc, char **argv)
 		default: goto bad;
 		}
 	}
-	if (!xen_domain || optind != argc)
+	if (!xen_domain == !l0_socket || optind != argc)
 		goto bad;
 	if (vmwss_estimator_init(&est, m.window, m.tolerance) < 0) {
 		fprintf(stderr, "ooh-vmwss: --window must be >= 2 and --tolerance in (0, 1)\n");
 		return EXIT_USAGE;
 	}
-	ret = vmwss_source_xen(&src, xen_domain, err, sizeof(err));
+	if (xen_domain)
+		ret = vmwss_source_xen(&src, xen_domain, err, sizeof(err));
+	else
+		ret = vmwss_source_l0(&src, l0_socket, err, sizeof(err));
 	if (ret < 0) {
 		fprintf(stderr, "ooh-vmwss: %s\n", err);
 		return ret == -EINVAL ? EXIT_USAGE : 1;
@@ -298,7 +304,7 @@ int main(int argc, char **argv)
 	}
 	src.stop(&src);
 	if (stop_requested)
-		fprintf(stderr, "ooh-vmwss: stopped by signal; log-dirty turned off\n");
+		fprintf(stderr, "ooh-vmwss: stopped by signal; dirty logging turned off\n");
 	if (m.dirty && m.wss && m.plateaus && m.sample_us) {
 		print_summary(&m);
 		if (m.svg_path && (ret = write_svg(&m, m.svg_path)) < 0) {

@@ -30,6 +30,8 @@ struct vmwss_source {
 
 int vmwss_source_xen(struct vmwss_source *src, const char *domain,
 		     char *err, size_t errlen);
+int vmwss_source_l0(struct vmwss_source *src, const char *socket_path,
+		    char *err, size_t errlen);
 
 /*
  * PRL-style plateau detection: the working set is stable once `window`

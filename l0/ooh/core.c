@@ -55,6 +55,10 @@ int l0_ooh_vm_init(struct l0_vm *vm)
 			max > 0 ? strerror(errno) : "not supported");
 	ooh->gsi = vm->cfg.irqchip ? L0_OOH_NOTIFY_GSI : 0;
 	vm->ooh = ooh;
+	/* OOH_L0_DIRTY_LOG=always: log from the start (diagnostics, benchmarks) */
+	if (ooh->has_ring && getenv("OOH_L0_DIRTY_LOG") &&
+	    !strcmp(getenv("OOH_L0_DIRTY_LOG"), "always"))
+		l0_ooh_set_logging(ooh, true);
 	return 0;
 }
 
@@ -70,6 +74,7 @@ void l0_ooh_vm_destroy(struct l0_vm *vm)
 	free(ooh->gfns);
 	free(ooh->set);
 	free(ooh->unique);
+	free(ooh->host.bits);
 	pthread_mutex_destroy(&ooh->lock);
 	free(ooh);
 	vm->ooh = NULL;

@@ -84,6 +84,7 @@ void l0_ooh_harvest(struct l0_ooh *ooh, struct l0_vcpu *self)
 	}
 	l0_ooh_world_resume(ooh);
 	ooh->stats.gfns_harvested += ooh->nr_gfns;
+	l0_ooh_host_note(ooh);
 	if (lost) {
 		/* out of host memory: every active session overflows (conservative) */
 		for (uint32_t id = 1; id <= OOH_MAX_SESSIONS; id++)

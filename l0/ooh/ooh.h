@@ -74,6 +74,11 @@ struct l0_ooh {
 	size_t cap_unique;
 	uint64_t *set;                  /* EPML candidate hash set */
 	size_t set_cap;
+	struct {                        /* host.c: the host's VM-wide view */
+		bool on;
+		uint64_t *bits;         /* one bit per GFN dirtied since the last query */
+		uint64_t nr_gfns;
+	} host;
 };
 
 /* core.c: set-up, hooks called from vm.c / vcpu.c / x86/cpu.c */
@@ -114,6 +119,12 @@ void l0_ooh_shadow_refresh(struct l0_ooh *ooh, int vcpu);
 /* Reads EPML_SEEN and replaces it by EPML_ENABLE (world stopped). */
 uint64_t l0_ooh_shadow_take_seen(struct l0_ooh *ooh, int vcpu);
 struct ooh_shadow_page *l0_ooh_shadow_page(struct l0_ooh *ooh, int vcpu);
+
+/* host.c: the control socket's dirty-start / dirty / dirty-stop */
+int l0_ooh_host_start(struct l0_ooh *ooh);
+int l0_ooh_host_sample(struct l0_ooh *ooh, uint64_t *dirty);
+void l0_ooh_host_stop(struct l0_ooh *ooh);
+void l0_ooh_host_note(struct l0_ooh *ooh);
 
 /* hypercall.c */
 int l0_ooh_hypercall(struct l0_ooh *ooh, struct l0_vcpu *vcpu, uint64_t gpa);

@@ -109,7 +109,7 @@ for sig in INT TERM; do
 	sleep 2
 	kill -$sig $pid
 	wait $pid
-	if grep -q 'log-dirty turned off' /tmp/sig.err &&
+	if grep -q 'dirty logging turned off' /tmp/sig.err &&
 	   ooh-vmwss --xen "$domid" --count 1 --interval 200 >/dev/null 2>/tmp/again.err; then
 		ooh_pass vmwss-sig$sig-cleans-up
 	else
