@@ -148,7 +148,8 @@ l1_side() {
 	done 2>&1 | tee /tmp/bench.out
 	echo "OOH-BENCH summary (median over $RUNS runs):"
 	for vmm in ooh-l0 ooh-l0-guest-dec qemu-pc qemu-microvm ooh-l0-vmlinux qemu-microvm-pvh; do
-		grep "^OOH-BENCH $vmm " /tmp/bench.out | sed 's/.*init_s=\([^ ]*\) vmm_rss_kib=\([^ ]*\).*/\1 \2/' |
+		grep "^OOH-BENCH $vmm " /tmp/bench.out |
+		sed 's/.*init_s=\([^ ]*\) .*vmm_rss_kib=\([^ ]*\).*/\1 \2/' |
 		sort -n | awk -v vmm="$vmm" '{ t[NR] = $1; r[NR] = $2 }
 			END { if (NR) printf "OOH-BENCH %-17s init %6.2f s   vmm rss %6.1f MiB\n",
 				vmm, t[int((NR + 1) / 2)], r[int((NR + 1) / 2)] / 1024 }'
