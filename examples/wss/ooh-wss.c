@@ -251,38 +251,52 @@ static void write_svg(const char *file, bool have_ref, struct plateau pl[3][256]
 	fclose(f);
 }
 
-/* Whole VM via ooh-l0's control socket: needs a working-set query there. */
-static int vm_source(const char *sock)
+/*
+ * A whole VM is ooh-vmwss's job (vmwss/: ooh-l0's control socket, or Xen
+ * from dom0): hand over to it, installed next to this program, with the
+ * same interval, window, tolerance and outputs.
+ */
+static int vm_source(const char *sock, long interval_ms, long count, int window, double tol,
+		     bool json, const char *svg)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	char buf[512];
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	char self[4096], path[4200], iv[32], cnt[32], win[32], tl[32];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *argv[16];
+	int n = 0;
 
-	if (fd < 0 || strlen(sock) >= sizeof(a.sun_path)) {
-		fprintf(stderr, "ooh-wss: bad socket path %s\n", sock);
+	if (len < 0) {
+		perror("ooh-wss: /proc/self/exe");
 		return 1;
 	}
-	strcpy(a.sun_path, sock);
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		fprintf(stderr, "ooh-wss: VM socket %s: %s (is ooh-l0 running?)\n", sock, strerror(errno));
-		close(fd);
-		return 1;
+	self[len] = 0;
+	*(strrchr(self, '/') ? strrchr(self, '/') : self) = 0;
+	snprintf(path, sizeof(path), "%s/ooh-vmwss", self);
+	snprintf(iv, sizeof(iv), "%ld", interval_ms);
+	snprintf(win, sizeof(win), "%d", window);
+	snprintf(tl, sizeof(tl), "%g", tol);
+	argv[n++] = "ooh-vmwss";
+	argv[n++] = "--l0";
+	argv[n++] = (char *)sock;
+	argv[n++] = "--interval";
+	argv[n++] = iv;
+	argv[n++] = "--window";
+	argv[n++] = win;
+	argv[n++] = "--tolerance";
+	argv[n++] = tl;
+	if (count > 0) {
+		snprintf(cnt, sizeof(cnt), "%ld", count);
+		argv[n++] = "--count";
+		argv[n++] = cnt;
 	}
-	const char *req = "{\"cmd\":\"dirty-log\",\"id\":1}\n";
-	ssize_t n = write(fd, req, strlen(req)) < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0) {
-		fprintf(stderr, "ooh-wss: VM socket %s: no reply\n", sock);
-		return 1;
+	if (json)
+		argv[n++] = "--json";
+	if (svg) {
+		argv[n++] = "--svg";
+		argv[n++] = (char *)svg;
 	}
-	buf[n] = 0;
-	if (strstr(buf, "\"ok\":false")) {
-		fprintf(stderr, "ooh-wss: ooh-l0 at %s has no dirty/working-set query yet "
-				"(reply: %s); a VM's working set needs that query in ooh-l0\n",
-			sock, strtok(buf, "\n"));
-		return 1;
-	}
-	fprintf(stderr, "ooh-wss: unexpected reply from %s: %s", sock, buf);
+	argv[n] = NULL;
+	execv(path, argv);
+	fprintf(stderr, "ooh-wss: cannot run %s: %s\n", path, strerror(errno));
 	return 1;
 }
 
@@ -342,7 +356,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (vm)
-		return vm_source(vm);
+		return vm_source(vm, interval_ms, count, window, tol, json, svg);
 	if (optind >= argc) {
 		usage(stderr);
 		return 2;
