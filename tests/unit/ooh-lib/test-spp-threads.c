@@ -195,6 +195,55 @@ START_TEST(thread_blocking_signals_does_not_hang)
 }
 END_TEST
 
+/* Vectors changed (ooh_spp_protect) while threads write: sub-page 0 is
+ * writable and sub-page 31 protected in both vectors, so writes there must
+ * always land / always be refused; no deadlock between windows and calls. */
+static ooh_spp *tog_spp;
+static char *tog_page;
+
+static void *tog_writer(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+	for (int i = 1; i <= 300; i++) {
+		volatile char *own = tog_page + id * 16 + (i % 16);
+		if (ts_write8(own, (char)i) || *own != (char)i)
+			atomic_fetch_add(&bad, 1);
+		volatile char *no = tog_page + 31 * SP + (i % SP);
+		if (ts_write8(no, 1) != 1 || ts_last.addr != (uintptr_t)no || *no != 0)
+			atomic_fetch_add(&bad, 1);
+		/* Sub-pages 1 and 2 change: either outcome, but no crash. */
+		(void)ts_write8(tog_page + SP + (i % (2 * SP)), 2);
+	}
+	return NULL;
+}
+
+START_TEST(vectors_change_while_writing)
+{
+	uint32_t a = ts_guard(31, 31) & ts_guard(1, 1), b = ts_guard(31, 31) & ts_guard(2, 2);
+	pthread_t th[3];
+
+	tog_page = ts_map(PG);
+	memset(tog_page, 0, PG);
+	ts_install_catcher();
+	tog_spp = ts_open(_i);
+	ck_assert_int_eq(ooh_spp_protect(tog_spp, tog_page, PG, a), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, tog_writer, (void *)(intptr_t)i), 0);
+	for (int k = 0; k < 300; k++)
+		ck_assert_int_eq(ooh_spp_protect(tog_spp, tog_page, PG, k % 2 ? a : b), 0);
+	for (int i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	unsigned long nbad = atomic_load(&bad);
+	ck_assert_msg(nbad == 0, "%lu writes to the stable sub-pages went wrong", nbad);
+	for (size_t i = 31 * SP; i < PG; i++)
+		ck_assert_int_eq(tog_page[i], 0);
+	ck_assert_int_eq(ooh_spp_protect(tog_spp, tog_page, PG, a), 0);
+	ts_expect_violation(&tog_page[SP + 3], 5);
+	ts_expect_lands(&tog_page[2 * SP + 3], 5);
+	ck_assert_int_eq(ooh_spp_close(tog_spp), 0);
+}
+END_TEST
+
 /* A thread that existed before the domain was opened reads and writes
  * like the others (protection keys: it never had the key's rights). */
 static atomic_int go;
@@ -252,6 +301,7 @@ int main(void)
 	tcase_add_loop_test(tc, several_pages, 0, ts_nr_backends);
 	tcase_add_loop_test(tc, thread_blocking_signals_does_not_hang, 0, ts_nr_backends);
 	tcase_add_loop_test(tc, thread_older_than_domain, 0, ts_nr_backends);
+	tcase_add_loop_test(tc, vectors_change_while_writing, 0, ts_nr_backends);
 	suite_add_tcase(s, tc);
 	return ooh_check_main(s);
 }
