@@ -340,10 +340,13 @@ out:
 		fprintf(stderr, "ooh-l0: cannot set vCPU 0 registers: %s\n", strerror(errno));
 		return L0_EXIT_INTERNAL;
 	}
+	if (vm->cfg.verbose && info.protocol)
+		fprintf(stderr, "ooh-l0: bzImage, boot protocol %u.%02u", info.protocol >> 8,
+			info.protocol & 0xff);
+	else if (vm->cfg.verbose)
+		fprintf(stderr, "ooh-l0: %s", vmlinux ? "vmlinux decompressed by ooh-l0" : "ELF vmlinux");
 	if (vm->cfg.verbose)
-		fprintf(stderr, "ooh-l0: %s %u.%02u: entry 0x%llx, kernel end 0x%llx, initrd 0x%llx+%llu\n",
-			info.protocol ? "bzImage, boot protocol" : vmlinux ? "vmlinux decompressed by ooh-l0" :
-			"ELF vmlinux", info.protocol >> 8, info.protocol & 0xff,
+		fprintf(stderr, ": entry 0x%llx, kernel end 0x%llx, initrd 0x%llx+%llu\n",
 			(unsigned long long)info.entry, (unsigned long long)info.kernel_end,
 			(unsigned long long)info.initrd_addr, (unsigned long long)info.initrd_size);
 	return 0;
