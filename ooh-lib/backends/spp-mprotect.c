@@ -460,8 +460,10 @@ static int list_threads(pid_t me)
 	return added;
 }
 
-/* Stop every other thread.  Called by the window owner. */
-static void park_others(pid_t me)
+/* Stop every other thread.  Called by the window owner.  Returns 0, or an
+ * errno when the threads cannot be listed (no /proc, more than MAX_PARK):
+ * then the write must not go through. */
+static int park_others(pid_t me)
 {
 	unsigned g = atomic_fetch_add(&park_gen, 1) + 1;
 	pid_t pid = getpid();
@@ -470,7 +472,11 @@ static void park_others(pid_t me)
 	park_n = 0;
 	win.parked_others = false;
 	atomic_store(&window_open, 1);
-	while ((added = list_threads(me)) > 0) {
+	while ((added = list_threads(me)) != 0) {
+		if (added < 0) {
+			win.parked_others = park_n > 0;
+			return park_n == MAX_PARK ? EAGAIN : ENOSYS;
+		}
 		win.parked_others = true;
 		for (int i = from; i < park_n; i++)
 			if (syscall(SYS_tgkill, pid, park_tid[i], park_sig) < 0)
@@ -505,6 +511,7 @@ static void park_others(pid_t me)
 	}
 	if (win.parked_others)
 		atomic_fetch_add(&st_parks, 1);
+	return 0;
 }
 
 static void unpark_others(void)
@@ -727,13 +734,14 @@ static void on_segv(int sig, siginfo_t *si, void *ctx)
 	}
 	if (!owner) {
 		uint32_t *fp = use_pkeys ? frame_pkru(uc) : NULL;
+		int perr = 0;
 
 		take_window(me);
 		if (use_pkeys) {
 			win.parked_others = false;
 			win.pkru_set = false;
 		} else {
-			park_others(me);
+			perr = park_others(me);
 		}
 		/* Vectors may have changed meanwhile: look again. */
 		spin_lock(&slock);
@@ -758,11 +766,13 @@ static void on_segv(int sig, siginfo_t *si, void *ctx)
 			errno = saved_errno;
 			return;
 		}
-		if (!(r.mask & (1u << sp)) || (use_pkeys && !fp)) {
+		if (!(r.mask & (1u << sp)) || (use_pkeys && !fp) || perr) {
+			/* Refused: protected, or we could not open the page for
+			 * this thread alone (si_errno says why). */
 			close_window(uc);
 			close_key_here(entry);
 			errno = saved_errno;
-			violation(si, uc, addr, r.mask & (1u << sp) ? ENOTSUP : 0);
+			violation(si, uc, addr, !(r.mask & (1u << sp)) ? 0 : perr ? perr : ENOTSUP);
 			return;
 		}
 		if (use_pkeys) {
@@ -928,6 +938,11 @@ static int probe(char *reason, size_t len)
 	long pg = sysconf(_SC_PAGESIZE);
 	if (pg != (long)OOH_PAGE_SIZE) {
 		set_reason(reason, len, "page size is %ld, not 4096", pg);
+		return -EOPNOTSUPP;
+	}
+	/* Parking lists the threads in /proc/self/task. */
+	if (access("/proc/self/task", R_OK) != 0) {
+		set_reason(reason, len, "/proc/self/task not readable (is /proc mounted?)");
 		return -EOPNOTSUPP;
 	}
 	return 0;
