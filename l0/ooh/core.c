@@ -274,6 +274,6 @@ void l0_ooh_ring_full(struct l0_vcpu *vcpu)
 		fprintf(stderr, "ooh-l0: vCPU %d: %lu dirty-ring-full exits\n", vcpu->id,
 			(unsigned long)atomic_load(&ooh->ring_full_exits));
 	l0_ooh_lock(ooh, vcpu);
-	l0_ooh_harvest(ooh, vcpu);
+	l0_ooh_harvest_for_room(ooh, vcpu);
 	l0_ooh_unlock(ooh);
 }

@@ -64,7 +64,20 @@ static void collect_ring(struct l0_ooh *ooh, int i, bool *lost)
 	}
 }
 
-void l0_ooh_harvest(struct l0_ooh *ooh, struct l0_vcpu *self)
+static bool any_epml_active(struct l0_ooh *ooh)
+{
+	for (uint32_t id = 1; id <= OOH_MAX_SESSIONS; id++)
+		if (ooh->session[id].active && ooh->session[id].mode == OOH_MODE_EPML)
+			return true;
+	return false;
+}
+
+/*
+ * stop_others: false only for a harvest that makes room in a full ring
+ * while no EPML session runs: the rings can be read while their vCPUs run
+ * (KVM's protocol), and nothing then needs a snapshot of EPML_SEEN.
+ */
+static void harvest(struct l0_ooh *ooh, struct l0_vcpu *self, bool stop_others)
 {
 	struct l0_vm *vm = ooh->vm;
 	uint64_t seen[L0_MAX_VCPUS];
@@ -72,17 +85,19 @@ void l0_ooh_harvest(struct l0_ooh *ooh, struct l0_vcpu *self)
 
 	ooh->stats.harvests++;
 	ooh->nr_gfns = 0;
-	l0_ooh_world_stop(ooh, self);
+	if (stop_others)
+		l0_ooh_world_stop(ooh, self);
 	for (int i = 0; i < vm->nr_vcpus; i++)
 		collect_ring(ooh, i, &lost);
 	if (ooh->has_ring && ioctl(vm->vm_fd, KVM_RESET_DIRTY_RINGS, 0) < 0)
 		fprintf(stderr, "ooh-l0: KVM_RESET_DIRTY_RINGS: %s\n", strerror(errno));
 	/* Rings first, then EPML_SEEN: a context that logged an entry set its bit before. */
 	for (int i = 0; i < vm->nr_vcpus; i++) {
-		seen[i] = l0_ooh_shadow_take_seen(ooh, i);
+		seen[i] = stop_others ? l0_ooh_shadow_take_seen(ooh, i) : 0;
 		l0_ooh_shadow_refresh(ooh, i);
 	}
-	l0_ooh_world_resume(ooh);
+	if (stop_others)
+		l0_ooh_world_resume(ooh);
 	ooh->stats.gfns_harvested += ooh->nr_gfns;
 	l0_ooh_host_note(ooh);
 	if (lost) {
@@ -92,6 +107,16 @@ void l0_ooh_harvest(struct l0_ooh *ooh, struct l0_vcpu *self)
 				ooh->session[id].overflow++;
 	}
 	l0_ooh_deliver(ooh, seen);
+}
+
+void l0_ooh_harvest(struct l0_ooh *ooh, struct l0_vcpu *self)
+{
+	harvest(ooh, self, true);
+}
+
+void l0_ooh_harvest_for_room(struct l0_ooh *ooh, struct l0_vcpu *self)
+{
+	harvest(ooh, self, any_epml_active(ooh));
 }
 
 /* Dirty logging on the RAM slots is on exactly while some session is active. */

@@ -99,6 +99,8 @@ bool l0_ooh_overlaps(struct l0_ooh *ooh, uint64_t gpa, uint64_t len, const void 
 
 /* dirty-ring.c: harvest (lock held, world stopped); deliver to sessions */
 void l0_ooh_harvest(struct l0_ooh *ooh, struct l0_vcpu *self);
+/* A ring is full: harvest without stopping anyone unless EPML needs it. */
+void l0_ooh_harvest_for_room(struct l0_ooh *ooh, struct l0_vcpu *self);
 int l0_ooh_set_logging(struct l0_ooh *ooh, bool on);
 
 /* session.c */

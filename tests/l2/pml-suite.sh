@@ -27,9 +27,6 @@ else
 	status=1
 fi
 "$OOH_BIN/ooh-test-evil" || status=1
-if [ -x "$OOH_BIN/ooh-pml-bench" ]; then
-	"$OOH_BIN/ooh-pml-bench" || status=1
-fi
 # unload is refused while a tracker holds /dev/ooh open, then works
 exec 3<>/dev/ooh
 if rmmod ooh 2>/dev/null; then
