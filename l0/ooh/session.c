@@ -90,13 +90,7 @@ int l0_ooh_session_open(struct l0_ooh *ooh, uint32_t mode, uint64_t log_gpa,
 	return (int)id;
 }
 
-/*
- * Dirty logging, once on, stays on for the VM's life: turning it off makes
- * KVM zap and rebuild the guest's mappings (huge pages), which a nested
- * host (TCG SVM emulation under L1 KVM) is the least likely to get right,
- * and a session that starts later need not write-protect all of RAM again.
- * With no active session, harvests (ring-full exits) just discard.
- */
+/* Dirty logging is on exactly while some session is active. */
 static bool any_active(struct l0_ooh *ooh)
 {
 	for (uint32_t id = 1; id <= OOH_MAX_SESSIONS; id++)
@@ -135,6 +129,8 @@ int l0_ooh_session_stop(struct l0_ooh *ooh, struct l0_vcpu *self, uint32_t id)
 	l0_ooh_harvest(ooh, self);
 	s->active = false;
 	publish(ooh, id, s);
+	if (!any_active(ooh))
+		l0_ooh_set_logging(ooh, false);
 	return 0;
 }
 
@@ -146,8 +142,10 @@ int l0_ooh_session_close(struct l0_ooh *ooh, struct l0_vcpu *self, uint32_t id)
 		return -OOH_E_NOENT;
 	if (s->active) {
 		s->active = false;
-		if (!any_active(ooh))
+		if (!any_active(ooh)) {
 			l0_ooh_harvest(ooh, self);
+			l0_ooh_set_logging(ooh, false);
+		}
 	}
 	/* Its context bit must not stay set in any vCPU's shadow page. */
 	for (int i = 0; i < ooh->vm->nr_vcpus; i++) {
