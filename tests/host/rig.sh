@@ -32,14 +32,14 @@ if [ -n "${sum1:-}" ] && [ "$sum1" = "$sum2" ]; then
 else
 	ooh_fail rig-image-reproducible "two builds differ: ${sum1:-none} vs ${sum2:-none}"
 fi
-listing=$(cpio -it --quiet <"$TOP/build/rig/l1-initrd.cpio")
+listing=$(cpio -it --quiet <"$work/snap/rig/l1-initrd.cpio")
 missing=
 for f in init bin/busybox bin/sh ooh/modules.kvm-amd ooh/modules.kvm-intel \
 	 ooh/l2/bzImage ooh/l2/initrd.cpio ooh/bin/ooh-test-kvm-tiny \
 	 ooh/tests/integration/run-all lib64/ld-linux-x86-64.so.2; do
 	grep -qx "$f" <<<"$listing" || missing+=" $f"
 done
-for m in $(cpio -i --quiet --to-stdout ooh/modules.kvm-amd <"$TOP/build/rig/l1-initrd.cpio"); do
+for m in $(cpio -i --quiet --to-stdout ooh/modules.kvm-amd <"$work/snap/rig/l1-initrd.cpio"); do
 	grep -qx "${m#/}" <<<"$listing" || missing+=" $m"
 done
 if [ -z "$missing" ]; then
@@ -47,7 +47,7 @@ if [ -z "$missing" ]; then
 else
 	ooh_fail rig-image-contents "missing:$missing"
 fi
-l2listing=$(cpio -it --quiet <"$TOP/build/rig/l2-initrd.cpio")
+l2listing=$(cpio -it --quiet <"$work/snap/rig/l2-initrd.cpio")
 if grep -qx init <<<"$l2listing" && grep -qx ooh/l2/run-default <<<"$l2listing"; then
 	ooh_pass rig-l2-image-contents
 else
