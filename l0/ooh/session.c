@@ -199,14 +199,24 @@ static void log_push(struct l0_ooh *ooh, struct l0_ooh_session *s, struct ooh_lo
 	ooh->stats.entries_delivered++;
 }
 
-/* EPML candidate set: open addressing over GFN + 1 (0 = empty). */
+/*
+ * EPML candidate set: open addressing over GFN + 1 (0 = empty).
+ *
+ * Candidates are *all* GFNs of the harvest when the session's context ran
+ * on any vCPU since the previous one, none otherwise. Taking only the GFNs
+ * logged by the vCPUs it ran on would miss writes: the host logs a page
+ * once per interval, so if another context (a tracker hashing a shared
+ * page, the kernel zero-filling it on first touch) dirtied it first, the
+ * target's later write in the same interval leaves no entry of its own.
+ */
 static int set_build(struct l0_ooh *ooh, const uint64_t *seen, uint32_t id)
 {
-	size_t n = 0, cap = 64;
+	size_t n = ooh->nr_gfns, cap = 64;
+	uint64_t ran = 0;
 
-	for (size_t i = 0; i < ooh->nr_gfns; i++)
-		n += (seen[ooh->gfns[i].vcpu] >> (id - 1)) & 1;
-	if (n == 0)
+	for (int i = 0; i < ooh->vm->nr_vcpus; i++)
+		ran |= seen[i];
+	if (!((ran >> (id - 1)) & 1) || n == 0)
 		return 0;
 	while (cap < n * 2)
 		cap *= 2;
@@ -223,8 +233,6 @@ static int set_build(struct l0_ooh *ooh, const uint64_t *seen, uint32_t id)
 		uint64_t key = ooh->gfns[i].gfn + 1;
 		size_t h;
 
-		if (!((seen[ooh->gfns[i].vcpu] >> (id - 1)) & 1))
-			continue;
 		for (h = (key * 0x9e3779b97f4a7c15ull) & (cap - 1); ooh->set[h] && ooh->set[h] != key;
 		     h = (h + 1) & (cap - 1))
 			;
