@@ -24,8 +24,8 @@ if [ "$st" != 0 ] && [ "$fail" = 0 ]; then
 	fail=1
 fi
 
-"$OOH_BIN/ooh-l0" --kernel "$OOH_L2/bzImage" --initrd "$OOH_L2/initrd.cpio" \
-	--mem 256M --cpus 2 --timeout 240 --append "quiet ooh.run=/ooh/tests/l2/spp-suite.sh"
+. "$OOH_TESTS/harness/l2.sh"
+l2_boot l2-spp --mem 256M --cpus 2 --timeout 240 --append "quiet ooh.run=/ooh/tests/l2/spp-suite.sh"
 status=$?
 if [ "$status" = 0 ]; then
 	ooh_pass l2-spp "ooh-l0 -> L2 -> ooh-spp-selftest, status 0"
