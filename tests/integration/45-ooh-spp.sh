@@ -24,13 +24,21 @@ if [ "$st" != 0 ] && [ "$fail" = 0 ]; then
 	fail=1
 fi
 
-. "$OOH_TESTS/harness/l2.sh"
-l2_boot l2-spp --mem 256M --cpus 2 --timeout 240 --append "quiet ooh.run=/ooh/tests/l2/spp-suite.sh"
-status=$?
-if [ "$status" = 0 ]; then
-	ooh_pass l2-spp "ooh-l0 -> L2 -> ooh-spp-selftest, status 0"
+# The same suite in L2 is opt-in (an empty file include/spp-l2 via
+# `l1/ooh-rig --include DIR`): the software backend single-steps, and under
+# QEMU 7.2 TCG's emulated SVM that has reset L2 and then L1 itself (seen
+# 2026-11-22: QEMU exits, every later test is lost). L1 above runs it all.
+if [ -f /ooh/include/spp-l2 ]; then
+	. "$OOH_TESTS/harness/l2.sh"
+	l2_boot l2-spp --mem 256M --cpus 2 --timeout 240 --append "quiet ooh.run=/ooh/tests/l2/spp-suite.sh"
+	status=$?
+	if [ "$status" = 0 ]; then
+		ooh_pass l2-spp "ooh-l0 -> L2 -> ooh-spp-selftest, status 0"
+	else
+		ooh_fail l2-spp "ooh-l0 exited with $status"
+		fail=1
+	fi
 else
-	ooh_fail l2-spp "ooh-l0 exited with $status"
-	fail=1
+	ooh_skip l2-spp "opt-in: single-stepping in L2 has reset the TCG-emulated L1 (see the script)"
 fi
 exit $fail
