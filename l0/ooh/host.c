@@ -85,9 +85,8 @@ int l0_ooh_host_sample(struct l0_ooh *ooh, uint64_t *dirty)
 }
 
 /*
- * Dirty logging itself stays on (it does once any session started it:
- * turning it off would zap the guest's sessions' state); only the host's
- * bitmap goes.
+ * Only the host's bitmap goes; dirty logging goes off at the next stop of
+ * the last active guest session (session.c), never under one.
  */
 void l0_ooh_host_stop(struct l0_ooh *ooh)
 {

@@ -90,7 +90,10 @@ int l0_ooh_session_open(struct l0_ooh *ooh, uint32_t mode, uint64_t log_gpa,
 	return (int)id;
 }
 
-/* Dirty logging is on exactly while some session is active. */
+/*
+ * Dirty logging is on while some session is active, or while the host's
+ * view (host.c, control socket dirty-start) is on.
+ */
 static bool any_active(struct l0_ooh *ooh)
 {
 	for (uint32_t id = 1; id <= OOH_MAX_SESSIONS; id++)
@@ -129,7 +132,7 @@ int l0_ooh_session_stop(struct l0_ooh *ooh, struct l0_vcpu *self, uint32_t id)
 	l0_ooh_harvest(ooh, self);
 	s->active = false;
 	publish(ooh, id, s);
-	if (!any_active(ooh))
+	if (!any_active(ooh) && !ooh->host.on)
 		l0_ooh_set_logging(ooh, false);
 	return 0;
 }
@@ -144,7 +147,8 @@ int l0_ooh_session_close(struct l0_ooh *ooh, struct l0_vcpu *self, uint32_t id)
 		s->active = false;
 		if (!any_active(ooh)) {
 			l0_ooh_harvest(ooh, self);
-			l0_ooh_set_logging(ooh, false);
+			if (!ooh->host.on)
+				l0_ooh_set_logging(ooh, false);
 		}
 	}
 	/* Its context bit must not stay set in any vCPU's shadow page. */
