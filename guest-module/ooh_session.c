@@ -404,6 +404,24 @@ static void ooh_epml_detach(struct ooh_session *s)
 
 /* ---- permissions ---- */
 
+/*
+ * The security modules' word (Yama's ptrace_scope, SELinux, ...): opening
+ * the target's /proc/PID/mem goes through ptrace_may_access(PTRACE_MODE_ATTACH)
+ * with every LSM hook, as the tracker.
+ */
+static bool ooh_may_track_lsm(struct task_struct *task)
+{
+	char path[32];
+	struct file *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", task_tgid_vnr(task));
+	f = filp_open(path, O_RDONLY, 0);
+	if (IS_ERR(f))
+		return false;
+	filp_close(f, NULL);
+	return true;
+}
+
 /* ptrace_may_access(PTRACE_MODE_ATTACH_REALCREDS) is not exported: its rules. */
 static bool ooh_may_track(struct task_struct *task)
 {
@@ -428,7 +446,9 @@ static bool ooh_may_track(struct task_struct *task)
 	if (mm && get_dumpable(mm) != SUID_DUMP_USER)
 		dumpable = false;
 	task_unlock(task);
-	return dumpable || capable(CAP_SYS_PTRACE);
+	if (!dumpable && !capable(CAP_SYS_PTRACE))
+		return false;
+	return ooh_may_track_lsm(task);
 }
 
 /* ---- results ---- */

@@ -14,31 +14,57 @@ case $st:$out in
 *) ooh_fail vmwss-l0-socket-gone "status $st: $out" ;;
 esac
 
-ooh-l0 --kernel "$OOH_L2/bzImage" --initrd "$OOH_L2/initrd.cpio" --mem 256M \
-	--control $sock --timeout 400 \
-	--append "quiet ooh.run=/ooh/tests/l2/wss-workload.sh" >$l2log 2>&1 &
-vm=$!
-wait_for() { # pattern seconds
+boot_vm() {
+	ooh-l0 --kernel "$OOH_L2/bzImage" --initrd "$OOH_L2/initrd.cpio" --mem 256M \
+		--control $sock --timeout 400 \
+		--append "quiet ooh.run=/ooh/tests/l2/wss-workload.sh" >$l2log 2>&1 &
+	vm=$!
+}
+wait_for() { # pattern seconds: false if it never came or the VM died
 	i=0
-	while ! grep -q "$1" $l2log && [ $i -lt $(($2 * 2)) ]; do
+	while ! grep -q "$1" $l2log && [ $i -lt $(($2 * 2)) ] && kill -0 $vm 2>/dev/null; do
 		sleep 0.5
 		i=$((i + 1))
 	done
 	grep -q "$1" $l2log
 }
-if ! wait_for 'OOH-WSS-PHASE 1' 120; then
-	ooh_fail vmwss-l0-boot "the L2 workload did not start: $(tail -3 $l2log)"
-	kill $vm
-	exit 1
-fi
+# L2 in this TCG-emulated nested rig now and then triple-faults while KVM
+# dirty logging is on (docs/abi.md, "Rig caveat"): a run cut short by that
+# (ooh-l0 status 73) is reported as SKIP and done again, up to 3 times.
+attempt=1
+while :; do
+	boot_vm
+	if ! wait_for 'OOH-WSS-PHASE 1' 120; then
+		wait $vm 2>/dev/null
+		st=$?
+		if [ $st = 73 ] && [ $attempt -lt 3 ]; then
+			ooh_skip vmwss-l0-boot-$attempt "L2 triple fault in the nested rig: booting again"
+			attempt=$((attempt + 1))
+			continue
+		fi
+		ooh_fail vmwss-l0-boot "the L2 workload did not start (ooh-l0 status $st): $(tail -3 $l2log)"
+		kill $vm 2>/dev/null
+		exit 1
+	fi
+	ooh-vmwss --l0 $sock --interval 2000 --json >/tmp/vmwss-l0.json 2>/tmp/vmwss-l0.err &
+	mon=$!
+	wait_for 'OOH-WSS-PHASE 4' 150
+	sleep 3
+	kill -INT $mon 2>/dev/null
+	wait $mon
+	st=$?
+	if ! kill -0 $vm 2>/dev/null; then
+		wait $vm
+		vst=$?
+		if [ $vst = 73 ] && [ $attempt -lt 3 ]; then
+			ooh_skip vmwss-l0-run-$attempt "L2 triple fault in the nested rig during the run: again"
+			attempt=$((attempt + 1))
+			continue
+		fi
+	fi
+	break
+done
 ooh_pass vmwss-l0-boot
-ooh-vmwss --l0 $sock --interval 2000 --json >/tmp/vmwss-l0.json 2>/tmp/vmwss-l0.err &
-mon=$!
-wait_for 'OOH-WSS-PHASE 4' 150
-sleep 3
-kill -INT $mon
-wait $mon
-st=$?
 cat /tmp/vmwss-l0.json
 summary=$(tail -1 /tmp/vmwss-l0.json)
 if [ $st = 0 ] && echo "$summary" | grep -q '"plateaus"'; then

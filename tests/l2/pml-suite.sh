@@ -37,6 +37,30 @@ spml)
 		ooh_fail l2-libooh-selftest "see the lines above"
 		status=1
 	fi
+	# Only what the tracker could ptrace, security modules included: under
+	# Yama's ptrace_scope 2 (attach needs CAP_SYS_PTRACE) an unprivileged
+	# tracker is refused its own uid's process; at scope 0 it is allowed.
+	yama=/proc/sys/kernel/yama/ptrace_scope
+	if [ -w $yama ]; then
+		target=$(su -s /bin/sh nobody -c 'sleep 120 >/dev/null 2>&1 & echo $!')
+		track="$OOH_BIN/ooh track --backend ooh-spml --interval 100 --count 1 -p $target"
+		echo 0 >$yama
+		su -s /bin/sh nobody -c "$track" >/tmp/yama0.out 2>&1
+		st0=$?
+		echo 2 >$yama
+		su -s /bin/sh nobody -c "$track" >/tmp/yama2.out 2>&1
+		st2=$?
+		echo 0 >$yama
+		kill "$target"
+		if [ $st0 = 0 ] && [ $st2 != 0 ] && grep -q -i 'not permitted' /tmp/yama2.out; then
+			ooh_pass l2-pml-yama "same-uid tracking allowed at ptrace_scope 0, refused at 2"
+		else
+			ooh_fail l2-pml-yama "scope 0: $st0 $(head -2 /tmp/yama0.out); scope 2: $st2 $(head -2 /tmp/yama2.out)"
+			status=1
+		fi
+	else
+		ooh_skip l2-pml-yama "no Yama in this kernel"
+	fi
 	;;
 esac
 # unload is refused while a tracker holds /dev/ooh open, then works
