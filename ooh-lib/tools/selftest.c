@@ -23,25 +23,12 @@
 #include <unistd.h>
 
 #include "ooh.h"
+#include "selftest-report.h"
 
 #define PG 4096ul
 #define PAGES 1024
 #define ROUNDS 20
 
-static int failures;
-
-static void result(const char *status, const char *name, const char *fmt, ...)
-{
-	va_list ap;
-	printf("%s %s ", status, name);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	if (!strcmp(status, "FAIL"))
-		failures++;
-}
 
 static uint64_t hash_page(const unsigned char *p)
 {

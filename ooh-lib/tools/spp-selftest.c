@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "ooh.h"
+#include "selftest-report.h"
 
 #define PG 4096ul
 #define SP 128ul
@@ -242,20 +243,6 @@ static int t_no_handler(void)
 	return 0;
 }
 
-static int failures;
-
-static void result(const char *status, const char *name, const char *fmt, ...)
-{
-	va_list ap;
-	printf("%s %s ", status, name);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	if (!strcmp(status, "FAIL"))
-		failures++;
-}
 
 static void run(const char *variant, bool nopkeys, const char *name, int (*fn)(void))
 {

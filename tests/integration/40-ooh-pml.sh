@@ -13,30 +13,17 @@
 # times, each crash reported as SKIP with its console tail (its results
 # prefixed, not counted); three in a row are a SKIP, not a verdict.
 . "$OOH_TESTS/harness/result.sh"
-run() {
-	"$OOH_BIN/ooh-l0" --kernel "$OOH_L2/bzImage" --initrd "$OOH_L2/initrd.cpio" \
-		--mem 256M --cpus 2 --timeout 900 \
-		--append "quiet ooh.run=/ooh/tests/l2/pml-suite.sh ooh.pml=$1"
-}
+. "$OOH_TESTS/harness/l2.sh"
 failed=0
 for part in epml spml; do
-	attempt=1
-	while :; do
-		out=/tmp/40-ooh-pml-$part.$attempt
-		run "$part" >"$out" 2>&1
-		status=$?
-		[ "$status" = 73 ] && [ $attempt -lt 3 ] || break
-		sed 's/^/triple-faulted-run: /' "$out" | tail -n 25
-		ooh_skip "l0-pml-$part-boot-$attempt" "L2 triple fault in the nested rig (status 73): booting again"
-		attempt=$((attempt + 1))
-	done
+	l2_boot "l0-pml-$part" --mem 256M --cpus 2 --timeout 900 \
+		--append "quiet ooh.run=/ooh/tests/l2/pml-suite.sh ooh.pml=$part"
+	status=$?
 	if [ "$status" = 73 ]; then
 		# Three emulation crashes in a row: no verdict on our code either way.
-		sed 's/^/triple-faulted-run: /' "$out" | tail -n 25
 		ooh_skip "l0-pml-$part-survives" "L2 triple-faulted in all 3 boots (the TCG-emulated nested rig, docs/abi.md)"
 		continue
 	fi
-	cat "$out"
 	if [ "$status" = 0 ]; then
 		ooh_pass "l0-pml-$part-survives" "ooh-l0 -> L2 (2 vCPUs) -> ooh.ko sessions, status 0"
 	else
