@@ -163,6 +163,7 @@ static void handle_exit(struct l0_vcpu *vcpu)
 	case KVM_EXIT_INTR:
 		break;
 	case KVM_EXIT_SHUTDOWN:
+		l0_x86_dump_vcpu(vcpu, stderr);
 		l0_vm_request_stop(vm, L0_STOP_RESET, L0_EXIT_GUEST_RESET,
 				   "guest reset: vCPU %d triple fault (or shutdown)", vcpu->id);
 		break;
@@ -173,6 +174,7 @@ static void handle_exit(struct l0_vcpu *vcpu)
 		handle_system_event(vcpu);
 		break;
 	case KVM_EXIT_INTERNAL_ERROR:
+		l0_x86_dump_vcpu(vcpu, stderr);
 		l0_vm_request_stop(vm, L0_STOP_GUEST_FAULT, L0_EXIT_GUEST_FAULT,
 				   "guest fault: vCPU %d KVM internal error, suberror %u",
 				   vcpu->id, run->internal.suberror);

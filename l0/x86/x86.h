@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 /*
@@ -39,6 +40,9 @@ int l0_x86_setup_real_mode(struct l0_vcpu *vcpu, uint16_t cs, uint16_t ip, uint1
 /* Halted with interrupts off, or never started (an AP nobody woke). */
 int l0_x86_vcpu_halted_for_good(struct l0_vcpu *vcpu, bool *halted);
 bool l0_x86_host_is_kvm_pvm(void);
+
+/* x86/dump.c: registers of a vCPU whose guest died, for the crash report */
+void l0_x86_dump_vcpu(struct l0_vcpu *vcpu, FILE *out);
 
 /* x86/irq.c */
 int l0_x86_irq_init(struct l0_vm *vm);
