@@ -278,6 +278,11 @@ static void check_halted_for_good(struct l0_vm *vm)
 	for (int i = 0; i < vm->nr_vcpus; i++)
 		all = all && atomic_load(&vm->vcpu[i].halted_for_good);
 	if (all) {
+		/* where: a guest that meant to power off, or one that gave up early */
+		for (int i = 0; i < vm->nr_vcpus; i++)
+			fprintf(stderr, "ooh-l0: vCPU %d halted at rip %#llx%s\n", i,
+				(unsigned long long)vm->vcpu[i].halt_rip,
+				vm->vcpu[i].halt_rip ? "" : " (never started or stopped)");
 		l0_vm_request_stop(vm, L0_STOP_HALT, 0, "guest halted (all vCPUs stopped with interrupts off)");
 		return;
 	}

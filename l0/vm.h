@@ -60,6 +60,7 @@ struct l0_vcpu {
 	atomic_bool thread_started;
 	atomic_bool check_halt;     /* run loop asks: are you halted for good? */
 	atomic_bool halted_for_good;
+	uint64_t halt_rip;		/* where it halted (0: never started), for the report */
 	atomic_ulong nr_exits;
 	bool parked;                /* under vm->lock */
 };

@@ -279,11 +279,13 @@ int l0_x86_vcpu_halted_for_good(struct l0_vcpu *vcpu, bool *halted)
 	case KVM_MP_STATE_UNINITIALIZED:
 	case KVM_MP_STATE_INIT_RECEIVED:
 		*halted = true;  /* an AP that was never started (or was stopped) */
+		vcpu->halt_rip = 0;
 		return 0;
 	case KVM_MP_STATE_HALTED:
 		if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0)
 			return -1;
 		*halted = !(regs.rflags & 0x200); /* IF clear: only an NMI could wake it */
+		vcpu->halt_rip = regs.rip;
 		return 0;
 	default:
 		*halted = false;
