@@ -36,5 +36,10 @@ int ooh_session_release(struct file *file);
 long ooh_session_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
 int ooh_session_init(void);
 void ooh_session_exit(void);
+void ooh_sessions_drain(void);
+
+/* ooh_notify.c: the log-full interrupt */
+void ooh_notify_init(void);
+void ooh_notify_exit(void);
 
 #endif /* OOH_MODULE_H */

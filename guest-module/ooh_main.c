@@ -77,8 +77,10 @@ static int __init ooh_init(void)
 	if (ret)
 		return ret;
 	ooh_session_init();
+	ooh_notify_init();
 	ret = misc_register(&ooh_misc);
 	if (ret) {
+		ooh_notify_exit();
 		ooh_session_exit();
 		ooh_hv_exit();
 		return ret;
@@ -96,6 +98,7 @@ static int __init ooh_init(void)
 static void __exit ooh_exit(void)
 {
 	misc_deregister(&ooh_misc);
+	ooh_notify_exit();
 	ooh_session_exit();
 	ooh_hv_exit();
 }

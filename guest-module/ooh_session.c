@@ -91,8 +91,19 @@ struct ooh_session {
 	size_t nr_pending, cap_pending, next_out;
 	bool pending_valid, pending_overflow;
 	u64 pending_seq;
+	/* log entries drained early (log-full interrupt), not yet collected */
+	u64 *staged;
+	size_t nr_staged, cap_staged;
+	struct list_head node;		/* in ooh_sessions */
 	struct ooh_session_stats stats;
 };
+
+/*
+ * Every open session, for the drain the log-full interrupt schedules
+ * (ooh_sessions_drain). Lock order: ooh_sessions_lock, then a session's.
+ */
+static DEFINE_MUTEX(ooh_sessions_lock);
+static LIST_HEAD(ooh_sessions);
 
 static struct preempt_ops ooh_preempt_ops;
 static atomic_t ooh_leaked_ctxs = ATOMIC_INIT(0);
@@ -643,6 +654,88 @@ static int ooh_add_everything(struct ooh_session *s)
 	return 0;
 }
 
+/*
+ * At most this many entries wait in a session's staging: beyond, the log is
+ * left to fill, and l0 reports the overflow (a conservative answer).
+ */
+#define OOH_MAX_STAGED	(1u << 20)
+
+/*
+ * Moves what l0 logged so far into the session's staging, so that the log
+ * has room again before the next collect (lock held). Entries are kept raw
+ * (GPAs or GVAs) and resolved at collect time, like those still in the log.
+ */
+static void ooh_log_drain(struct ooh_session *s)
+{
+	struct ooh_log_header *h = s->log;
+	struct ooh_log_entry *e = (struct ooh_log_entry *)(h + 1);
+	u64 cons = READ_ONCE(h->consumer);
+	/* pairs with l0's release store of producer after the entries */
+	u64 prod = smp_load_acquire(&h->producer);
+	size_t need;
+	u64 i;
+
+	if (prod - cons > h->size)
+		cons = prod - h->size; /* cannot happen unless l0 misbehaves */
+	if (prod == cons)
+		return;
+	need = s->nr_staged + (size_t)(prod - cons);
+	if (need > OOH_MAX_STAGED)
+		return;
+	if (need > s->cap_staged) {
+		size_t cap = max_t(size_t, need, s->cap_staged * 2);
+		u64 *n = kvmalloc_array(cap, sizeof(*n), GFP_KERNEL);
+
+		if (!n)
+			return; /* the log stays full: l0 counts the overflow */
+		if (s->nr_staged)
+			memcpy(n, s->staged, s->nr_staged * sizeof(*n));
+		kvfree(s->staged);
+		s->staged = n;
+		s->cap_staged = cap;
+	}
+	for (i = cons; i < prod; i++)
+		s->staged[s->nr_staged++] = READ_ONCE(e[i & (h->size - 1)].addr);
+	/* entries read before l0 may reuse their slots */
+	smp_store_release(&h->consumer, prod);
+}
+
+/* Called from the log-full interrupt's work: drain every started session. */
+void ooh_sessions_drain(void)
+{
+	struct ooh_session *s;
+	size_t before;
+
+	mutex_lock(&ooh_sessions_lock);
+	list_for_each_entry(s, &ooh_sessions, node) {
+		/* a session busy in an ioctl drains itself when it collects */
+		if (!mutex_trylock(&s->lock))
+			continue;
+		if (s->open && s->started) {
+			before = s->nr_staged;
+			ooh_log_drain(s);
+			if (s->nr_staged != before)
+				s->stats.drains++;
+		}
+		mutex_unlock(&s->lock);
+	}
+	mutex_unlock(&ooh_sessions_lock);
+}
+
+/* One logged address into the interval's answer (mmap lock held). */
+static void ooh_take(struct ooh_session *s, struct ooh_rmap *r, u64 addr)
+{
+	s->stats.log_entries++;
+	if (s->mode == OOH_MODE_SPML) {
+		if (!ooh_rmap_one(s, r, addr))
+			s->stats.dropped++;
+	} else if (vma_lookup(s->mm, addr)) {
+		ooh_pending_add(s, addr);
+	} else {
+		s->stats.dropped++;
+	}
+}
+
 /* Harvest, drain the log and build the interval's answer (lock held). */
 static int ooh_build_interval(struct ooh_session *s, u64 start, u64 end)
 {
@@ -685,19 +778,11 @@ static int ooh_build_interval(struct ooh_session *s, u64 start, u64 end)
 	overflow = READ_ONCE(h->overflow);
 	if (prod - cons > h->size)
 		cons = prod - h->size; /* cannot happen unless l0 misbehaves */
-	for (i = cons; i < prod; i++) {
-		u64 addr = READ_ONCE(e[i & (h->size - 1)].addr);
-
-		s->stats.log_entries++;
-		if (s->mode == OOH_MODE_SPML) {
-			if (!ooh_rmap_one(s, &r, addr))
-				s->stats.dropped++;
-		} else if (vma_lookup(s->mm, addr)) {
-			ooh_pending_add(s, addr);
-		} else {
-			s->stats.dropped++;
-		}
-	}
+	for (n = 0; n < s->nr_staged; n++)
+		ooh_take(s, &r, s->staged[n]);
+	s->nr_staged = 0;
+	for (i = cons; i < prod; i++)
+		ooh_take(s, &r, READ_ONCE(e[i & (h->size - 1)].addr));
 	/* entries read before l0 may reuse their slots */
 	smp_store_release(&h->consumer, prod);
 	s->pending_overflow = overflow != s->last_overflow || s->late;
@@ -878,6 +963,7 @@ static long ooh_start(struct ooh_session *s)
 	}
 	/* Nothing before START counts. */
 	smp_store_release(&s->log->consumer, READ_ONCE(s->log->producer));
+	s->nr_staged = 0;
 	s->last_overflow = READ_ONCE(s->log->overflow);
 	s->pending_valid = false;
 	s->late = false;
@@ -941,6 +1027,9 @@ int ooh_session_open(struct file *file)
 	INIT_LIST_HEAD(&s->born);
 	INIT_LIST_HEAD(&s->epml_node);
 	file->private_data = s;
+	mutex_lock(&ooh_sessions_lock);
+	list_add(&s->node, &ooh_sessions);
+	mutex_unlock(&ooh_sessions_lock);
 	return 0;
 }
 
@@ -949,6 +1038,9 @@ int ooh_session_release(struct file *file)
 	struct ooh_session *s = file->private_data;
 	int ret = 0;
 
+	mutex_lock(&ooh_sessions_lock);
+	list_del(&s->node);
+	mutex_unlock(&ooh_sessions_lock);
 	mutex_lock(&s->lock);
 	if (s->open) {
 		ooh_stop(s);
@@ -964,6 +1056,7 @@ int ooh_session_release(struct file *file)
 	}
 	mutex_unlock(&s->lock);
 	kvfree(s->pending);
+	kvfree(s->staged);
 	kfree(s);
 	return 0;
 }

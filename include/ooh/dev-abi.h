@@ -10,7 +10,7 @@
 #include <linux/types.h>
 
 #define OOH_DEV_NAME		"ooh"
-#define OOH_DEV_ABI_VERSION	2
+#define OOH_DEV_ABI_VERSION	3
 #define OOH_IOC_MAGIC		0xB5
 
 /* Version and what the hypervisor below offers. */
@@ -75,6 +75,7 @@ struct ooh_session_stats {
 	__u64 hv_vcpu_exits;	/* all vCPU exits of the VM */
 	__u64 hv_kick_exits;	/* exits forced by harvests */
 	__u64 hv_overflowed;	/* log entries lost to overflow, all sessions */
+	__u64 drains;		/* early drains of the log (log-full interrupt) */
 };
 
 #define OOH_IOC_OPEN_SESSION	_IOW(OOH_IOC_MAGIC, 0x01, struct ooh_open_session)

@@ -129,7 +129,8 @@ struct ooh_hc_req {
  * treats a value outside [producer - size, producer] as "ring full".
  * A full ring never drops silently: the entry is counted in overflow,
  * OOH_LOG_F_OVERFLOW is set and the notification GSI (if any) pulsed; the
- * consumer must then answer conservatively for that interval.
+ * consumer must then answer conservatively for that interval. The GSI is
+ * also pulsed after a delivery that leaves a log half full: drain it then.
  */
 struct ooh_log_header {
 	__u64 producer;         /* l0: entries produced so far */

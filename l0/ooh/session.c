@@ -398,6 +398,9 @@ void l0_ooh_deliver(struct l0_ooh *ooh, const uint64_t *seen)
 		}
 		if (s->overflow != before)
 			notify = true;
+		/* half full: time for the guest to drain, before it overflows */
+		if (s->producer - __atomic_load_n(&h->consumer, __ATOMIC_ACQUIRE) >= s->size / 2)
+			notify = true;
 		publish(ooh, id, s);
 	}
 	if (notify)
