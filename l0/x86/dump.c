@@ -21,6 +21,12 @@ void l0_x86_dump_vcpu(struct l0_vcpu *vcpu, FILE *out)
 		fprintf(out, "ooh-l0: vCPU %d: cannot read its registers\n", vcpu->id);
 		return;
 	}
+	if (r.rip == 0xfff0 && s.cs.selector == 0xf000) {
+		/* kvm-amd reinitializes the VMCB at a shutdown intercept */
+		fprintf(out, "ooh-l0: vCPU %d: state already reset by KVM (AMD host): "
+			"no registers of the crash\n", vcpu->id);
+		return;
+	}
 	fprintf(out,
 		"ooh-l0: vCPU %d state: rip %#llx rsp %#llx rflags %#llx cs %#x ss %#x\n"
 		"ooh-l0:   cr0 %#llx cr2 %#llx cr3 %#llx cr4 %#llx efer %#llx\n"
