@@ -872,6 +872,9 @@ static long ooh_open_session(struct ooh_session *s, void __user *arg)
 		return -EINVAL;
 	if (!(ooh_hv.features & feat))
 		return -EOPNOTSUPP;
+	/* l0 walks 4-level tables for EPML (l0 refuses a 5-level guest too) */
+	if (o.mode == OOH_MODE_EPML && pgtable_l5_enabled())
+		return -EOPNOTSUPP;
 	bytes = o.log_bytes ? o.log_bytes : OOH_DEFAULT_LOG_BYTES;
 	if (bytes < OOH_LOG_MIN_BYTES || (bytes & (bytes - 1)) ||
 	    bytes > OOH_MAX_MODULE_LOG ||

@@ -6,6 +6,7 @@
  * documented output argument) written back.
  */
 #include "ooh.h"
+#include "../x86/x86.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -55,6 +56,9 @@ static int dispatch(struct l0_ooh *ooh, struct l0_vcpu *vcpu, struct ooh_hc_req 
 	case OOH_HC_PING:
 		return (int)OOH_ABI_VERSION;
 	case OOH_HC_SESSION_OPEN:
+		/* l0's EPML walk reads 4-level tables: a 5-level guest would get wrong GVAs */
+		if (req->arg[0] == OOH_MODE_EPML && l0_x86_vcpu_paging_5level(vcpu))
+			return -OOH_E_INVAL;
 		return l0_ooh_session_open(ooh, (uint32_t)req->arg[0] == req->arg[0] ?
 					   (uint32_t)req->arg[0] : 0, req->arg[1], req->arg[2],
 					   req->arg[3]);

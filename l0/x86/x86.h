@@ -41,7 +41,9 @@ int l0_x86_setup_real_mode(struct l0_vcpu *vcpu, uint16_t cs, uint16_t ip, uint1
 int l0_x86_vcpu_halted_for_good(struct l0_vcpu *vcpu, bool *halted);
 bool l0_x86_host_is_kvm_pvm(void);
 
-/* x86/dump.c: registers of a vCPU whose guest died, for the crash report */
+/* x86/vcpu-state.c: a vCPU's paging mode; its registers when its guest died */
+/* Is the vCPU on 5-level paging (CR4.LA57)? Called on the vCPU's thread. */
+bool l0_x86_vcpu_paging_5level(struct l0_vcpu *vcpu);
 void l0_x86_dump_vcpu(struct l0_vcpu *vcpu, FILE *out);
 
 /* x86/irq.c */

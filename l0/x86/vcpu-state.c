@@ -1,15 +1,24 @@
 // SPDX-License-Identifier: MIT
 /*
- * The vCPU's state when a guest dies (triple fault, KVM internal error), on
- * stderr: where it died and with which page tables, so that a crash can be
- * told apart as the guest's, ours or the host's (the nested rig's TCG
- * emulation has its own). Read-only: nothing here changes the vCPU.
+ * Reading a vCPU's control state: its paging mode (the OoH devices need
+ * it), and its registers when a guest dies (triple fault, KVM internal
+ * error), on stderr: where it died and with which page tables, so that a
+ * crash can be told apart as the guest's, ours or the host's (the nested
+ * rig's TCG emulation has its own). Read-only: nothing here changes a vCPU.
  */
 #include "x86.h"
 
 #include <linux/kvm.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
+
+bool l0_x86_vcpu_paging_5level(struct l0_vcpu *vcpu)
+{
+	struct kvm_sregs s;
+
+	/* unreadable: say yes, so that EPML is refused rather than wrong */
+	return ioctl(vcpu->fd, KVM_GET_SREGS, &s) != 0 || (s.cr4 & (1ull << 12));
+}
 
 void l0_x86_dump_vcpu(struct l0_vcpu *vcpu, FILE *out)
 {
