@@ -2,6 +2,7 @@
 /* ooh-l0: command line, signals, and the exit status contract. */
 #include "control.h"
 #include "exit-codes.h"
+#include "kernel-cache.h"
 #include "vm.h"
 #include "x86/x86.h"
 
@@ -9,12 +10,14 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1 pci=off"
@@ -30,6 +33,8 @@ static void usage(FILE *out)
 "  --kernel PATH       bzImage (boot protocol >= 2.12, 64-bit) or ELF vmlinux; an xz or\n"
 "                      gzip bzImage is decompressed here and booted as its vmlinux\n"
 "  --guest-decompress  boot a bzImage as is: the guest runs its own decompressor\n"
+"  --kernel-cache DIR  keep decompressed kernels in DIR and reuse them (default:\n"
+"                      $XDG_CACHE_HOME/ooh-l0 or ~/.cache/ooh-l0; \"none\": no cache)\n"
 "  --initrd PATH       initramfs\n"
 "  --cmdline TEXT      kernel command line (default: \"" DEFAULT_CMDLINE "\")\n"
 "  --append TEXT       append to the command line\n"
@@ -123,6 +128,14 @@ static long guest_resident_kib(const struct l0_vm *vm)
 	return resident < 0 ? -1 : resident * 4;
 }
 
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1e3 + (now.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
 static void print_stats(const struct l0_vm *vm)
 {
 	long rss = status_kib("VmRSS"), hwm = status_kib("VmHWM"), guest = guest_resident_kib(vm);
@@ -136,7 +149,8 @@ static void print_stats(const struct l0_vm *vm)
 int main(int argc, char **argv)
 {
 	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_NUMA,
-	       OPT_HUGE, OPT_CONTROL, OPT_TIMEOUT, OPT_STATS, OPT_VERBOSE, OPT_HELP, OPT_GUEST_DECOMPRESS };
+	       OPT_HUGE, OPT_CONTROL, OPT_TIMEOUT, OPT_STATS, OPT_VERBOSE, OPT_HELP, OPT_GUEST_DECOMPRESS,
+	       OPT_KERNEL_CACHE };
 	static const struct option options[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
@@ -150,6 +164,7 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "guest-decompress", no_argument, NULL, OPT_GUEST_DECOMPRESS },
+		{ "kernel-cache", required_argument, NULL, OPT_KERNEL_CACHE },
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
@@ -159,11 +174,16 @@ int main(int argc, char **argv)
 	const char *kernel = NULL, *initrd = NULL, *control_path = NULL, *append = NULL;
 	const char *cmdline = DEFAULT_CMDLINE;
 	char *full_cmdline;
-	bool stats = false, guest_decompress = false;
+	bool stats = false;
+	struct l0_x86_boot_options boot = { .guest_decompress = false, .kernel_cache = NULL };
+	char cache_dir[PATH_MAX];
+	const char *kernel_cache = NULL;
 	struct l0_vm *vm;
 	sigset_t signals;
+	struct timespec started;
 	int opt, err = 0;
 
+	clock_gettime(CLOCK_MONOTONIC, &started);
 	l0_vm_config_defaults(&cfg);
 	cfg.console_in_fd = STDIN_FILENO;
 	cfg.kvm_path = getenv("OOH_L0_KVM"); /* for tests: pretend /dev/kvm is elsewhere */
@@ -202,7 +222,8 @@ int main(int argc, char **argv)
 			}
 			break;
 		case OPT_STATS: stats = true; break;
-		case OPT_GUEST_DECOMPRESS: guest_decompress = true; break;
+		case OPT_GUEST_DECOMPRESS: boot.guest_decompress = true; break;
+		case OPT_KERNEL_CACHE: kernel_cache = optarg; break;
 		case OPT_VERBOSE: cfg.verbose++; break;
 		case OPT_HELP: case 'h':
 			usage(stdout);
@@ -227,6 +248,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ooh-l0: cannot read %s: %s\n", path, strerror(errno));
 		return L0_EXIT_NO_FILE;
 	}
+	if (!kernel_cache)
+		boot.kernel_cache = l0_kernel_cache_default_dir(cache_dir, sizeof(cache_dir)) == 0 ?
+				    cache_dir : NULL;
+	else if (strcmp(kernel_cache, "none") != 0)
+		boot.kernel_cache = kernel_cache;
 	if (asprintf(&full_cmdline, "%s%s%s", cmdline, append ? " " : "", append ? append : "") < 0)
 		return L0_EXIT_INTERNAL;
 
@@ -245,11 +271,14 @@ int main(int argc, char **argv)
 	}
 	if (cfg.verbose && vm->on_kvm_pvm)
 		fprintf(stderr, "ooh-l0: host KVM is kvm_pvm: a Linux guest will not boot here\n");
-	err = l0_x86_boot_linux(vm, kernel, initrd, full_cmdline, guest_decompress);
+	err = l0_x86_boot_linux(vm, kernel, initrd, full_cmdline, &boot);
 	free(full_cmdline);
 	if (!err && control_path && !(run.control = l0_control_open(control_path, &err)))
 		err = err ? err : L0_EXIT_INTERNAL;
 	if (!err) {
+		if (cfg.verbose)
+			fprintf(stderr, "ooh-l0: starting the guest %.0f ms after ooh-l0 started\n",
+				ms_since(&started));
 		err = l0_vm_run(vm, &run);
 		if (stats)
 			print_stats(vm);

@@ -40,6 +40,29 @@ static int bind_to_node(void *addr, uint64_t size, int node)
 	return 0;
 }
 
+/*
+ * Anonymous RAM at a 2 MiB-aligned address: guest-physical and host-virtual
+ * addresses then agree modulo 2 MiB, which KVM needs to map transparent huge
+ * pages into the guest as huge pages (fewer, cheaper nested page faults).
+ */
+static void *map_aligned(uint64_t size, int flags)
+{
+	uint8_t *p, *aligned;
+	uint64_t head;
+
+	if (flags & MAP_HUGETLB)
+		return mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+	p = mmap(NULL, size + HUGE_2M, PROT_READ | PROT_WRITE, flags, -1, 0);
+	if (p == MAP_FAILED)
+		return p;
+	aligned = (uint8_t *)(((uintptr_t)p + HUGE_2M - 1) & ~(uintptr_t)(HUGE_2M - 1));
+	head = (uint64_t)(aligned - p);
+	if (head)
+		munmap(p, head);
+	munmap(aligned + size, HUGE_2M - head);
+	return aligned;
+}
+
 int l0_memory_init(struct l0_memory *mem, uint64_t size, bool hugepages, int numa_node)
 {
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
@@ -58,7 +81,7 @@ int l0_memory_init(struct l0_memory *mem, uint64_t size, bool hugepages, int num
 		/* Reserve up front: a short pool must fail here, not SIGBUS later. */
 		flags = (flags & ~MAP_NORESERVE) | MAP_HUGETLB;
 	}
-	host = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+	host = map_aligned(size, flags);
 	if (host == MAP_FAILED) {
 		fprintf(stderr, "ooh-l0: cannot map %llu MiB of guest RAM%s: %s\n",
 			(unsigned long long)(size >> 20),

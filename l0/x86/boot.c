@@ -9,6 +9,7 @@
  */
 #include "x86.h"
 #include "../exit-codes.h"
+#include "../kernel-cache.h"
 
 #include <asm/bootparam.h>
 #include <elf.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SETUP_HEADER_OFFSET 0x1f1
@@ -262,12 +264,23 @@ int l0_x86_load_linux(struct l0_memory *mem, const uint8_t *kernel, size_t kerne
 	return 0;
 }
 
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 struct mapped_file {
 	const uint8_t *data;
 	size_t size;
 };
 
-/* Page cache mapping: copied once into guest RAM, then unmapped (no RSS kept). */
+/*
+ * Page cache mapping, populated (read in full at once: cheaper than a fault
+ * per page); copied once into guest RAM, then unmapped (no RSS kept).
+ */
 static int map_file(const char *what, const char *path, struct mapped_file *file)
 {
 	struct stat st;
@@ -284,7 +297,7 @@ static int map_file(const char *what, const char *path, struct mapped_file *file
 	}
 	file->size = (size_t)st.st_size;
 	if (file->size) {
-		void *p = mmap(NULL, file->size, PROT_READ, MAP_PRIVATE, fd, 0);
+		void *p = mmap(NULL, file->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
 		if (p == MAP_FAILED) {
 			fprintf(stderr, "ooh-l0: cannot map %s %s: %s\n", what, path, strerror(errno));
 			close(fd);
@@ -303,13 +316,53 @@ static void unmap_file(struct mapped_file *file)
 	file->data = NULL;
 }
 
+/*
+ * The vmlinux of a compressed bzImage: from the kernel cache, or
+ * decompressed here (and then cached). *from_cache says which; with neither
+ * (*vmlinux NULL, 0 returned) the bzImage is booted as is.
+ */
+static int get_vmlinux(const struct l0_vm *vm, const struct mapped_file *kernel,
+		       const struct l0_x86_boot_options *opts, const uint8_t **vmlinux,
+		       size_t *vmlinux_size, bool *from_cache)
+{
+	uint8_t *out;
+	int err;
+
+	*vmlinux = NULL;
+	*from_cache = false;
+	if (opts->kernel_cache &&
+	    l0_kernel_cache_get(opts->kernel_cache, kernel->data, kernel->size, vmlinux,
+				vmlinux_size) == 0) {
+		if (*vmlinux_size >= SELFMAG && memcmp(*vmlinux, ELFMAG, SELFMAG) == 0) {
+			*from_cache = true;
+			return 0;
+		}
+		munmap((void *)*vmlinux, *vmlinux_size); /* not ours: decompress again */
+		*vmlinux = NULL;
+	}
+	err = l0_x86_bzimage_extract(kernel->data, kernel->size, &out, vmlinux_size);
+	if (err == 1)
+		return 0;
+	if (err)
+		return err;
+	*vmlinux = out;
+	if (opts->kernel_cache &&
+	    l0_kernel_cache_put(opts->kernel_cache, kernel->data, kernel->size, out,
+				*vmlinux_size) != 0 && vm->cfg.verbose)
+		fprintf(stderr, "ooh-l0: cannot cache the decompressed kernel in %s: %s\n",
+			opts->kernel_cache, strerror(errno));
+	return 0;
+}
+
 int l0_x86_boot_linux(struct l0_vm *vm, const char *kernel_path, const char *initrd_path,
-		      const char *cmdline, bool guest_decompress)
+		      const char *cmdline, const struct l0_x86_boot_options *opts)
 {
 	struct mapped_file kernel, initrd = { NULL, 0 };
 	struct l0_x86_boot_info info;
-	uint8_t *vmlinux = NULL;
+	const uint8_t *vmlinux = NULL;
 	size_t vmlinux_size = 0;
+	bool from_cache = false;
+	double t0 = now_ms(), t_extract = t0, t_load;
 	int err;
 
 	err = map_file("kernel", kernel_path, &kernel);
@@ -319,11 +372,12 @@ int l0_x86_boot_linux(struct l0_vm *vm, const char *kernel_path, const char *ini
 		unmap_file(&kernel);
 		return err;
 	}
-	if (!guest_decompress && kernel.data) {
-		err = l0_x86_bzimage_extract(kernel.data, kernel.size, &vmlinux, &vmlinux_size);
-		if (err > 1)
+	if (!opts->guest_decompress && kernel.data) {
+		err = get_vmlinux(vm, &kernel, opts, &vmlinux, &vmlinux_size, &from_cache);
+		if (err)
 			goto out;
 	}
+	t_extract = now_ms();
 	if (vmlinux)
 		err = l0_x86_load_linux(&vm->mem, vmlinux, vmlinux_size, initrd.data, initrd.size,
 					cmdline, vm->nr_vcpus, &info);
@@ -331,11 +385,15 @@ int l0_x86_boot_linux(struct l0_vm *vm, const char *kernel_path, const char *ini
 		err = l0_x86_load_linux(&vm->mem, kernel.data ? kernel.data : (const uint8_t *)"",
 					kernel.size, initrd.data, initrd.size, cmdline, vm->nr_vcpus, &info);
 out:
-	free(vmlinux);
+	if (from_cache)
+		munmap((void *)vmlinux, vmlinux_size);
+	else
+		free((void *)vmlinux);
 	unmap_file(&kernel);
 	unmap_file(&initrd);
 	if (err)
 		return err;
+	t_load = now_ms();
 	if (l0_x86_setup_long_mode(&vm->vcpu[0], info.entry, info.zero_page, 0) != 0) {
 		fprintf(stderr, "ooh-l0: cannot set vCPU 0 registers: %s\n", strerror(errno));
 		return L0_EXIT_INTERNAL;
@@ -344,11 +402,15 @@ out:
 		fprintf(stderr, "ooh-l0: bzImage, boot protocol %u.%02u", info.protocol >> 8,
 			info.protocol & 0xff);
 	else if (vm->cfg.verbose)
-		fprintf(stderr, "ooh-l0: %s", vmlinux ? "vmlinux decompressed by ooh-l0" : "ELF vmlinux");
+		fprintf(stderr, "ooh-l0: %s", from_cache ? "vmlinux from the kernel cache" :
+			vmlinux ? "vmlinux decompressed by ooh-l0" : "ELF vmlinux");
 	if (vm->cfg.verbose)
-		fprintf(stderr, ": entry 0x%llx, kernel end 0x%llx, initrd 0x%llx+%llu\n",
+		fprintf(stderr, ": entry 0x%llx, kernel end 0x%llx, initrd 0x%llx+%llu; "
+			"%s %.0f ms, loading %.0f ms\n",
 			(unsigned long long)info.entry, (unsigned long long)info.kernel_end,
-			(unsigned long long)info.initrd_addr, (unsigned long long)info.initrd_size);
+			(unsigned long long)info.initrd_addr, (unsigned long long)info.initrd_size,
+			from_cache ? "cache look-up" : "mapping + decompression",
+			t_extract - t0, t_load - t_extract);
 	return 0;
 }
 

@@ -70,9 +70,13 @@ struct l0_x86_boot_info {
 int l0_x86_load_linux(struct l0_memory *mem, const uint8_t *kernel, size_t kernel_size,
 		      const uint8_t *initrd, size_t initrd_size, const char *cmdline,
 		      int nr_cpus, struct l0_x86_boot_info *info);
+struct l0_x86_boot_options {
+	bool guest_decompress;      /* boot a bzImage as is, through its decompressor */
+	const char *kernel_cache;   /* directory of decompressed kernels, or NULL */
+};
 /* Maps the files, loads them, points vCPU 0 at the kernel. */
 int l0_x86_boot_linux(struct l0_vm *vm, const char *kernel_path, const char *initrd_path,
-		      const char *cmdline, bool guest_decompress);
+		      const char *cmdline, const struct l0_x86_boot_options *opts);
 /*
  * x86/bzimage-extract.c: decompress a bzImage's payload on the host into
  * *vmlinux (malloc'd ELF). 0 on success, 1 if the payload is not one we

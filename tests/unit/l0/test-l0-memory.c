@@ -27,6 +27,7 @@ START_TEST(small_guest_is_one_region)
 
 	ck_assert_int_eq(l0_memory_init(&mem, 16ull << 20, false, -1), 0);
 	ck_assert_int_eq(mem.nr_regions, 1);
+	ck_assert_uint_eq((uintptr_t)mem.host % (2ull << 20), 0); /* THP-mappable by KVM */
 	ck_assert_uint_eq(l0_memory_low_end(&mem), 16ull << 20);
 	ck_assert_ptr_eq(l0_gpa_to_host(&mem, 0, 16ull << 20), mem.host);
 	ck_assert_ptr_null(l0_gpa_to_host(&mem, 1, 16ull << 20));
