@@ -44,7 +44,12 @@ static int bind_to_node(void *addr, uint64_t size, int node)
  * Anonymous RAM at a 2 MiB-aligned address: guest-physical and host-virtual
  * addresses then agree modulo 2 MiB, which KVM needs to map transparent huge
  * pages into the guest as huge pages (fewer, cheaper nested page faults).
+ * One inaccessible guard page stays mapped just below: without it the next
+ * mapping (typically a vCPU thread's stack) would end 2 MiB-aligned too and,
+ * with THP "always", its top would come as a 2 MiB huge page of VMM RSS.
  */
+#define GUARD 4096ull
+
 static void *map_aligned(uint64_t size, int flags)
 {
 	uint8_t *p, *aligned;
@@ -52,13 +57,14 @@ static void *map_aligned(uint64_t size, int flags)
 
 	if (flags & MAP_HUGETLB)
 		return mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
-	p = mmap(NULL, size + HUGE_2M, PROT_READ | PROT_WRITE, flags, -1, 0);
+	p = mmap(NULL, GUARD + size + HUGE_2M, PROT_READ | PROT_WRITE, flags, -1, 0);
 	if (p == MAP_FAILED)
 		return p;
-	aligned = (uint8_t *)(((uintptr_t)p + HUGE_2M - 1) & ~(uintptr_t)(HUGE_2M - 1));
-	head = (uint64_t)(aligned - p);
+	aligned = (uint8_t *)(((uintptr_t)p + GUARD + HUGE_2M - 1) & ~(uintptr_t)(HUGE_2M - 1));
+	head = (uint64_t)(aligned - GUARD - p);
 	if (head)
 		munmap(p, head);
+	mprotect(aligned - GUARD, GUARD, PROT_NONE);
 	munmap(aligned + size, HUGE_2M - head);
 	return aligned;
 }
@@ -94,7 +100,10 @@ int l0_memory_init(struct l0_memory *mem, uint64_t size, bool hugepages, int num
 	/* Guest RAM is not interesting in a core dump of the VMM. */
 	madvise(host, size, MADV_DONTDUMP);
 	if (numa_node >= 0 && bind_to_node(host, size, numa_node) != 0) {
-		munmap(host, size);
+		if (hugepages)
+			munmap(host, size);
+		else
+			munmap((uint8_t *)host - GUARD, GUARD + size);
 		return L0_EXIT_HOST_MEMORY;
 	}
 
@@ -115,8 +124,10 @@ int l0_memory_init(struct l0_memory *mem, uint64_t size, bool hugepages, int num
 
 void l0_memory_free(struct l0_memory *mem)
 {
-	if (mem->host)
+	if (mem->host && mem->hugepages)
 		munmap(mem->host, mem->size);
+	else if (mem->host)
+		munmap((uint8_t *)mem->host - GUARD, GUARD + mem->size); /* with its guard */
 	memset(mem, 0, sizeof(*mem));
 }
 
