@@ -22,6 +22,7 @@ START_TEST(help_documents_exit_codes)
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "Exit status"));
 	ck_assert_ptr_nonnull(strstr(r.out, "72"));
+	ck_assert_ptr_nonnull(strstr(r.out, "--kernel-cache"));
 }
 END_TEST
 
@@ -40,6 +41,8 @@ START_TEST(bad_command_lines)
 	RUN(&r, "--kernel", kernel, "--timeout", "-3");
 	ck_assert_int_eq(r.status, L0_EXIT_USAGE);
 	RUN(&r, "--kernel", kernel, "stray");
+	ck_assert_int_eq(r.status, L0_EXIT_USAGE);
+	RUN(&r, "--kernel", kernel, "--kernel-cache");
 	ck_assert_int_eq(r.status, L0_EXIT_USAGE);
 	unlink(kernel);
 }
