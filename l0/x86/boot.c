@@ -330,6 +330,8 @@ static int get_vmlinux(const struct l0_vm *vm, const struct mapped_file *kernel,
 
 	*vmlinux = NULL;
 	*from_cache = false;
+	if (kernel->size >= SELFMAG && memcmp(kernel->data, ELFMAG, SELFMAG) == 0)
+		return 0; /* a vmlinux already: nothing to decompress, nothing to look up */
 	if (opts->kernel_cache &&
 	    l0_kernel_cache_get(opts->kernel_cache, kernel->data, kernel->size, vmlinux,
 				vmlinux_size) == 0) {
@@ -409,7 +411,7 @@ out:
 			"%s %.0f ms, loading %.0f ms\n",
 			(unsigned long long)info.entry, (unsigned long long)info.kernel_end,
 			(unsigned long long)info.initrd_addr, (unsigned long long)info.initrd_size,
-			from_cache ? "cache look-up" : "mapping + decompression",
+			from_cache ? "cache look-up" : vmlinux ? "mapping + decompression" : "mapping",
 			t_extract - t0, t_load - t_extract);
 	return 0;
 }
