@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 #define OOH_VERSION_MAJOR 1
-#define OOH_VERSION_MINOR 0
+#define OOH_VERSION_MINOR 1
 #define OOH_VERSION_PATCH 0
 /* Compile-time version as one number: major << 16 | minor << 8 | patch. */
 #define OOH_VERSION ((OOH_VERSION_MAJOR << 16) | (OOH_VERSION_MINOR << 8) | OOH_VERSION_PATCH)
@@ -133,6 +133,14 @@ OOH_API int ooh_stop(ooh_tracker *tracker);
 
 /* Flags for ooh_collect(). */
 #define OOH_COLLECT_REARM (1u << 0) /* begin the next interval atomically */
+/* The caller keeps every thread of the target stopped for the whole call
+ * (e.g. SIGSTOP, and has seen it stop): a backend that would otherwise
+ * freeze another process itself to re-arm atomically (softdirty) skips
+ * that.  A write by a thread that runs during the call may be lost. */
+#define OOH_COLLECT_FROZEN (1u << 1)
+/* Pages marked with ooh_mark_dirty() stay marked through this re-arming
+ * collect (reported, not watched) instead of being tracked again. */
+#define OOH_COLLECT_KEEP_MARKED (1u << 2)
 
 /* Result flags of ooh_collect(). */
 #define OOH_RESULT_MORE     (1u << 0) /* buffer full: call again to continue this interval */
@@ -164,6 +172,20 @@ struct ooh_collect_result {
  */
 OOH_API int ooh_collect(ooh_tracker *tracker, uint64_t *pages, size_t cap, unsigned flags,
 		struct ooh_collect_result *res);
+
+/*
+ * Declare pages dirty: the next ooh_collect() interval reports every page
+ * of the ranges (clipped to the tracked ranges) whether written or not,
+ * and until then the backend may stop watching them, so that writes to
+ * them cost nothing (pagemap: their write protection is lifted).  For
+ * "hot" pages the caller expects to be written again anyway.  The pages
+ * stay marked (reported by every collect) until a collect with
+ * OOH_COLLECT_REARM and without OOH_COLLECT_KEEP_MARKED, or ooh_start(),
+ * has taken them; after that they are tracked as usual.  Returns 0, or
+ * -EBADF, -EINVAL (not started, unaligned/empty ranges), -ENOMEM, other
+ * -errno from the kernel.  (Since 1.1.0.)
+ */
+OOH_API int ooh_mark_dirty(ooh_tracker *tracker, const struct ooh_range *ranges, size_t nr_ranges);
 
 /* The backend a tracker uses, and its capabilities (OOH_CAP_*), or -EBADF. */
 OOH_API int ooh_tracker_backend(ooh_tracker *tracker);

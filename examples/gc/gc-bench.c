@@ -316,7 +316,7 @@ static int cmp_d(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	const char *mode = NULL, *wl = NULL;
-	int scale = 1, runs = 3, json = 0;
+	int scale = 1, runs = 3, json = 0, verbose = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--verify"))
@@ -331,9 +331,11 @@ int main(int argc, char **argv)
 			runs = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--json"))
 			json = 1;
+		else if (!strcmp(argv[i], "-v"))
+			verbose = 1;
 		else {
 			fprintf(stderr, "usage: %s [--verify] [--mode stw|inc|ooh] "
-					"[--workload gcbench|alloc] [--scale N] [--runs N] [--json]\n",
+					"[--workload gcbench|alloc] [--scale N] [--runs N] [--json] [-v]\n",
 				argv[0]);
 			return 2;
 		}
@@ -369,35 +371,40 @@ int main(int argc, char **argv)
 		if (wl && strcmp(wl, wls[w]))
 			continue;
 		struct result med[3];
-		for (int m = 0; m < 3; m++) {
-			/* median over runs, runs interleaved per mode */
-			double tot[15], pau[15], mx[15], mean[15], cpu[15], pcpu[15];
-			struct result r;
-			for (int k = 0; k < runs; k++) {
+		/* runs interleaved: stw, inc, ooh, stw, inc, ooh, ... so that the
+		 * machine's load changes hit every mode alike; medians per mode */
+		double tot[3][15], pau[3][15], mx[3][15], mean[3][15], cpu[3][15], pcpu[3][15];
+		struct result r;
+		for (int k = 0; k < runs; k++)
+			for (int m = 0; m < 3; m++) {
 				if (spawn(self, modes[m], wls[w], scale, &r)) {
 					fprintf(stderr, "ooh-gc-bench: %s/%s run failed\n", modes[m], wls[w]);
 					return 1;
 				}
-				tot[k] = r.total_ms;
-				cpu[k] = r.cpu_ms;
-				pcpu[k] = r.pause_cpu_ms;
-				pau[k] = r.pause_ms;
-				mx[k] = r.max_ms;
-				mean[k] = r.mean_ms;
+				tot[m][k] = r.total_ms;
+				cpu[m][k] = r.cpu_ms;
+				pcpu[m][k] = r.pause_cpu_ms;
+				pau[m][k] = r.pause_ms;
+				mx[m][k] = r.max_ms;
+				mean[m][k] = r.mean_ms;
+				med[m] = r;
+				if (verbose)
+					fprintf(stderr, "run %d %s/%s: cpu %.1f pause cpu %.1f\n", k, modes[m],
+						wls[w], r.cpu_ms, r.pause_cpu_ms);
 			}
-			qsort(tot, (size_t)runs, sizeof(double), cmp_d);
-			qsort(cpu, (size_t)runs, sizeof(double), cmp_d);
-			qsort(pcpu, (size_t)runs, sizeof(double), cmp_d);
-			qsort(pau, (size_t)runs, sizeof(double), cmp_d);
-			qsort(mx, (size_t)runs, sizeof(double), cmp_d);
-			qsort(mean, (size_t)runs, sizeof(double), cmp_d);
-			med[m] = r;
-			med[m].total_ms = tot[runs / 2];
-			med[m].cpu_ms = cpu[runs / 2];
-			med[m].pause_cpu_ms = pcpu[runs / 2];
-			med[m].pause_ms = pau[runs / 2];
-			med[m].max_ms = mx[runs / 2];
-			med[m].mean_ms = mean[runs / 2];
+		for (int m = 0; m < 3; m++) {
+			qsort(tot[m], (size_t)runs, sizeof(double), cmp_d);
+			qsort(cpu[m], (size_t)runs, sizeof(double), cmp_d);
+			qsort(pcpu[m], (size_t)runs, sizeof(double), cmp_d);
+			qsort(pau[m], (size_t)runs, sizeof(double), cmp_d);
+			qsort(mx[m], (size_t)runs, sizeof(double), cmp_d);
+			qsort(mean[m], (size_t)runs, sizeof(double), cmp_d);
+			med[m].total_ms = tot[m][runs / 2];
+			med[m].cpu_ms = cpu[m][runs / 2];
+			med[m].pause_cpu_ms = pcpu[m][runs / 2];
+			med[m].pause_ms = pau[m][runs / 2];
+			med[m].max_ms = mx[m][runs / 2];
+			med[m].mean_ms = mean[m][runs / 2];
 		}
 		/* GC time in CPU time: robust on a shared machine */
 		double mutator = med[0].cpu_ms - med[0].pause_cpu_ms;
@@ -419,7 +426,7 @@ int main(int argc, char **argv)
 			       (med[2].cpu_ms - mutator) / (med[1].cpu_ms - mutator));
 	}
 	if (!json)
-		printf("(medians of %d runs, each mode in a fresh process; GC CPU = process CPU time - "
+		printf("(medians of %d runs, modes interleaved, each run in a fresh process; GC CPU = process CPU time - "
 		       "mutator CPU time, mutator CPU = stop-the-world CPU - CPU of its pauses; "
 		       "pauses = world-stopped wall time)\n", runs);
 	return 0;

@@ -52,14 +52,22 @@ static struct region regs[MAX_REGIONS];
 static size_t nregs;
 static uint64_t reg_gen;          /* bumped whenever the set grows */
 static uintptr_t gc_text_lo, gc_text_hi; /* libgc's code, for caller checks */
+static uintptr_t gc_data_lo, gc_data_hi; /* libgc's writable segment (never heap) */
+static void (*real_dirty)(const void *); /* libgc's GC_end_stubborn_change */
+static volatile int absorb;              /* interposed GC_end_stubborn_change active */
 static volatile int recording;
 
 /* Tracker state: touched only with the GC allocation lock held. */
-static ooh_tracker *trk;
+#define MAX_TRK 16
+static ooh_tracker *trks[MAX_TRK]; /* disjoint ranges; together: trk_regs */
+static size_t ntrk;
 static uint64_t trk_gen;
 static struct region trk_regs[MAX_REGIONS];
 static size_t trk_nregs;
 static uint64_t *pagebuf;
+static struct ooh_range *runbuf;
+static unsigned hot_period = 4; /* OOH_GC_HOT: re-protect all every Nth feed; 0 = never keep */
+static bool keep_hot;           /* this feed keeps the reported pages unprotected */
 static GC_on_collection_event_proc prev_event;
 static int debug, drop;
 static enum ooh_backend want_backend = OOH_BACKEND_AUTO;
@@ -153,39 +161,141 @@ static int find_gc_text(struct dl_phdr_info *info, size_t size, void *data)
 		if (probe >= lo && probe < hi) {
 			gc_text_lo = lo;
 			gc_text_hi = hi;
+			for (int j = 0; j < info->dlpi_phnum; j++) {
+				const ElfW(Phdr) *w = &info->dlpi_phdr[j];
+				if (w->p_type == PT_LOAD && (w->p_flags & PF_W)) {
+					gc_data_lo = (info->dlpi_addr + w->p_vaddr) & ~(uintptr_t)(PG - 1);
+					gc_data_hi = (info->dlpi_addr + w->p_vaddr + w->p_memsz + PG - 1) &
+						     ~(uintptr_t)(PG - 1);
+				}
+			}
 			return 1;
 		}
 	}
 	return 0;
 }
 
+/* Boehm's own GC_end_stubborn_change (GC_dirty in manual VDB mode). */
+static void mark_dirty(uint64_t a)
+{
+	if (!real_dirty)
+		real_dirty = (void (*)(const void *))dlsym(RTLD_NEXT, "GC_end_stubborn_change");
+	real_dirty((const void *)(uintptr_t)a);
+}
+
+/* Is a inside the recorded libgc mappings?  (They only ever grow.) */
+static __thread uint64_t hit_lo __attribute__((tls_model("initial-exec")));
+static __thread uint64_t hit_hi __attribute__((tls_model("initial-exec")));
+
+static bool recorded(uint64_t a)
+{
+	bool in = false;
+	pthread_mutex_lock(&reg_lock);
+	size_t lo = 0, hi = nregs;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (a < regs[mid].s) {
+			hi = mid;
+		} else if (a >= regs[mid].e) {
+			lo = mid + 1;
+		} else {
+			hit_lo = regs[mid].s;
+			hit_hi = regs[mid].e;
+			in = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+	return in;
+}
+
+/*
+ * Interposed GC_end_stubborn_change().  In manual VDB mode libgc calls it
+ * itself, through its PLT, on every allocation of an object with pointers
+ * (for the thread's free-list head) - an atomic OR into its dirty table per
+ * allocation.  Once libooh tracks the heap, such calls are redundant: a
+ * write to a recorded mapping is seen by libooh and fed at the next mark
+ * start (or the mapping is reported whole after a rebuild or an error), and
+ * Boehm never consults dirty bits outside its heap blocks (static roots are
+ * scanned whole with manual VDB), e.g. for libgc's own data segment.  Every
+ * other call goes to libgc, so a program that calls it itself stays correct.
+ */
+__attribute__((weak)) void GC_end_stubborn_change(const void *p)
+{
+	uint64_t a = (uint64_t)(uintptr_t)p;
+
+	if (absorb && ((a >= gc_data_lo && a < gc_data_hi) || (a >= hit_lo && a < hit_hi) || recorded(a)))
+		return;
+	mark_dirty(a);
+}
+
 static void mark_all_recorded(void)
 {
 	for (size_t i = 0; i < trk_nregs; i++)
 		for (uint64_t a = trk_regs[i].s; a < trk_regs[i].e; a += PG)
-			GC_end_stubborn_change((void *)(uintptr_t)a);
+			mark_dirty(a);
 	for (size_t i = 0; i < trk_nregs; i++)
 		st.pages_fed += (trk_regs[i].e - trk_regs[i].s) / PG;
 }
 
-/* Collect the current interval from trk and feed it; false on failure. */
+/*
+ * Hot pages.  Between two collections the mutator (and Boehm's allocator,
+ * sweeping and refilling free lists) writes nearly the same pages again:
+ * on GCBench 97-99 % of the pages dirty in one interval are dirty in the
+ * next.  Re-protecting them costs one write fault each per interval for a
+ * page that is reported dirty anyway.  So the pages just reported stay
+ * unprotected (ooh_mark_dirty: libooh reports them at every collect,
+ * written or not, and leaves them alone while we collect with
+ * OOH_COLLECT_KEEP_MARKED) except at every hot_period-th feed, where
+ * everything is re-protected so that pages that cooled down drop out.  A page kept
+ * unprotected that was not written is a false positive (Boehm rescans its
+ * marked objects once more), never a miss.
+ */
+static void keep_watching_off(ooh_tracker *t, const uint64_t *pages, uint64_t n)
+{
+	size_t nr = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		if (nr && runbuf[nr - 1].start + runbuf[nr - 1].len == pages[i]) {
+			runbuf[nr - 1].len += PG;
+			continue;
+		}
+		runbuf[nr].start = pages[i];
+		runbuf[nr].len = PG;
+		nr++;
+	}
+	int err = ooh_mark_dirty(t, runbuf, nr);
+	if (err) {
+		st.errors++; /* the pages stay watched (or reported): nothing lost */
+		if (debug)
+			fprintf(stderr, "ooh-gc: mark dirty: %s\n", ooh_strerror(err));
+	} else {
+		st.pages_kept_hot += n;
+	}
+}
+
+/* Collect the current interval of every tracker and feed it; false on failure. */
 static bool collect_and_feed(void)
 {
 	struct ooh_collect_result res;
 	bool overflow = false;
-	int err;
+	int err = 0;
 
-	do {
-		err = ooh_collect(trk, pagebuf, PAGE_BUF, OOH_COLLECT_REARM, &res);
-		if (err)
-			break;
-		if (res.flags & OOH_RESULT_OVERFLOW)
-			overflow = true;
-		if (!drop)
-			for (uint64_t i = 0; i < res.count; i++)
-				GC_end_stubborn_change((void *)(uintptr_t)pagebuf[i]);
-		st.pages_fed += res.count;
-	} while (res.flags & OOH_RESULT_MORE);
+	for (size_t k = 0; k < ntrk && !err; k++) {
+		do {
+			err = ooh_collect(trks[k], pagebuf, PAGE_BUF,
+					  OOH_COLLECT_REARM | (keep_hot ? OOH_COLLECT_KEEP_MARKED : 0), &res);
+			if (err)
+				break;
+			if (res.flags & OOH_RESULT_OVERFLOW)
+				overflow = true;
+			if (!drop)
+				for (uint64_t i = 0; i < res.count; i++)
+					mark_dirty(pagebuf[i]);
+			st.pages_fed += res.count;
+			if (keep_hot && !overflow)
+				keep_watching_off(trks[k], pagebuf, res.count);
+		} while (res.flags & OOH_RESULT_MORE);
+	}
 	if (err) {
 		st.errors++;
 		if (debug)
@@ -199,83 +309,118 @@ static bool collect_and_feed(void)
 	return true;
 }
 
-/* Is page a inside one of the runs r[0..n)? (sorted: binary search) */
-static bool in_runs(const struct region *r, size_t n, uint64_t a)
+static void close_all(void)
 {
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (a < r[mid].s)
-			hi = mid;
-		else if (a >= r[mid].e)
-			lo = mid + 1;
-		else
-			return true;
-	}
-	return false;
+	for (size_t k = 0; k < ntrk; k++)
+		ooh_close(trks[k]);
+	ntrk = 0;
 }
 
-static struct region old_regs[MAX_REGIONS];
-
-static void rebuild(void)
+/* Open one more tracker over r[0..n); 0 or -errno. */
+static int open_tracker(const struct region *r, size_t n)
 {
 	struct ooh_range *ranges;
-	size_t old_n = 0;
 	int err;
 
-	if (trk) {
-		if (!collect_and_feed())
-			mark_all_recorded();
-		ooh_close(trk);
-		trk = NULL;
-		memcpy(old_regs, trk_regs, trk_nregs * sizeof(trk_regs[0]));
-		old_n = trk_nregs;
+	if (ntrk == MAX_TRK)
+		return -ENOSPC;
+	if (!n)
+		return -ENOENT;
+	ranges = calloc(n, sizeof(*ranges));
+	if (!ranges)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		ranges[i].start = r[i].s;
+		ranges[i].len = r[i].e - r[i].s;
+	}
+	struct ooh_open_opts o = {
+		.size = sizeof(o), .backend = want_backend, .flags = OOH_OPEN_START,
+		.ranges = ranges, .nr_ranges = n,
+	};
+	err = ooh_open(&o, &trks[ntrk]);
+	free(ranges);
+	if (err)
+		return err;
+	st.backend = ooh_tracker_backend(trks[ntrk]);
+	ntrk++;
+	return 0;
+}
+
+static struct region new_regs[MAX_REGIONS];
+
+/*
+ * The recorded set grew (or nothing is tracked).  World stopped, so nothing
+ * is written until the trackers run again.  Pages not tracked until now:
+ * nothing is known about them, so they are reported dirty once, and a new
+ * tracker is opened over just them (the others keep their state: no fresh
+ * write fault on every heap page after each heap growth).  At most
+ * MAX_TRK trackers; with full (or when adding one fails) every tracker is
+ * replaced by one over the whole recorded set.
+ */
+static void rebuild(bool full)
+{
+	size_t nnew = 0;
+	int err;
+
+	if (ntrk && !collect_and_feed()) {
+		mark_all_recorded();
+		full = true;
 	}
 	pthread_mutex_lock(&reg_lock);
+	/* new_regs = regs - trk_regs (regs only grow: trk_regs is inside regs) */
+	for (size_t i = 0; i < nregs; i++) {
+		uint64_t a = regs[i].s;
+		while (a < regs[i].e) {
+			size_t lo = 0, hi = trk_nregs;
+			while (lo < hi) { /* first tracked run ending after a */
+				size_t mid = (lo + hi) / 2;
+				if (trk_regs[mid].e <= a)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			if (lo < trk_nregs && trk_regs[lo].s <= a) {
+				a = trk_regs[lo].e; /* tracked already */
+				continue;
+			}
+			uint64_t e = lo < trk_nregs && trk_regs[lo].s < regs[i].e ? trk_regs[lo].s : regs[i].e;
+			if (nnew == MAX_REGIONS)
+				full = true;
+			else
+				new_regs[nnew++] = (struct region){ a, e };
+			a = e;
+		}
+	}
 	memcpy(trk_regs, regs, nregs * sizeof(regs[0]));
 	trk_nregs = nregs;
 	trk_gen = reg_gen;
 	pthread_mutex_unlock(&reg_lock);
 	st.rebuilds++;
 
-	/*
-	 * Nothing is known about pages that were not tracked until now: report
-	 * them dirty once.  (Pages tracked before were fed just above; the
-	 * world is stopped, so nothing is written until the new tracker runs.)
-	 */
-	for (size_t i = 0; i < trk_nregs; i++)
-		for (uint64_t a = trk_regs[i].s; a < trk_regs[i].e; a += PG)
-			if (!in_runs(old_regs, old_n, a)) {
-				GC_end_stubborn_change((void *)(uintptr_t)a);
-				st.pages_fed++;
-			}
-	st.tracked_bytes = 0;
-	ranges = calloc(trk_nregs ? trk_nregs : 1, sizeof(*ranges));
-	if (!ranges) {
-		st.errors++;
-		trk_nregs = 0; /* next feed starts from scratch */
-		return;
+	for (size_t i = 0; i < nnew; i++)
+		for (uint64_t a = new_regs[i].s; a < new_regs[i].e; a += PG) {
+			mark_dirty(a);
+			st.pages_fed++;
+		}
+	if (!full && ntrk && ntrk < MAX_TRK) {
+		err = nnew ? open_tracker(new_regs, nnew) : 0;
+		if (!err)
+			goto done;
+		/* (e.g. softdirty allows one tracker per process) */
 	}
-	for (size_t i = 0; i < trk_nregs; i++) {
-		ranges[i].start = trk_regs[i].s;
-		ranges[i].len = trk_regs[i].e - trk_regs[i].s;
-		st.tracked_bytes += ranges[i].len;
-	}
-	struct ooh_open_opts o = {
-		.size = sizeof(o), .backend = want_backend, .flags = OOH_OPEN_START,
-		.ranges = ranges, .nr_ranges = trk_nregs,
-	};
-	err = trk_nregs ? ooh_open(&o, &trk) : -ENOENT;
-	free(ranges);
+	close_all();
+	err = open_tracker(trk_regs, trk_nregs);
 	if (err) {
-		trk = NULL;
+		close_all();
 		st.errors++;
 		if (debug && trk_nregs)
 			fprintf(stderr, "ooh-gc: open: %s\n", ooh_strerror(err));
 		trk_nregs = 0; /* untracked: the next feed reports everything again */
-		return;
 	}
-	st.backend = ooh_tracker_backend(trk);
+done:
+	st.tracked_bytes = 0;
+	for (size_t i = 0; i < trk_nregs; i++)
+		st.tracked_bytes += trk_regs[i].e - trk_regs[i].s;
 }
 
 /* World stopped, allocation lock held, GC_read_dirty() comes next. */
@@ -288,20 +433,33 @@ static void feed(void)
 	pthread_mutex_lock(&reg_lock);
 	gen = reg_gen;
 	pthread_mutex_unlock(&reg_lock);
-	if (!trk || gen != trk_gen) {
-		rebuild();
+	keep_hot = hot_period && (st.feeds + 1) % hot_period != 0;
+	if (!ntrk || gen != trk_gen) {
+		/* consolidate into one tracker when everything is re-protected anyway */
+		rebuild(!keep_hot);
 	} else if (!collect_and_feed()) {
 		mark_all_recorded();
-		ooh_close(trk); /* start afresh next time */
-		trk = NULL;
+		close_all(); /* start afresh next time */
 		trk_nregs = 0;
+	}
+	if (ntrk > 1 && !keep_hot) {
+		/* several trackers left from heap growth: merge them (all pages
+		 * were just re-protected, so nothing is lost by re-opening) */
+		close_all();
+		if (open_tracker(trk_regs, trk_nregs)) {
+			st.errors++;
+			close_all();
+			trk_nregs = 0;
+		}
 	}
 	st.feeds++;
 	st.feed_ns += now_ns() - t0;
 	if (debug)
-		fprintf(stderr, "ooh-gc: feed %llu: %llu pages, %llu regions, %.3f ms\n",
+		fprintf(stderr, "ooh-gc: feed %llu: %llu pages, %llu regions, %zu trackers, %llu rebuilds, "
+			"%llu kept hot, %.3f ms\n",
 			(unsigned long long)st.feeds, (unsigned long long)(st.pages_fed - before),
-			(unsigned long long)trk_nregs, (now_ns() - t0) / 1e6);
+			(unsigned long long)trk_nregs, ntrk, (unsigned long long)st.rebuilds,
+			(unsigned long long)st.pages_kept_hot, (now_ns() - t0) / 1e6);
 }
 
 static void on_event(GC_EventType e)
@@ -348,9 +506,17 @@ int ooh_gc_enable(void)
 	    !dl_iterate_phdr(find_gc_text, (void *)(uintptr_t)GC_malloc))
 		return -ENOENT;
 	(void)dli;
+	if (getenv("OOH_GC_HOT") && *getenv("OOH_GC_HOT"))
+		hot_period = (unsigned)atoi(getenv("OOH_GC_HOT"));
 	pagebuf = malloc(PAGE_BUF * sizeof(*pagebuf));
-	if (!pagebuf)
+	runbuf = malloc(PAGE_BUF * sizeof(*runbuf));
+	if (!pagebuf || !runbuf) {
+		free(pagebuf);
+		free(runbuf);
+		pagebuf = NULL;
+		runbuf = NULL;
 		return -ENOMEM;
+	}
 	recording = 1;
 	GC_set_manual_vdb_allowed(1);
 	prev_event = GC_get_on_collection_event();
@@ -360,7 +526,11 @@ int ooh_gc_enable(void)
 		GC_set_on_collection_event(prev_event);
 		return -EOPNOTSUPP;
 	}
+	real_dirty = (void (*)(const void *))dlsym(RTLD_NEXT, "GC_end_stubborn_change");
+	if (!real_dirty)
+		real_dirty = (void (*)(const void *))dlsym(RTLD_DEFAULT, "GC_end_stubborn_change");
 	st.enabled = 1;
+	absorb = !getenv("OOH_GC_NO_ABSORB") && real_dirty && real_dirty != GC_end_stubborn_change;
 	if (debug)
 		fprintf(stderr, "ooh-gc: enabled (libgc text %#lx-%#lx)\n", (unsigned long)gc_text_lo,
 			(unsigned long)gc_text_hi);

@@ -41,6 +41,7 @@ struct ooh_gc_stats {
 	uint64_t overflows;      /* libooh lost precision: whole heap marked dirty */
 	uint64_t errors;         /* libooh errors: whole heap marked dirty */
 	uint64_t tracked_bytes;  /* bytes currently tracked */
+	uint64_t pages_kept_hot; /* reported pages left unprotected for the next interval */
 	int backend;             /* libooh backend in use, -1 if none */
 	int enabled;             /* 1 once ooh_gc_enable() succeeded */
 };

@@ -358,15 +358,51 @@ static int pm_snapshot(struct ooh_tracker *t, bool rearm, struct region_list *ou
 	if (err)
 		return err;
 
-	/* 2. Written pages, write-protected again in the same walk. */
+	/* 2. Written pages, write-protected again in the same walk; pages
+	 * marked dirty that stay marked (OOH_COLLECT_KEEP_MARKED) are left
+	 * alone: unprotected, and reported by the core. */
 	size_t before = out->n;
-	for (size_t i = 0; !err && i < t->nr_ranges; i++)
-		err = scan_written(p, t->ranges[i].start, t->ranges[i].end, rearm, out);
+	const struct region_list *keep =
+		rearm && (t->collect_flags & OOH_COLLECT_KEEP_MARKED) ? &t->forced : NULL;
+	size_t k = 0;
+	for (size_t i = 0; !err && i < t->nr_ranges; i++) {
+		uint64_t pos = t->ranges[i].start, end = t->ranges[i].end;
+		while (!err && keep && k < keep->n && keep->v[k].start < end) {
+			if (keep->v[k].end <= pos) {
+				k++;
+				continue;
+			}
+			if (keep->v[k].start > pos)
+				err = scan_written(p, pos, keep->v[k].start, rearm, out);
+			pos = keep->v[k].end;
+			if (pos >= end)
+				break;
+			k++;
+		}
+		if (!err && pos < end)
+			err = scan_written(p, pos, end, rearm, out);
+	}
 	if (out->n - before > p->vec_hint)
 		p->vec_hint = out->n - before;
 	if (err == -ENOENT || err == -ESRCH)
 		err = -ESRCH;
 	return err;
+}
+
+/* ooh_mark_dirty(): lift the write protection of the runs.  The pages then
+ * read as written (no uffd-wp bit) and write at full speed; core reports
+ * them at the next collect anyway, whose re-arm protects them again. */
+static int pm_unwatch(struct ooh_tracker *t, const struct region_list *l)
+{
+	struct pagemap_priv *p = t->priv;
+
+	for (size_t i = 0; i < l->n; i++) {
+		int err = uffd_wp(p->uffd, l->v[i].start, l->v[i].end, false);
+		/* Not registered (a hole, an unregistrable VMA): nothing to lift. */
+		if (err && err != -ENOENT && err != -EINVAL)
+			return err == -ESRCH ? -ESRCH : err;
+	}
+	return 0;
 }
 
 const struct backend_ops ooh_backend_pagemap = {
@@ -381,4 +417,5 @@ const struct backend_ops ooh_backend_pagemap = {
 	.start = pm_start,
 	.stop = pm_stop,
 	.snapshot = pm_snapshot,
+	.unwatch = pm_unwatch,
 };

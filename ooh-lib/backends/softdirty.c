@@ -11,7 +11,8 @@
  *
  * Reading the bits and clearing them are two steps: for another process
  * all its threads are frozen (ptrace) around them, so no write can fall in
- * between.  For the calling process that is impossible; if other threads
+ * between (unless the caller says it keeps them stopped itself:
+ * OOH_COLLECT_FROZEN).  For the calling process that is impossible; if other threads
  * exist, a re-arming collect reports OOH_RESULT_OVERFLOW.  clear_refs acts
  * on the whole mm, so one softdirty tracker per target at a time (-EBUSY).
  * A THP's bit covers all its 512 pages: reports are per 4 KiB page but
@@ -200,7 +201,10 @@ static int sd_snapshot(struct ooh_tracker *t, bool rearm, struct region_list *ou
 	ssize_t n;
 	int err;
 
-	if (rearm && !t->self) {
+	/* Caller-frozen (OOH_COLLECT_FROZEN): its stop is our freeze. */
+	bool freeze = rearm && !t->self && !(t->collect_flags & OOH_COLLECT_FROZEN);
+
+	if (freeze) {
 		err = freeze_target(t->pid, &f);
 		if (err)
 			return err;
@@ -219,7 +223,7 @@ static int sd_snapshot(struct ooh_tracker *t, bool rearm, struct region_list *ou
 	free(v);
 	if (!err && rearm)
 		err = clear(t);
-	if (rearm && !t->self)
+	if (freeze)
 		thaw_target(&f);
 	return err;
 }

@@ -179,6 +179,7 @@ static void tracker_free(struct ooh_tracker *t)
 	if (t->mm_fd >= 0)
 		close(t->mm_fd);
 	region_list_free(&t->pending);
+	region_list_free(&t->forced);
 	free(t->ranges);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
@@ -315,6 +316,8 @@ int ooh_start(ooh_tracker *handle)
 	end_interval(t);
 	err = t->ops->start(t);
 	t->started = !err;
+	if (!err)
+		t->forced.n = 0; /* everything clean from now on */
 	tracker_put(t);
 	return err;
 }
@@ -331,6 +334,63 @@ int ooh_stop(ooh_tracker *handle)
 		err = t->ops->stop(t);
 		t->started = false;
 	}
+	tracker_put(t);
+	return err;
+}
+
+int ooh_mark_dirty(ooh_tracker *handle, const struct ooh_range *ranges, size_t nr_ranges)
+{
+	struct region_list l = { 0 }, fresh = { 0 };
+	struct ooh_tracker *t;
+	int err = 0;
+
+	if (!ranges || !nr_ranges)
+		return nr_ranges || ranges ? -EINVAL : 0;
+	for (size_t i = 0; i < nr_ranges; i++)
+		if (!ranges[i].len || (ranges[i].start | ranges[i].len) % OOH_PAGE_SIZE ||
+		    ranges[i].start + ranges[i].len < ranges[i].start)
+			return -EINVAL;
+	t = tracker_get(handle);
+	if (!t)
+		return -EBADF;
+	if (!t->started) {
+		err = -EINVAL;
+		goto out;
+	}
+	for (size_t i = 0; !err && i < nr_ranges; i++)
+		err = region_list_add(&l, ranges[i].start, ranges[i].start + ranges[i].len);
+	if (err)
+		goto out;
+	region_list_normalize(&l);
+	region_list_clip(&l, t->ranges, t->nr_ranges);
+	/* Only what is not marked yet needs the backend (both lists sorted). */
+	size_t k = 0;
+	for (size_t i = 0; !err && i < l.n; i++) {
+		uint64_t a = l.v[i].start;
+		while (!err && a < l.v[i].end) {
+			while (k < t->forced.n && t->forced.v[k].end <= a)
+				k++;
+			if (k < t->forced.n && t->forced.v[k].start <= a) {
+				a = t->forced.v[k].end;
+				continue;
+			}
+			uint64_t e = k < t->forced.n && t->forced.v[k].start < l.v[i].end ?
+					     t->forced.v[k].start : l.v[i].end;
+			err = region_list_add(&fresh, a, e);
+			a = e;
+		}
+	}
+	/* Record first: whatever the backend does, the pages are reported. */
+	for (size_t i = 0; !err && i < fresh.n; i++)
+		err = region_list_add(&t->forced, fresh.v[i].start, fresh.v[i].end);
+	if (!err && fresh.n) {
+		region_list_normalize(&t->forced);
+		if (t->ops->unwatch)
+			err = t->ops->unwatch(t, &fresh);
+	}
+out:
+	region_list_free(&l);
+	region_list_free(&fresh);
 	tracker_put(t);
 	return err;
 }
@@ -389,7 +449,7 @@ int ooh_collect(ooh_tracker *handle, uint64_t *pages, size_t cap, unsigned flags
 	struct ooh_tracker *t;
 	int err = 0;
 
-	if (!res || (!pages && cap) || !cap || (flags & ~OOH_COLLECT_REARM))
+	if (!res || (!pages && cap) || !cap || (flags & ~(OOH_COLLECT_REARM | OOH_COLLECT_FROZEN | OOH_COLLECT_KEEP_MARKED)))
 		return -EINVAL;
 	memset(res, 0, sizeof(*res));
 	t = tracker_get(handle);
@@ -421,9 +481,15 @@ int ooh_collect(ooh_tracker *handle, uint64_t *pages, size_t cap, unsigned flags
 		}
 
 		t->pending.n = 0;
+		t->collect_flags = flags;
 		err = t->ops->snapshot(t, flags & OOH_COLLECT_REARM, &t->pending, &rflags);
+		t->collect_flags = 0;
+		for (size_t i = 0; !err && i < t->forced.n; i++)
+			err = region_list_add(&t->pending, t->forced.v[i].start, t->forced.v[i].end);
 		if (err)
 			goto out;
+		if ((flags & OOH_COLLECT_REARM) && !(flags & OOH_COLLECT_KEEP_MARKED))
+			t->forced.n = 0; /* taken: tracked as usual from now on */
 		region_list_normalize(&t->pending);
 		region_list_clip(&t->pending, t->ranges, t->nr_ranges);
 		t->in_interval = true;

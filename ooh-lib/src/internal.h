@@ -65,6 +65,9 @@ struct backend_ops {
 	 * precision was lost. */
 	int (*snapshot)(struct ooh_tracker *t, bool rearm, struct region_list *out,
 			uint32_t *rflags);
+	/* Optional: stop watching the sorted, disjoint runs l (ooh_mark_dirty:
+	 * core reports them at the next collect in any case). */
+	int (*unwatch)(struct ooh_tracker *t, const struct region_list *l);
 };
 
 extern const struct backend_ops ooh_backend_pagemap;
@@ -93,6 +96,8 @@ struct ooh_tracker {
 	struct region_list pending;
 	size_t pending_idx;
 	uint64_t pending_next;        /* next page to hand out in pending.v[pending_idx] */
+	unsigned collect_flags;       /* OOH_COLLECT_* of the collect in progress */
+	struct region_list forced;    /* ooh_mark_dirty(): reported until a re-arm */
 
 	void *priv;                   /* backend state */
 
