@@ -24,6 +24,8 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -55,6 +57,7 @@ static uintptr_t gc_text_lo, gc_text_hi; /* libgc's code, for caller checks */
 static uintptr_t gc_data_lo, gc_data_hi; /* libgc's writable segment (never heap) */
 static void (*real_dirty)(const void *); /* libgc's GC_end_stubborn_change */
 static volatile int absorb;              /* interposed GC_end_stubborn_change active */
+static int vdb_soft = 1;                 /* OOH_GC_VDB: 1 soft-dirty emulation, 0 manual VDB */
 static volatile int recording;
 
 /* Tracker state: touched only with the GC allocation lock held. */
@@ -70,6 +73,7 @@ static unsigned hot_period = 4; /* OOH_GC_HOT: re-protect all every Nth feed; 0 
 static bool keep_hot;           /* this feed keeps the reported pages unprotected */
 static GC_on_collection_event_proc prev_event;
 static int debug, drop;
+static pid_t owner_pid;
 static enum ooh_backend want_backend = OOH_BACKEND_AUTO;
 static struct ooh_gc_stats st = { .backend = -1 };
 
@@ -176,11 +180,43 @@ static int find_gc_text(struct dl_phdr_info *info, size_t size, void *data)
 }
 
 /* Boehm's own GC_end_stubborn_change (GC_dirty in manual VDB mode). */
-static void mark_dirty(uint64_t a)
+static void boehm_dirty(uint64_t a)
 {
 	if (!real_dirty)
 		real_dirty = (void (*)(const void *))dlsym(RTLD_NEXT, "GC_end_stubborn_change");
 	real_dirty((const void *)(uintptr_t)a);
+}
+
+/* soft mode: the runs dirty in the interval Boehm reads now (sorted, merged
+ * before use); everything tracked counts as dirty when soft_all_dirty */
+static struct region *drun;
+static size_t ndrun, drun_cap;
+static bool soft_all_dirty, drun_sorted = true;
+
+/* Hand page a over as dirty for this interval. */
+static void mark_dirty(uint64_t a)
+{
+	if (!vdb_soft) {
+		boehm_dirty(a);
+		return;
+	}
+	if (ndrun && drun[ndrun - 1].e == a) {
+		drun[ndrun - 1].e = a + PG;
+		return;
+	}
+	if (ndrun == drun_cap) {
+		size_t nc = drun_cap ? drun_cap * 2 : 4096;
+		struct region *nv = realloc(drun, nc * sizeof(*nv));
+		if (!nv) {
+			soft_all_dirty = true; /* cannot remember: everything is dirty */
+			return;
+		}
+		drun = nv;
+		drun_cap = nc;
+	}
+	if (ndrun && drun[ndrun - 1].e > a)
+		drun_sorted = false;
+	drun[ndrun++] = (struct region){ a, a + PG };
 }
 
 /* Is a inside the recorded libgc mappings?  (They only ever grow.) */
@@ -231,6 +267,12 @@ __attribute__((weak)) void GC_end_stubborn_change(const void *p)
 
 static void mark_all_recorded(void)
 {
+	if (vdb_soft) {
+		soft_all_dirty = true;
+		for (size_t i = 0; i < trk_nregs; i++)
+			st.pages_fed += (trk_regs[i].e - trk_regs[i].s) / PG;
+		return;
+	}
 	for (size_t i = 0; i < trk_nregs; i++)
 		for (uint64_t a = trk_regs[i].s; a < trk_regs[i].e; a += PG)
 			mark_dirty(a);
@@ -430,6 +472,15 @@ static void feed(void)
 	uint64_t before = st.pages_fed;
 	uint64_t gen;
 
+	if (owner_pid != getpid()) {
+		/* A fork child: the inherited trackers watch the parent's memory
+		 * (and closing them would disturb the parent): forget them, and
+		 * start over, which reports every page once. */
+		owner_pid = getpid();
+		ntrk = 0;
+		trk_nregs = 0;
+	}
+
 	pthread_mutex_lock(&reg_lock);
 	gen = reg_gen;
 	pthread_mutex_unlock(&reg_lock);
@@ -462,9 +513,163 @@ static void feed(void)
 			(unsigned long long)st.pages_kept_hot, (now_ns() - t0) / 1e6);
 }
 
+/*
+ * ---- soft-dirty mode (default) ----
+ * Boehm 8.2's SOFT_VDB reads its dirty bits from /proc/PID/pagemap (bit 55)
+ * in GC_read_dirty() and then clears them by writing "4" to
+ * /proc/PID/clear_refs.  This kernel has no soft-dirty bit (Boehm then falls
+ * back to mprotect), so we answer for it: the pagemap and clear_refs files
+ * libgc opens are noted, and in what libgc reads from that pagemap, bit 55
+ * is set exactly for the pages libooh reports written since the previous
+ * GC_read_dirty (collected, and re-armed, at its first read), for the pages
+ * libooh does not track (static roots, anything not learnt: always dirty),
+ * and for everything when libooh lost precision; libgc's clear_refs write
+ * is swallowed (it would clear and write-protect the whole address space).
+ * Compared with manual VDB, Boehm keeps its allocation fast path: with
+ * manual VDB, Boehm 8.2 refills thread-local free lists one object at a
+ * time and marks a dirty bit on every allocation.
+ */
+static int pm_fd = -1, cr_fd = -1;   /* libgc's pagemap and clear_refs */
+static volatile int capture;          /* note libgc's opens of those */
+static bool soft_need_collect = true; /* next pagemap read starts an interval */
+
+#define PM_SOFT_DIRTY (1ull << 55)
+
+static bool in_regions(const struct region *r, size_t n, uint64_t a)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (a < r[mid].s)
+			hi = mid;
+		else if (a >= r[mid].e)
+			lo = mid + 1;
+		else
+			return true;
+	}
+	return false;
+}
+
+static int cmp_region(const void *x, const void *y)
+{
+	const struct region *a = x, *b = y;
+	return a->s < b->s ? -1 : a->s > b->s;
+}
+
+static void soft_collect(void)
+{
+	ndrun = 0;
+	drun_sorted = true;
+	soft_all_dirty = false;
+	feed();
+	if (!drun_sorted) {
+		qsort(drun, ndrun, sizeof(*drun), cmp_region);
+		size_t o = 0;
+		for (size_t i = 0; i < ndrun; i++) {
+			if (o && drun[i].s <= drun[o - 1].e) {
+				if (drun[i].e > drun[o - 1].e)
+					drun[o - 1].e = drun[i].e;
+			} else {
+				drun[o++] = drun[i];
+			}
+		}
+		ndrun = o;
+		drun_sorted = true;
+	}
+	soft_need_collect = false;
+}
+
+/* Rewrite bit 55 of the pagemap entries libgc just read at file offset pos. */
+static void soft_answer(uint64_t pos, uint64_t *e, size_t n)
+{
+	if (st.enabled && soft_need_collect)
+		soft_collect();
+	uint64_t a = pos / 8 * PG;
+	for (size_t i = 0; i < n; i++, a += PG) {
+		bool dirty = !st.enabled || soft_all_dirty || !in_regions(trk_regs, trk_nregs, a) ||
+			     (!drop && in_regions(drun, ndrun, a));
+		e[i] = dirty ? e[i] | PM_SOFT_DIRTY : e[i] & ~PM_SOFT_DIRTY;
+	}
+}
+
+static int note_open(const char *path, int fd, uintptr_t ra)
+{
+	if (fd < 0 || !capture || ra < gc_text_lo || ra >= gc_text_hi || strncmp(path, "/proc/", 6))
+		return fd;
+	const char *slash = strrchr(path, '/');
+	if (!strcmp(slash, "/pagemap"))
+		pm_fd = fd;
+	else if (!strcmp(slash, "/clear_refs"))
+		cr_fd = fd;
+	return fd;
+}
+
+/* The interposed calls: one comparison for everybody else. */
+int open(const char *path, int flags, ...)
+{
+	static int (*real)(const char *, int, ...);
+	mode_t mode = 0;
+
+	if (flags & (O_CREAT | O_TMPFILE)) {
+		va_list ap;
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	if (!real)
+		real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
+	return note_open(path, real(path, flags, mode), (uintptr_t)__builtin_return_address(0));
+}
+
+int __open_2(const char *path, int flags)
+{
+	static int (*real)(const char *, int);
+	if (!real)
+		real = (int (*)(const char *, int))dlsym(RTLD_NEXT, "__open_2");
+	return note_open(path, real(path, flags), (uintptr_t)__builtin_return_address(0));
+}
+
+ssize_t read(int fd, void *buf, size_t n)
+{
+	static ssize_t (*real)(int, void *, size_t);
+	if (!real)
+		real = (ssize_t (*)(int, void *, size_t))dlsym(RTLD_NEXT, "read");
+	if (fd < 0 || fd != pm_fd)
+		return real(fd, buf, n);
+	off_t pos = lseek(fd, 0, SEEK_CUR);
+	ssize_t r = real(fd, buf, n);
+	if (r > 0 && pos >= 0)
+		soft_answer((uint64_t)pos, buf, (size_t)r / 8);
+	return r;
+}
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+	static ssize_t (*real)(int, const void *, size_t);
+	if (fd >= 0 && fd == cr_fd) {
+		soft_need_collect = true; /* libgc's "clear the soft-dirty bits" */
+		return (ssize_t)n;
+	}
+	if (!real)
+		real = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+	return real(fd, buf, n);
+}
+
+int close(int fd)
+{
+	static int (*real)(int);
+	if (fd >= 0 && fd == pm_fd)
+		pm_fd = -1;
+	if (fd >= 0 && fd == cr_fd)
+		cr_fd = -1;
+	if (!real)
+		real = (int (*)(int))dlsym(RTLD_NEXT, "close");
+	return real(fd);
+}
+
 static void on_event(GC_EventType e)
 {
-	if (e == GC_EVENT_MARK_START)
+	if (e == GC_EVENT_MARK_START && !vdb_soft)
 		feed();
 	if (prev_event)
 		prev_event(e);
@@ -486,6 +691,10 @@ int ooh_gc_enable(void)
 			return v;
 		want_backend = (enum ooh_backend)v;
 	}
+	const char *vdb = getenv("OOH_GC_VDB");
+	if (vdb && *vdb && strcmp(vdb, "soft") && strcmp(vdb, "manual"))
+		return -EINVAL;
+	vdb_soft = !(vdb && !strcmp(vdb, "manual"));
 	if (GC_is_init_called())
 		return -EBUSY; /* its heap was mapped before we could see it */
 	if (want_backend != OOH_BACKEND_AUTO) {
@@ -517,12 +726,18 @@ int ooh_gc_enable(void)
 		runbuf = NULL;
 		return -ENOMEM;
 	}
+	owner_pid = getpid();
 	recording = 1;
-	GC_set_manual_vdb_allowed(1);
+	capture = vdb_soft;
+	GC_set_manual_vdb_allowed(!vdb_soft);
 	prev_event = GC_get_on_collection_event();
 	GC_set_on_collection_event(on_event);
 	GC_enable_incremental();
-	if (!GC_is_incremental_mode() || !GC_get_manual_vdb_allowed()) {
+	if (!GC_is_incremental_mode() || (!vdb_soft && !GC_get_manual_vdb_allowed()) ||
+	    (vdb_soft && (pm_fd < 0 || cr_fd < 0))) {
+		/* (soft: libgc did not take its soft-dirty path, e.g. built without
+		 * SOFT_VDB or GC_USE_GETWRITEWATCH=0; it runs its own VDB now) */
+		capture = 0;
 		GC_set_on_collection_event(prev_event);
 		return -EOPNOTSUPP;
 	}
@@ -530,9 +745,12 @@ int ooh_gc_enable(void)
 	if (!real_dirty)
 		real_dirty = (void (*)(const void *))dlsym(RTLD_DEFAULT, "GC_end_stubborn_change");
 	st.enabled = 1;
-	absorb = !getenv("OOH_GC_NO_ABSORB") && real_dirty && real_dirty != GC_end_stubborn_change;
+	st.soft_vdb = vdb_soft;
+	absorb = !vdb_soft && !getenv("OOH_GC_NO_ABSORB") && real_dirty &&
+		 real_dirty != GC_end_stubborn_change;
 	if (debug)
-		fprintf(stderr, "ooh-gc: enabled (libgc text %#lx-%#lx)\n", (unsigned long)gc_text_lo,
+		fprintf(stderr, "ooh-gc: enabled, %s VDB (libgc text %#lx-%#lx)\n",
+			vdb_soft ? "soft-dirty" : "manual", (unsigned long)gc_text_lo,
 			(unsigned long)gc_text_hi);
 	return 0;
 }

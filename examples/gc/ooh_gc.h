@@ -44,6 +44,8 @@ struct ooh_gc_stats {
 	uint64_t pages_kept_hot; /* reported pages left unprotected for the next interval */
 	int backend;             /* libooh backend in use, -1 if none */
 	int enabled;             /* 1 once ooh_gc_enable() succeeded */
+	int soft_vdb;            /* 1: Boehm's soft-dirty VDB answered from libooh;
+				  * 0: Boehm's manual VDB fed with GC_dirty() */
 };
 
 /*

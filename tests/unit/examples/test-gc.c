@@ -4,7 +4,9 @@
  * every live object (liveness-verified workload, see gc_workload.h), in
  * generational mode and with marking forced to be incremental; a feeder
  * that drops the dirty pages is caught by the same checks (so the checks
- * can fail); the LD_PRELOAD path works on an unmodified program.
+ * can fail); the LD_PRELOAD path works on an unmodified program.  Every
+ * case runs in both of libooh-gc's modes: Boehm's soft-dirty VDB answered
+ * from libooh (default) and Boehm's manual VDB.
  *
  * Each test runs in its own process (Check forks), where the collector is
  * initialised for the first time.
@@ -30,6 +32,13 @@
 #define STEPS 4000
 #define GARBAGE 4
 
+/* Each case runs with libooh-gc's soft-dirty emulation (_i 0, the default)
+ * and with Boehm's manual VDB (_i 1). */
+static void set_vdb(int i)
+{
+	setenv("OOH_GC_VDB", i ? "manual" : "soft", 1);
+}
+
 static uint64_t run_workload(struct wl_state *s)
 {
 	ck_assert_int_eq(wl_init(s, WL_NSLOT * WL_LEN + (uint64_t)ROUNDS * STEPS + 16, 12345), 0);
@@ -40,6 +49,7 @@ static uint64_t run_workload(struct wl_state *s)
 
 START_TEST(generational_keeps_live_objects)
 {
+	set_vdb(_i);
 	struct wl_state s;
 	struct ooh_gc_stats st;
 
@@ -59,6 +69,7 @@ START_TEST(generational_keeps_live_objects)
 	ck_assert_uint_ge(st.feeds, 10);
 	ck_assert_uint_gt(st.pages_fed, 0);
 	ck_assert_uint_eq(st.errors, 0);
+	ck_assert_int_eq(st.soft_vdb, _i == 0);
 	/* garbage really was collected (the test would be vacuous otherwise) */
 	ck_assert_uint_gt(s.finalized, (uint64_t)ROUNDS * STEPS / 2);
 }
@@ -66,6 +77,7 @@ END_TEST
 
 START_TEST(incremental_marking_keeps_live_objects)
 {
+	set_vdb(_i);
 	struct wl_state s;
 	struct ooh_gc_stats st;
 
@@ -83,6 +95,7 @@ END_TEST
 
 START_TEST(auto_backend_is_best_here)
 {
+	set_vdb(_i);
 	struct ooh_backend_info info;
 	struct ooh_gc_stats st;
 
@@ -179,6 +192,7 @@ static uint64_t mt_run(void)
 
 START_TEST(threads_keep_live_objects)
 {
+	set_vdb(_i);
 	struct ooh_gc_stats st;
 	ck_assert_int_eq(ooh_gc_enable(), 0);
 	GC_INIT();
@@ -193,6 +207,7 @@ END_TEST
 
 START_TEST(threads_dropped_pages_are_caught)
 {
+	set_vdb(_i);
 	setenv("OOH_GC_TEST_DROP", "1", 1);
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
@@ -214,6 +229,7 @@ END_TEST
 /* Negative control: the same checks catch a feeder that misses pages. */
 START_TEST(dropped_dirty_pages_are_caught)
 {
+	set_vdb(_i);
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
@@ -237,9 +253,13 @@ END_TEST
 
 START_TEST(refuses_after_gc_init_and_bad_backend)
 {
+	set_vdb(_i);
 	setenv("OOH_GC_BACKEND", "nonsense", 1);
 	ck_assert_int_eq(ooh_gc_enable(), -EINVAL);
 	unsetenv("OOH_GC_BACKEND");
+	setenv("OOH_GC_VDB", "nonsense", 1);
+	ck_assert_int_eq(ooh_gc_enable(), -EINVAL);
+	set_vdb(_i);
 	GC_INIT();
 	ck_assert_int_eq(ooh_gc_enable(), -EBUSY);
 	ck_assert(!GC_is_incremental_mode());
@@ -278,6 +298,7 @@ static int run_preloaded(const char *drop, char *out, size_t cap)
 
 START_TEST(ld_preload_unmodified_program)
 {
+	set_vdb(_i);
 	char out[4096];
 	int status = run_preloaded(NULL, out, sizeof(out));
 	printf("%s", out);
@@ -295,14 +316,14 @@ static Suite *suite(void)
 	Suite *s = suite_create("examples-gc");
 	TCase *tc = tcase_create("gc");
 	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, generational_keeps_live_objects);
-	tcase_add_test(tc, incremental_marking_keeps_live_objects);
-	tcase_add_test(tc, auto_backend_is_best_here);
-	tcase_add_test(tc, dropped_dirty_pages_are_caught);
-	tcase_add_test(tc, threads_keep_live_objects);
-	tcase_add_test(tc, threads_dropped_pages_are_caught);
-	tcase_add_test(tc, refuses_after_gc_init_and_bad_backend);
-	tcase_add_test(tc, ld_preload_unmodified_program);
+	tcase_add_loop_test(tc, generational_keeps_live_objects, 0, 2);
+	tcase_add_loop_test(tc, incremental_marking_keeps_live_objects, 0, 2);
+	tcase_add_loop_test(tc, auto_backend_is_best_here, 0, 2);
+	tcase_add_loop_test(tc, dropped_dirty_pages_are_caught, 0, 2);
+	tcase_add_loop_test(tc, threads_keep_live_objects, 0, 2);
+	tcase_add_loop_test(tc, threads_dropped_pages_are_caught, 0, 2);
+	tcase_add_loop_test(tc, refuses_after_gc_init_and_bad_backend, 0, 2);
+	tcase_add_loop_test(tc, ld_preload_unmodified_program, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
