@@ -688,6 +688,12 @@ static int cmd_dump(int argc, char **argv)
 		if (fd >= 0 && close(fd) < 0)
 			ok = false;
 		tp[5] = mono_ms() - tw; /* hash + write (+ copy when streamed) */
+		if (snapbuf && snapcap > (64u << 20)) {
+			/* a full image's buffer: give it back now, not while frozen */
+			munmap(snapbuf, snapcap);
+			snapbuf = NULL;
+			snapcap = 0;
+		}
 		if (!ok || rename(tmp, path) < 0) {
 			fprintf(stderr, "ooh-ckpt: writing %s: %s\n", path,
 				err ? errtext(err) : strerror(errno ? errno : EIO));
