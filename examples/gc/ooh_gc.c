@@ -260,9 +260,11 @@ __attribute__((weak)) void GC_end_stubborn_change(const void *p)
 {
 	uint64_t a = (uint64_t)(uintptr_t)p;
 
+	if (st.enabled && vdb_soft)
+		return; /* Boehm's soft-dirty VDB: GC_end_stubborn_change is a no-op */
 	if (absorb && ((a >= gc_data_lo && a < gc_data_hi) || (a >= hit_lo && a < hit_hi) || recorded(a)))
 		return;
-	mark_dirty(a);
+	boehm_dirty(a); /* never mark_dirty(): any thread, no lock held */
 }
 
 static void mark_all_recorded(void)
