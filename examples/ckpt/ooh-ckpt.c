@@ -44,6 +44,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -353,6 +354,50 @@ static bool write_all(int fd, const void *p, size_t len, struct hasher *hs)
 			return false;
 		c += w;
 		len -= (size_t)w;
+	}
+	return true;
+}
+
+/* Checksum parts of an image in order (run in a thread while they are written). */
+struct hash_job {
+	struct hasher *hs;
+	struct iovec part[4];
+};
+
+static void *hash_parts(void *arg)
+{
+	struct hash_job *j = arg;
+	for (int i = 0; i < 4; i++)
+		hash_update(j->hs, j->part[i].iov_base, j->part[i].iov_len);
+	return NULL;
+}
+
+/* writev() all of v[0..n) (the array is not modified). */
+static bool writev_all(int fd, const struct iovec *v, int n)
+{
+	struct iovec cur[4];
+	int k = 0;
+	if (n > 4)
+		return false;
+	memcpy(cur, v, (size_t)n * sizeof(*v));
+	while (k < n) {
+		if (!cur[k].iov_len) {
+			k++;
+			continue;
+		}
+		ssize_t w = writev(fd, cur + k, n - k);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		while (w > 0 && k < n) {
+			size_t t = (size_t)w < cur[k].iov_len ? (size_t)w : cur[k].iov_len;
+			cur[k].iov_base = (char *)cur[k].iov_base + t;
+			cur[k].iov_len -= t;
+			w -= (ssize_t)t;
+			if (!cur[k].iov_len)
+				k++;
+		}
 	}
 	return true;
 }
@@ -671,13 +716,26 @@ static int cmd_dump(int argc, char **argv)
 			kill(pid, SIGCONT);
 			tw = mono_ms();
 		}
-		ok = ok && write_all(fd, &h, sizeof(h), &hs) &&
-		     write_all(fd, tracked.v, tracked.n * sizeof(*tracked.v), &hs) &&
-		     write_all(fd, pages, n * 8, &hs);
-		if (ok && snap)
-			ok = write_all(fd, snap, n * PG, &hs);
-		else if (ok && (err = copy_pages(pid, pages, n, fd, &hs, buf)) < 0)
-			ok = false;
+		if (ok && snap) {
+			/* Everything is in memory: checksum it in a second thread
+			 * while this one writes it (one writev). */
+			struct hash_job job = { .hs = &hs, .part = {
+				{ &h, sizeof(h) }, { tracked.v, tracked.n * sizeof(*tracked.v) },
+				{ pages, n * 8 }, { snap, n * PG } } };
+			pthread_t th;
+			bool threaded = pthread_create(&th, NULL, hash_parts, &job) == 0;
+			if (!threaded)
+				hash_parts(&job);
+			ok = writev_all(fd, job.part, 4);
+			if (threaded)
+				pthread_join(th, NULL);
+		} else {
+			ok = ok && write_all(fd, &h, sizeof(h), &hs) &&
+			     write_all(fd, tracked.v, tracked.n * sizeof(*tracked.v), &hs) &&
+			     write_all(fd, pages, n * 8, &hs);
+			if (ok && (err = copy_pages(pid, pages, n, fd, &hs, buf)) < 0)
+				ok = false;
+		}
 		if (!snap) {
 			frozen = mono_ms() - t0;
 			kill(pid, SIGCONT);
