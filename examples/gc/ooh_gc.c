@@ -537,21 +537,6 @@ static bool soft_need_collect = true; /* next pagemap read starts an interval */
 
 #define PM_SOFT_DIRTY (1ull << 55)
 
-static bool in_regions(const struct region *r, size_t n, uint64_t a)
-{
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (a < r[mid].s)
-			hi = mid;
-		else if (a >= r[mid].e)
-			lo = mid + 1;
-		else
-			return true;
-	}
-	return false;
-}
-
 static int cmp_region(const void *x, const void *y)
 {
 	const struct region *a = x, *b = y;
@@ -581,16 +566,40 @@ static void soft_collect(void)
 	soft_need_collect = false;
 }
 
-/* Rewrite bit 55 of the pagemap entries libgc just read at file offset pos. */
+/* First run of r[0..n) that ends after a. */
+static size_t first_after(const struct region *r, size_t n, uint64_t a)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (r[mid].e <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * The pagemap entries libgc asks for at file offset pos: all libgc looks at
+ * is bit 55, so they are made up (no page-table walk in the kernel): bit 55
+ * set for a dirty page, everything else 0.
+ */
 static void soft_answer(uint64_t pos, uint64_t *e, size_t n)
 {
 	if (st.enabled && soft_need_collect)
 		soft_collect();
 	uint64_t a = pos / 8 * PG;
+	bool all = !st.enabled || soft_all_dirty;
+	size_t t = first_after(trk_regs, trk_nregs, a), d = first_after(drun, ndrun, a);
 	for (size_t i = 0; i < n; i++, a += PG) {
-		bool dirty = !st.enabled || soft_all_dirty || !in_regions(trk_regs, trk_nregs, a) ||
-			     (!drop && in_regions(drun, ndrun, a));
-		e[i] = dirty ? e[i] | PM_SOFT_DIRTY : e[i] & ~PM_SOFT_DIRTY;
+		while (t < trk_nregs && trk_regs[t].e <= a)
+			t++;
+		while (d < ndrun && drun[d].e <= a)
+			d++;
+		bool tracked = t < trk_nregs && trk_regs[t].s <= a;
+		bool written = d < ndrun && drun[d].s <= a;
+		e[i] = all || !tracked || (!drop && written) ? PM_SOFT_DIRTY : 0;
 	}
 }
 
@@ -638,11 +647,18 @@ ssize_t read(int fd, void *buf, size_t n)
 		real = (ssize_t (*)(int, void *, size_t))dlsym(RTLD_NEXT, "read");
 	if (fd < 0 || fd != pm_fd)
 		return real(fd, buf, n);
+	/* Answered without reading: the kernel would walk the page tables. */
 	off_t pos = lseek(fd, 0, SEEK_CUR);
-	ssize_t r = real(fd, buf, n);
-	if (r > 0 && pos >= 0)
-		soft_answer((uint64_t)pos, buf, (size_t)r / 8);
-	return r;
+	const uint64_t user_end = 1ull << 47; /* x86-64 user address space */
+	if (pos < 0 || pos % 8 || (uint64_t)pos / 8 * PG >= user_end)
+		return pos < 0 ? -1 : 0;
+	size_t cnt = n / 8;
+	if (cnt > (user_end - (uint64_t)pos / 8 * PG) / PG)
+		cnt = (size_t)((user_end - (uint64_t)pos / 8 * PG) / PG);
+	soft_answer((uint64_t)pos, buf, cnt);
+	if (lseek(fd, pos + (off_t)(cnt * 8), SEEK_SET) < 0)
+		return -1;
+	return (ssize_t)(cnt * 8);
 }
 
 ssize_t write(int fd, const void *buf, size_t n)
