@@ -2,12 +2,14 @@
 /*
  * ooh-gc-bench: Boehm GC stop-the-world vs Boehm's own incremental mode
  * (its mprotect or soft-dirty virtual dirty bits) vs incremental mode fed
- * by libooh (libooh-gc.so, LD_PRELOADed into this unmodified -lgc program).
+ * by libooh (libooh-gc.so, LD_PRELOADed into this unmodified -lgc program),
+ * in both of libooh-gc's ways: Boehm's manual VDB, and Boehm's soft-dirty
+ * VDB answered from libooh.
  *
  *   ooh-gc-bench [--scale N] [--runs N] [--workload gcbench|alloc]
  *        runs every mode on every workload, each in a fresh process, prints
  *        a table (--json: JSON lines)
- *   ooh-gc-bench --mode stw|inc|ooh --workload W [--scale N]   one run
+ *   ooh-gc-bench --mode stw|inc|ooh|ooh-manual|ooh-soft --workload W [--scale N]   one run
  *   ooh-gc-bench --verify    liveness-verified workload (exit 0 = no error)
  *
  * Figures per run: total wall time; pauses = world-stopped intervals
@@ -220,7 +222,7 @@ static int one_run(const char *mode, const char *wl, int scale)
 	GC_INIT();
 	if (stats)
 		stats(&st);
-	if (!strcmp(mode, "ooh") != !!st.enabled) {
+	if (!strncmp(mode, "ooh", 3) != !!st.enabled) {
 		fprintf(stderr, "ooh-gc-bench: mode %s but libooh-gc %s\n", mode,
 			st.enabled ? "enabled" : "not enabled");
 		return 1;
@@ -265,10 +267,15 @@ static int spawn(const char *self, const char *mode, const char *wl, int scale, 
 	if (pid == 0) {
 		dup2(fd[1], 1);
 		close(fd[0]);
-		if (!strcmp(mode, "ooh"))
+		if (!strncmp(mode, "ooh", 3))
 			setenv("LD_PRELOAD", libpath, 1);
 		else
 			unsetenv("LD_PRELOAD");
+		/* ooh-soft / ooh-manual: libooh-gc's two ways of feeding Boehm */
+		if (!strcmp(mode, "ooh-soft"))
+			setenv("OOH_GC_VDB", "soft", 1);
+		else if (!strcmp(mode, "ooh-manual"))
+			setenv("OOH_GC_VDB", "manual", 1);
 		execl(self, self, "--mode", mode, "--workload", wl, "--scale", scale_s, (char *)NULL);
 		_exit(127);
 	}
@@ -334,7 +341,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "-v"))
 			verbose = 1;
 		else {
-			fprintf(stderr, "usage: %s [--verify] [--mode stw|inc|ooh] "
+			fprintf(stderr, "usage: %s [--verify] [--mode stw|inc|ooh|ooh-manual|ooh-soft] "
 					"[--workload gcbench|alloc] [--scale N] [--runs N] [--json] [-v]\n",
 				argv[0]);
 			return 2;
@@ -349,7 +356,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (mode) {
-		if (strcmp(mode, "stw") && strcmp(mode, "inc") && strcmp(mode, "ooh")) {
+		if (strcmp(mode, "stw") && strcmp(mode, "inc") && strcmp(mode, "ooh") &&
+		    strcmp(mode, "ooh-soft") && strcmp(mode, "ooh-manual")) {
 			fprintf(stderr, "ooh-gc-bench: unknown mode %s\n", mode);
 			return 2;
 		}
@@ -362,21 +370,23 @@ int main(int argc, char **argv)
 		return 1;
 	self[n] = 0;
 	const char *wls[] = { "gcbench", "alloc" };
-	const char *modes[] = { "stw", "inc", "ooh" };
-	const char *names[] = { "Boehm stop-the-world", "Boehm incremental", "Boehm + libooh" };
+	const char *modes[] = { "stw", "inc", "ooh-manual", "ooh-soft" };
+	const char *names[] = { "Boehm stop-the-world", "Boehm incremental", "Boehm + libooh manual",
+				"Boehm + libooh soft" };
+	enum { NM = 4 };
 	if (!json)
-		printf("%-8s %-22s %9s %9s %9s %9s %9s %9s %6s\n", "workload", "mode", "wall ms",
+		printf("%-8s %-24s %9s %9s %9s %9s %9s %9s %6s\n", "workload", "mode", "wall ms",
 		       "CPU ms", "GC CPU ms", "pause ms", "max ms", "mean ms", "GCs");
 	for (int w = 0; w < 2; w++) {
 		if (wl && strcmp(wl, wls[w]))
 			continue;
-		struct result med[3];
+		struct result med[NM];
 		/* runs interleaved: stw, inc, ooh, stw, inc, ooh, ... so that the
 		 * machine's load changes hit every mode alike; medians per mode */
-		double tot[3][15], pau[3][15], mx[3][15], mean[3][15], cpu[3][15], pcpu[3][15];
+		double tot[NM][15], pau[NM][15], mx[NM][15], mean[NM][15], cpu[NM][15], pcpu[NM][15];
 		struct result r;
 		for (int k = 0; k < runs; k++)
-			for (int m = 0; m < 3; m++) {
+			for (int m = 0; m < NM; m++) {
 				if (spawn(self, modes[m], wls[w], scale, &r)) {
 					fprintf(stderr, "ooh-gc-bench: %s/%s run failed\n", modes[m], wls[w]);
 					return 1;
@@ -392,7 +402,7 @@ int main(int argc, char **argv)
 					fprintf(stderr, "run %d %s/%s: cpu %.1f pause cpu %.1f\n", k, modes[m],
 						wls[w], r.cpu_ms, r.pause_cpu_ms);
 			}
-		for (int m = 0; m < 3; m++) {
+		for (int m = 0; m < NM; m++) {
 			qsort(tot[m], (size_t)runs, sizeof(double), cmp_d);
 			qsort(cpu[m], (size_t)runs, sizeof(double), cmp_d);
 			qsort(pcpu[m], (size_t)runs, sizeof(double), cmp_d);
@@ -408,7 +418,7 @@ int main(int argc, char **argv)
 		}
 		/* GC time in CPU time: robust on a shared machine */
 		double mutator = med[0].cpu_ms - med[0].pause_cpu_ms;
-		for (int m = 0; m < 3; m++) {
+		for (int m = 0; m < NM; m++) {
 			double gc = med[m].cpu_ms - mutator;
 			if (json)
 				printf("{\"workload\":\"%s\",\"mode\":\"%s\",\"total_ms\":%.1f,\"cpu_ms\":%.1f,"
@@ -417,13 +427,15 @@ int main(int argc, char **argv)
 				       wls[w], modes[m], med[m].total_ms, med[m].cpu_ms, gc, med[m].pause_ms,
 				       med[m].max_ms, med[m].mean_ms, med[m].gcs, runs, scale);
 			else
-				printf("%-8s %-22s %9.1f %9.1f %9.1f %9.1f %9.2f %9.3f %6lu\n", wls[w], names[m],
+				printf("%-8s %-24s %9.1f %9.1f %9.1f %9.1f %9.2f %9.3f %6lu\n", wls[w], names[m],
 				       med[m].total_ms, med[m].cpu_ms, gc, med[m].pause_ms, med[m].max_ms,
 				       med[m].mean_ms, med[m].gcs);
 		}
 		if (!json)
-			printf("%-8s libooh GC time / Boehm incremental GC time = %.2f\n", wls[w],
-			       (med[2].cpu_ms - mutator) / (med[1].cpu_ms - mutator));
+			printf("%-8s libooh GC time / Boehm incremental GC time = %.2f (manual VDB), "
+			       "%.2f (soft-dirty VDB)\n", wls[w],
+			       (med[2].cpu_ms - mutator) / (med[1].cpu_ms - mutator),
+			       (med[3].cpu_ms - mutator) / (med[1].cpu_ms - mutator));
 	}
 	if (!json)
 		printf("(medians of %d runs, modes interleaved, each run in a fresh process; GC CPU = process CPU time - "

@@ -57,7 +57,7 @@ static uintptr_t gc_text_lo, gc_text_hi; /* libgc's code, for caller checks */
 static uintptr_t gc_data_lo, gc_data_hi; /* libgc's writable segment (never heap) */
 static void (*real_dirty)(const void *); /* libgc's GC_end_stubborn_change */
 static volatile int absorb;              /* interposed GC_end_stubborn_change active */
-static int vdb_soft = 1;                 /* OOH_GC_VDB: 1 soft-dirty emulation, 0 manual VDB */
+static int vdb_soft;                     /* OOH_GC_VDB: 0 manual VDB (default), 1 soft-dirty */
 static volatile int recording;
 
 /* Tracker state: touched only with the GC allocation lock held. */
@@ -71,6 +71,11 @@ static uint64_t *pagebuf;
 static struct ooh_range *runbuf;
 static unsigned hot_period = 4; /* OOH_GC_HOT: re-protect all every Nth feed; 0 = never keep */
 static bool keep_hot;           /* this feed keeps the reported pages unprotected */
+static bool hot_on = true;      /* pages do stay hot here (see hot_decide) */
+static bool last_kept;          /* the previous feed kept pages unprotected */
+static uint64_t *cur_set, *prev_set; /* pages reported by this / the previous feed */
+static size_t ncur, nprev, set_cap;
+static bool set_lost;           /* cur_set incomplete (no memory) */
 static GC_on_collection_event_proc prev_event;
 static int debug, drop;
 static pid_t owner_pid;
@@ -336,6 +341,26 @@ static bool collect_and_feed(void)
 				for (uint64_t i = 0; i < res.count; i++)
 					mark_dirty(pagebuf[i]);
 			st.pages_fed += res.count;
+			if (hot_period && !set_lost) {
+				if (ncur + res.count > set_cap) {
+					size_t nc = set_cap ? set_cap : 65536;
+					while (nc < ncur + res.count)
+						nc *= 2;
+					uint64_t *a = realloc(cur_set, nc * 8), *b = realloc(prev_set, nc * 8);
+					if (a)
+						cur_set = a;
+					if (b)
+						prev_set = b;
+					if (a && b)
+						set_cap = nc;
+					else
+						set_lost = true;
+				}
+				if (!set_lost) {
+					memcpy(cur_set + ncur, pagebuf, res.count * 8);
+					ncur += res.count;
+				}
+			}
 			if (keep_hot && !overflow)
 				keep_watching_off(trks[k], pagebuf, res.count);
 		} while (res.flags & OOH_RESULT_MORE);
@@ -467,6 +492,47 @@ done:
 		st.tracked_bytes += trk_regs[i].e - trk_regs[i].s;
 }
 
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	return a < b ? -1 : a > b;
+}
+
+/*
+ * Do pages stay hot in this program?  Judged on intervals in which nothing
+ * was kept unprotected (each hot_period-th one, or all while keeping is
+ * off): of the pages the previous feed reported (hot ones included), how
+ * many were really written again?  Keeping pays when most were (GCBench:
+ * 97-99 %); when few were, kept pages are mostly false positives that
+ * Boehm rescans at every collection (a big heap written sparsely), so
+ * keeping stops until the rate is high again.
+ */
+static void hot_decide(void)
+{
+	if (!hot_period || set_lost)
+		return;
+	for (size_t i = 1; i < ncur; i++)
+		if (cur_set[i] < cur_set[i - 1]) { /* several trackers */
+			qsort(cur_set, ncur, 8, cmp_u64);
+			break;
+		}
+	if (!last_kept && nprev >= 64) {
+		size_t j = 0, both = 0;
+		for (size_t i = 0; i < ncur; i++) {
+			while (j < nprev && prev_set[j] < cur_set[i])
+				j++;
+			both += j < nprev && prev_set[j] == cur_set[i];
+		}
+		hot_on = both * 10 >= nprev * 8; /* >= 80 % written again */
+		st.hot_checks++;
+		st.hot_on = hot_on;
+	}
+	uint64_t *t = prev_set;
+	prev_set = cur_set;
+	cur_set = t;
+	nprev = ncur;
+}
+
 /* World stopped, allocation lock held, GC_read_dirty() comes next. */
 static void feed(void)
 {
@@ -486,7 +552,9 @@ static void feed(void)
 	pthread_mutex_lock(&reg_lock);
 	gen = reg_gen;
 	pthread_mutex_unlock(&reg_lock);
-	keep_hot = hot_period && (st.feeds + 1) % hot_period != 0;
+	keep_hot = hot_period && hot_on && (st.feeds + 1) % hot_period != 0;
+	ncur = 0;
+	set_lost = false;
 	if (!ntrk || gen != trk_gen) {
 		/* consolidate into one tracker when everything is re-protected anyway */
 		rebuild(!keep_hot);
@@ -505,18 +573,20 @@ static void feed(void)
 			trk_nregs = 0;
 		}
 	}
+	hot_decide();
+	last_kept = keep_hot;
 	st.feeds++;
 	st.feed_ns += now_ns() - t0;
 	if (debug)
 		fprintf(stderr, "ooh-gc: feed %llu: %llu pages, %llu regions, %zu trackers, %llu rebuilds, "
-			"%llu kept hot, %.3f ms\n",
+			"%llu kept hot (hot %d), %.3f ms\n",
 			(unsigned long long)st.feeds, (unsigned long long)(st.pages_fed - before),
 			(unsigned long long)trk_nregs, ntrk, (unsigned long long)st.rebuilds,
-			(unsigned long long)st.pages_kept_hot, (now_ns() - t0) / 1e6);
+			(unsigned long long)st.pages_kept_hot, hot_on, (now_ns() - t0) / 1e6);
 }
 
 /*
- * ---- soft-dirty mode (default) ----
+ * ---- soft-dirty mode (OOH_GC_VDB=soft) ----
  * Boehm 8.2's SOFT_VDB reads its dirty bits from /proc/PID/pagemap (bit 55)
  * in GC_read_dirty() and then clears them by writing "4" to
  * /proc/PID/clear_refs.  This kernel has no soft-dirty bit (Boehm then falls
@@ -615,10 +685,26 @@ static int note_open(const char *path, int fd, uintptr_t ra)
 	return fd;
 }
 
+/* The real functions, resolved before main (see real_init) and lazily. */
+static int (*real_open)(const char *, int, ...);
+static int (*real_open_2)(const char *, int);
+static ssize_t (*real_read)(int, void *, size_t);
+static ssize_t (*real_write)(int, const void *, size_t);
+static int (*real_close)(int);
+
+__attribute__((constructor)) static void real_init(void)
+{
+	real_open = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
+	real_open_2 = (int (*)(const char *, int))dlsym(RTLD_NEXT, "__open_2");
+	real_read = (ssize_t (*)(int, void *, size_t))dlsym(RTLD_NEXT, "read");
+	real_write = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+	real_close = (int (*)(int))dlsym(RTLD_NEXT, "close");
+}
+
 /* The interposed calls: one comparison for everybody else. */
 int open(const char *path, int flags, ...)
 {
-	static int (*real)(const char *, int, ...);
+#define real real_open
 	mode_t mode = 0;
 
 	if (flags & (O_CREAT | O_TMPFILE)) {
@@ -628,23 +714,23 @@ int open(const char *path, int flags, ...)
 		va_end(ap);
 	}
 	if (!real)
-		real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
+		real_init();
 	return note_open(path, real(path, flags, mode), (uintptr_t)__builtin_return_address(0));
+#undef real
 }
 
 int __open_2(const char *path, int flags)
 {
-	static int (*real)(const char *, int);
-	if (!real)
-		real = (int (*)(const char *, int))dlsym(RTLD_NEXT, "__open_2");
-	return note_open(path, real(path, flags), (uintptr_t)__builtin_return_address(0));
+	if (!real_open_2)
+		real_init();
+	return note_open(path, real_open_2(path, flags), (uintptr_t)__builtin_return_address(0));
 }
 
 ssize_t read(int fd, void *buf, size_t n)
 {
-	static ssize_t (*real)(int, void *, size_t);
+#define real real_read
 	if (!real)
-		real = (ssize_t (*)(int, void *, size_t))dlsym(RTLD_NEXT, "read");
+		real_init();
 	if (fd < 0 || fd != pm_fd)
 		return real(fd, buf, n);
 	/* Answered without reading: the kernel would walk the page tables. */
@@ -659,30 +745,29 @@ ssize_t read(int fd, void *buf, size_t n)
 	if (lseek(fd, pos + (off_t)(cnt * 8), SEEK_SET) < 0)
 		return -1;
 	return (ssize_t)(cnt * 8);
+#undef real
 }
 
 ssize_t write(int fd, const void *buf, size_t n)
 {
-	static ssize_t (*real)(int, const void *, size_t);
 	if (fd >= 0 && fd == cr_fd) {
 		soft_need_collect = true; /* libgc's "clear the soft-dirty bits" */
 		return (ssize_t)n;
 	}
-	if (!real)
-		real = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
-	return real(fd, buf, n);
+	if (!real_write)
+		real_init();
+	return real_write(fd, buf, n);
 }
 
 int close(int fd)
 {
-	static int (*real)(int);
 	if (fd >= 0 && fd == pm_fd)
 		pm_fd = -1;
 	if (fd >= 0 && fd == cr_fd)
 		cr_fd = -1;
-	if (!real)
-		real = (int (*)(int))dlsym(RTLD_NEXT, "close");
-	return real(fd);
+	if (!real_close)
+		real_init();
+	return real_close(fd);
 }
 
 static void on_event(GC_EventType e)
@@ -712,7 +797,7 @@ int ooh_gc_enable(void)
 	const char *vdb = getenv("OOH_GC_VDB");
 	if (vdb && *vdb && strcmp(vdb, "soft") && strcmp(vdb, "manual"))
 		return -EINVAL;
-	vdb_soft = !(vdb && !strcmp(vdb, "manual"));
+	vdb_soft = vdb && !strcmp(vdb, "soft");
 	if (GC_is_init_called())
 		return -EBUSY; /* its heap was mapped before we could see it */
 	if (want_backend != OOH_BACKEND_AUTO) {

@@ -42,6 +42,8 @@ struct ooh_gc_stats {
 	uint64_t errors;         /* libooh errors: whole heap marked dirty */
 	uint64_t tracked_bytes;  /* bytes currently tracked */
 	uint64_t pages_kept_hot; /* reported pages left unprotected for the next interval */
+	uint64_t hot_checks;     /* times the "pages stay hot" rate was measured */
+	int hot_on;              /* keeping hot pages unprotected (last decision) */
 	int backend;             /* libooh backend in use, -1 if none */
 	int enabled;             /* 1 once ooh_gc_enable() succeeded */
 	int soft_vdb;            /* 1: Boehm's soft-dirty VDB answered from libooh;
