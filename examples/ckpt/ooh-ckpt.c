@@ -747,10 +747,16 @@ static int cmd_dump(int argc, char **argv)
 			ok = false;
 		tp[5] = mono_ms() - tw; /* hash + write (+ copy when streamed) */
 		if (snapbuf && snapcap > (64u << 20)) {
-			/* a full image's buffer: give it back now, not while frozen */
+			/* a full image's buffer: give it back now, not while frozen,
+			 * and have a small one ready for the incremental ones */
 			munmap(snapbuf, snapcap);
-			snapbuf = NULL;
-			snapcap = 0;
+			snapcap = 8u << 20;
+			snapbuf = mmap(NULL, snapcap, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+			if (snapbuf == MAP_FAILED) {
+				snapbuf = NULL;
+				snapcap = 0;
+			}
 		}
 		if (!ok || rename(tmp, path) < 0) {
 			fprintf(stderr, "ooh-ckpt: writing %s: %s\n", path,

@@ -191,7 +191,7 @@ while [ "$r" -le "$ROUNDS" ]; do
 		sleep 0.3
 	done
 	rm -rf "$T/criu" "$T/ooh"
-	"$B/ooh-ckpt" dump "$cp" "$T/ooh" -n 4 -i 300 --kick 10 -r "6f0000000000-$END" > "$T/ooh.out" 2>&1
+	OOH_CKPT_PROFILE=1 "$B/ooh-ckpt" dump "$cp" "$T/ooh" -n 4 -i 300 --kick 10 -r "6f0000000000-$END" > "$T/ooh.out" 2>&1
 	echo "round $r ooh-ckpt:"
 	cat "$T/ooh.out"
 	ooh_ms=$(awk '$2 == "incr" { s += $8; n++ } END { if (n) printf "%.1f", s / n }' "$T/ooh.out")
