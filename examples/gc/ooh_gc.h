@@ -54,7 +54,11 @@ struct ooh_gc_stats {
  * Enable Boehm incremental mode with libooh dirty bits.  Must be called
  * before GC_INIT()/the first allocation (the preloaded library does it in
  * a constructor).  Environment: OOH_GC_BACKEND=pagemap|uffd|mprotect|...
- * picks the libooh backend (default: auto); OOH_GC_DEBUG=1 logs to stderr;
+ * picks the libooh backend (default: auto); OOH_GC_VDB=manual (default) feeds
+ * Boehm's manual VDB, OOH_GC_VDB=soft answers Boehm's soft-dirty VDB (its
+ * /proc/PID/pagemap reads) from libooh instead; OOH_GC_HOT=N re-protects
+ * hot pages every Nth collection (default 4; 0: never keep them
+ * unprotected); OOH_GC_DEBUG=1 logs to stderr;
  * OOH_GC_TEST_DROP=1 deliberately drops every dirty page (a broken feeder:
  * only for proving that the tests detect a missed page).
  * Returns 0, or a negative errno when libooh cannot track here (Boehm then
