@@ -90,6 +90,8 @@ static void handle_mmio(struct l0_vcpu *vcpu)
 	struct kvm_run *run = vcpu->run;
 	unsigned len = run->mmio.len;
 
+	if (l0_ooh_spp_mmio(vcpu))
+		return; /* a write to an SPP-protected page of RAM */
 	if (len == 0 || len > 8 ||
 	    !l0_bus_dispatch(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len,
 			     run->mmio.is_write)) {
@@ -174,6 +176,8 @@ static void handle_exit(struct l0_vcpu *vcpu)
 		handle_system_event(vcpu);
 		break;
 	case KVM_EXIT_INTERNAL_ERROR:
+		if (l0_ooh_spp_internal_error(vcpu))
+			break; /* an SPP-protected write KVM cannot emulate: reported */
 		l0_x86_dump_vcpu(vcpu, stderr);
 		l0_vm_request_stop(vm, L0_STOP_GUEST_FAULT, L0_EXIT_GUEST_FAULT,
 				   "guest fault: vCPU %d KVM internal error, suberror %u",

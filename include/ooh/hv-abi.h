@@ -56,6 +56,7 @@
 #define OOH_FEAT_EPML           (1u << 3) /* guest-linear dirty log */
 #define OOH_FEAT_SHADOW         (1u << 4) /* per-vCPU shadow control page */
 #define OOH_FEAT_NOTIFY_IRQ     (1u << 5) /* log-full interrupt on the GSI */
+#define OOH_FEAT_SPP            (1u << 6) /* sub-page write protection */
 
 /*
  * Exit port: a guest payload writes its exit status (low 8 bits of a 1, 2
@@ -91,6 +92,13 @@ enum ooh_hc_op {
 	OOH_HC_VMREAD = 8,      /* arg0 encoding -> arg1 (trapped read) */
 	OOH_HC_STATS = 9,       /* arg0 GPA, arg1 bytes of struct ooh_hv_stats */
 	OOH_HC_SET_ROOT = 10,   /* session, arg0: new page-table root (EPML) */
+	OOH_HC_SPP_SET = 11,    /* arg0 GPA of struct ooh_spp_entry[arg1] */
+	OOH_HC_SPP_CLEAR = 12,  /* same array (masks must be 0), or all:
+				 * arg0 = arg1 = 0, arg2 = OOH_SPP_CLEAR_ALL
+				 */
+	OOH_HC_SPP_REGISTER = 13, /* arg0 GPA of this vCPU's violation record
+				   * (0: unregister), arg1 OOH_SPP_NOTIFY_*
+				   */
 	OOH_HC_NR_OPS
 };
 
@@ -200,6 +208,63 @@ struct ooh_shadow_page {
 	struct ooh_shadow_field field[OOH_SHADOW_NR_FIELDS];
 };
 
+/*
+ * Sub-page write protection (SPP), as Intel SPP defines it: per guest page,
+ * a 32-bit write-permission vector, bit i set = bytes [128*i, 128*i+128)
+ * of the page may be written. A page with a vector is "protected"; a page
+ * without one is ordinary RAM. Reads are never affected.
+ *
+ * OOH_HC_SPP_SET takes a batch of {gpa, mask}: each gpa page-aligned RAM,
+ * not an OoH structure (log, shadow page, violation record: -EBUSY), no gpa
+ * twice in a batch (-EINVAL), reserved 0; mask 0xffffffff removes the
+ * protection (every byte writable). All or nothing: on any error nothing
+ * changes. -ENOSPC when the host has no memory slots left (see docs/abi.md).
+ * Result: the number of entries. OOH_HC_SPP_CLEAR: the same array with
+ * masks 0, or every page; result: how many pages were protected.
+ *
+ * A write by any vCPU that touches a byte of a sub-page whose bit is clear
+ * is suppressed (nothing of it is written) and reported on that vCPU before
+ * it runs again: l0 fills the vCPU's violation record (seq written last)
+ * and raises the notification the guest chose. A write wholly in permitted
+ * sub-pages is performed exactly.
+ */
+#define OOH_SPP_SUBPAGE_SHIFT   7u
+#define OOH_SPP_SUBPAGE_SIZE    (1u << OOH_SPP_SUBPAGE_SHIFT) /* 128 */
+#define OOH_SPP_MASK_ALL        0xffffffffu /* every sub-page writable */
+#define OOH_SPP_MAX_BATCH       4096u       /* entries per hypercall */
+#define OOH_SPP_CLEAR_ALL       1u          /* OOH_HC_SPP_CLEAR arg2 */
+
+struct ooh_spp_entry {
+	__u64 gpa;              /* page-aligned guest-physical address */
+	__u32 mask;             /* bit i set: sub-page i writable */
+	__u32 reserved;         /* must be 0 */
+};
+
+/* OOH_HC_SPP_REGISTER arg1: how l0 tells the vCPU about a violation. */
+#define OOH_SPP_NOTIFY_NONE     0u /* poll the record */
+#define OOH_SPP_NOTIFY_NMI      1u /* an NMI to the writing vCPU */
+
+/* Per-vCPU violation record: 64 bytes, 64-byte aligned, guest RAM. */
+struct ooh_spp_violation {
+	__u64 seq;              /* l0: violations reported on this vCPU, ever;
+				 * stored last (release)
+				 */
+	__u64 gpa;              /* l0: first refused byte */
+	__u64 write_gpa;        /* l0: start of the refused write */
+	__u32 len;              /* l0: bytes of the refused write (0: unknown) */
+	__u32 vcpu;             /* l0: index of the vCPU */
+	__u32 flags;            /* l0: OOH_SPP_V_* */
+	__u32 reserved;
+	__u64 ack;              /* guest: last seq it handled (l0 only reads) */
+	__u64 lost;             /* l0: reports written over while unacked */
+	__u64 reserved2;
+};
+
+#define OOH_SPP_V_EMULATION     (1u << 0) /* KVM could not emulate the write:
+					   * gpa is the faulting page's, the
+					   * guest got #UD (see docs/abi.md)
+					   */
+
 /* OOH_HC_STATS: counters since VM start (a consistent snapshot). */
 struct ooh_hv_stats {
 	__u64 hypercalls[OOH_HC_NR_OPS]; /* per op */
@@ -213,6 +278,11 @@ struct ooh_hv_stats {
 	__u64 entries_overflowed;
 	__u64 epml_walk_ptes;   /* page-table entries l0 read for EPML */
 	__u64 notifications;    /* log-full interrupts raised */
+	__u64 spp_pages;        /* pages protected now */
+	__u64 spp_slots;        /* host memory slots in use now */
+	__u64 spp_writes;       /* permitted writes l0 performed */
+	__u64 spp_violations;   /* refused writes reported */
+	__u64 spp_emulation_failures; /* KVM could not emulate */
 };
 
 #endif /* OOH_HV_ABI_H */

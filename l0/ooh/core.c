@@ -55,6 +55,10 @@ int l0_ooh_vm_init(struct l0_vm *vm)
 			max > 0 ? strerror(errno) : "not supported");
 	ooh->gsi = vm->cfg.irqchip ? L0_OOH_NOTIFY_GSI : 0;
 	vm->ooh = ooh;
+	if (l0_ooh_spp_init(ooh) != 0) {
+		l0_ooh_vm_destroy(vm);
+		return L0_EXIT_INTERNAL;
+	}
 	/* OOH_L0_DIRTY_LOG=always: log from the start (diagnostics, benchmarks) */
 	if (ooh->has_ring && getenv("OOH_L0_DIRTY_LOG") &&
 	    !strcmp(getenv("OOH_L0_DIRTY_LOG"), "always"))
@@ -75,6 +79,7 @@ void l0_ooh_vm_destroy(struct l0_vm *vm)
 	free(ooh->set);
 	free(ooh->unique);
 	free(ooh->host.bits);
+	l0_ooh_spp_destroy(ooh);
 	pthread_mutex_destroy(&ooh->lock);
 	free(ooh);
 	vm->ooh = NULL;
@@ -111,6 +116,8 @@ uint32_t l0_ooh_features(const struct l0_vm *vm)
 		f |= OOH_FEAT_SPML | OOH_FEAT_EPML;
 	if (ooh->gsi)
 		f |= OOH_FEAT_NOTIFY_IRQ;
+	if (ooh->spp.readonly_ok)
+		f |= OOH_FEAT_SPP;
 	return f;
 }
 
@@ -229,6 +236,12 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 
 bool l0_ooh_overlaps(struct l0_ooh *ooh, uint64_t gpa, uint64_t len, const void *skip)
 {
+	return l0_ooh_overlaps_structs(ooh, gpa, len, skip) || l0_ooh_spp_protected_in(ooh, gpa, len);
+}
+
+/* Logs, shadow pages and SPP violation records (other than skip). */
+bool l0_ooh_overlaps_structs(struct l0_ooh *ooh, uint64_t gpa, uint64_t len, const void *skip)
+{
 	for (uint32_t id = 1; id <= OOH_MAX_SESSIONS; id++) {
 		const struct l0_ooh_session *s = &ooh->session[id];
 
@@ -239,6 +252,9 @@ bool l0_ooh_overlaps(struct l0_ooh *ooh, uint64_t gpa, uint64_t len, const void 
 		const struct l0_ooh_vcpu *v = &ooh->vcpu[i];
 
 		if (v->shadow_gpa && v != skip && ranges_overlap(gpa, len, v->shadow_gpa, 4096))
+			return true;
+		if (v->spp_record && &v->spp_record != skip &&
+		    ranges_overlap(gpa, len, v->spp_record, sizeof(struct ooh_spp_violation)))
 			return true;
 	}
 	return false;

@@ -32,12 +32,9 @@ static int push_gfn(struct l0_ooh *ooh, uint64_t gfn, uint32_t vcpu)
 /* Entry (slot, offset) from KVM: still checked against our own slots. */
 static bool entry_gfn(struct l0_ooh *ooh, const struct kvm_dirty_gfn *e, uint64_t *gfn)
 {
-	const struct l0_memory *mem = &ooh->vm->mem;
-
-	if (e->slot >= (uint32_t)mem->nr_regions || e->offset >= mem->region[e->slot].size / 4096)
-		return false;
-	*gfn = mem->region[e->slot].gpa / 4096 + e->offset;
-	return true;
+	/* SPP re-splits RAM into more slots: translate through the live layout
+	 * (every slot change harvests first, so no entry outlives its slot). */
+	return l0_ooh_slot_gfn(ooh, e->slot, e->offset, gfn);
 }
 
 static void collect_ring(struct l0_ooh *ooh, int i, bool *lost)
@@ -77,7 +74,7 @@ static bool any_epml_active(struct l0_ooh *ooh)
  * while no EPML session runs: the rings can be read while their vCPUs run
  * (KVM's protocol), and nothing then needs a snapshot of EPML_SEEN.
  */
-static void harvest(struct l0_ooh *ooh, struct l0_vcpu *self, bool stop_others)
+static void harvest(struct l0_ooh *ooh, struct l0_vcpu *self, bool stop_others, bool hold)
 {
 	struct l0_vm *vm = ooh->vm;
 	uint64_t seen[L0_MAX_VCPUS];
@@ -89,6 +86,13 @@ static void harvest(struct l0_ooh *ooh, struct l0_vcpu *self, bool stop_others)
 		l0_ooh_world_stop(ooh, self);
 	for (int i = 0; i < vm->nr_vcpus; i++)
 		collect_ring(ooh, i, &lost);
+	/* permitted writes to protected pages, done by l0 itself: KVM never saw them */
+	for (size_t k = 0; k < ooh->spp.nr_dirty; k++)
+		if (push_gfn(ooh, ooh->spp.dirty[k].gfn, ooh->spp.dirty[k].vcpu) != 0)
+			lost = true;
+	lost = lost || ooh->spp.dirty_lost;
+	ooh->spp.nr_dirty = 0;
+	ooh->spp.dirty_lost = false;
 	if (ooh->has_ring && ioctl(vm->vm_fd, KVM_RESET_DIRTY_RINGS, 0) < 0)
 		fprintf(stderr, "ooh-l0: KVM_RESET_DIRTY_RINGS: %s\n", strerror(errno));
 	/* Rings first, then EPML_SEEN: a context that logged an entry set its bit before. */
@@ -96,7 +100,7 @@ static void harvest(struct l0_ooh *ooh, struct l0_vcpu *self, bool stop_others)
 		seen[i] = stop_others ? l0_ooh_shadow_take_seen(ooh, i) : 0;
 		l0_ooh_shadow_refresh(ooh, i);
 	}
-	if (stop_others)
+	if (stop_others && !hold)
 		l0_ooh_world_resume(ooh);
 	ooh->stats.gfns_harvested += ooh->nr_gfns;
 	l0_ooh_host_note(ooh);
@@ -111,35 +115,30 @@ static void harvest(struct l0_ooh *ooh, struct l0_vcpu *self, bool stop_others)
 
 void l0_ooh_harvest(struct l0_ooh *ooh, struct l0_vcpu *self)
 {
-	harvest(ooh, self, true);
+	harvest(ooh, self, true, false);
+}
+
+/* The caller resumes the world (l0_ooh_world_resume) when done. */
+void l0_ooh_harvest_hold(struct l0_ooh *ooh, struct l0_vcpu *self)
+{
+	harvest(ooh, self, true, true);
 }
 
 void l0_ooh_harvest_for_room(struct l0_ooh *ooh, struct l0_vcpu *self)
 {
-	harvest(ooh, self, any_epml_active(ooh));
+	harvest(ooh, self, any_epml_active(ooh), false);
 }
 
 /* Dirty logging on the RAM slots is on exactly while some session is active. */
 int l0_ooh_set_logging(struct l0_ooh *ooh, bool on)
 {
-	struct l0_vm *vm = ooh->vm;
+	int err;
 
 	if (!ooh->has_ring || ooh->logging == on)
 		return 0;
-	for (int i = 0; i < vm->mem.nr_regions; i++) {
-		struct kvm_userspace_memory_region region = {
-			.slot = (uint32_t)i,
-			.flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0,
-			.guest_phys_addr = vm->mem.region[i].gpa,
-			.memory_size = vm->mem.region[i].size,
-			.userspace_addr = (uintptr_t)vm->mem.region[i].host,
-		};
-		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
-			fprintf(stderr, "ooh-l0: dirty logging %s: %s\n", on ? "on" : "off",
-				strerror(errno));
-			return -OOH_E_BUSY;
-		}
-	}
+	err = l0_ooh_slots_set_logging(ooh, on);
+	if (err)
+		return err;
 	ooh->logging = on;
 	return 0;
 }

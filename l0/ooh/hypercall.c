@@ -89,6 +89,12 @@ static int dispatch(struct l0_ooh *ooh, struct l0_vcpu *vcpu, struct ooh_hc_req 
 		return op_stats(ooh, req);
 	case OOH_HC_SET_ROOT:
 		return l0_ooh_session_set_root(ooh, req->session, req->arg[0]);
+	case OOH_HC_SPP_SET:
+		return l0_ooh_spp_set(ooh, vcpu, req->arg[0], req->arg[1]);
+	case OOH_HC_SPP_CLEAR:
+		return l0_ooh_spp_clear(ooh, vcpu, req->arg[0], req->arg[1], req->arg[2]);
+	case OOH_HC_SPP_REGISTER:
+		return l0_ooh_spp_register(ooh, vcpu, req->arg[0], req->arg[1]);
 	default:
 		return -OOH_E_NOSYS;
 	}

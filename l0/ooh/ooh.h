@@ -34,6 +34,36 @@ struct l0_ooh_vcpu {
 	uint64_t shadow_gpa;            /* 0: none registered */
 	uint64_t field[OOH_SHADOW_NR_FIELDS]; /* l0's copy of the trapped fields */
 	uint64_t harvested;             /* GFNs harvested from this ring */
+	uint64_t spp_record;            /* GPA of the SPP violation record, 0: none */
+	uint32_t spp_notify;            /* OOH_SPP_NOTIFY_* */
+	uint64_t spp_seq;               /* violations reported on this vCPU */
+	uint64_t spp_lost;
+};
+
+/* One KVM memory slot of guest RAM (spp.c owns the layout). */
+struct l0_ooh_slot {
+	bool used;
+	bool ro;                        /* KVM_MEM_READONLY: SPP-protected pages */
+	uint64_t gpa;
+	uint64_t npages;
+	uint8_t *host;
+};
+
+struct l0_ooh_spp_page {
+	uint64_t gfn;
+	uint32_t mask;                  /* bit i set: sub-page i writable */
+};
+
+struct l0_ooh_spp {
+	bool readonly_ok;               /* KVM_CAP_READONLY_MEM */
+	uint32_t max_slots;             /* slot ids 0..max_slots-1 */
+	struct l0_ooh_slot *slot;       /* by KVM slot id */
+	uint32_t nr_slots;              /* used */
+	struct l0_ooh_spp_page *page;   /* protected pages, sorted by gfn */
+	size_t nr_pages, cap_pages;
+	struct l0_ooh_gfn *dirty;       /* GFNs l0 wrote for the guest, for the next harvest */
+	size_t nr_dirty, cap_dirty;
+	bool dirty_lost;
 };
 
 struct l0_ooh_session {
@@ -74,6 +104,7 @@ struct l0_ooh {
 	size_t cap_unique;
 	uint64_t *set;                  /* EPML candidate hash set */
 	size_t set_cap;
+	struct l0_ooh_spp spp;          /* spp.c: sub-page protection, memslots */
 	struct {                        /* host.c: the host's VM-wide view */
 		bool on;
 		uint64_t *bits;         /* one bit per GFN dirtied since the last query */
@@ -127,6 +158,25 @@ int l0_ooh_host_start(struct l0_ooh *ooh);
 int l0_ooh_host_sample(struct l0_ooh *ooh, uint64_t *dirty);
 void l0_ooh_host_stop(struct l0_ooh *ooh);
 void l0_ooh_host_note(struct l0_ooh *ooh);
+
+/* spp.c: sub-page write protection over read-only memslots */
+int l0_ooh_spp_init(struct l0_ooh *ooh);
+void l0_ooh_spp_destroy(struct l0_ooh *ooh);
+bool l0_ooh_spp_mmio(struct l0_vcpu *vcpu);            /* true: the exit was ours */
+bool l0_ooh_spp_internal_error(struct l0_vcpu *vcpu);  /* true: reported, resume */
+int l0_ooh_spp_set(struct l0_ooh *ooh, struct l0_vcpu *self, uint64_t gpa, uint64_t count);
+int l0_ooh_spp_clear(struct l0_ooh *ooh, struct l0_vcpu *self, uint64_t gpa, uint64_t count,
+		     uint64_t flags);
+int l0_ooh_spp_register(struct l0_ooh *ooh, struct l0_vcpu *vcpu, uint64_t gpa, uint64_t notify);
+bool l0_ooh_spp_protected_in(struct l0_ooh *ooh, uint64_t gpa, uint64_t len);
+/* Dirty ring entry (slot, offset) -> GFN through the current layout. */
+bool l0_ooh_slot_gfn(struct l0_ooh *ooh, uint32_t slot, uint64_t offset, uint64_t *gfn);
+int l0_ooh_slots_set_logging(struct l0_ooh *ooh, bool on);
+/* Like l0_ooh_overlaps, without the protected pages (SPP_SET's own check). */
+bool l0_ooh_overlaps_structs(struct l0_ooh *ooh, uint64_t gpa, uint64_t len, const void *skip);
+
+/* dirty-ring.c: a harvest that leaves the other vCPUs stopped (memslot changes) */
+void l0_ooh_harvest_hold(struct l0_ooh *ooh, struct l0_vcpu *self);
 
 /* hypercall.c */
 int l0_ooh_hypercall(struct l0_ooh *ooh, struct l0_vcpu *vcpu, uint64_t gpa);
