@@ -41,5 +41,13 @@ void ooh_sessions_drain(void);
 /* ooh_notify.c: the log-full interrupt */
 void ooh_notify_init(void);
 void ooh_notify_exit(void);
+struct ooh_spp_ctx;
+struct ooh_spp_ctx **ooh_session_spp(struct file *file);
+
+/* ooh_spp.c: sub-page protection (virtual SPP) */
+int ooh_spp_init(void);
+void ooh_spp_exit(void);
+long ooh_spp_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+void ooh_spp_file_release(struct file *file);
 
 #endif /* OOH_MODULE_H */

@@ -27,6 +27,7 @@ static int ooh_open(struct inode *inode, struct file *file)
 
 static int ooh_release(struct inode *inode, struct file *file)
 {
+	ooh_spp_file_release(file);
 	return ooh_session_release(file);
 }
 
@@ -47,6 +48,11 @@ static long ooh_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	switch (cmd) {
 	case OOH_IOC_GET_INFO:
 		return ooh_get_info((void __user *)arg);
+	case OOH_IOC_SPP_PROTECT:
+	case OOH_IOC_SPP_RELEASE:
+	case OOH_IOC_SPP_QUERY:
+	case OOH_IOC_SPP_STATS:
+		return ooh_spp_ioctl(file, cmd, arg);
 	default:
 		return ooh_session_ioctl(file, cmd, arg);
 	}
@@ -78,8 +84,16 @@ static int __init ooh_init(void)
 		return ret;
 	ooh_session_init();
 	ooh_notify_init();
+	ret = ooh_spp_init();
+	if (ret) {
+		ooh_notify_exit();
+		ooh_session_exit();
+		ooh_hv_exit();
+		return ret;
+	}
 	ret = misc_register(&ooh_misc);
 	if (ret) {
+		ooh_spp_exit();
 		ooh_notify_exit();
 		ooh_session_exit();
 		ooh_hv_exit();
@@ -98,6 +112,7 @@ static int __init ooh_init(void)
 static void __exit ooh_exit(void)
 {
 	misc_deregister(&ooh_misc);
+	ooh_spp_exit();
 	ooh_notify_exit();
 	ooh_session_exit();
 	ooh_hv_exit();

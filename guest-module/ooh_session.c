@@ -96,6 +96,7 @@ struct ooh_session {
 	size_t nr_staged, cap_staged;
 	struct list_head node;		/* in ooh_sessions */
 	struct ooh_session_stats stats;
+	struct ooh_spp_ctx *spp;	/* ooh_spp.c: sub-page protection */
 };
 
 /*
@@ -1017,6 +1018,13 @@ static long ooh_stats(struct ooh_session *s, void __user *arg)
 	}
 	kfree(hv);
 	return copy_to_user(arg, &st, sizeof(st)) ? -EFAULT : 0;
+}
+
+struct ooh_spp_ctx **ooh_session_spp(struct file *file)
+{
+	struct ooh_session *s = file->private_data;
+
+	return &s->spp;
 }
 
 int ooh_session_open(struct file *file)

@@ -10,7 +10,7 @@
 #include <linux/types.h>
 
 #define OOH_DEV_NAME		"ooh"
-#define OOH_DEV_ABI_VERSION	3
+#define OOH_DEV_ABI_VERSION	4	/* 3: drain counters; 4: sub-page protection */
 #define OOH_IOC_MAGIC		0xB5
 
 /* Version and what the hypervisor below offers. */
@@ -83,5 +83,65 @@ struct ooh_session_stats {
 #define OOH_IOC_STOP		_IO(OOH_IOC_MAGIC, 0x03)
 #define OOH_IOC_COLLECT		_IOWR(OOH_IOC_MAGIC, 0x04, struct ooh_collect)
 #define OOH_IOC_STATS		_IOR(OOH_IOC_MAGIC, 0x05, struct ooh_session_stats)
+
+/*
+ * Sub-page write protection (OoH virtual SPP; hv_features has OOH_FEAT_SPP).
+ * Acts on the calling process: the first SPP ioctl binds the open file to
+ * the caller's address space (another process using the same file gets
+ * -EPERM). Pages are 4 KiB, vectors as in hv-abi.h (bit i set: sub-page i
+ * writable; 0xffffffff: not protected).
+ *
+ * SPP_PROTECT: pages [addr, addr + nr_pages * 4096) get masks[i] (masks is
+ * the user address of __u32[nr_pages]) or, when masks is 0, mask. Each
+ * protected page is pinned for writing (a copy-on-write page is copied
+ * first), so protection stays with the data; the frame must not be
+ * protected through another file or address (-EBUSY: shared memory mapped
+ * twice). Errors: -EINVAL (alignment, flags, nr_pages 0 or above
+ * OOH_SPP_MAX_PAGES), -EFAULT (not mapped writable), -ENOSPC (the
+ * hypervisor's budget), -EOPNOTSUPP (no SPP below). Pages already done
+ * when an error is returned keep their new vectors.
+ * SPP_RELEASE: the range (masks and mask ignored) becomes unprotected;
+ * pages that were not protected are no error.
+ * Protection is dropped when the pages are unmapped (munmap, mremap,
+ * MADV_DONTNEED), when the address space goes away, or when the file is
+ * closed. A write to a refused sub-page does not land: the writing thread
+ * gets SIGSEGV with si_code OOH_SEGV_SPPERR and si_addr = the first refused
+ * byte, before its next instruction; the write has retired (returning from
+ * the handler goes on after it, the write is not retried).
+ */
+/*
+ * The si_code: libooh's OOH_SEGV_SPPERR (ooh-lib/ooh.h, the installed API
+ * header, which cannot include this one). Spelt exactly as there, so any
+ * file that includes both (libooh's ooh backend does) fails to build if
+ * the two ever differ.
+ */
+#define OOH_SEGV_SPPERR (-0x5350)
+#define OOH_SPP_MAX_PAGES	(1u << 20)
+
+struct ooh_spp_range {
+	__u64 addr;		/* page-aligned */
+	__u64 nr_pages;
+	__u64 masks;		/* user address of __u32[nr_pages], or 0 */
+	__u32 mask;		/* every page's vector when masks is 0 */
+	__u32 flags;		/* must be 0 */
+};
+
+struct ooh_spp_query {
+	__u64 addr;		/* in: any address in the page */
+	__u32 mask;		/* out: its vector (0xffffffff: not protected) */
+	__u32 flags;		/* in: must be 0 */
+};
+
+struct ooh_spp_stats {
+	__u64 pages;		/* protected through this file now */
+	__u64 violations;	/* refused writes reported to this process */
+	__u64 foreign;		/* refused writes to its pages by others */
+	__u64 lost;		/* reports the hypervisor overwrote unseen */
+};
+
+#define OOH_IOC_SPP_PROTECT	_IOW(OOH_IOC_MAGIC, 0x06, struct ooh_spp_range)
+#define OOH_IOC_SPP_RELEASE	_IOW(OOH_IOC_MAGIC, 0x07, struct ooh_spp_range)
+#define OOH_IOC_SPP_QUERY	_IOWR(OOH_IOC_MAGIC, 0x08, struct ooh_spp_query)
+#define OOH_IOC_SPP_STATS	_IOR(OOH_IOC_MAGIC, 0x09, struct ooh_spp_stats)
 
 #endif /* OOH_DEV_ABI_H */

@@ -1,0 +1,716 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Sub-page write protection for guest processes over ooh-l0's virtual SPP.
+ *
+ * OOH_IOC_SPP_PROTECT pins the caller's pages for writing (FOLL_WRITE |
+ * FOLL_LONGTERM: a copy-on-write page is copied first, and the frame can
+ * neither move nor be swapped while protected), so a guest frame number
+ * stays the page's; l0 gets {GPA, vector} batches. Each open file has one
+ * context bound to the caller's mm, with an mmu notifier that drops the
+ * protection of pages that are unmapped (munmap, mremap, MADV_DONTNEED)
+ * and of everything when the mm goes away.
+ *
+ * A refused write is reported by l0 in this vCPU's violation record and
+ * an NMI, before the writer runs again. The NMI handler takes the record
+ * and raises an irq_work on this CPU (taken right after the NMI returns,
+ * before the writer's next instruction); that queues a task_work on the
+ * current task, which runs on its way back to user mode and sends it
+ * SIGSEGV (si_code OOH_SEGV_SPPERR, si_addr the refused byte's address in
+ * that process) - force_sig_fault is not exported, so the forcing is done
+ * by hand: a blocked or ignored SIGSEGV is unblocked and reset first, as
+ * the kernel does for faults.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/fs.h>
+#include <linux/hashtable.h>
+#include <linux/irq_work.h>
+#include <linux/mm.h>
+#include <linux/mmu_notifier.h>
+#include <linux/percpu.h>
+#include <linux/rbtree.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/signal.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/task_work.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+#include <asm/nmi.h>
+#include <ooh/dev-abi.h>
+#include <ooh/hv-abi.h>
+
+#include "ooh.h"
+
+#define OOH_SPP_BATCH	(PAGE_SIZE / sizeof(struct ooh_spp_entry))
+#define OOH_SPP_RING	16
+
+struct ooh_spp_ctx {
+	struct mmu_notifier mn;
+	struct mm_struct *mm;		/* mmgrab'ed */
+	struct rb_root pages;		/* struct ooh_spp_pg by va */
+	bool dead;			/* the mm went away */
+	u64 nr_pages;
+	atomic64_t violations;
+	atomic64_t foreign;
+};
+
+struct ooh_spp_pg {
+	struct rb_node va_node;		/* in ctx->pages */
+	struct hlist_node gfn_node;	/* in ooh_spp_gfns */
+	struct ooh_spp_ctx *ctx;
+	unsigned long va;
+	u64 gfn;
+	u32 mask;
+	struct page *page;		/* pinned */
+};
+
+/* One violation taken in NMI context, for the irq_work. */
+struct ooh_spp_hit {
+	u64 gpa;
+	u32 flags;
+};
+
+struct ooh_spp_cpu {
+	struct ooh_spp_violation *rec;
+	u64 seen;
+	struct ooh_spp_hit ring[OOH_SPP_RING];
+	unsigned int head, tail;	/* head: NMI, tail: irq_work */
+	struct irq_work work;
+};
+
+struct ooh_spp_twork {
+	struct callback_head cb;
+	u64 gpa;
+};
+
+static DEFINE_PER_CPU(struct ooh_spp_cpu, ooh_spp_cpu);
+static DEFINE_SPINLOCK(ooh_spp_lock);	/* every table below, and the batch */
+static DEFINE_HASHTABLE(ooh_spp_gfns, 12);
+static struct ooh_spp_entry *ooh_spp_batch;
+static atomic64_t ooh_spp_lost;
+static struct ooh_spp_pg *ooh_spp_victims[OOH_SPP_BATCH]; /* under the lock */
+static DEFINE_MUTEX(ooh_spp_ctx_mutex);	/* context creation */
+static bool ooh_spp_on;
+static bool ooh_spp_nmi_on;
+
+static struct ooh_spp_pg *ooh_spp_find_va(struct ooh_spp_ctx *ctx,
+					  unsigned long va)
+{
+	struct rb_node *n = ctx->pages.rb_node;
+
+	while (n) {
+		struct ooh_spp_pg *pg = rb_entry(n, struct ooh_spp_pg, va_node);
+
+		if (va < pg->va)
+			n = n->rb_left;
+		else if (va > pg->va)
+			n = n->rb_right;
+		else
+			return pg;
+	}
+	return NULL;
+}
+
+/* The first page at or above va, or NULL. */
+static struct ooh_spp_pg *ooh_spp_first_from(struct ooh_spp_ctx *ctx,
+					     unsigned long va)
+{
+	struct rb_node *n = ctx->pages.rb_node;
+	struct ooh_spp_pg *best = NULL;
+
+	while (n) {
+		struct ooh_spp_pg *pg = rb_entry(n, struct ooh_spp_pg, va_node);
+
+		if (pg->va >= va) {
+			best = pg;
+			n = n->rb_left;
+		} else {
+			n = n->rb_right;
+		}
+	}
+	return best;
+}
+
+static void ooh_spp_insert(struct ooh_spp_ctx *ctx, struct ooh_spp_pg *pg)
+{
+	struct rb_node **link = &ctx->pages.rb_node, *parent = NULL;
+
+	while (*link) {
+		struct ooh_spp_pg *cur;
+
+		parent = *link;
+		cur = rb_entry(parent, struct ooh_spp_pg, va_node);
+		link = pg->va < cur->va ? &parent->rb_left : &parent->rb_right;
+	}
+	rb_link_node(&pg->va_node, parent, link);
+	rb_insert_color(&pg->va_node, &ctx->pages);
+	hash_add(ooh_spp_gfns, &pg->gfn_node, pg->gfn);
+	ctx->nr_pages++;
+}
+
+static struct ooh_spp_pg *ooh_spp_find_gfn(u64 gfn)
+{
+	struct ooh_spp_pg *pg;
+
+	hash_for_each_possible(ooh_spp_gfns, pg, gfn_node, gfn)
+		if (pg->gfn == gfn)
+			return pg;
+	return NULL;
+}
+
+/*
+ * Unprotects up to a batch of ctx's pages in [start, end), lock held.
+ * Returns how many were dropped, or a negative error (nothing dropped).
+ */
+static int ooh_spp_drop_some(struct ooh_spp_ctx *ctx, unsigned long start,
+			     unsigned long end)
+{
+	struct ooh_spp_pg *pg = ooh_spp_first_from(ctx, start);
+	struct ooh_spp_pg **victims = ooh_spp_victims;
+	int n = 0, ret, i;
+
+	for (; pg && pg->va < end && n < OOH_SPP_BATCH;
+	     pg = rb_entry_safe(rb_next(&pg->va_node), struct ooh_spp_pg,
+				va_node)) {
+		ooh_spp_batch[n].gpa = pg->gfn << PAGE_SHIFT;
+		ooh_spp_batch[n].mask = 0;
+		ooh_spp_batch[n].reserved = 0;
+		victims[n++] = pg;
+	}
+	if (!n)
+		return 0;
+	ret = ooh_hc(OOH_HC_SPP_CLEAR, 0, virt_to_phys(ooh_spp_batch), n, 0, 0,
+		     NULL);
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < n; i++) {
+		pg = victims[i];
+		rb_erase(&pg->va_node, &ctx->pages);
+		hash_del(&pg->gfn_node);
+		ctx->nr_pages--;
+		unpin_user_page(pg->page);
+		kfree(pg);
+	}
+	return n;
+}
+
+/*
+ * Unprotects everything of ctx in [start, end), lock held. If the
+ * hypervisor refuses (it never should), the pages stay pinned and
+ * protected rather than go back to the allocator protected: leaked.
+ */
+static int ooh_spp_drop_range(struct ooh_spp_ctx *ctx, unsigned long start,
+			      unsigned long end)
+{
+	int ret;
+
+	do {
+		ret = ooh_spp_drop_some(ctx, start, end);
+	} while (ret > 0);
+	if (ret < 0)
+		pr_warn_ratelimited("SPP clear refused (%d): pages stay pinned\n",
+				    ret);
+	return ret;
+}
+
+static int ooh_spp_invalidate(struct mmu_notifier *mn,
+			      const struct mmu_notifier_range *range)
+{
+	struct ooh_spp_ctx *ctx = container_of(mn, struct ooh_spp_ctx, mn);
+
+	/*
+	 * Only where the mapping goes away: fork's write-protection, mprotect,
+	 * NUMA hinting and the like leave the (pinned) page where it is.
+	 */
+	if (range->event != MMU_NOTIFY_UNMAP && range->event != MMU_NOTIFY_CLEAR)
+		return 0;
+	spin_lock(&ooh_spp_lock);
+	if (!RB_EMPTY_ROOT(&ctx->pages))
+		ooh_spp_drop_range(ctx, range->start, range->end);
+	spin_unlock(&ooh_spp_lock);
+	return 0;
+}
+
+static void ooh_spp_mm_release(struct mmu_notifier *mn, struct mm_struct *mm)
+{
+	struct ooh_spp_ctx *ctx = container_of(mn, struct ooh_spp_ctx, mn);
+
+	spin_lock(&ooh_spp_lock);
+	ooh_spp_drop_range(ctx, 0, ULONG_MAX);
+	ctx->dead = true;
+	spin_unlock(&ooh_spp_lock);
+}
+
+static const struct mmu_notifier_ops ooh_spp_mn_ops = {
+	.invalidate_range_start = ooh_spp_invalidate,
+	.release = ooh_spp_mm_release,
+};
+
+/* The file's context, created on first use; bound to the caller's mm. */
+static int ooh_spp_ctx_get(struct file *file, struct ooh_spp_ctx **out)
+{
+	struct ooh_spp_ctx **slot = ooh_session_spp(file), *ctx;
+	int ret;
+
+	if (!current->mm)
+		return -EPERM;
+	mutex_lock(&ooh_spp_ctx_mutex);
+	ctx = *slot;
+	if (ctx) {
+		mutex_unlock(&ooh_spp_ctx_mutex);
+		if (ctx->mm != current->mm)
+			return -EPERM;
+		*out = ctx;
+		return ctx->dead ? -ESRCH : 0;
+	}
+	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
+	if (!ctx) {
+		mutex_unlock(&ooh_spp_ctx_mutex);
+		return -ENOMEM;
+	}
+	ctx->pages = RB_ROOT;
+	ctx->mn.ops = &ooh_spp_mn_ops;
+	ret = mmu_notifier_register(&ctx->mn, current->mm);
+	if (ret) {
+		mutex_unlock(&ooh_spp_ctx_mutex);
+		kfree(ctx);
+		return ret;
+	}
+	mmgrab(current->mm);
+	ctx->mm = current->mm;
+	WRITE_ONCE(*slot, ctx);
+	mutex_unlock(&ooh_spp_ctx_mutex);
+	*out = ctx;
+	return 0;
+}
+
+/* Unprotects [addr, addr + n pages) of ctx. */
+static int ooh_spp_release_range(struct ooh_spp_ctx *ctx, unsigned long addr,
+				 unsigned long n)
+{
+	int ret;
+
+	spin_lock(&ooh_spp_lock);
+	ret = ooh_spp_drop_range(ctx, addr, addr + n * PAGE_SIZE);
+	spin_unlock(&ooh_spp_lock);
+	return ret < 0 ? ret : 0;
+}
+
+/*
+ * Protects n (<= a batch) consecutive pages at addr with masks[] (none of
+ * them OOH_SPP_MASK_ALL). Caller holds the mm's mmap_lock for reading, so
+ * no munmap can run between the pin and the table update.
+ */
+static int ooh_spp_protect_run(struct ooh_spp_ctx *ctx, unsigned long addr,
+			       unsigned long n, const u32 *masks)
+{
+	struct page **pages;
+	struct ooh_spp_pg **pgs;
+	long pinned;
+	unsigned long i;
+	int ret = 0;
+
+	pages = kcalloc(n, sizeof(*pages), GFP_KERNEL);
+	pgs = kcalloc(n, sizeof(*pgs), GFP_KERNEL);
+	if (!pages || !pgs) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		pgs[i] = kzalloc(sizeof(*pgs[i]), GFP_KERNEL);
+		if (!pgs[i]) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	pinned = pin_user_pages(addr, n, FOLL_WRITE | FOLL_LONGTERM, pages,
+				NULL);
+	if (pinned != n) {
+		if (pinned > 0)
+			unpin_user_pages(pages, pinned);
+		ret = pinned < 0 ? pinned : -EFAULT;
+		goto out;
+	}
+	spin_lock(&ooh_spp_lock);
+	if (ctx->dead) {
+		ret = -ESRCH;
+		goto unlock;
+	}
+	for (i = 0; i < n; i++) {
+		u64 gfn = page_to_pfn(pages[i]);
+		struct ooh_spp_pg *other = ooh_spp_find_gfn(gfn);
+
+		if (other && (other->ctx != ctx ||
+			      other->va != addr + i * PAGE_SIZE)) {
+			ret = -EBUSY; /* the frame is protected elsewhere */
+			goto unlock;
+		}
+		ooh_spp_batch[i].gpa = gfn << PAGE_SHIFT;
+		ooh_spp_batch[i].mask = masks[i];
+		ooh_spp_batch[i].reserved = 0;
+	}
+	ret = ooh_hc(OOH_HC_SPP_SET, 0, virt_to_phys(ooh_spp_batch), n, 0, 0,
+		     NULL);
+	if (ret < 0)
+		goto unlock;
+	ret = 0;
+	for (i = 0; i < n; i++) {
+		unsigned long va = addr + i * PAGE_SIZE;
+		struct ooh_spp_pg *pg = ooh_spp_find_va(ctx, va);
+
+		if (pg && pg->gfn == page_to_pfn(pages[i])) {
+			pg->mask = masks[i];
+			unpin_user_page(pages[i]); /* already pinned once */
+			continue;
+		}
+		if (pg) { /* another frame now (cannot happen under mmap_lock) */
+			rb_erase(&pg->va_node, &ctx->pages);
+			hash_del(&pg->gfn_node);
+			ctx->nr_pages--;
+			ooh_spp_batch[0].gpa = pg->gfn << PAGE_SHIFT;
+			ooh_spp_batch[0].mask = 0;
+			if (ooh_hc(OOH_HC_SPP_CLEAR, 0,
+				   virt_to_phys(ooh_spp_batch), 1, 0, 0,
+				   NULL) >= 0)
+				unpin_user_page(pg->page);
+			kfree(pg);
+		}
+		pg = pgs[i];
+		pgs[i] = NULL;
+		pg->ctx = ctx;
+		pg->va = va;
+		pg->gfn = page_to_pfn(pages[i]);
+		pg->mask = masks[i];
+		pg->page = pages[i];
+		ooh_spp_insert(ctx, pg);
+	}
+	spin_unlock(&ooh_spp_lock);
+	goto out;
+unlock:
+	spin_unlock(&ooh_spp_lock);
+	unpin_user_pages(pages, n);
+out:
+	if (pgs)
+		for (i = 0; i < n; i++)
+			kfree(pgs[i]);
+	kfree(pgs);
+	kfree(pages);
+	return ret;
+}
+
+static int ooh_spp_protect(struct ooh_spp_ctx *ctx, unsigned long addr,
+			   unsigned long n, const u32 *masks)
+{
+	unsigned long i = 0, run;
+	int ret = 0;
+
+	while (i < n && !ret) {
+		if (masks[i] == OOH_SPP_MASK_ALL) {
+			for (run = 1; i + run < n &&
+			     masks[i + run] == OOH_SPP_MASK_ALL; run++)
+				;
+			ret = ooh_spp_release_range(ctx, addr + i * PAGE_SIZE,
+						    run);
+		} else {
+			for (run = 1; i + run < n && run < OOH_SPP_BATCH &&
+			     masks[i + run] != OOH_SPP_MASK_ALL; run++)
+				;
+			mmap_read_lock(ctx->mm);
+			ret = ooh_spp_protect_run(ctx, addr + i * PAGE_SIZE, run,
+						  masks + i);
+			mmap_read_unlock(ctx->mm);
+		}
+		i += run;
+		if (!ret && fatal_signal_pending(current))
+			ret = -EINTR;
+		cond_resched();
+	}
+	return ret;
+}
+
+static long ooh_spp_ioc_range(struct file *file, void __user *uarg,
+			      bool release)
+{
+	struct ooh_spp_range r;
+	struct ooh_spp_ctx *ctx;
+	u32 *masks = NULL;
+	unsigned long i;
+	long ret;
+
+	if (copy_from_user(&r, uarg, sizeof(r)))
+		return -EFAULT;
+	if (r.flags || !r.nr_pages || r.nr_pages > OOH_SPP_MAX_PAGES ||
+	    !PAGE_ALIGNED(r.addr) || r.addr >= TASK_SIZE_MAX ||
+	    r.nr_pages > (TASK_SIZE_MAX - r.addr) >> PAGE_SHIFT)
+		return -EINVAL;
+	ret = ooh_spp_ctx_get(file, &ctx);
+	if (ret)
+		return ret;
+	if (release)
+		return ooh_spp_release_range(ctx, r.addr, r.nr_pages);
+	masks = kvmalloc_array(r.nr_pages, sizeof(*masks), GFP_KERNEL);
+	if (!masks)
+		return -ENOMEM;
+	if (r.masks) {
+		if (copy_from_user(masks, u64_to_user_ptr(r.masks),
+				   r.nr_pages * sizeof(*masks))) {
+			kvfree(masks);
+			return -EFAULT;
+		}
+	} else {
+		for (i = 0; i < r.nr_pages; i++)
+			masks[i] = r.mask;
+	}
+	ret = ooh_spp_protect(ctx, r.addr, r.nr_pages, masks);
+	kvfree(masks);
+	return ret;
+}
+
+static long ooh_spp_ioc_query(struct file *file, void __user *uarg)
+{
+	struct ooh_spp_query q;
+	struct ooh_spp_ctx *ctx;
+	struct ooh_spp_pg *pg;
+	long ret;
+
+	if (copy_from_user(&q, uarg, sizeof(q)))
+		return -EFAULT;
+	if (q.flags || q.addr >= TASK_SIZE_MAX)
+		return -EINVAL;
+	ret = ooh_spp_ctx_get(file, &ctx);
+	if (ret)
+		return ret;
+	spin_lock(&ooh_spp_lock);
+	pg = ooh_spp_find_va(ctx, q.addr & PAGE_MASK);
+	q.mask = pg ? pg->mask : OOH_SPP_MASK_ALL;
+	spin_unlock(&ooh_spp_lock);
+	return copy_to_user(uarg, &q, sizeof(q)) ? -EFAULT : 0;
+}
+
+static long ooh_spp_ioc_stats(struct file *file, void __user *uarg)
+{
+	struct ooh_spp_ctx *ctx = READ_ONCE(*ooh_session_spp(file));
+	struct ooh_spp_stats st = { .lost = atomic64_read(&ooh_spp_lost) };
+
+	if (ctx) {
+		spin_lock(&ooh_spp_lock);
+		st.pages = ctx->nr_pages;
+		spin_unlock(&ooh_spp_lock);
+		st.violations = atomic64_read(&ctx->violations);
+		st.foreign = atomic64_read(&ctx->foreign);
+	}
+	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
+}
+
+long ooh_spp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	void __user *uarg = (void __user *)arg;
+
+	if (!ooh_spp_on)
+		return -EOPNOTSUPP;
+	switch (cmd) {
+	case OOH_IOC_SPP_PROTECT:
+		return ooh_spp_ioc_range(file, uarg, false);
+	case OOH_IOC_SPP_RELEASE:
+		return ooh_spp_ioc_range(file, uarg, true);
+	case OOH_IOC_SPP_QUERY:
+		return ooh_spp_ioc_query(file, uarg);
+	case OOH_IOC_SPP_STATS:
+		return ooh_spp_ioc_stats(file, uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+/* The file is closed: everything it protected becomes writable again. */
+void ooh_spp_file_release(struct file *file)
+{
+	struct ooh_spp_ctx *ctx = READ_ONCE(*ooh_session_spp(file));
+
+	if (!ctx)
+		return;
+	spin_lock(&ooh_spp_lock);
+	ooh_spp_drop_range(ctx, 0, ULONG_MAX);
+	spin_unlock(&ooh_spp_lock);
+	mmu_notifier_unregister(&ctx->mn, ctx->mm);
+	mmdrop(ctx->mm);
+	if (RB_EMPTY_ROOT(&ctx->pages))
+		kfree(ctx); /* else leaked with its pinned pages, see drop_range */
+}
+
+/* Task context, the writer on its way back to user mode. */
+static void ooh_spp_signal(struct callback_head *cb)
+{
+	struct ooh_spp_twork *w = container_of(cb, struct ooh_spp_twork, cb);
+	struct kernel_siginfo info;
+	struct ooh_spp_ctx *ctx = NULL;
+	struct ooh_spp_pg *pg;
+	unsigned long va = 0;
+	sigset_t set;
+
+	spin_lock(&ooh_spp_lock);
+	pg = ooh_spp_find_gfn(w->gpa >> PAGE_SHIFT);
+	if (pg) {
+		ctx = pg->ctx;
+		va = pg->va + (w->gpa & ~PAGE_MASK);
+	}
+	spin_unlock(&ooh_spp_lock);
+	kfree(w);
+	if (!ctx)
+		return; /* unprotected meanwhile: nobody to tell */
+	if (ctx->mm != current->mm) {
+		atomic64_inc(&ctx->foreign);
+		pr_info_ratelimited("%s[%d]: refused write to SPP-protected memory of another process\n",
+				    current->comm, task_pid_nr(current));
+		return;
+	}
+	atomic64_inc(&ctx->violations);
+	clear_siginfo(&info);
+	info.si_signo = SIGSEGV;
+	info.si_code = OOH_SEGV_SPPERR;
+	info.si_addr = (void __user *)va;
+	/* force_sig_fault's rule: a blocked or ignored SIGSEGV cannot stop it */
+	if (sigismember(&current->blocked, SIGSEGV) ||
+	    current->sighand->action[SIGSEGV - 1].sa.sa_handler == SIG_IGN) {
+		kernel_sigaction(SIGSEGV, SIG_DFL);
+		sigemptyset(&set);
+		sigaddset(&set, SIGSEGV);
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
+	}
+	send_sig_info(SIGSEGV, &info, current);
+}
+
+/* Hard-irq context on the CPU that took the NMI, before the writer resumes. */
+static void ooh_spp_irq_work(struct irq_work *work)
+{
+	struct ooh_spp_cpu *c = container_of(work, struct ooh_spp_cpu, work);
+
+	while (c->tail != READ_ONCE(c->head)) {
+		struct ooh_spp_hit hit = c->ring[c->tail % OOH_SPP_RING];
+		struct ooh_spp_twork *w;
+
+		/* the slot is read before the NMI may reuse it */
+		smp_store_release(&c->tail, c->tail + 1);
+		if (!current->mm || (current->flags & PF_KTHREAD)) {
+			atomic64_inc(&ooh_spp_lost);
+			continue;
+		}
+		w = kzalloc(sizeof(*w), GFP_ATOMIC);
+		if (!w) {
+			atomic64_inc(&ooh_spp_lost);
+			continue;
+		}
+		w->gpa = hit.gpa;
+		init_task_work(&w->cb, ooh_spp_signal);
+		if (task_work_add(current, &w->cb, TWA_RESUME)) {
+			kfree(w);
+			atomic64_inc(&ooh_spp_lost);
+		}
+	}
+}
+
+static int ooh_spp_nmi(unsigned int type, struct pt_regs *regs)
+{
+	struct ooh_spp_cpu *c = this_cpu_ptr(&ooh_spp_cpu);
+	struct ooh_spp_violation *rec = c->rec;
+	u64 seq;
+
+	if (!rec)
+		return NMI_DONE;
+	/* pairs with l0's release store of seq after the other fields */
+	seq = smp_load_acquire(&rec->seq);
+	if (seq == c->seen)
+		return NMI_DONE; /* not ours */
+	if (seq - c->seen > 1)
+		atomic64_add(seq - c->seen - 1, &ooh_spp_lost);
+	c->seen = seq;
+	if (c->head - READ_ONCE(c->tail) < OOH_SPP_RING) {
+		c->ring[c->head % OOH_SPP_RING] = (struct ooh_spp_hit){
+			.gpa = READ_ONCE(rec->gpa),
+			.flags = READ_ONCE(rec->flags),
+		};
+		/* the slot is filled before the irq_work sees it */
+		smp_store_release(&c->head, c->head + 1);
+	} else {
+		atomic64_inc(&ooh_spp_lost);
+	}
+	WRITE_ONCE(rec->ack, seq);
+	irq_work_queue(&c->work);
+	return NMI_HANDLED;
+}
+
+static void ooh_spp_register_here(void *on)
+{
+	struct ooh_spp_cpu *c = this_cpu_ptr(&ooh_spp_cpu);
+	int ret;
+
+	if (on) {
+		ret = ooh_hc(OOH_HC_SPP_REGISTER, 0, virt_to_phys(c->rec),
+			     OOH_SPP_NOTIFY_NMI, 0, 0, NULL);
+		if (ret)
+			pr_warn("cpu %d: SPP record registration: %d\n",
+				smp_processor_id(), ret);
+		c->seen = READ_ONCE(c->rec->seq);
+	} else {
+		ooh_hc(OOH_HC_SPP_REGISTER, 0, 0, 0, 0, 0, NULL);
+	}
+}
+
+static void ooh_spp_free(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct ooh_spp_cpu *c = per_cpu_ptr(&ooh_spp_cpu, cpu);
+
+		irq_work_sync(&c->work);
+		kfree(c->rec);
+		c->rec = NULL;
+	}
+	free_page((unsigned long)ooh_spp_batch);
+	ooh_spp_batch = NULL;
+}
+
+int ooh_spp_init(void)
+{
+	int cpu, ret;
+
+	if (!(ooh_hv.features & OOH_FEAT_SPP) || !ooh_hv.hc_port)
+		return 0;
+	ooh_spp_batch = (void *)get_zeroed_page(GFP_KERNEL);
+	if (!ooh_spp_batch)
+		return -ENOMEM;
+	for_each_possible_cpu(cpu) {
+		struct ooh_spp_cpu *c = per_cpu_ptr(&ooh_spp_cpu, cpu);
+
+		init_irq_work(&c->work, ooh_spp_irq_work);
+		c->rec = kzalloc(sizeof(*c->rec), GFP_KERNEL);
+		if (!c->rec || (virt_to_phys(c->rec) & (sizeof(*c->rec) - 1))) {
+			ooh_spp_free();
+			return -ENOMEM;
+		}
+	}
+	ret = register_nmi_handler(NMI_LOCAL, ooh_spp_nmi, 0, "ooh_spp");
+	if (ret) {
+		ooh_spp_free();
+		return ret;
+	}
+	ooh_spp_nmi_on = true;
+	on_each_cpu(ooh_spp_register_here, (void *)1, 1);
+	ooh_spp_on = true;
+	return 0;
+}
+
+void ooh_spp_exit(void)
+{
+	if (!ooh_spp_nmi_on)
+		return;
+	/* every file is closed (module refcount): nothing is protected */
+	on_each_cpu(ooh_spp_register_here, NULL, 1);
+	unregister_nmi_handler(NMI_LOCAL, "ooh_spp");
+	ooh_spp_nmi_on = false;
+	ooh_spp_on = false;
+	ooh_spp_free();
+}
