@@ -52,6 +52,7 @@ static long ooh_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case OOH_IOC_SPP_RELEASE:
 	case OOH_IOC_SPP_QUERY:
 	case OOH_IOC_SPP_STATS:
+	case OOH_IOC_SPP_GET:
 		return ooh_spp_ioctl(file, cmd, arg);
 	default:
 		return ooh_session_ioctl(file, cmd, arg);

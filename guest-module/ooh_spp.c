@@ -468,6 +468,43 @@ static long ooh_spp_ioc_range(struct file *file, void __user *uarg,
 	return ret;
 }
 
+static long ooh_spp_ioc_get(struct file *file, void __user *uarg)
+{
+	struct ooh_spp_range r;
+	struct ooh_spp_ctx *ctx;
+	struct ooh_spp_pg *pg;
+	u32 *masks;
+	unsigned long i;
+	long ret;
+
+	if (copy_from_user(&r, uarg, sizeof(r)))
+		return -EFAULT;
+	if (r.flags || !r.masks || !r.nr_pages ||
+	    r.nr_pages > OOH_SPP_MAX_PAGES || !PAGE_ALIGNED(r.addr) ||
+	    r.addr >= TASK_SIZE_MAX ||
+	    r.nr_pages > (TASK_SIZE_MAX - r.addr) >> PAGE_SHIFT)
+		return -EINVAL;
+	ret = ooh_spp_ctx_get(file, &ctx);
+	if (ret)
+		return ret;
+	masks = kvmalloc_array(r.nr_pages, sizeof(*masks), GFP_KERNEL);
+	if (!masks)
+		return -ENOMEM;
+	for (i = 0; i < r.nr_pages; i++)
+		masks[i] = OOH_SPP_MASK_ALL;
+	spin_lock(&ooh_spp_lock);
+	for (pg = ooh_spp_first_from(ctx, r.addr);
+	     pg && pg->va < r.addr + r.nr_pages * PAGE_SIZE;
+	     pg = rb_entry_safe(rb_next(&pg->va_node), struct ooh_spp_pg,
+				va_node))
+		masks[(pg->va - r.addr) >> PAGE_SHIFT] = pg->mask;
+	spin_unlock(&ooh_spp_lock);
+	ret = copy_to_user(u64_to_user_ptr(r.masks), masks,
+			   r.nr_pages * sizeof(*masks)) ? -EFAULT : 0;
+	kvfree(masks);
+	return ret;
+}
+
 static long ooh_spp_ioc_query(struct file *file, void __user *uarg)
 {
 	struct ooh_spp_query q;
@@ -492,7 +529,7 @@ static long ooh_spp_ioc_query(struct file *file, void __user *uarg)
 static long ooh_spp_ioc_stats(struct file *file, void __user *uarg)
 {
 	struct ooh_spp_ctx *ctx = READ_ONCE(*ooh_session_spp(file));
-	struct ooh_spp_stats st = { .lost = atomic64_read(&ooh_spp_lost) };
+	struct ooh_spp_dev_stats st = { .lost = atomic64_read(&ooh_spp_lost) };
 
 	if (ctx) {
 		spin_lock(&ooh_spp_lock);
@@ -519,6 +556,8 @@ long ooh_spp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return ooh_spp_ioc_query(file, uarg);
 	case OOH_IOC_SPP_STATS:
 		return ooh_spp_ioc_stats(file, uarg);
+	case OOH_IOC_SPP_GET:
+		return ooh_spp_ioc_get(file, uarg);
 	default:
 		return -ENOTTY;
 	}

@@ -101,7 +101,8 @@ struct ooh_session_stats {
  * hypervisor's budget), -EOPNOTSUPP (no SPP below). Pages already done
  * when an error is returned keep their new vectors.
  * SPP_RELEASE: the range (masks and mask ignored) becomes unprotected;
- * pages that were not protected are no error.
+ * pages that were not protected are no error. SPP_GET: the vectors of the
+ * range's pages into masks[] (0xffffffff for a page not protected).
  * Protection is dropped when the pages are unmapped (munmap, mremap,
  * MADV_DONTNEED), when the address space goes away, or when the file is
  * closed. A write to a refused sub-page does not land: the writing thread
@@ -132,7 +133,7 @@ struct ooh_spp_query {
 	__u32 flags;		/* in: must be 0 */
 };
 
-struct ooh_spp_stats {
+struct ooh_spp_dev_stats {
 	__u64 pages;		/* protected through this file now */
 	__u64 violations;	/* refused writes reported to this process */
 	__u64 foreign;		/* refused writes to its pages by others */
@@ -142,6 +143,7 @@ struct ooh_spp_stats {
 #define OOH_IOC_SPP_PROTECT	_IOW(OOH_IOC_MAGIC, 0x06, struct ooh_spp_range)
 #define OOH_IOC_SPP_RELEASE	_IOW(OOH_IOC_MAGIC, 0x07, struct ooh_spp_range)
 #define OOH_IOC_SPP_QUERY	_IOWR(OOH_IOC_MAGIC, 0x08, struct ooh_spp_query)
-#define OOH_IOC_SPP_STATS	_IOR(OOH_IOC_MAGIC, 0x09, struct ooh_spp_stats)
+#define OOH_IOC_SPP_STATS	_IOR(OOH_IOC_MAGIC, 0x09, struct ooh_spp_dev_stats)
+#define OOH_IOC_SPP_GET		_IOW(OOH_IOC_MAGIC, 0x0a, struct ooh_spp_range)
 
 #endif /* OOH_DEV_ABI_H */

@@ -229,7 +229,7 @@ struct ooh_shadow_page {
  * sub-pages is performed exactly.
  */
 #define OOH_SPP_SUBPAGE_SHIFT   7u
-#define OOH_SPP_SUBPAGE_SIZE    (1u << OOH_SPP_SUBPAGE_SHIFT) /* 128 */
+#define OOH_SPP_SUBPAGE_SIZE 128u /* spelt as in ooh-lib/ooh.h */
 #define OOH_SPP_MASK_ALL        0xffffffffu /* every sub-page writable */
 #define OOH_SPP_MAX_BATCH       4096u       /* entries per hypercall */
 #define OOH_SPP_CLEAR_ALL       1u          /* OOH_HC_SPP_CLEAR arg2 */

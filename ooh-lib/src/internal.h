@@ -160,6 +160,7 @@ struct spp_backend_ops {
 };
 
 extern const struct spp_backend_ops ooh_spp_backend_mprotect;
+extern const struct spp_backend_ops ooh_spp_backend_ooh;
 
 struct ooh_spp {
 	const struct spp_backend_ops *ops;

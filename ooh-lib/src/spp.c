@@ -18,6 +18,7 @@
 
 static const struct spp_backend_ops *const spp_backends[OOH_SPP_BACKEND_MAX + 1] = {
 	[OOH_SPP_BACKEND_MPROTECT] = &ooh_spp_backend_mprotect,
+	[OOH_SPP_BACKEND_OOH] = &ooh_spp_backend_ooh,
 };
 
 static pthread_mutex_t spp_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -43,8 +44,9 @@ int ooh_spp_probe(enum ooh_spp_backend b, char *reason, size_t len)
 	}
 	if (len)
 		reason[0] = '\0';
-	if (b == OOH_SPP_BACKEND_AUTO)
-		return ooh_spp_probe(OOH_SPP_BACKEND_MPROTECT, reason, len);
+	if (b == OOH_SPP_BACKEND_AUTO) /* the hypervisor's when it is there */
+		return ooh_spp_probe(OOH_SPP_BACKEND_OOH, NULL, 0) == 0 ? 0 :
+		       ooh_spp_probe(OOH_SPP_BACKEND_MPROTECT, reason, len);
 	if ((unsigned)b > OOH_SPP_BACKEND_MAX)
 		return -EINVAL;
 	if (!spp_backends[b]) {
@@ -76,7 +78,8 @@ int ooh_spp_open(ooh_spp **out, unsigned flags)
 	if (!out || (flags & ~OOH_SPP_OPEN_BACKEND_MASK) || (unsigned)b > OOH_SPP_BACKEND_MAX)
 		return -EINVAL;
 	if (b == OOH_SPP_BACKEND_AUTO)
-		b = OOH_SPP_BACKEND_MPROTECT;
+		b = ooh_spp_probe(OOH_SPP_BACKEND_OOH, NULL, 0) == 0 ? OOH_SPP_BACKEND_OOH
+								    : OOH_SPP_BACKEND_MPROTECT;
 	err = ooh_spp_probe(b, reason, sizeof(reason));
 	if (err)
 		return err;
