@@ -1,15 +1,20 @@
 #!/bin/sh
-# Sub-page protection in the rig: libooh's software backend (mprotect +
-# single-step; parking, since QEMU's EPYC model has no protection keys) in
-# L1 (Debian 6.1 under TCG), then the same checks in L2 under ooh-l0.
-# The ooh (virtual SPP) backend is not built yet: the selftest says SKIP.
+# Sub-page protection in the rig.
+# L1 (Debian 6.1 under TCG, -cpu EPYC: no protection keys): libooh's
+# software backend (mprotect + single-step, parking).
+# L2 under ooh-l0: OoH virtual SPP through ooh.ko, libooh's "ooh" backend
+# (tests/l2/spp-suite.sh: selftest, the SPP Check suites, the malicious
+# guest, the benchmark). The software backend in L2 is opt-in (an empty
+# file include/spp-l2 via `l1/ooh-rig --include DIR`): it single-steps, and
+# under QEMU 7.2 TCG's emulated SVM that has reset L2 and then L1 itself
+# (seen 2026-11-22: QEMU exits, every later test is lost).
 . "$OOH_TESTS/harness/result.sh"
 fail=0
 if [ ! -x "$OOH_BIN/ooh-spp-selftest" ]; then
 	ooh_fail spp-binaries "ooh-spp-selftest missing in $OOH_BIN"
 	exit 1
 fi
-"$OOH_BIN/ooh-spp-selftest" > /tmp/ooh-spp-selftest.out 2>&1
+OOH_SPP_TEST_BACKENDS=mprotect "$OOH_BIN/ooh-spp-selftest" > /tmp/ooh-spp-selftest.out 2>&1
 st=$?
 while read -r status name detail; do
 	case $status in
@@ -23,24 +28,21 @@ if [ "$st" != 0 ] && [ "$fail" = 0 ]; then
 	ooh_fail l1-spp-selftest "exited with status $st"
 	fail=1
 fi
+# the software backend's cost here, next to the ooh backend's in L2
+"$OOH_BIN/ooh-bench-spp" --quick --backend mprotect 2>&1 | sed 's/^/bench-spp-l1: /'
 
-# The same suite in L2 is opt-in (an empty file include/spp-l2 via
-# `l1/ooh-rig --include DIR`): the software backend single-steps, and under
-# QEMU 7.2 TCG's emulated SVM that has reset L2 and then L1 itself (seen
-# 2026-11-22: QEMU exits, every later test is lost). L1 above runs it all.
-if [ -f /ooh/include/spp-l2 ]; then
-	. "$OOH_TESTS/harness/l2.sh"
-	l2_boot l2-spp --mem 256M --cpus 2 --timeout 240 --append "quiet ooh.run=/ooh/tests/l2/spp-suite.sh"
-	status=$?
-	if [ "$status" = 0 ]; then
-		ooh_pass l2-spp "ooh-l0 -> L2 -> ooh-spp-selftest, status 0"
-	elif l2_crashed "$status"; then
-		ooh_skip l2-spp "L2 crashed in all 3 boots, last with status $status (the TCG-emulated nested rig)"
-	else
-		ooh_fail l2-spp "ooh-l0 exited with $status"
-		fail=1
-	fi
+sw=
+[ -f /ooh/include/spp-l2 ] && sw=" ooh.spp_sw=1"
+. "$OOH_TESTS/harness/l2.sh"
+l2_boot l2-spp --mem 256M --cpus 2 --timeout 600 \
+	--append "quiet ooh.run=/ooh/tests/l2/spp-suite.sh$sw"
+status=$?
+if [ "$status" = 0 ]; then
+	ooh_pass l2-spp "ooh-l0 -> L2 -> ooh.ko -> libooh ooh backend, status 0"
+elif l2_crashed "$status"; then
+	ooh_skip l2-spp "L2 crashed in all 3 boots, last with status $status (the TCG-emulated nested rig)"
 else
-	ooh_skip l2-spp "opt-in: single-stepping in L2 has reset the TCG-emulated L1 (see the script)"
+	ooh_fail l2-spp "ooh-l0 exited with $status"
+	fail=1
 fi
 exit $fail

@@ -47,6 +47,26 @@ static inline bool ts_cpu_has_pkeys(void)
 #endif
 }
 
+/* OOH_SPP_TEST_BACKENDS=ooh,mprotect: only those (the rig's L2 runs "ooh"). */
+static inline bool ts_backend_wanted(const char *name)
+{
+	const char *list = getenv("OOH_SPP_TEST_BACKENDS");
+	size_t n = strlen(name);
+
+	if (!list || !*list)
+		return true;
+	for (const char *p = list; *p;) {
+		const char *e = strchr(p, ',');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if (len == n && !strncmp(p, name, n))
+			return true;
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	return false;
+}
+
 static inline void ts_find_backends(void)
 {
 	static const enum ooh_spp_backend all[] = { OOH_SPP_BACKEND_MPROTECT, OOH_SPP_BACKEND_OOH };
@@ -54,6 +74,11 @@ static inline void ts_find_backends(void)
 
 	ts_nr_backends = 0;
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (!ts_backend_wanted(ooh_spp_backend_name(all[i]))) {
+			fprintf(stderr, "note: SPP backend %s left out (OOH_SPP_TEST_BACKENDS)\n",
+				ooh_spp_backend_name(all[i]));
+			continue;
+		}
 		if (ooh_spp_probe(all[i], reason, sizeof(reason)) != 0) {
 			fprintf(stderr, "note: SPP backend %s not usable here, its cases are not run: %s\n",
 				ooh_spp_backend_name(all[i]), reason);
