@@ -85,13 +85,20 @@ static void handle_io(struct l0_vcpu *vcpu)
 	}
 }
 
+static void handle_exit(struct l0_vcpu *vcpu);
+
 static void handle_mmio(struct l0_vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
 	unsigned len = run->mmio.len;
 
-	if (l0_ooh_spp_mmio(vcpu))
+	switch (l0_ooh_spp_mmio(vcpu)) {
+	case 1:
 		return; /* a write to an SPP-protected page of RAM */
+	case 2:
+		handle_exit(vcpu); /* the exit that followed it */
+		return;
+	}
 	if (len == 0 || len > 8 ||
 	    !l0_bus_dispatch(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len,
 			     run->mmio.is_write)) {

@@ -162,7 +162,8 @@ void l0_ooh_host_note(struct l0_ooh *ooh);
 /* spp.c: sub-page write protection over read-only memslots */
 int l0_ooh_spp_init(struct l0_ooh *ooh);
 void l0_ooh_spp_destroy(struct l0_ooh *ooh);
-bool l0_ooh_spp_mmio(struct l0_vcpu *vcpu);            /* true: the exit was ours */
+/* 0: not ours; 1: handled; 2: handled, kvm_run holds a new exit to dispatch */
+int l0_ooh_spp_mmio(struct l0_vcpu *vcpu);
 bool l0_ooh_spp_internal_error(struct l0_vcpu *vcpu);  /* true: reported, resume */
 int l0_ooh_spp_set(struct l0_ooh *ooh, struct l0_vcpu *self, uint64_t gpa, uint64_t count);
 int l0_ooh_spp_clear(struct l0_ooh *ooh, struct l0_vcpu *self, uint64_t gpa, uint64_t count,

@@ -588,44 +588,123 @@ static void store(uint8_t *dst, const uint8_t *src, uint32_t len)
 	}
 }
 
-bool l0_ooh_spp_mmio(struct l0_vcpu *vcpu)
+#define MAX_PIECES 16
+
+struct piece {
+	uint64_t gpa;
+	uint32_t len;
+	uint8_t data[8];
+	uint8_t *host;
+};
+
+static bool take_piece(struct l0_vcpu *vcpu, struct piece *p)
+{
+	struct kvm_run *run = vcpu->run;
+
+	if (run->exit_reason != KVM_EXIT_MMIO || !run->mmio.is_write || run->mmio.len == 0 ||
+	    run->mmio.len > 8)
+		return false;
+	p->host = l0_gpa_to_host(&vcpu->vm->mem, run->mmio.phys_addr, run->mmio.len);
+	if (!p->host)
+		return false;
+	p->gpa = run->mmio.phys_addr;
+	p->len = run->mmio.len;
+	memcpy(p->data, run->mmio.data, p->len);
+	return true;
+}
+
+/*
+ * KVM hands a store to l0 in pieces of at most 8 bytes, and splits it where
+ * it crosses a page: a 16-byte SSE store, or a store from one protected
+ * page into the next, comes as several KVM_EXIT_MMIO in a row without the
+ * guest running in between. Judging each piece alone would let the first
+ * pieces land when a later one is refused; hardware refuses the whole
+ * write. So after a piece that may have a successor (8 bytes, or ending at
+ * a page end), l0 lets KVM finish it with immediate_exit set: KVM either
+ * exits with the next piece (same instruction: no guest code ran) or
+ * returns EINTR (the instruction is complete). Another exit (a device's
+ * MMIO continuing the instruction) is left in kvm_run for the caller.
+ */
+static int gather(struct l0_vcpu *vcpu, struct piece *pieces, int *n)
+{
+	struct kvm_run *run = vcpu->run;
+
+	while (*n < MAX_PIECES) {
+		const struct piece *last = &pieces[*n - 1];
+		int r, err;
+
+		if (last->len != 8 && (last->gpa + last->len) % PAGE)
+			return 1;
+		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		r = ioctl(vcpu->fd, KVM_RUN, 0);
+		err = errno;
+		/* a kick meanwhile is not lost: kickers set their flag first,
+		 * and the vCPU loop looks at the flags before KVM_RUN */
+		__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+		if (r < 0)
+			return err == EINTR || err == EAGAIN ? 1 : -1;
+		atomic_fetch_add(&vcpu->nr_exits, 1);
+		if (!take_piece(vcpu, &pieces[*n]))
+			return 2; /* not ours: the caller dispatches it */
+		(*n)++;
+	}
+	return 1;
+}
+
+/* 1: handled; 2: handled, and kvm_run holds a new exit to dispatch; 0: not ours. */
+int l0_ooh_spp_mmio(struct l0_vcpu *vcpu)
 {
 	struct l0_ooh *ooh = vcpu->vm->ooh;
 	struct kvm_run *run = vcpu->run;
-	uint64_t gpa = run->mmio.phys_addr;
-	uint32_t len = run->mmio.len;
+	struct piece pieces[MAX_PIECES];
 	uint64_t bad = UINT64_MAX;
-	uint8_t *host;
+	uint32_t total = 0;
+	int n = 1, more;
 
-	if (!ooh || len == 0 || len > 8)
-		return false;
-	host = l0_gpa_to_host(&vcpu->vm->mem, gpa, len);
-	if (!host)
-		return false; /* not RAM: a device's */
+	if (!ooh || run->mmio.len == 0 || run->mmio.len > 8 ||
+	    !l0_gpa_to_host(&vcpu->vm->mem, run->mmio.phys_addr, run->mmio.len))
+		return 0; /* not RAM: a device's */
 	if (!run->mmio.is_write) { /* read-only slots read natively; just in case */
-		memcpy(run->mmio.data, host, len);
-		return true;
+		memcpy(run->mmio.data, l0_gpa_to_host(&vcpu->vm->mem, run->mmio.phys_addr,
+						      run->mmio.len), run->mmio.len);
+		return 1;
 	}
+	take_piece(vcpu, &pieces[0]);
+	more = gather(vcpu, pieces, &n);
 	l0_ooh_lock(ooh, vcpu);
-	/* KVM splits at page boundaries; check each page anyway */
-	for (uint64_t a = gpa; a < gpa + len && bad == UINT64_MAX;) {
-		uint64_t next = (a / PAGE + 1) * PAGE;
-		uint32_t part = (uint32_t)((next < gpa + len ? next : gpa + len) - a);
+	for (int i = 0; i < n && bad == UINT64_MAX; i++) {
+		const struct piece *p = &pieces[i];
 
-		bad = first_refused(&ooh->spp, a, part);
-		a += part;
+		/* a piece never crosses a page (KVM splits there); check anyway */
+		for (uint64_t a = p->gpa; a < p->gpa + p->len && bad == UINT64_MAX;) {
+			uint64_t next = (a / PAGE + 1) * PAGE;
+			uint32_t part = (uint32_t)((next < p->gpa + p->len ? next : p->gpa + p->len) - a);
+
+			bad = first_refused(&ooh->spp, a, part);
+			a += part;
+		}
 	}
+	for (int i = 0; i < n; i++)
+		total += pieces[i].len;
 	if (bad == UINT64_MAX) {
-		store(host, run->mmio.data, len);
+		for (int i = 0; i < n; i++) {
+			const struct piece *p = &pieces[i];
+
+			store(p->host, p->data, p->len);
+			note_dirty(ooh, p->gpa / PAGE, vcpu->id);
+			if ((p->gpa + p->len - 1) / PAGE != p->gpa / PAGE)
+				note_dirty(ooh, (p->gpa + p->len - 1) / PAGE, vcpu->id);
+		}
 		ooh->stats.spp_writes++;
-		note_dirty(ooh, gpa / PAGE, vcpu->id);
-		if ((gpa + len - 1) / PAGE != gpa / PAGE)
-			note_dirty(ooh, (gpa + len - 1) / PAGE, vcpu->id);
 	} else {
-		report(ooh, vcpu, bad, gpa, len, 0);
+		report(ooh, vcpu, bad, pieces[0].gpa, total, 0);
 	}
 	l0_ooh_unlock(ooh);
-	return true;
+	if (more < 0)
+		l0_vm_request_stop(vcpu->vm, L0_STOP_INTERNAL, L0_EXIT_INTERNAL,
+				   "vCPU %d: KVM_RUN completing an SPP write: %s", vcpu->id,
+				   strerror(errno));
+	return more == 2 ? 2 : 1;
 }
 
 /*

@@ -92,10 +92,17 @@ START_TEST(permitted_land_refused_reported_malformed_refused)
 	ck_assert_uint_eq(byte_at(vm, DATA + 0x2900), 0xbb);
 	ck_assert_int_eq(result(vm, 29), OOH_ABI_VERSION);
 	ck_assert_int_eq(result(vm, 30), result(vm, 25));
-	/* every slot back to the plain layout, counters consistent */
-	ck_assert_uint_eq(vm->ooh->spp.nr_pages, 0);
-	ck_assert_uint_eq(vm->ooh->spp.nr_slots, (uint32_t)vm->mem.nr_regions);
-	ck_assert_uint_eq(vm->ooh->stats.spp_violations, (uint64_t)result(vm, 25));
+	/* page-crossing store: both pieces judged together */
+	ck_assert_int_eq(result(vm, 31), 2);
+	ck_assert_uint_eq((uint64_t)result(vm, 32), DATA + 0x4000);
+	ck_assert_uint_eq((uint64_t)result(vm, 33), DATA + 0x3ffc);
+	ck_assert_int_eq(result(vm, 34), 8);
+	ck_assert_uint_eq(*(uint64_t *)l0_gpa_to_host(&vm->mem, DATA + 0x3ff8, 8), 8);
+	ck_assert_uint_eq(*(uint64_t *)l0_gpa_to_host(&vm->mem, DATA + 0x3100, 8), 8);
+	ck_assert_uint_eq(*(uint32_t *)l0_gpa_to_host(&vm->mem, DATA + 0x4000, 4), 0);
+	ck_assert_int_eq(result(vm, 35), result(vm, 30) + 1);
+	ck_assert_uint_eq(vm->ooh->spp.nr_pages, 2);
+	ck_assert_uint_eq(vm->ooh->stats.spp_violations, (uint64_t)result(vm, 35));
 	ck_assert_uint_ge(vm->ooh->stats.spp_writes, 3);
 	l0_vm_destroy(vm);
 }

@@ -111,6 +111,20 @@
 	movb $0xbb, DATA + 0x2900               /* lands now */
 	hc 0, 0, 0, 0, 0, 29                    /* 29: PING: alive */
 	save SEQ, 30                            /* 30: unchanged since 25 */
+	/* a store crossing from a permitted end of one protected page into the
+	 * refused start of the next: refused whole (KVM hands it in 2 pieces) */
+	ent 0, DATA + 0x3000, 0xfffffffe
+	ent 1, DATA + 0x4000, 0xfffffffe
+	hc 11, 0, BATCH, 2, 0, 31               /* 31: SET -> 2 */
+	mov $0x1122334455667788, %rax
+	mov %rax, DATA + 0x3ffc                 /* refused whole */
+	save GPA, 32                            /* 32: DATA + 0x4000 */
+	save WGPA, 33                           /* 33: DATA + 0x3ffc */
+	movl LEN, %eax
+	mov %rax, RES + 8 * 34                  /* 34: 8 */
+	mov %rax, DATA + 0x3ff8                 /* ends at the page end: lands */
+	mov %rax, DATA + 0x3100                 /* 8 bytes inside: lands */
+	save SEQ, 35                            /* 35: 30 + 1 */
 	mov $0, %al
 	out %al, $0xf4
 	hlt
