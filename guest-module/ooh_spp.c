@@ -48,6 +48,7 @@
 
 struct ooh_spp_ctx {
 	struct mmu_notifier mn;
+	struct list_head node;		/* in ooh_spp_ctxs */
 	struct mm_struct *mm;		/* mmgrab'ed */
 	struct rb_root pages;		/* struct ooh_spp_pg by va */
 	bool dead;			/* the mm went away */
@@ -82,12 +83,19 @@ struct ooh_spp_cpu {
 
 struct ooh_spp_twork {
 	struct callback_head cb;
-	u64 gpa;
+	struct hlist_node node;		/* in ooh_spp_tworks, by task */
+	struct task_struct *task;
+	u64 gpa;			/* the refused byte, or */
+	unsigned long va;		/* its address (emulated stores) */
 };
 
 static DEFINE_PER_CPU(struct ooh_spp_cpu, ooh_spp_cpu);
 static DEFINE_SPINLOCK(ooh_spp_lock);	/* every table below, and the batch */
 static DEFINE_HASHTABLE(ooh_spp_gfns, 12);
+static LIST_HEAD(ooh_spp_ctxs);
+/* At most one report pending per task: the first refused write wins */
+static DEFINE_SPINLOCK(ooh_spp_tw_lock);
+static DEFINE_HASHTABLE(ooh_spp_tworks, 6);
 static struct ooh_spp_entry *ooh_spp_batch;
 static atomic64_t ooh_spp_lost;
 static struct ooh_spp_pg *ooh_spp_victims[OOH_SPP_BATCH]; /* under the lock */
@@ -280,6 +288,9 @@ static int ooh_spp_ctx_get(struct file *file, struct ooh_spp_ctx **out)
 	}
 	mmgrab(current->mm);
 	ctx->mm = current->mm;
+	spin_lock(&ooh_spp_lock);
+	list_add(&ctx->node, &ooh_spp_ctxs);
+	spin_unlock(&ooh_spp_lock);
 	WRITE_ONCE(*slot, ctx);
 	mutex_unlock(&ooh_spp_ctx_mutex);
 	*out = ctx;
@@ -572,6 +583,7 @@ void ooh_spp_file_release(struct file *file)
 		return;
 	spin_lock(&ooh_spp_lock);
 	ooh_spp_drop_range(ctx, 0, ULONG_MAX);
+	list_del(&ctx->node);
 	spin_unlock(&ooh_spp_lock);
 	mmu_notifier_unregister(&ctx->mn, ctx->mm);
 	mmdrop(ctx->mm);
@@ -586,26 +598,33 @@ static void ooh_spp_signal(struct callback_head *cb)
 	struct kernel_siginfo info;
 	struct ooh_spp_ctx *ctx = NULL;
 	struct ooh_spp_pg *pg;
-	unsigned long va = 0;
+	unsigned long va = 0, flags;
 	sigset_t set;
 
+	spin_lock_irqsave(&ooh_spp_tw_lock, flags);
+	hash_del(&w->node);
+	spin_unlock_irqrestore(&ooh_spp_tw_lock, flags);
+
 	spin_lock(&ooh_spp_lock);
-	pg = ooh_spp_find_gfn(w->gpa >> PAGE_SHIFT);
+	pg = w->va ? NULL : ooh_spp_find_gfn(w->gpa >> PAGE_SHIFT);
 	if (pg) {
 		ctx = pg->ctx;
 		va = pg->va + (w->gpa & ~PAGE_MASK);
 	}
 	spin_unlock(&ooh_spp_lock);
+	if (w->va)
+		va = w->va;
 	kfree(w);
-	if (!ctx)
+	if (!ctx && !va)
 		return; /* unprotected meanwhile: nobody to tell */
-	if (ctx->mm != current->mm) {
+	if (ctx && ctx->mm != current->mm) {
 		atomic64_inc(&ctx->foreign);
 		pr_info_ratelimited("%s[%d]: refused write to SPP-protected memory of another process\n",
 				    current->comm, task_pid_nr(current));
 		return;
 	}
-	atomic64_inc(&ctx->violations);
+	if (ctx)
+		atomic64_inc(&ctx->violations);
 	clear_siginfo(&info);
 	info.si_signo = SIGSEGV;
 	info.si_code = OOH_SEGV_SPPERR;
@@ -621,6 +640,67 @@ static void ooh_spp_signal(struct callback_head *cb)
 	send_sig_info(SIGSEGV, &info, current);
 }
 
+/* The vector of the page at va of the current process, if protected. */
+bool ooh_spp_mask_of(unsigned long va, u32 *mask)
+{
+	struct ooh_spp_ctx *ctx;
+	struct ooh_spp_pg *pg = NULL;
+	unsigned long flags;
+
+	spin_lock_irqsave(&ooh_spp_lock, flags);
+	list_for_each_entry(ctx, &ooh_spp_ctxs, node) {
+		if (ctx->mm != current->mm)
+			continue;
+		pg = ooh_spp_find_va(ctx, va & PAGE_MASK);
+		if (pg) {
+			*mask = pg->mask;
+			break;
+		}
+	}
+	spin_unlock_irqrestore(&ooh_spp_lock, flags);
+	return pg;
+}
+
+/*
+ * The refused byte (gpa, or va when known) is reported to the current task
+ * on its way back to user mode. Task works run last-queued first, so
+ * several refused writes before that (a kernel copy refused element by
+ * element) would report the last: only the first one is queued.
+ */
+static void ooh_spp_queue(u64 gpa, unsigned long va)
+{
+	struct ooh_spp_twork *w;
+	unsigned long flags;
+
+	spin_lock_irqsave(&ooh_spp_tw_lock, flags);
+	hash_for_each_possible(ooh_spp_tworks, w, node, (unsigned long)current)
+		if (w->task == current)
+			goto out; /* an earlier one is pending */
+	w = kzalloc(sizeof(*w), GFP_ATOMIC);
+	if (!w) {
+		atomic64_inc(&ooh_spp_lost);
+		goto out;
+	}
+	w->task = current;
+	w->gpa = gpa;
+	w->va = va;
+	init_task_work(&w->cb, ooh_spp_signal);
+	hash_add(ooh_spp_tworks, &w->node, (unsigned long)current);
+	if (task_work_add(current, &w->cb, TWA_RESUME)) {
+		hash_del(&w->node);
+		kfree(w);
+		atomic64_inc(&ooh_spp_lost);
+	}
+out:
+	spin_unlock_irqrestore(&ooh_spp_tw_lock, flags);
+}
+
+/* SIGSEGV for the refused byte at va, on the current task's way out. */
+void ooh_spp_report_va(unsigned long va)
+{
+	ooh_spp_queue(0, va);
+}
+
 /* Hard-irq context on the CPU that took the NMI, before the writer resumes. */
 static void ooh_spp_irq_work(struct irq_work *work)
 {
@@ -628,7 +708,6 @@ static void ooh_spp_irq_work(struct irq_work *work)
 
 	while (c->tail != READ_ONCE(c->head)) {
 		struct ooh_spp_hit hit = c->ring[c->tail % OOH_SPP_RING];
-		struct ooh_spp_twork *w;
 
 		/* the slot is read before the NMI may reuse it */
 		smp_store_release(&c->tail, c->tail + 1);
@@ -636,17 +715,7 @@ static void ooh_spp_irq_work(struct irq_work *work)
 			atomic64_inc(&ooh_spp_lost);
 			continue;
 		}
-		w = kzalloc(sizeof(*w), GFP_ATOMIC);
-		if (!w) {
-			atomic64_inc(&ooh_spp_lost);
-			continue;
-		}
-		w->gpa = hit.gpa;
-		init_task_work(&w->cb, ooh_spp_signal);
-		if (task_work_add(current, &w->cb, TWA_RESUME)) {
-			kfree(w);
-			atomic64_inc(&ooh_spp_lost);
-		}
+		ooh_spp_queue(hit.gpa, 0);
 	}
 }
 
@@ -736,6 +805,12 @@ int ooh_spp_init(void)
 		ooh_spp_free();
 		return ret;
 	}
+	ret = ooh_spp_emul_init();
+	if (ret) {
+		unregister_nmi_handler(NMI_LOCAL, "ooh_spp");
+		ooh_spp_free();
+		return ret;
+	}
 	ooh_spp_nmi_on = true;
 	on_each_cpu(ooh_spp_register_here, (void *)1, 1);
 	ooh_spp_on = true;
@@ -748,6 +823,7 @@ void ooh_spp_exit(void)
 		return;
 	/* every file is closed (module refcount): nothing is protected */
 	on_each_cpu(ooh_spp_register_here, NULL, 1);
+	ooh_spp_emul_exit();
 	unregister_nmi_handler(NMI_LOCAL, "ooh_spp");
 	ooh_spp_nmi_on = false;
 	ooh_spp_on = false;

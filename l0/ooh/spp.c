@@ -284,6 +284,20 @@ static int commit(struct l0_ooh *ooh, struct l0_vcpu *self, struct l0_ooh_spp_pa
 
 	if (!want)
 		return -OOH_E_NOSPC;
+	if (nr == spp->nr_pages) { /* only vectors changed: no slot work */
+		bool same = true;
+
+		for (size_t i = 0; i < nr && same; i++)
+			same = pages[i].gfn == spp->page[i].gfn;
+		if (same) {
+			free(want);
+			if (spp->page != pages)
+				free(spp->page);
+			spp->page = pages;
+			spp->cap_pages = cap;
+			return 0;
+		}
+	}
 	n = layout(ooh, pages, nr, want, spp->max_slots);
 	if (n < 0) {
 		free(want);
