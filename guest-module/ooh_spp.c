@@ -37,6 +37,7 @@
 #include <linux/task_work.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
+#include <linux/workqueue.h>
 #include <asm/nmi.h>
 #include <ooh/dev-abi.h>
 #include <ooh/hv-abi.h>
@@ -59,8 +60,9 @@ struct ooh_spp_ctx {
 
 struct ooh_spp_pg {
 	struct rb_node va_node;		/* in ctx->pages */
-	struct hlist_node gfn_node;	/* in ooh_spp_gfns */
-	struct ooh_spp_ctx *ctx;
+	struct hlist_node gfn_node;	/* in ooh_spp_gfns, or ooh_spp_gone */
+	struct list_head gone_node;	/* in ooh_spp_gone_list */
+	struct ooh_spp_ctx *ctx;	/* NULL once released (gone) */
 	unsigned long va;
 	u64 gfn;
 	u32 mask;
@@ -92,6 +94,17 @@ struct ooh_spp_twork {
 static DEFINE_PER_CPU(struct ooh_spp_cpu, ooh_spp_cpu);
 static DEFINE_SPINLOCK(ooh_spp_lock);	/* every table below, and the batch */
 static DEFINE_HASHTABLE(ooh_spp_gfns, 12);
+/*
+ * Released pages: writable again at once (vector 0xffffffff, which costs
+ * l0 no memory-slot change) but still pinned, and removed from l0's set
+ * (SPP_CLEAR: every vCPU stopped, second-level page tables rebuilt) later
+ * and in batches, by ooh_spp_flush_work; only then unpinned.
+ */
+static DEFINE_HASHTABLE(ooh_spp_gone, 10);
+static LIST_HEAD(ooh_spp_gone_list);
+static unsigned long ooh_spp_nr_gone;
+static void ooh_spp_flush_fn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(ooh_spp_flush_work, ooh_spp_flush_fn);
 static LIST_HEAD(ooh_spp_ctxs);
 /* At most one report pending per task: the first refused write wins */
 static DEFINE_SPINLOCK(ooh_spp_tw_lock);
@@ -169,8 +182,9 @@ static struct ooh_spp_pg *ooh_spp_find_gfn(u64 gfn)
 }
 
 /*
- * Unprotects up to a batch of ctx's pages in [start, end), lock held.
- * Returns how many were dropped, or a negative error (nothing dropped).
+ * Releases up to a batch of ctx's pages in [start, end), lock held: every
+ * byte writable at once, the frame removed from l0's set later (see
+ * ooh_spp_gone). Returns how many, or a negative error (nothing done).
  */
 static int ooh_spp_drop_some(struct ooh_spp_ctx *ctx, unsigned long start,
 			     unsigned long end)
@@ -183,13 +197,13 @@ static int ooh_spp_drop_some(struct ooh_spp_ctx *ctx, unsigned long start,
 	     pg = rb_entry_safe(rb_next(&pg->va_node), struct ooh_spp_pg,
 				va_node)) {
 		ooh_spp_batch[n].gpa = pg->gfn << PAGE_SHIFT;
-		ooh_spp_batch[n].mask = 0;
+		ooh_spp_batch[n].mask = OOH_SPP_MASK_ALL;
 		ooh_spp_batch[n].reserved = 0;
 		victims[n++] = pg;
 	}
 	if (!n)
 		return 0;
-	ret = ooh_hc(OOH_HC_SPP_CLEAR, 0, virt_to_phys(ooh_spp_batch), n, 0, 0,
+	ret = ooh_hc(OOH_HC_SPP_SET, 0, virt_to_phys(ooh_spp_batch), n, 0, 0,
 		     NULL);
 	if (ret < 0)
 		return ret;
@@ -198,16 +212,77 @@ static int ooh_spp_drop_some(struct ooh_spp_ctx *ctx, unsigned long start,
 		rb_erase(&pg->va_node, &ctx->pages);
 		hash_del(&pg->gfn_node);
 		ctx->nr_pages--;
-		unpin_user_page(pg->page);
-		kfree(pg);
+		pg->ctx = NULL;
+		hash_add(ooh_spp_gone, &pg->gfn_node, pg->gfn);
+		list_add_tail(&pg->gone_node, &ooh_spp_gone_list);
+		ooh_spp_nr_gone++;
 	}
+	mod_delayed_work(system_wq, &ooh_spp_flush_work,
+			 ooh_spp_nr_gone >= OOH_SPP_BATCH ? 0 : HZ / 2);
 	return n;
+}
+
+/* Removes released frames from l0's set and unpins them, lock held. */
+static void ooh_spp_flush_locked(void)
+{
+	while (!list_empty(&ooh_spp_gone_list)) {
+		struct ooh_spp_pg **victims = ooh_spp_victims, *pg;
+		int n = 0, ret, i;
+
+		list_for_each_entry(pg, &ooh_spp_gone_list, gone_node) {
+			ooh_spp_batch[n].gpa = pg->gfn << PAGE_SHIFT;
+			ooh_spp_batch[n].mask = 0;
+			ooh_spp_batch[n].reserved = 0;
+			victims[n++] = pg;
+			if (n == OOH_SPP_BATCH)
+				break;
+		}
+		ret = ooh_hc(OOH_HC_SPP_CLEAR, 0, virt_to_phys(ooh_spp_batch),
+			     n, 0, 0, NULL);
+		if (ret < 0) {
+			/* never back to the allocator protected: leaked */
+			pr_warn_ratelimited("SPP clear refused (%d): %lu pages stay pinned\n",
+					    ret, ooh_spp_nr_gone);
+			return;
+		}
+		for (i = 0; i < n; i++) {
+			pg = victims[i];
+			list_del(&pg->gone_node);
+			hash_del(&pg->gfn_node);
+			ooh_spp_nr_gone--;
+			unpin_user_page(pg->page);
+			kfree(pg);
+		}
+	}
+}
+
+static void ooh_spp_flush_fn(struct work_struct *work)
+{
+	spin_lock(&ooh_spp_lock);
+	ooh_spp_flush_locked();
+	spin_unlock(&ooh_spp_lock);
+}
+
+/* A released frame protected again: it leaves the gone list (one pin less). */
+static void ooh_spp_ungone(u64 gfn)
+{
+	struct ooh_spp_pg *pg;
+
+	hash_for_each_possible(ooh_spp_gone, pg, gfn_node, gfn) {
+		if (pg->gfn == gfn) {
+			list_del(&pg->gone_node);
+			hash_del(&pg->gfn_node);
+			ooh_spp_nr_gone--;
+			unpin_user_page(pg->page);
+			kfree(pg);
+			return;
+		}
+	}
 }
 
 /*
  * Unprotects everything of ctx in [start, end), lock held. If the
- * hypervisor refuses (it never should), the pages stay pinned and
- * protected rather than go back to the allocator protected: leaked.
+ * hypervisor refuses (it never should), the pages stay as they are.
  */
 static int ooh_spp_drop_range(struct ooh_spp_ctx *ctx, unsigned long start,
 			      unsigned long end)
@@ -218,8 +293,7 @@ static int ooh_spp_drop_range(struct ooh_spp_ctx *ctx, unsigned long start,
 		ret = ooh_spp_drop_some(ctx, start, end);
 	} while (ret > 0);
 	if (ret < 0)
-		pr_warn_ratelimited("SPP clear refused (%d): pages stay pinned\n",
-				    ret);
+		pr_warn_ratelimited("SPP release refused (%d)\n", ret);
 	return ret;
 }
 
@@ -364,6 +438,17 @@ static int ooh_spp_protect_run(struct ooh_spp_ctx *ctx, unsigned long addr,
 	}
 	ret = ooh_hc(OOH_HC_SPP_SET, 0, virt_to_phys(ooh_spp_batch), n, 0, 0,
 		     NULL);
+	if (ret == -ENOSPC && ooh_spp_nr_gone) {
+		/* the released frames still hold slots: remove them, retry */
+		ooh_spp_flush_locked();
+		for (i = 0; i < n; i++) {
+			ooh_spp_batch[i].gpa = (u64)page_to_pfn(pages[i]) << PAGE_SHIFT;
+			ooh_spp_batch[i].mask = masks[i];
+			ooh_spp_batch[i].reserved = 0;
+		}
+		ret = ooh_hc(OOH_HC_SPP_SET, 0, virt_to_phys(ooh_spp_batch), n,
+			     0, 0, NULL);
+	}
 	if (ret < 0)
 		goto unlock;
 	ret = 0;
@@ -371,23 +456,16 @@ static int ooh_spp_protect_run(struct ooh_spp_ctx *ctx, unsigned long addr,
 		unsigned long va = addr + i * PAGE_SIZE;
 		struct ooh_spp_pg *pg = ooh_spp_find_va(ctx, va);
 
+		/* a released frame protected again: our new pin replaces its */
+		ooh_spp_ungone(page_to_pfn(pages[i]));
+
 		if (pg && pg->gfn == page_to_pfn(pages[i])) {
 			pg->mask = masks[i];
 			unpin_user_page(pages[i]); /* already pinned once */
 			continue;
 		}
-		if (pg) { /* another frame now (cannot happen under mmap_lock) */
-			rb_erase(&pg->va_node, &ctx->pages);
-			hash_del(&pg->gfn_node);
-			ctx->nr_pages--;
-			ooh_spp_batch[0].gpa = pg->gfn << PAGE_SHIFT;
-			ooh_spp_batch[0].mask = 0;
-			if (ooh_hc(OOH_HC_SPP_CLEAR, 0,
-				   virt_to_phys(ooh_spp_batch), 1, 0, 0,
-				   NULL) >= 0)
-				unpin_user_page(pg->page);
-			kfree(pg);
-		}
+		if (pg) /* another frame now (cannot happen under mmap_lock) */
+			ooh_spp_drop_range(ctx, va, va + PAGE_SIZE);
 		pg = pgs[i];
 		pgs[i] = NULL;
 		pg->ctx = ctx;
@@ -821,7 +899,11 @@ void ooh_spp_exit(void)
 {
 	if (!ooh_spp_nmi_on)
 		return;
-	/* every file is closed (module refcount): nothing is protected */
+	/* every file is closed (module refcount): only released frames left */
+	cancel_delayed_work_sync(&ooh_spp_flush_work);
+	spin_lock(&ooh_spp_lock);
+	ooh_spp_flush_locked();
+	spin_unlock(&ooh_spp_lock);
 	on_each_cpu(ooh_spp_register_here, NULL, 1);
 	ooh_spp_emul_exit();
 	unregister_nmi_handler(NMI_LOCAL, "ooh_spp");

@@ -216,8 +216,10 @@ struct ooh_shadow_page {
  *
  * OOH_HC_SPP_SET takes a batch of {gpa, mask}: each gpa page-aligned RAM,
  * not an OoH structure (log, shadow page, violation record: -EBUSY), no gpa
- * twice in a batch (-EINVAL), reserved 0; mask 0xffffffff removes the
- * protection (every byte writable). All or nothing: on any error nothing
+ * twice in a batch (-EINVAL), reserved 0; mask 0xffffffff keeps the page
+ * protected with every byte writable (cheap to set and reset: the page
+ * stays in its memory slot; writes to it still go through l0; only
+ * SPP_CLEAR removes a page). All or nothing: on any error nothing
  * changes. -ENOSPC when the host has no memory slots left (see docs/abi.md).
  * Result: the number of entries. OOH_HC_SPP_CLEAR: the same array with
  * masks 0, or every page; result: how many pages were protected.
@@ -230,7 +232,7 @@ struct ooh_shadow_page {
  */
 #define OOH_SPP_SUBPAGE_SHIFT   7u
 #define OOH_SPP_SUBPAGE_SIZE 128u /* spelt as in ooh-lib/ooh.h */
-#define OOH_SPP_MASK_ALL        0xffffffffu /* every sub-page writable */
+#define OOH_SPP_MASK_ALL        0xffffffffu /* every sub-page writable, still protected */
 #define OOH_SPP_MAX_BATCH       4096u       /* entries per hypercall */
 #define OOH_SPP_CLEAR_ALL       1u          /* OOH_HC_SPP_CLEAR arg2 */
 

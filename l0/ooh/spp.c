@@ -352,8 +352,7 @@ static int read_batch(struct l0_ooh *ooh, uint64_t gpa, uint64_t count, bool set
 			free(e);
 			return -OOH_E_FAULT;
 		}
-		if (set && e[i].mask != OOH_SPP_MASK_ALL &&
-		    l0_ooh_overlaps_structs(ooh, e[i].gpa, PAGE, NULL)) {
+		if (set && l0_ooh_overlaps_structs(ooh, e[i].gpa, PAGE, NULL)) {
 			free(e);
 			return -OOH_E_BUSY;
 		}
@@ -370,8 +369,8 @@ static int read_batch(struct l0_ooh *ooh, uint64_t gpa, uint64_t count, bool set
 }
 
 /*
- * Merge of the current set and a sorted batch: set (mask; MASK_ALL
- * removes) or clear (remove). Counts the batch pages that were protected.
+ * Merge of the current set and a sorted batch: set (the vector; MASK_ALL
+ * keeps the page protected, every byte writable) or clear (remove). Counts the batch pages that were protected.
  */
 static int merge(struct l0_ooh *ooh, const struct ooh_spp_entry *e, size_t count, bool set,
 		 struct l0_ooh_spp_page **out, size_t *nr_out, size_t *was)
@@ -395,7 +394,7 @@ static int merge(struct l0_ooh *ooh, const struct ooh_spp_entry *e, size_t count
 			(*was)++;
 			i++;
 		}
-		if (set && e[j].mask != OOH_SPP_MASK_ALL)
+		if (set)
 			p[n++] = (struct l0_ooh_spp_page){ gj, e[j].mask };
 		j++;
 	}

@@ -101,6 +101,9 @@ START_TEST(permitted_land_refused_reported_malformed_refused)
 	ck_assert_uint_eq(*(uint64_t *)l0_gpa_to_host(&vm->mem, DATA + 0x3100, 8), 8);
 	ck_assert_uint_eq(*(uint32_t *)l0_gpa_to_host(&vm->mem, DATA + 0x4000, 4), 0);
 	ck_assert_int_eq(result(vm, 35), result(vm, 30) + 1);
+	/* vector 0xffffffff: writable, still in the protected set (no slot work) */
+	ck_assert_int_eq(result(vm, 36), 1);
+	ck_assert_uint_eq(byte_at(vm, DATA + 0x3001), 0x5a);
 	ck_assert_uint_eq(vm->ooh->spp.nr_pages, 2);
 	ck_assert_uint_eq(vm->ooh->stats.spp_violations, (uint64_t)result(vm, 35));
 	ck_assert_uint_ge(vm->ooh->stats.spp_writes, 3);

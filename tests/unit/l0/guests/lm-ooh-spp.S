@@ -125,6 +125,9 @@
 	mov %rax, DATA + 0x3ff8                 /* ends at the page end: lands */
 	mov %rax, DATA + 0x3100                 /* 8 bytes inside: lands */
 	save SEQ, 35                            /* 35: 30 + 1 */
+	ent 0, DATA + 0x3000, 0xffffffff        /* every byte writable, kept */
+	hc 11, 0, BATCH, 1, 0, 36               /* 36: SET -> 1 */
+	movb $0x5a, DATA + 0x3001               /* lands (through l0) */
 	mov $0, %al
 	out %al, $0xf4
 	hlt
