@@ -51,6 +51,7 @@ long ooh_spp_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
 void ooh_spp_file_release(struct file *file);
 bool ooh_spp_mask_of(unsigned long va, u32 *mask);
 void ooh_spp_report_va(unsigned long va);
+bool ooh_spp_bound_trap(void);
 
 /* ooh_spp_emul.c: VEX stores KVM cannot emulate, done by the guest */
 int ooh_spp_emul_init(void);

@@ -797,6 +797,36 @@ static void ooh_spp_irq_work(struct irq_work *work)
 	}
 }
 
+/*
+ * #BR from l0 (the notification this module asks for: 64-bit code never
+ * raises it), in the context of the writer, before its next instruction:
+ * the report is queued on the current task directly. False if this CPU's
+ * record has nothing new (not ours).
+ */
+bool ooh_spp_bound_trap(void)
+{
+	struct ooh_spp_cpu *c = this_cpu_ptr(&ooh_spp_cpu);
+	struct ooh_spp_violation *rec = c->rec;
+	u64 seq, gpa;
+
+	if (!rec)
+		return false;
+	/* pairs with l0's release store of seq after the other fields */
+	seq = smp_load_acquire(&rec->seq);
+	if (seq == c->seen)
+		return false;
+	if (seq - c->seen > 1)
+		atomic64_add(seq - c->seen - 1, &ooh_spp_lost);
+	c->seen = seq;
+	gpa = READ_ONCE(rec->gpa);
+	WRITE_ONCE(rec->ack, seq);
+	if (current->mm && !(current->flags & PF_KTHREAD))
+		ooh_spp_queue(gpa, 0);
+	else
+		atomic64_inc(&ooh_spp_lost);
+	return true;
+}
+
 static int ooh_spp_nmi(unsigned int type, struct pt_regs *regs)
 {
 	struct ooh_spp_cpu *c = this_cpu_ptr(&ooh_spp_cpu);
@@ -834,7 +864,7 @@ static void ooh_spp_register_here(void *on)
 
 	if (on) {
 		ret = ooh_hc(OOH_HC_SPP_REGISTER, 0, virt_to_phys(c->rec),
-			     OOH_SPP_NOTIFY_NMI, 0, 0, NULL);
+			     OOH_SPP_NOTIFY_BR, 0, 0, NULL);
 		if (ret)
 			pr_warn("cpu %d: SPP record registration: %d\n",
 				smp_processor_id(), ret);

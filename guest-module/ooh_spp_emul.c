@@ -15,6 +15,9 @@
  * byte (as l0 would do); else the bytes are written with an ordinary
  * kernel copy (which KVM can emulate, and l0 checks again). Either way the
  * instruction is skipped. Anything else is left to the kernel (SIGILL).
+ *
+ * The same notifier takes l0's violation notification: #BR (vector 5,
+ * which 64-bit code never raises) queued on the writing vCPU.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -252,8 +255,12 @@ static int ooh_spp_die(struct notifier_block *nb, unsigned long val,
 {
 	struct die_args *args = data;
 
-	if (val != DIE_TRAP || args->trapnr != X86_TRAP_UD ||
-	    !user_mode(args->regs))
+	if (val != DIE_TRAP)
+		return NOTIFY_DONE;
+	/* l0's violation notification (user or kernel mode) */
+	if (args->trapnr == X86_TRAP_BR)
+		return ooh_spp_bound_trap() ? NOTIFY_STOP : NOTIFY_DONE;
+	if (args->trapnr != X86_TRAP_UD || !user_mode(args->regs))
 		return NOTIFY_DONE;
 	return ooh_spp_emulate(args->regs) ? NOTIFY_STOP : NOTIFY_DONE;
 }

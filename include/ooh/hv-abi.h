@@ -245,6 +245,11 @@ struct ooh_spp_entry {
 /* OOH_HC_SPP_REGISTER arg1: how l0 tells the vCPU about a violation. */
 #define OOH_SPP_NOTIFY_NONE     0u /* poll the record */
 #define OOH_SPP_NOTIFY_NMI      1u /* an NMI to the writing vCPU */
+#define OOH_SPP_NOTIFY_BR       2u /* a BOUND-range exception (#BR, vector 5:
+				    * never raised by 64-bit code) on the
+				    * writing vCPU, delivered before its next
+				    * instruction
+				    */
 
 /* Per-vCPU violation record: 64 bytes, 64-byte aligned, guest RAM. */
 struct ooh_spp_violation {

@@ -483,7 +483,8 @@ int l0_ooh_spp_register(struct l0_ooh *ooh, struct l0_vcpu *vcpu, uint64_t gpa, 
 
 	if (!ooh->spp.readonly_ok)
 		return -OOH_E_NOSYS;
-	if (notify != OOH_SPP_NOTIFY_NONE && notify != OOH_SPP_NOTIFY_NMI)
+	if (notify != OOH_SPP_NOTIFY_NONE && notify != OOH_SPP_NOTIFY_NMI &&
+	    notify != OOH_SPP_NOTIFY_BR)
 		return -OOH_E_INVAL;
 	if (gpa == 0) {
 		if (notify)
@@ -506,6 +507,30 @@ int l0_ooh_spp_register(struct l0_ooh *ooh, struct l0_vcpu *vcpu, uint64_t gpa, 
 	rec->seq = v->spp_seq;
 	rec->ack = v->spp_seq;
 	return 0;
+}
+
+/*
+ * Queues #BR (vector 5) on this vCPU, delivered when it runs again, with
+ * the address of the instruction after the refused write (not a soft
+ * exception like #OF or #BP, which KVM re-derives from an instruction at
+ * RIP). False when an event is already being delivered (the caller falls
+ * back to an NMI).
+ */
+static bool inject_br(struct l0_vcpu *vcpu)
+{
+	struct kvm_vcpu_events ev;
+
+	if (ioctl(vcpu->fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+		return false;
+	if (ev.exception.injected || ev.exception.pending || ev.interrupt.injected ||
+	    ev.nmi.injected)
+		return false;
+	ev.exception.injected = 1;
+	ev.exception.nr = 5;
+	ev.exception.has_error_code = 0;
+	ev.exception.error_code = 0;
+	ev.flags = 0; /* leave NMI-pending, SIPI and SMM state alone */
+	return ioctl(vcpu->fd, KVM_SET_VCPU_EVENTS, &ev) == 0;
 }
 
 /* The refused write, told to the vCPU that made it, before it runs again. */
@@ -534,7 +559,11 @@ static void report(struct l0_ooh *ooh, struct l0_vcpu *vcpu, uint64_t gpa, uint6
 	rec->flags = flags;
 	rec->lost = v->spp_lost;
 	__atomic_store_n(&rec->seq, v->spp_seq, __ATOMIC_RELEASE);
-	if (v->spp_notify == OOH_SPP_NOTIFY_NMI) {
+	if (v->spp_notify == OOH_SPP_NOTIFY_BR && inject_br(vcpu)) {
+		ooh->stats.notifications++;
+		return;
+	}
+	if (v->spp_notify != OOH_SPP_NOTIFY_NONE) { /* NMI, or #BR not possible now */
 		if (ioctl(vcpu->fd, KVM_NMI, 0) < 0)
 			fprintf(stderr, "ooh-l0: vCPU %d: KVM_NMI: %s\n", vcpu->id, strerror(errno));
 		else
