@@ -11,10 +11,13 @@
  * and of everything when the mm goes away.
  *
  * A refused write is reported by l0 in this vCPU's violation record and
- * an NMI, before the writer runs again. The NMI handler takes the record
- * and raises an irq_work on this CPU (taken right after the NMI returns,
- * before the writer's next instruction); that queues a task_work on the
- * current task, which runs on its way back to user mode and sends it
+ * a #BR exception (vector 5, never raised by 64-bit code) queued on the
+ * writing vCPU, taken before the writer's next instruction by a die
+ * notifier (ooh_spp_emul.c) in the writer's context; l0 falls back to an
+ * NMI when another event is being delivered: the NMI handler takes the
+ * record and raises an irq_work on this CPU (taken right after the NMI
+ * returns). Either queues a task_work on the current task, which runs on
+ * its way back to user mode and sends it
  * SIGSEGV (si_code OOH_SEGV_SPPERR, si_addr the refused byte's address in
  * that process) - force_sig_fault is not exported, so the forcing is done
  * by hand: a blocked or ignored SIGSEGV is unblocked and reset first, as
