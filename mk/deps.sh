@@ -5,7 +5,7 @@ set -e
 PACKAGES="build-essential pkg-config check libnuma-dev libbpf-dev libxen-dev
 qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod
 linux-source shellcheck xen-hypervisor-4.17-amd64 xen-utils-4.17 xz-utils file
-liblzma-dev zlib1g-dev"
+liblzma-dev zlib1g-dev libgc-dev"
 missing=
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -29,65 +29,7 @@
 
 #include "../harness/ooh_check.h"
 
-#define PAGE 4096ul
-
-/* A page of ours, locked, with its guest-physical address. */
-struct gpage {
-	uint8_t *va;
-	uint64_t gpa;
-};
-
-static struct gpage gpage(void)
-{
-	struct gpage p;
-	uint64_t entry;
-	int fd;
-
-	p.va = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ck_assert_ptr_ne(p.va, MAP_FAILED);
-	ck_assert_int_eq(mlock(p.va, PAGE), 0);
-	memset(p.va, 0, PAGE);
-	fd = open("/proc/self/pagemap", O_RDONLY);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pread(fd, &entry, 8, (off_t)((uintptr_t)p.va / PAGE * 8)), 8);
-	close(fd);
-	ck_assert_msg(entry & (1ull << 63), "page not present");
-	ck_assert_msg(entry & ((1ull << 55) - 1), "no PFN (not root?)");
-	p.gpa = (entry & ((1ull << 55) - 1)) * PAGE;
-	return p;
-}
-
-static void pin_cpu0(void)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(0, &set);
-	ck_assert_int_eq(sched_setaffinity(0, sizeof(set), &set), 0);
-}
-
-static void port_access(void)
-{
-	ck_assert_msg(ioperm(OOH_HC_PORT, 4, 1) == 0, "ioperm: %s", strerror(errno));
-}
-
-/* One hypercall with the block at offset off of page p. */
-static int32_t hc_at(struct gpage p, size_t off, uint32_t op, uint32_t session, uint32_t flags,
-		     uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
-{
-	volatile struct ooh_hc_req *req = (volatile struct ooh_hc_req *)(p.va + off);
-
-	req->op = op;
-	req->session = session;
-	req->flags = flags;
-	req->result = 0x5a5a5a5a;
-	req->arg[0] = a0;
-	req->arg[1] = a1;
-	req->arg[2] = a2;
-	req->arg[3] = a3;
-	outl((uint32_t)((p.gpa + off) >> OOH_HC_ALIGN_SHIFT), OOH_HC_PORT);
-	return req->result;
-}
+#include "user-hc.h"
 
 static int32_t hc(struct gpage p, uint32_t op, uint32_t session, uint64_t a0, uint64_t a1,
 		  uint64_t a2, uint64_t a3)
@@ -106,7 +48,7 @@ START_TEST(garbage_outs_are_ignored)
 	struct gpage p = gpage();
 	unsigned int seed = 7;
 
-	port_access();
+	hc_port_access();
 	/* block addresses beyond guest RAM, and every odd width and direction */
 	for (int i = 0; i < 20000; i++) {
 		seed = seed * 1103515245u + 12345u;
@@ -125,7 +67,7 @@ START_TEST(malformed_requests_get_errors)
 	struct gpage p = gpage(), log = gpage(), shadow = gpage();
 	int32_t id;
 
-	port_access();
+	hc_port_access();
 	ck_assert_int_eq(hc(p, 1000, 0, 0, 0, 0, 0), -OOH_E_NOSYS);
 	ck_assert_int_eq(hc_at(p, 0, OOH_HC_PING, 0, 1, 0, 0, 0, 0), -OOH_E_INVAL);
 	ck_assert_int_eq(hc(p, OOH_HC_PING, 5, 0, 0, 0, 0), -OOH_E_INVAL);
@@ -191,7 +133,7 @@ START_TEST(cyclic_page_tables_are_bounded)
 	struct ooh_log_header *h = (struct ooh_log_header *)log.va;
 	int32_t id;
 
-	port_access();
+	hc_port_access();
 	pin_cpu0();
 	/* every entry points back at the table itself: 2^35 paths */
 	for (int i = 0; i < 512; i++)
@@ -245,7 +187,7 @@ START_TEST(racing_vcpus)
 	pthread_t t[4];
 	struct gpage p = gpage();
 
-	port_access();
+	hc_port_access();
 	for (int i = 0; i < 4; i++) {
 		r[i] = (struct racer){ gpage(), gpage(), 300, i >= 2 };
 		ck_assert_int_eq(pthread_create(&t[i], NULL, race, &r[i]), 0);

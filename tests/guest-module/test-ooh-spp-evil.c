@@ -31,58 +31,18 @@
 
 #include "../harness/ooh_check.h"
 
-#define PAGE 4096ul
-
-struct gpage {
-	uint8_t *va;
-	uint64_t gpa;
-};
-
-static struct gpage gpage(void)
-{
-	struct gpage p;
-	uint64_t entry;
-	int fd;
-
-	p.va = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ck_assert_ptr_ne(p.va, MAP_FAILED);
-	ck_assert_int_eq(mlock(p.va, PAGE), 0);
-	memset(p.va, 0, PAGE);
-	fd = open("/proc/self/pagemap", O_RDONLY);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pread(fd, &entry, 8, (off_t)((uintptr_t)p.va / PAGE * 8)), 8);
-	close(fd);
-	ck_assert_msg(entry & (1ull << 63), "page not present");
-	ck_assert_msg(entry & ((1ull << 55) - 1), "no PFN (not root?)");
-	p.gpa = (entry & ((1ull << 55) - 1)) * PAGE;
-	return p;
-}
+#include "user-hc.h"
 
 static void port_access(void)
 {
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(0, &set);
-	ck_assert_int_eq(sched_setaffinity(0, sizeof(set), &set), 0);
-	ck_assert_msg(ioperm(OOH_HC_PORT, 4, 1) == 0, "ioperm: %s", strerror(errno));
+	pin_cpu0();
+	hc_port_access();
 }
 
 static int32_t hc_flags(struct gpage p, uint32_t op, uint32_t session, uint32_t flags,
 			uint64_t a0, uint64_t a1, uint64_t a2)
 {
-	volatile struct ooh_hc_req *req = (volatile struct ooh_hc_req *)p.va;
-
-	memset((void *)req, 0, sizeof(*req));
-	req->op = op;
-	req->session = session;
-	req->flags = flags;
-	req->result = 0x5a5a5a5a;
-	req->arg[0] = a0;
-	req->arg[1] = a1;
-	req->arg[2] = a2;
-	outl((uint32_t)(p.gpa >> OOH_HC_ALIGN_SHIFT), OOH_HC_PORT);
-	return req->result;
+	return hc_at(p, 0, op, session, flags, a0, a1, a2, 0);
 }
 
 static int32_t hc(struct gpage p, uint32_t op, uint64_t a0, uint64_t a1, uint64_t a2)

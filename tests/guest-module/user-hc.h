@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * OoH hypercalls from guest user space, for the malicious-guest tests
+ * (test-ooh-evil.c, test-ooh-spp-evil.c): root in the guest gets the
+ * hypercall port with ioperm and guest-physical addresses from
+ * /proc/self/pagemap, and so can send ooh-l0 anything. Include after
+ * <check.h> (the helpers assert).
+ */
+#ifndef OOH_TEST_USER_HC_H
+#define OOH_TEST_USER_HC_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/io.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <ooh/hv-abi.h>
+
+#define PAGE 4096ul
+
+/* A page of ours, locked, with its guest-physical address. */
+struct gpage {
+	uint8_t *va;
+	uint64_t gpa;
+};
+
+static inline struct gpage gpage(void)
+{
+	struct gpage p;
+	uint64_t entry;
+	int fd;
+
+	p.va = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(p.va, MAP_FAILED);
+	ck_assert_int_eq(mlock(p.va, PAGE), 0);
+	memset(p.va, 0, PAGE);
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, &entry, 8, (off_t)((uintptr_t)p.va / PAGE * 8)), 8);
+	close(fd);
+	ck_assert_msg(entry & (1ull << 63), "page not present");
+	ck_assert_msg(entry & ((1ull << 55) - 1), "no PFN (not root?)");
+	p.gpa = (entry & ((1ull << 55) - 1)) * PAGE;
+	return p;
+}
+
+static inline void pin_cpu0(void)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	ck_assert_int_eq(sched_setaffinity(0, sizeof(set), &set), 0);
+}
+
+static inline void hc_port_access(void)
+{
+	ck_assert_msg(ioperm(OOH_HC_PORT, 4, 1) == 0, "ioperm: %s", strerror(errno));
+}
+
+/* One hypercall with the block at offset off of page p; its result. */
+static inline int32_t hc_at(struct gpage p, size_t off, uint32_t op, uint32_t session,
+			    uint32_t flags, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
+{
+	volatile struct ooh_hc_req *req = (volatile struct ooh_hc_req *)(p.va + off);
+
+	memset((void *)req, 0, sizeof(*req));
+	req->op = op;
+	req->session = session;
+	req->flags = flags;
+	req->result = 0x5a5a5a5a;
+	req->arg[0] = a0;
+	req->arg[1] = a1;
+	req->arg[2] = a2;
+	req->arg[3] = a3;
+	outl((uint32_t)((p.gpa + off) >> OOH_HC_ALIGN_SHIFT), OOH_HC_PORT);
+	return req->result;
+}
+
+#endif
