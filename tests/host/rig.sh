@@ -75,6 +75,29 @@ else
 	ooh_fail rig-timeout "status $status; output: $(tail -3 <<<"$out" | tr '\n' ' ')"
 fi
 
+# The watchdog: a test that outlives --test-timeout while L1 beats fails
+# and the tests after it still run; an L1 that stops beating (here: every
+# process stopped, the heartbeat with them) is the emulation's (SKIP) when
+# ooh.ko is not loaded in L1, and the run goes on after that test.
+cat >"$work/watchdog.sh" <<'PAYLOAD'
+#!/bin/sh
+mkdir -p /tmp/wd
+printf 'echo hanging-now\nwhile :; do sleep 1; done\n' >/tmp/wd/01-hang.sh
+printf 'kill -STOP -1\nwhile :; do sleep 1; done\n' >/tmp/wd/02-freeze.sh
+printf '. "$OOH_TESTS/harness/result.sh"\nooh_pass wd-after-both\n' >/tmp/wd/03-ok.sh
+sh "$OOH_TESTS/harness/run-suite" /tmp/wd
+PAYLOAD
+out=$(OOH_RIG_SILENT_S=35 $RIG --timeout 600 --test-timeout 50 run "$work/watchdog.sh" 2>&1)
+status=$?
+if [ "$status" = 1 ] && grep -q '^hanging-now' <<<"$out" &&
+   grep -q '^OOH-RESULT FAIL 01-hang-timeout 01-hang still running after 50s with L1 alive' <<<"$out" &&
+   grep -q '^OOH-RESULT SKIP 02-freeze-l1-silent L1 stopped during 02-freeze (no heartbeat for 35s, ooh.ko not loaded' <<<"$out" &&
+   grep -q '^OOH-RESULT PASS wd-after-both' <<<"$out"; then
+	ooh_pass rig-watchdog "hung test failed, stopped L1 skipped, the run went on after both, status 1"
+else
+	ooh_fail rig-watchdog "status $status; output: $(grep -E '^OOH-|ooh-rig' <<<"$out" | sed 's/^OOH-RESULT/result/' | tail -8 | tr '\n' ' ')"
+fi
+
 # Clear errors for what cannot start.
 out=$("$TOP/l1/ooh-rig" --kernel /nonexistent/vmlinuz run 2>&1)
 status=$?
