@@ -171,6 +171,7 @@ END_TEST
 
 START_TEST(ring_full_exits_lose_nothing)
 {
+	uint64_t duplicates = 0;
 	struct l0_vm *vm;
 
 	setenv("OOH_L0_DIRTY_RING_ENTRIES", "256", 1);
@@ -178,9 +179,19 @@ START_TEST(ring_full_exits_lose_nothing)
 	unsetenv("OOH_L0_DIRTY_RING_ENTRIES");
 	ck_assert_uint_eq(vm->ooh->ring_entries, 256);
 	ck_assert_uint_eq(header(vm, LOG1)->overflow, 0);
-	for (uint64_t i = 0; i < 250; i++)
-		ck_assert_msg(count_in_log(vm, LOG1, 0x100000 + i * 4096, 0) == 1, "page %llu",
-			      (unsigned long long)i);
+	/*
+	 * Every page at least once. On kvm-amd the page whose write filled the
+	 * ring is logged again: the exit comes before the store retires, the
+	 * harvest's reset write-protects that page again, and the retried store
+	 * dirties it anew. So one duplicate per ring-full exit at most.
+	 */
+	for (uint64_t i = 0; i < 250; i++) {
+		int n = count_in_log(vm, LOG1, 0x100000 + i * 4096, 0);
+
+		ck_assert_msg(n >= 1, "page %llu missed", (unsigned long long)i);
+		duplicates += (uint64_t)n - 1;
+	}
+	ck_assert_uint_le(duplicates, atomic_load(&vm->ooh->ring_full_exits));
 	/* kvm_pvm (this machine) may not exit at the soft limit; real KVM must */
 	if (!vm->on_kvm_pvm)
 		ck_assert_uint_gt(atomic_load(&vm->ooh->ring_full_exits), 0);
