@@ -141,9 +141,17 @@ int main(int argc, char **argv)
 		printf("ready %llu pages\n", (unsigned long long)np);
 		fflush(stdout);
 		sig_atomic_t seen = 0;
+		/* the signals wake sigsuspend() only: a kick between the test
+		 * and the wait is not lost (pause() slept through it, and an
+		 * interval went by without writes) */
+		sigset_t blk, old;
+		sigemptyset(&blk);
+		sigaddset(&blk, SIGUSR1);
+		sigaddset(&blk, SIGTERM);
+		sigprocmask(SIG_BLOCK, &blk, &old);
 		while (!stop) {
 			if (kicks == seen) {
-				pause();
+				sigsuspend(&old);
 				continue;
 			}
 			seen = kicks;
