@@ -12,8 +12,12 @@
 #    interval, so its accessed-bit samples are not stable enough to assert);
 #  - if CRIU was included (l1/ooh-rig --include DIR with DIR/criu/criu and
 #    DIR/criu/lib/, DIR/criu/modules/{crc32c_generic,libcrc32c,nfnetlink,
-#    nf_tables,veth}.ko for CRIU's probes): ooh-ckpt incremental checkpoints vs `criu pre-dump
-#    --track-mem` on the same target (a figure, reported as PASS detail).
+#    nf_tables,veth}.ko for CRIU's probes; examples/ckpt/criu-stage.sh):
+#    ooh-ckpt incremental checkpoints vs `criu pre-dump --track-mem` on the
+#    same target (a figure, reported as PASS detail): in L1 with ooh-ckpt on
+#    softdirty (examples-ckpt-vs-criu), and, when L2 is asked for too, in L2
+#    with ooh-ckpt on ooh-epml (examples-ckpt-vs-criu-l2; CRIU on soft-dirty
+#    there as well).
 . "$OOH_TESTS/harness/result.sh"
 failed=0
 ooh_fail() { echo "OOH-RESULT FAIL $1${2:+ $2}"; failed=1; }
@@ -105,6 +109,90 @@ plateau() { # set MiB -> prints the matching plateau line, if any
 		}' "$T/wss.out"
 }
 
+# --- CRIU pre-dump vs ooh-ckpt on the same target: criu_vs NAME BACKEND ---
+# CRIU is at /ooh/include/criu (l1/ooh-rig --include DIR with DIR/criu/criu,
+# DIR/criu/lib/, DIR/criu/modules/*.ko for its probes; in L2 the same files
+# come in a second initrd archive). Rounds of: CRIU (a first pre-dump, then
+# 3 incremental ones), then ooh-ckpt on BACKEND (a full image, then 3
+# incremental ones), 1 % re-dirtied before each; the two never track the
+# target at the same time (on softdirty both would use its soft-dirty bits).
+# Rounds alternate so that the machine's load hits both. Reports NAME as a
+# PASS with the figures (a figure, not a pass/fail on the ratio).
+C=/ooh/include/criu
+criu() { LD_LIBRARY_PATH=$C/lib "$C/criu" "$@"; }
+criu_vs() {
+	name=$1
+	bk=$2
+	SIZE=${OOH_CKPT_MIB:-128}
+	END=$(printf '%x' $((0x6f0000000000 + SIZE * 1048576 + 4096)))
+	# CRIU's kernel feature probes: TCP repair on loopback, veth, nftables
+	ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
+	for m in crc32c_generic libcrc32c nfnetlink nf_tables veth; do
+		[ -f "$C/modules/$m.ko" ] && insmod "$C/modules/$m.ko" 2>/dev/null
+	done
+	setsid "$B/ooh-ckpt-target" --kick --size "$SIZE" --pct 1 < /dev/null > "$T/ck.out" 2>&1 &
+	sleep 0.2
+	cp=$(pidof ooh-ckpt-target)
+	i=0
+	while ! grep -q ready "$T/ck.out" && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+	ROUNDS=${OOH_CKPT_ROUNDS:-3}
+	ratios=
+	all_criu=
+	all_ooh=
+	novfl=0
+	r=1
+	while [ "$r" -le "$ROUNDS" ]; do
+		prev=
+		criu_first=0
+		criu_sum=0
+		for k in 1 2 3 4; do
+			mkdir -p "$T/criu/$k"
+			start=$(cut -d' ' -f1 /proc/uptime)
+			if ! criu pre-dump -t "$cp" -D "$T/criu/$k" --track-mem ${prev:+--prev-images-dir ../$prev} \
+				-o pre-dump.log --display-stats > "$T/criu-$k.out" 2>&1; then
+				ooh_fail "$name" "criu pre-dump $k failed: $(tail -n 5 "$T/criu/$k/pre-dump.log" 2>/dev/null | tr '\n' ';') $(tr '\n' ';' < "$T/criu-$k.out")"
+				kill "$cp"
+				return
+			fi
+			end=$(cut -d' ' -f1 /proc/uptime)
+			ms=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", (b - a) * 1000 }')
+			echo "$name round $r criu pre-dump $k: $ms ms wall, $(du -sk "$T/criu/$k" | cut -f1) KiB"
+			grep -i "time\|pages" "$T/criu-$k.out"
+			if [ "$k" = 1 ]; then criu_first=$ms; else criu_sum=$((criu_sum + ms)); all_criu="$all_criu $ms"; fi
+			prev=$k
+			kill -USR1 "$cp"
+			sleep 0.3
+		done
+		rm -rf "$T/criu" "$T/ooh"
+		OOH_CKPT_PROFILE=1 "$B/ooh-ckpt" dump "$cp" "$T/ooh" -n 4 -i 300 --kick 10 -b "$bk" \
+			-r "6f0000000000-$END" > "$T/ooh.out" 2>&1
+		echo "$name round $r ooh-ckpt ($bk):"
+		cat "$T/ooh.out"
+		# an "ovfl" checkpoint (libooh overflowed: every page saved) is
+		# one of ooh-ckpt's incremental checkpoints too: it counts
+		ooh_ms=$(awk '$2 == "incr" || $2 == "ovfl" { s += $8; n++ } END { if (n) printf "%.1f", s / n }' "$T/ooh.out")
+		if [ -z "$ooh_ms" ]; then
+			ooh_fail "$name" "ooh-ckpt failed: $(tr '\n' ';' < "$T/ooh.out")"
+			kill "$cp"
+			return
+		fi
+		all_ooh="$all_ooh $(awk '$2 == "incr" || $2 == "ovfl" { printf " %s", $8 }' "$T/ooh.out")"
+		novfl=$((novfl + $(awk '$2 == "ovfl"' "$T/ooh.out" | wc -l)))
+		criu_ms=$((criu_sum / 3))
+		ratio=$(awk -v a="$criu_ms" -v b="$ooh_ms" 'BEGIN { printf "%.1fx", a / b }')
+		echo "$name round $r: criu pre-dump incremental $criu_ms ms (first $criu_first ms) vs ooh-ckpt incremental $ooh_ms ms: $ratio"
+		ratios="$ratios $ratio"
+		r=$((r + 1))
+	done
+	kill "$cp"
+	wait "$cp" 2>/dev/null
+	rm -rf "$T/ooh"
+	mc=$(med $all_criu)
+	mo=$(med $all_ooh)
+	ooh_pass "$name" "$SIZE MiB target, 1 % re-dirtied, $ROUNDS rounds, ooh-ckpt on $bk: per round (mean incremental criu pre-dump / ooh-ckpt):$ratios; medians of all incrementals ($novfl of ooh-ckpt's overflowed): criu $mc ms, ooh-ckpt $mo ms: $(awk -v a="$mc" -v b="$mo" 'BEGIN { printf "%.1fx", a / b }')"
+}
+med() { echo "$@" | tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
 if [ -z "${OOH_L2:-}" ]; then
 	# Inside L2 under ooh-l0 (started below): the OoH backends.
 	if ! err=$(insmod "$OOH_MODULES/ooh.ko" 2>&1); then
@@ -115,6 +203,8 @@ if [ -z "${OOH_L2:-}" ]; then
 	# the synthetic target cannot keep up its own working set)
 	# (a longer computation: a checkpoint freezes the target for seconds here)
 	ckpt_tests ooh-epml 300 4000
+	# CRIU, if it came in the second initrd archive (see below)
+	[ -x "$C/criu" ] && criu_vs examples-ckpt-vs-criu-l2 ooh-epml
 	rmmod ooh
 	exit "$failed"
 fi
@@ -130,87 +220,35 @@ wss_test auto
 if [ ! -e /ooh/include/examples-l2 ]; then
 	ooh_skip examples-l2 "L2 run not requested (l1/ooh-rig --include DIR with a file DIR/examples-l2)"
 else
-	"$OOH_BIN/ooh-l0" --kernel "$OOH_L2/bzImage" --initrd "$OOH_L2/initrd.cpio" --mem 256M \
-		--cpus 2 --timeout 150 --append "quiet ooh.run=/ooh/tests/integration/50-examples.sh"
+	initrd=$OOH_L2/initrd.cpio mem=256M tmo=150 what="ooh-ckpt on ooh-epml"
+	if [ -x "$C/criu" ]; then
+		# CRIU in L2 too: L2's image is l1/ooh-rig's, so CRIU comes as a
+		# second newc archive after it (the kernel unpacks both; the
+		# second must start 4-byte aligned). L2 then needs room for the
+		# target, CRIU's and ooh-ckpt's full images (tmpfs) and ooh-ckpt's
+		# copy buffer, and time: nested TCG.
+		initrd=/tmp/l2-criu.cpio mem=1024M tmo=900 what="$what, vs CRIU pre-dump"
+		cp "$OOH_L2/initrd.cpio" "$initrd"
+		pad=$(( (4 - $(wc -c < "$initrd") % 4) % 4 ))
+		[ "$pad" -gt 0 ] && head -c "$pad" /dev/zero >> "$initrd"
+		(cd / && { echo ooh; echo ooh/include; find ooh/include/criu; } | cpio -o -H newc) \
+			>> "$initrd" 2>/dev/null
+	fi
+	"$OOH_BIN/ooh-l0" --kernel "$OOH_L2/bzImage" --initrd "$initrd" --mem "$mem" \
+		--cpus 2 --timeout "$tmo" --append "quiet ooh.run=/ooh/tests/integration/50-examples.sh"
 	st=$?
+	rm -f /tmp/l2-criu.cpio
 	if [ "$st" = 0 ]; then
-		ooh_pass examples-l2 "ooh-l0 -> L2: ooh-ckpt on ooh-epml, status 0"
+		ooh_pass examples-l2 "ooh-l0 -> L2: $what, status 0"
 	else
 		ooh_fail examples-l2 "ooh-l0 exited with $st"
 	fi
 fi
 
-# --- CRIU pre-dump vs ooh-ckpt, if CRIU was included ---
-C=/ooh/include/criu
 if [ ! -x "$C/criu" ]; then
 	ooh_skip examples-ckpt-vs-criu "CRIU not included (l1/ooh-rig --include DIR with DIR/criu/criu)"
 	exit "$failed"
 fi
-SIZE=${OOH_CKPT_MIB:-128}
-END=$(printf '%x' $((0x6f0000000000 + SIZE * 1048576 + 4096)))
-criu() { LD_LIBRARY_PATH=$C/lib "$C/criu" "$@"; }
-# CRIU's kernel feature probes: TCP repair on loopback, veth, nftables
-ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
-for m in crc32c_generic libcrc32c nfnetlink nf_tables veth; do
-	[ -f "$C/modules/$m.ko" ] && insmod "$C/modules/$m.ko" 2>/dev/null
-done
-setsid "$B/ooh-ckpt-target" --kick --size "$SIZE" --pct 1 < /dev/null > "$T/ck.out" 2>&1 &
-sleep 0.2
-cp=$(pidof ooh-ckpt-target)
-i=0
-while ! grep -q ready "$T/ck.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-# Rounds of: CRIU (a first pre-dump, then 3 incremental ones), then
-# ooh-ckpt (a full image, then 3 incremental ones), 1 % re-dirtied before
-# each; the two never track the target at the same time (both would use its
-# soft-dirty bits).  Rounds alternate so that the machine's load hits both.
-ROUNDS=${OOH_CKPT_ROUNDS:-3}
-ratios=
-all_criu=
-all_ooh=
-r=1
-while [ "$r" -le "$ROUNDS" ]; do
-	prev=
-	criu_first=0
-	criu_sum=0
-	for k in 1 2 3 4; do
-		mkdir -p "$T/criu/$k"
-		start=$(cut -d' ' -f1 /proc/uptime)
-		if ! criu pre-dump -t "$cp" -D "$T/criu/$k" --track-mem ${prev:+--prev-images-dir ../$prev} \
-			-o pre-dump.log --display-stats > "$T/criu-$k.out" 2>&1; then
-			ooh_fail examples-ckpt-vs-criu "criu pre-dump $k failed: $(tail -n 5 "$T/criu/$k/pre-dump.log" 2>/dev/null | tr '\n' ';') $(tr '\n' ';' < "$T/criu-$k.out")"
-			kill "$cp"
-			exit "$failed"
-		fi
-		end=$(cut -d' ' -f1 /proc/uptime)
-		ms=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", (b - a) * 1000 }')
-		echo "round $r criu pre-dump $k: $ms ms wall, $(du -sk "$T/criu/$k" | cut -f1) KiB"
-		grep -i "time\|pages" "$T/criu-$k.out"
-		if [ "$k" = 1 ]; then criu_first=$ms; else criu_sum=$((criu_sum + ms)); all_criu="$all_criu $ms"; fi
-		prev=$k
-		kill -USR1 "$cp"
-		sleep 0.3
-	done
-	rm -rf "$T/criu" "$T/ooh"
-	OOH_CKPT_PROFILE=1 "$B/ooh-ckpt" dump "$cp" "$T/ooh" -n 4 -i 300 --kick 10 -r "6f0000000000-$END" > "$T/ooh.out" 2>&1
-	echo "round $r ooh-ckpt:"
-	cat "$T/ooh.out"
-	ooh_ms=$(awk '$2 == "incr" { s += $8; n++ } END { if (n) printf "%.1f", s / n }' "$T/ooh.out")
-	if [ -z "$ooh_ms" ]; then
-		ooh_fail examples-ckpt-vs-criu "ooh-ckpt failed: $(tr '\n' ';' < "$T/ooh.out")"
-		kill "$cp"
-		exit "$failed"
-	fi
-	all_ooh="$all_ooh $(awk '$2 == "incr" { printf " %s", $8 }' "$T/ooh.out")"
-	criu_ms=$((criu_sum / 3))
-	ratio=$(awk -v a="$criu_ms" -v b="$ooh_ms" 'BEGIN { printf "%.1fx", a / b }')
-	echo "round $r: criu pre-dump incremental $criu_ms ms (first $criu_first ms) vs ooh-ckpt incremental $ooh_ms ms: $ratio"
-	ratios="$ratios $ratio"
-	r=$((r + 1))
-done
-kill "$cp"
-med() { echo "$@" | tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-mc=$(med $all_criu)
-mo=$(med $all_ooh)
-ooh_pass examples-ckpt-vs-criu "$SIZE MiB target, 1 % re-dirtied, $ROUNDS rounds: per round (mean incremental criu pre-dump / ooh-ckpt):$ratios; medians of all incrementals: criu $mc ms, ooh-ckpt $mo ms: $(awk -v a="$mc" -v b="$mo" 'BEGIN { printf "%.1fx", a / b }')"
+criu_vs examples-ckpt-vs-criu softdirty
 rm -rf "$T"
 exit "$failed"
