@@ -7,8 +7,12 @@
  * neither move nor be swapped while protected), so a guest frame number
  * stays the page's; l0 gets {GPA, vector} batches. Each open file has one
  * context bound to the caller's mm, with an mmu notifier that drops the
- * protection of pages that are unmapped (munmap, mremap, MADV_DONTNEED)
- * and of everything when the mm goes away.
+ * protection of pages that are unmapped (munmap, mremap) and of everything
+ * when the mm goes away. A "clear" (MADV_DONTNEED, truncation, but also
+ * attempts that fail on our pin and leave the page mapped: a huge PMD
+ * split, khugepaged, migration, KSM) only marks the pages for a re-check
+ * outside the notifier, which drops those whose address no longer maps
+ * the pinned page.
  *
  * A refused write is reported by l0 in this vCPU's violation record and
  * a #BR exception (vector 5, never raised by 64-bit code) queued on the
@@ -55,6 +59,8 @@ struct ooh_spp_ctx {
 	struct list_head node;		/* in ooh_spp_ctxs */
 	struct mm_struct *mm;		/* mmgrab'ed */
 	struct rb_root pages;		/* struct ooh_spp_pg by va */
+	struct list_head check;		/* pages to re-check, by check_node */
+	struct work_struct check_work;	/* ooh_spp_check_fn */
 	bool dead;			/* the mm went away */
 	u64 nr_pages;
 	atomic64_t violations;
@@ -65,6 +71,7 @@ struct ooh_spp_pg {
 	struct rb_node va_node;		/* in ctx->pages */
 	struct hlist_node gfn_node;	/* in ooh_spp_gfns, or ooh_spp_gone */
 	struct list_head gone_node;	/* in ooh_spp_gone_list */
+	struct list_head check_node;	/* in ctx->check, or empty */
 	struct ooh_spp_ctx *ctx;	/* NULL once released (gone) */
 	unsigned long va;
 	u64 gfn;
@@ -170,6 +177,7 @@ static void ooh_spp_insert(struct ooh_spp_ctx *ctx, struct ooh_spp_pg *pg)
 	}
 	rb_link_node(&pg->va_node, parent, link);
 	rb_insert_color(&pg->va_node, &ctx->pages);
+	INIT_LIST_HEAD(&pg->check_node);
 	hash_add(ooh_spp_gfns, &pg->gfn_node, pg->gfn);
 	ctx->nr_pages++;
 }
@@ -213,6 +221,7 @@ static int ooh_spp_drop_some(struct ooh_spp_ctx *ctx, unsigned long start,
 	for (i = 0; i < n; i++) {
 		pg = victims[i];
 		rb_erase(&pg->va_node, &ctx->pages);
+		list_del_init(&pg->check_node);
 		hash_del(&pg->gfn_node);
 		ctx->nr_pages--;
 		pg->ctx = NULL;
@@ -300,6 +309,82 @@ static int ooh_spp_drop_range(struct ooh_spp_ctx *ctx, unsigned long start,
 	return ret;
 }
 
+/* Whether va of mm (mmap_lock held) maps page, without faulting anything in. */
+static bool ooh_spp_maps(struct mm_struct *mm, unsigned long va,
+			 struct page *page)
+{
+	struct page *now;
+	long ret;
+
+	/*
+	 * FOLL_MIGRATION waits out a migration entry (a migration that fails
+	 * on our pin puts the page back), FOLL_NOFAULT never faults a page in
+	 * from this worker (no zero page, no userfaultfd wait), FOLL_FORCE
+	 * without FOLL_WRITE looks through PROT_NONE and NUMA hinting entries.
+	 * An address that maps nothing now (a zapped anonymous page) fails.
+	 */
+	ret = get_user_pages_remote(mm, va, 1, FOLL_FORCE | FOLL_NOFAULT |
+				    FOLL_MIGRATION, &now, NULL, NULL);
+	if (ret != 1)
+		return false;
+	put_page(now);
+	return now == page;
+}
+
+#define OOH_SPP_CHECK_BATCH	32
+
+/*
+ * Work item: the pages a MMU_NOTIFY_CLEAR marked keep their protection
+ * while their address still maps the pinned page, and lose it otherwise.
+ * Keeping one a little longer is safe: while pinned the frame cannot be
+ * reused, and once the address maps another page this process's writes
+ * there no longer reach the protected frame.
+ */
+static void ooh_spp_check_fn(struct work_struct *work)
+{
+	struct ooh_spp_ctx *ctx = container_of(work, struct ooh_spp_ctx,
+					       check_work);
+	struct mm_struct *mm = ctx->mm;
+	unsigned long va[OOH_SPP_CHECK_BATCH];
+	struct page *page[OOH_SPP_CHECK_BATCH];
+	bool gone[OOH_SPP_CHECK_BATCH];
+	struct ooh_spp_pg *pg;
+	int n, i;
+
+	if (!mmget_not_zero(mm))
+		return; /* exiting: release drops everything */
+	for (;;) {
+		n = 0;
+		spin_lock(&ooh_spp_lock);
+		while (n < OOH_SPP_CHECK_BATCH && !list_empty(&ctx->check)) {
+			pg = list_first_entry(&ctx->check, struct ooh_spp_pg,
+					      check_node);
+			list_del_init(&pg->check_node);
+			va[n] = pg->va;
+			page[n++] = pg->page;
+		}
+		spin_unlock(&ooh_spp_lock);
+		if (!n)
+			break;
+		mmap_read_lock(mm);
+		for (i = 0; i < n; i++)
+			gone[i] = !ooh_spp_maps(mm, va[i], page[i]);
+		mmap_read_unlock(mm);
+		spin_lock(&ooh_spp_lock);
+		for (i = 0; i < n; i++) {
+			if (!gone[i])
+				continue;
+			pg = ooh_spp_find_va(ctx, va[i]);
+			/* the same frame still (not released, nor replaced) */
+			if (pg && pg->page == page[i])
+				ooh_spp_drop_range(ctx, va[i], va[i] + PAGE_SIZE);
+		}
+		spin_unlock(&ooh_spp_lock);
+		cond_resched();
+	}
+	mmput(mm);
+}
+
 static int ooh_spp_invalidate(struct mmu_notifier *mn,
 			      const struct mmu_notifier_range *range)
 {
@@ -307,15 +392,47 @@ static int ooh_spp_invalidate(struct mmu_notifier *mn,
 
 	/*
 	 * Only where the mapping goes away: fork's write-protection, mprotect,
-	 * NUMA hinting and the like leave the (pinned) page where it is.
+	 * NUMA hinting and the like leave the (pinned) page where it is; a
+	 * clear is for ooh_spp_invalidate_end.
 	 */
-	if (range->event != MMU_NOTIFY_UNMAP && range->event != MMU_NOTIFY_CLEAR)
+	if (range->event != MMU_NOTIFY_UNMAP)
 		return 0;
 	spin_lock(&ooh_spp_lock);
 	if (!RB_EMPTY_ROOT(&ctx->pages))
 		ooh_spp_drop_range(ctx, range->start, range->end);
 	spin_unlock(&ooh_spp_lock);
 	return 0;
+}
+
+/*
+ * A clear is sent for MADV_DONTNEED or truncation, which unmap the page,
+ * but also by attempts that fail on our pin and leave the page mapped where
+ * it was (a huge PMD split, khugepaged, migration, KSM). So the pages of
+ * the range keep their protection and are re-checked by ooh_spp_check_fn,
+ * which may sleep. Marked at the end, once the page tables are changed: a
+ * re-check then sees the outcome of every clear that marked the page.
+ */
+static void ooh_spp_invalidate_end(struct mmu_notifier *mn,
+				   const struct mmu_notifier_range *range)
+{
+	struct ooh_spp_ctx *ctx = container_of(mn, struct ooh_spp_ctx, mn);
+	struct ooh_spp_pg *pg;
+	bool queued = false;
+
+	if (range->event != MMU_NOTIFY_CLEAR)
+		return;
+	spin_lock(&ooh_spp_lock);
+	for (pg = ooh_spp_first_from(ctx, range->start);
+	     pg && pg->va < range->end;
+	     pg = rb_entry_safe(rb_next(&pg->va_node), struct ooh_spp_pg,
+				va_node)) {
+		if (list_empty(&pg->check_node))
+			list_add_tail(&pg->check_node, &ctx->check);
+		queued = true;
+	}
+	if (queued)
+		queue_work(system_unbound_wq, &ctx->check_work);
+	spin_unlock(&ooh_spp_lock);
 }
 
 static void ooh_spp_mm_release(struct mmu_notifier *mn, struct mm_struct *mm)
@@ -330,6 +447,7 @@ static void ooh_spp_mm_release(struct mmu_notifier *mn, struct mm_struct *mm)
 
 static const struct mmu_notifier_ops ooh_spp_mn_ops = {
 	.invalidate_range_start = ooh_spp_invalidate,
+	.invalidate_range_end = ooh_spp_invalidate_end,
 	.release = ooh_spp_mm_release,
 };
 
@@ -356,6 +474,8 @@ static int ooh_spp_ctx_get(struct file *file, struct ooh_spp_ctx **out)
 		return -ENOMEM;
 	}
 	ctx->pages = RB_ROOT;
+	INIT_LIST_HEAD(&ctx->check);
+	INIT_WORK(&ctx->check_work, ooh_spp_check_fn);
 	ctx->mn.ops = &ooh_spp_mn_ops;
 	ret = mmu_notifier_register(&ctx->mn, current->mm);
 	if (ret) {
@@ -467,7 +587,7 @@ static int ooh_spp_protect_run(struct ooh_spp_ctx *ctx, unsigned long addr,
 			unpin_user_page(pages[i]); /* already pinned once */
 			continue;
 		}
-		if (pg) /* another frame now (cannot happen under mmap_lock) */
+		if (pg) /* another frame now (a clear not re-checked yet) */
 			ooh_spp_drop_range(ctx, va, va + PAGE_SIZE);
 		pg = pgs[i];
 		pgs[i] = NULL;
@@ -579,6 +699,7 @@ static long ooh_spp_ioc_get(struct file *file, void __user *uarg)
 	ret = ooh_spp_ctx_get(file, &ctx);
 	if (ret)
 		return ret;
+	flush_work(&ctx->check_work); /* no page awaiting a re-check */
 	masks = kvmalloc_array(r.nr_pages, sizeof(*masks), GFP_KERNEL);
 	if (!masks)
 		return -ENOMEM;
@@ -611,6 +732,7 @@ static long ooh_spp_ioc_query(struct file *file, void __user *uarg)
 	ret = ooh_spp_ctx_get(file, &ctx);
 	if (ret)
 		return ret;
+	flush_work(&ctx->check_work);
 	spin_lock(&ooh_spp_lock);
 	pg = ooh_spp_find_va(ctx, q.addr & PAGE_MASK);
 	q.mask = pg ? pg->mask : OOH_SPP_MASK_ALL;
@@ -624,6 +746,7 @@ static long ooh_spp_ioc_stats(struct file *file, void __user *uarg)
 	struct ooh_spp_dev_stats st = { .lost = atomic64_read(&ooh_spp_lost) };
 
 	if (ctx) {
+		flush_work(&ctx->check_work);
 		spin_lock(&ooh_spp_lock);
 		st.pages = ctx->nr_pages;
 		spin_unlock(&ooh_spp_lock);
@@ -667,6 +790,8 @@ void ooh_spp_file_release(struct file *file)
 	list_del(&ctx->node);
 	spin_unlock(&ooh_spp_lock);
 	mmu_notifier_unregister(&ctx->mn, ctx->mm);
+	/* no notifier queues it any more; it uses ctx and ctx->mm */
+	cancel_work_sync(&ctx->check_work);
 	mmdrop(ctx->mm);
 	if (RB_EMPTY_ROOT(&ctx->pages))
 		kfree(ctx); /* else leaked with its pinned pages, see drop_range */
