@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include <gc/gc.h>
+#include <gc/gc_mark.h>
 
 #include "ooh.h"
 #include "ooh_gc.h"
@@ -76,6 +77,8 @@ static bool last_kept;          /* the previous feed kept pages unprotected */
 static uint64_t *cur_set, *prev_set; /* pages reported by this / the previous feed */
 static size_t ncur, nprev, set_cap;
 static bool set_lost;           /* cur_set incomplete (no memory) */
+static bool guided = true;      /* OOH_GC_GUIDED: protect only pages holding marked objects */
+static uint32_t feed_flags;     /* this feed's ooh_collect flags */
 static GC_on_collection_event_proc prev_event;
 static int debug, drop;
 static pid_t owner_pid;
@@ -331,8 +334,7 @@ static bool collect_and_feed(void)
 
 	for (size_t k = 0; k < ntrk && !err; k++) {
 		do {
-			err = ooh_collect(trks[k], pagebuf, PAGE_BUF,
-					  OOH_COLLECT_REARM | (keep_hot ? OOH_COLLECT_KEEP_MARKED : 0), &res);
+			err = ooh_collect(trks[k], pagebuf, PAGE_BUF, feed_flags, &res);
 			if (err)
 				break;
 			if (res.flags & OOH_RESULT_OVERFLOW)
@@ -341,7 +343,7 @@ static bool collect_and_feed(void)
 				for (uint64_t i = 0; i < res.count; i++)
 					mark_dirty(pagebuf[i]);
 			st.pages_fed += res.count;
-			if (hot_period && !set_lost) {
+			if ((hot_period || guided) && !set_lost) {
 				if (ncur + res.count > set_cap) {
 					size_t nc = set_cap ? set_cap : 65536;
 					while (nc < ncur + res.count)
@@ -533,6 +535,69 @@ static void hot_decide(void)
 	nprev = ncur;
 }
 
+/*
+ * Mark-guided protection (manual VDB; OOH_GC_GUIDED=0 turns it off).  Boehm
+ * needs a dirty bit only where a marked object holding pointers was
+ * written: it rescans the marked objects of dirty blocks, and an unmarked
+ * object is scanned whole once it gets marked.  Boehm's own mprotect VDB
+ * therefore never protects free or pointer-free blocks.  The same here: at
+ * GC_EVENT_MARK_END (world still stopped, marks final) every tracked page is
+ * re-protected (ooh_collect with OOH_COLLECT_REARM) and then those holding
+ * no marked object with pointers are unprotected again with
+ * ooh_mark_dirty().  Their writes - the sweeper rebuilding free lists, the
+ * mutator filling fresh objects - then cost no fault.  Correctness does not
+ * rest on the marks: libooh reports a page marked dirty at every collect,
+ * written or not, until it is re-protected, so every write is still
+ * reported; the marks only decide where a write costs a fault and where a
+ * page is reported (and rescanned, quickly: it has no marked objects) at
+ * the next collection.  The mark start then only reads the dirty set
+ * (OOH_COLLECT_REARM happens at the mark end); what that re-arm reports
+ * beyond what the mark start fed (nothing, normally: the world is stopped
+ * in between) is carried to the next feed.
+ */
+static uint64_t *carry;         /* pages to report at the next feed */
+static size_t ncarry, carry_cap;
+static bool carry_all;          /* report everything at the next feed */
+static bool guided_fail;        /* the re-arm failed: start afresh at the next feed */
+static uint64_t *mbits;         /* one bit per tracked page: holds marked objects with pointers */
+static size_t mbits_words;
+static uint64_t trk_first[MAX_REGIONS]; /* index of trk_regs[i]'s first page */
+#define BOEHM_PTRFREE_KIND 0    /* PTRFREE in Boehm's gc_priv.h */
+
+static void carry_add(uint64_t a)
+{
+	if (ncarry == carry_cap) {
+		size_t nc = carry_cap ? carry_cap * 2 : 4096;
+		uint64_t *nv = realloc(carry, nc * sizeof(*nv));
+		if (!nv) {
+			carry_all = true;
+			return;
+		}
+		carry = nv;
+		carry_cap = nc;
+	}
+	carry[ncarry++] = a;
+}
+
+/* At a feed: what the previous mark end left over. */
+static void feed_carry(void)
+{
+	if (guided_fail) {
+		close_all(); /* re-opened by the caller, every page reported */
+		trk_nregs = 0;
+		guided_fail = false;
+	}
+	if (carry_all)
+		mark_all_recorded();
+	else if (!drop)
+		for (size_t i = 0; i < ncarry; i++)
+			mark_dirty(carry[i]);
+	st.pages_fed += carry_all ? 0 : ncarry;
+	st.pages_carried += ncarry;
+	ncarry = 0;
+	carry_all = false;
+}
+
 /* World stopped, allocation lock held, GC_read_dirty() comes next. */
 static void feed(void)
 {
@@ -552,7 +617,10 @@ static void feed(void)
 	pthread_mutex_lock(&reg_lock);
 	gen = reg_gen;
 	pthread_mutex_unlock(&reg_lock);
-	keep_hot = hot_period && hot_on && (st.feeds + 1) % hot_period != 0;
+	keep_hot = !guided && hot_period && hot_on && (st.feeds + 1) % hot_period != 0;
+	feed_flags = guided ? 0 : OOH_COLLECT_REARM | (keep_hot ? OOH_COLLECT_KEEP_MARKED : 0);
+	if (guided)
+		feed_carry();
 	ncur = 0;
 	set_lost = false;
 	if (!ntrk || gen != trk_gen) {
@@ -573,7 +641,8 @@ static void feed(void)
 			trk_nregs = 0;
 		}
 	}
-	hot_decide();
+	if (!guided)
+		hot_decide(); /* (guided: at the mark end) */
 	last_kept = keep_hot;
 	st.feeds++;
 	st.feed_ns += now_ns() - t0;
@@ -583,6 +652,219 @@ static void feed(void)
 			(unsigned long long)st.feeds, (unsigned long long)(st.pages_fed - before),
 			(unsigned long long)trk_nregs, ntrk, (unsigned long long)st.rebuilds,
 			(unsigned long long)st.pages_kept_hot, hot_on, (now_ns() - t0) / 1e6);
+}
+
+/* First tracked run ending after a. */
+static size_t first_tracked_after(uint64_t a)
+{
+	size_t lo = 0, hi = trk_nregs;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (trk_regs[mid].e <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+struct mark_walk {
+	uint64_t page;  /* page of the previous object */
+	bool ptrfree;   /* its block holds no pointers */
+	size_t r;       /* trk_regs index of the previous hit */
+};
+
+static void note_marked(void *obj, size_t bytes, void *cd)
+{
+	struct mark_walk *w = cd;
+	uint64_t a = (uint64_t)(uintptr_t)obj & ~(PG - 1);
+	uint64_t e = ((uint64_t)(uintptr_t)obj + bytes + PG - 1) & ~(PG - 1);
+
+	if (a != w->page) { /* objects come block by block: one kind lookup per page */
+		w->page = a;
+		w->ptrfree = GC_get_kind_and_size(obj, NULL) == BOEHM_PTRFREE_KIND;
+	}
+	if (w->ptrfree)
+		return;
+	for (; a < e; a += PG) {
+		if (a < trk_regs[w->r].s || a >= trk_regs[w->r].e) {
+			size_t lo = first_tracked_after(a);
+			if (lo == trk_nregs || trk_regs[lo].s > a)
+				continue; /* not tracked (reported whole anyway) */
+			w->r = lo;
+		}
+		uint64_t i = trk_first[w->r] + (a - trk_regs[w->r].s) / PG;
+		mbits[i / 64] |= 1ull << (i % 64);
+	}
+}
+
+static void unwatch_runs(size_t nr)
+{
+	/* ooh_mark_dirty() clips the runs to each tracker's own ranges */
+	for (size_t k = 0; nr && k < ntrk; k++)
+		if (ooh_mark_dirty(trks[k], runbuf, nr))
+			st.errors++; /* those pages stay protected: nothing lost */
+}
+
+/* Unprotect the tracked pages whose bit in mbits is clear; how many. */
+static size_t unwatch_unmarked(void)
+{
+	size_t nr = 0, n = 0;
+
+	for (size_t r = 0; r < trk_nregs; r++)
+		for (uint64_t a = trk_regs[r].s, i = trk_first[r]; a < trk_regs[r].e; a += PG, i++) {
+			if (mbits[i / 64] >> (i % 64) & 1)
+				continue;
+			n++;
+			if (nr && runbuf[nr - 1].start + runbuf[nr - 1].len == a) {
+				runbuf[nr - 1].len += PG;
+				continue;
+			}
+			if (nr == PAGE_BUF) {
+				unwatch_runs(nr);
+				nr = 0;
+			}
+			runbuf[nr].start = a;
+			runbuf[nr].len = PG;
+			nr++;
+		}
+	unwatch_runs(nr);
+	return n;
+}
+
+static uint64_t *cand;          /* written last interval, re-protected: written again? */
+static size_t ncand, cand_cap;
+static bool cand_valid;
+static uint64_t guided_rounds;
+
+static bool marked_bit(uint64_t a, size_t *r)
+{
+	if (*r >= trk_nregs || a < trk_regs[*r].s || a >= trk_regs[*r].e) {
+		*r = first_tracked_after(a);
+		if (*r == trk_nregs || trk_regs[*r].s > a)
+			return false;
+	}
+	uint64_t i = trk_first[*r] + (a - trk_regs[*r].s) / PG;
+	return mbits[i / 64] >> (i % 64) & 1;
+}
+
+static void clear_marked_bit(uint64_t a, size_t *r)
+{
+	if (marked_bit(a, r)) {
+		uint64_t i = trk_first[*r] + (a - trk_regs[*r].s) / PG;
+		mbits[i / 64] &= ~(1ull << (i % 64));
+	}
+}
+
+/* cur_set: what this mark start fed (sorted); mbits: the marked pages. */
+static void guide_hot(void)
+{
+	size_t r = 0;
+
+	if (!hot_period || set_lost)
+		return;
+	if (cand_valid && ncand >= 64) {
+		size_t j = 0, both = 0;
+		for (size_t i = 0; i < ncand; i++) {
+			while (j < ncur && cur_set[j] < cand[i])
+				j++;
+			both += j < ncur && cur_set[j] == cand[i];
+		}
+		hot_on = both * 10 >= ncand * 8; /* >= 80 % written again */
+		st.hot_checks++;
+		st.hot_on = hot_on;
+	}
+	cand_valid = false;
+	if (hot_on && ++guided_rounds % hot_period != 0) {
+		for (size_t i = 0; i < ncur; i++)
+			clear_marked_bit(cur_set[i], &r);
+		return;
+	}
+	ncand = 0;
+	for (size_t i = 0; i < ncur; i++) {
+		if (!marked_bit(cur_set[i], &r))
+			continue;
+		if (ncand == cand_cap) {
+			size_t nc = cand_cap ? cand_cap * 2 : 4096;
+			uint64_t *nv = realloc(cand, nc * sizeof(*nv));
+			if (!nv)
+				return;
+			cand = nv;
+			cand_cap = nc;
+		}
+		cand[ncand++] = cur_set[i];
+	}
+	cand_valid = true;
+}
+
+/* GC_EVENT_MARK_END: world stopped, allocation lock held, marks final. */
+static void guide_protection(void)
+{
+	struct ooh_collect_result res;
+	int err = 0;
+	uint64_t t0 = now_ns();
+
+	if (!guided || owner_pid != getpid() || !ntrk || !trk_nregs)
+		return;
+	for (size_t i = 1; i < ncur; i++)
+		if (cur_set[i] < cur_set[i - 1]) { /* several trackers */
+			qsort(cur_set, ncur, 8, cmp_u64);
+			break;
+		}
+	/* 1. Re-protect everything; keep what the mark start did not feed. */
+	for (size_t k = 0; k < ntrk && !err; k++) {
+		size_t j = 0;
+		do {
+			err = ooh_collect(trks[k], pagebuf, PAGE_BUF, OOH_COLLECT_REARM, &res);
+			if (err)
+				break;
+			if (res.flags & OOH_RESULT_OVERFLOW)
+				carry_all = true;
+			for (uint64_t i = 0; i < res.count; i++) {
+				while (j < ncur && cur_set[j] < pagebuf[i])
+					j++;
+				if (set_lost || j == ncur || cur_set[j] != pagebuf[i])
+					carry_add(pagebuf[i]);
+			}
+		} while (res.flags & OOH_RESULT_MORE);
+	}
+	if (err) {
+		st.errors++;
+		guided_fail = true; /* protection unknown: report all, start afresh */
+		if (debug)
+			fprintf(stderr, "ooh-gc: re-arm: %s\n", ooh_strerror(err));
+		return;
+	}
+	/* 2. Which pages hold marked objects with pointers? */
+	size_t npages = 0;
+	for (size_t r = 0; r < trk_nregs; r++) {
+		trk_first[r] = npages;
+		npages += (trk_regs[r].e - trk_regs[r].s) / PG;
+	}
+	size_t words = (npages + 63) / 64;
+	if (words > mbits_words) {
+		uint64_t *nb = realloc(mbits, words * 8);
+		if (!nb)
+			return; /* all stays protected: correct, just slower */
+		mbits = nb;
+		mbits_words = words;
+	}
+	memset(mbits, 0, words * 8);
+	struct mark_walk w = { .page = 1 };
+	GC_enumerate_reachable_objects_inner(note_marked, &w);
+	/* 3. Hot pages (written again nearly every interval, e.g. everything
+	 * the allocator sweeps and refills) stay unprotected too, but every
+	 * hot_period-th mark end re-protects them so that the rate is measured
+	 * again, on the pages then protected that the last interval wrote. */
+	guide_hot();
+	/* 4. The others write at full speed until the next mark end. */
+	size_t n = unwatch_unmarked();
+	st.pages_unwatched += n;
+	st.guide_ns += now_ns() - t0;
+	if (debug)
+		fprintf(stderr, "ooh-gc: mark end: %zu of %zu pages left unprotected, %zu carried, %.3f ms\n",
+			n, npages, ncarry, (now_ns() - t0) / 1e6);
 }
 
 /*
@@ -774,6 +1056,8 @@ static void on_event(GC_EventType e)
 {
 	if (e == GC_EVENT_MARK_START && !vdb_soft)
 		feed();
+	if (e == GC_EVENT_MARK_END && !vdb_soft)
+		guide_protection();
 	if (prev_event)
 		prev_event(e);
 }
@@ -820,6 +1104,8 @@ int ooh_gc_enable(void)
 	(void)dli;
 	if (getenv("OOH_GC_HOT") && *getenv("OOH_GC_HOT"))
 		hot_period = (unsigned)atoi(getenv("OOH_GC_HOT"));
+	guided = !vdb_soft && !(getenv("OOH_GC_GUIDED") && !strcmp(getenv("OOH_GC_GUIDED"), "0"));
+
 	pagebuf = malloc(PAGE_BUF * sizeof(*pagebuf));
 	runbuf = malloc(PAGE_BUF * sizeof(*runbuf));
 	if (!pagebuf || !runbuf) {

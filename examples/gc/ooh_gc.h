@@ -44,6 +44,9 @@ struct ooh_gc_stats {
 	uint64_t pages_kept_hot; /* reported pages left unprotected for the next interval */
 	uint64_t hot_checks;     /* times the "pages stay hot" rate was measured */
 	int hot_on;              /* keeping hot pages unprotected (last decision) */
+	uint64_t pages_unwatched; /* pages left unprotected at mark ends (no marked object) */
+	uint64_t pages_carried;  /* pages re-armed at a mark end, fed at the next start */
+	uint64_t guide_ns;       /* time spent at mark ends (re-arm, marks, unprotect) */
 	int backend;             /* libooh backend in use, -1 if none */
 	int enabled;             /* 1 once ooh_gc_enable() succeeded */
 	int soft_vdb;            /* 1: Boehm's soft-dirty VDB answered from libooh;

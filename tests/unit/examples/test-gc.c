@@ -5,8 +5,9 @@
  * generational mode and with marking forced to be incremental; a feeder
  * that drops the dirty pages is caught by the same checks (so the checks
  * can fail); the LD_PRELOAD path works on an unmodified program.  Every
- * case runs in both of libooh-gc's modes: Boehm's soft-dirty VDB answered
- * from libooh (default) and Boehm's manual VDB.
+ * case runs in libooh-gc's modes: Boehm's soft-dirty VDB answered from
+ * libooh, Boehm's manual VDB (the default) with mark-guided protection
+ * (the default) and without it (OOH_GC_GUIDED=0).
  *
  * Each test runs in its own process (Check forks), where the collector is
  * initialised for the first time.
@@ -32,11 +33,13 @@
 #define STEPS 4000
 #define GARBAGE 4
 
-/* Each case runs with libooh-gc's soft-dirty emulation (_i 0, the default)
- * and with Boehm's manual VDB (_i 1). */
+/* _i 0: libooh-gc's soft-dirty emulation; 1: Boehm's manual VDB (the
+ * default), mark-guided protection on (the default); 2: manual VDB, every
+ * page protected after each collection (OOH_GC_GUIDED=0). */
 static void set_vdb(int i)
 {
 	setenv("OOH_GC_VDB", i ? "manual" : "soft", 1);
+	setenv("OOH_GC_GUIDED", i == 2 ? "0" : "1", 1);
 }
 
 static uint64_t run_workload(struct wl_state *s)
@@ -70,6 +73,11 @@ START_TEST(generational_keeps_live_objects)
 	ck_assert_uint_gt(st.pages_fed, 0);
 	ck_assert_uint_eq(st.errors, 0);
 	ck_assert_int_eq(st.soft_vdb, _i == 0);
+	/* mark-guided: pages holding no marked object were left unprotected */
+	if (_i == 1)
+		ck_assert_uint_gt(st.pages_unwatched, 0);
+	else
+		ck_assert_uint_eq(st.pages_unwatched, 0);
 	/* garbage really was collected (the test would be vacuous otherwise) */
 	ck_assert_uint_gt(s.finalized, (uint64_t)ROUNDS * STEPS / 2);
 }
@@ -316,14 +324,14 @@ static Suite *suite(void)
 	Suite *s = suite_create("examples-gc");
 	TCase *tc = tcase_create("gc");
 	tcase_set_timeout(tc, 60);
-	tcase_add_loop_test(tc, generational_keeps_live_objects, 0, 2);
-	tcase_add_loop_test(tc, incremental_marking_keeps_live_objects, 0, 2);
+	tcase_add_loop_test(tc, generational_keeps_live_objects, 0, 3);
+	tcase_add_loop_test(tc, incremental_marking_keeps_live_objects, 0, 3);
 	tcase_add_loop_test(tc, auto_backend_is_best_here, 0, 2);
-	tcase_add_loop_test(tc, dropped_dirty_pages_are_caught, 0, 2);
-	tcase_add_loop_test(tc, threads_keep_live_objects, 0, 2);
-	tcase_add_loop_test(tc, threads_dropped_pages_are_caught, 0, 2);
+	tcase_add_loop_test(tc, dropped_dirty_pages_are_caught, 0, 3);
+	tcase_add_loop_test(tc, threads_keep_live_objects, 0, 3);
+	tcase_add_loop_test(tc, threads_dropped_pages_are_caught, 0, 3);
 	tcase_add_loop_test(tc, refuses_after_gc_init_and_bad_backend, 0, 2);
-	tcase_add_loop_test(tc, ld_preload_unmodified_program, 0, 2);
+	tcase_add_loop_test(tc, ld_preload_unmodified_program, 0, 3);
 	suite_add_tcase(s, tc);
 	return s;
 }
