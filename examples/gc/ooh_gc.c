@@ -70,7 +70,9 @@ static struct region trk_regs[MAX_REGIONS];
 static size_t trk_nregs;
 static uint64_t *pagebuf;
 static struct ooh_range *runbuf;
-static unsigned hot_period = 4; /* OOH_GC_HOT: re-protect all every Nth feed; 0 = never keep */
+static unsigned hot_period = 8; /* OOH_GC_HOT: re-protect all every Nth feed; 0 = never keep */
+static unsigned hot_pct = 30;  /* OOH_GC_HOT_PCT: keep when this share is written again */
+static unsigned gap_pages = 32;  /* OOH_GC_GAP: marked pages bridged between unprotected runs */
 static bool keep_hot;           /* this feed keeps the reported pages unprotected */
 static bool hot_on = true;      /* pages do stay hot here (see hot_decide) */
 static bool last_kept;          /* the previous feed kept pages unprotected */
@@ -380,10 +382,16 @@ static bool collect_and_feed(void)
 	return true;
 }
 
+static struct ooh_range *trk_ranges[MAX_TRK]; /* what each tracker covers (sorted) */
+static size_t trk_nranges[MAX_TRK];
+
 static void close_all(void)
 {
-	for (size_t k = 0; k < ntrk; k++)
+	for (size_t k = 0; k < ntrk; k++) {
 		ooh_close(trks[k]);
+		free(trk_ranges[k]);
+		trk_ranges[k] = NULL;
+	}
 	ntrk = 0;
 }
 
@@ -409,9 +417,12 @@ static int open_tracker(const struct region *r, size_t n)
 		.ranges = ranges, .nr_ranges = n,
 	};
 	err = ooh_open(&o, &trks[ntrk]);
-	free(ranges);
-	if (err)
+	if (err) {
+		free(ranges);
 		return err;
+	}
+	trk_ranges[ntrk] = ranges;
+	trk_nranges[ntrk] = n;
 	st.backend = ooh_tracker_backend(trks[ntrk]);
 	ntrk++;
 	return 0;
@@ -545,15 +556,19 @@ static void hot_decide(void)
  * re-protected (ooh_collect with OOH_COLLECT_REARM) and then those holding
  * no marked object with pointers are unprotected again with
  * ooh_mark_dirty().  Their writes - the sweeper rebuilding free lists, the
- * mutator filling fresh objects - then cost no fault.  Correctness does not
- * rest on the marks: libooh reports a page marked dirty at every collect,
- * written or not, until it is re-protected, so every write is still
- * reported; the marks only decide where a write costs a fault and where a
- * page is reported (and rescanned, quickly: it has no marked objects) at
- * the next collection.  The mark start then only reads the dirty set
- * (OOH_COLLECT_REARM happens at the mark end); what that re-arm reports
- * beyond what the mark start fed (nothing, normally: the world is stopped
- * in between) is carried to the next feed.
+ * mutator filling fresh objects, the collector writing mark bits into its
+ * own (untracked by Boehm, tracked here) header pages - then cost no fault.
+ * Left unprotected as well, because they will be written anyway or a fault
+ * costs more than a rescan: marked pages with a free slot (the sweeper goes
+ * through them after every collection), hot pages (see guide_protection)
+ * and gaps of up to gap_pages pages between unprotected runs (one
+ * unprotect call, and TLB flush, less each).  Correctness does not rest on the marks: libooh reports a page marked
+ * dirty at every collect, written or not, until it is re-protected, so
+ * every write is still reported; the marks only decide where a write costs
+ * a fault and where a page is reported (and rescanned, quickly: it has no
+ * marked objects) at the next collection.  The mark start therefore only
+ * reads the dirty set; what the re-arm at the mark end reports beyond that
+ * (pages the collector wrote while marking) is carried to the next feed.
  */
 static uint64_t *carry;         /* pages to report at the next feed */
 static size_t ncarry, carry_cap;
@@ -561,6 +576,10 @@ static bool carry_all;          /* report everything at the next feed */
 static bool guided_fail;        /* the re-arm failed: start afresh at the next feed */
 static uint64_t *mbits;         /* one bit per tracked page: holds marked objects with pointers */
 static size_t mbits_words;
+static uint16_t *pmarked, *psize; /* per tracked page: bytes of marked objects, their size */
+static size_t pm_pages;
+static bool sweep_guess = true; /* OOH_GC_SWEEP=0: protect marked pages with free slots too */
+#define PMARKED_FULL 0xffff
 static uint64_t trk_first[MAX_REGIONS]; /* index of trk_regs[i]'s first page */
 #define BOEHM_PTRFREE_KIND 0    /* PTRFREE in Boehm's gc_priv.h */
 
@@ -610,28 +629,35 @@ static void feed(void)
 		 * (and closing them would disturb the parent): forget them, and
 		 * start over, which reports every page once. */
 		owner_pid = getpid();
+		for (size_t k = 0; k < ntrk; k++) {
+			free(trk_ranges[k]);
+			trk_ranges[k] = NULL;
+		}
 		ntrk = 0;
 		trk_nregs = 0;
+		ncarry = 0;
 	}
 
 	pthread_mutex_lock(&reg_lock);
 	gen = reg_gen;
 	pthread_mutex_unlock(&reg_lock);
 	keep_hot = !guided && hot_period && hot_on && (st.feeds + 1) % hot_period != 0;
+	/* (guided: re-armed at the mark end) */
 	feed_flags = guided ? 0 : OOH_COLLECT_REARM | (keep_hot ? OOH_COLLECT_KEEP_MARKED : 0);
 	if (guided)
 		feed_carry();
 	ncur = 0;
 	set_lost = false;
 	if (!ntrk || gen != trk_gen) {
-		/* consolidate into one tracker when everything is re-protected anyway */
-		rebuild(!keep_hot);
+		/* consolidate into one tracker when everything is re-protected
+		 * anyway (guided: at the mark end, which re-protects everything) */
+		rebuild(!guided && !keep_hot);
 	} else if (!collect_and_feed()) {
 		mark_all_recorded();
 		close_all(); /* start afresh next time */
 		trk_nregs = 0;
 	}
-	if (ntrk > 1 && !keep_hot) {
+	if (ntrk > 1 && !keep_hot && !guided) {
 		/* several trackers left from heap growth: merge them (all pages
 		 * were just re-protected, so nothing is lost by re-opening) */
 		close_all();
@@ -696,15 +722,60 @@ static void note_marked(void *obj, size_t bytes, void *cd)
 		}
 		uint64_t i = trk_first[w->r] + (a - trk_regs[w->r].s) / PG;
 		mbits[i / 64] |= 1ull << (i % 64);
+		if (bytes > PG / 2 || bytes == 0)
+			pmarked[i] = PMARKED_FULL; /* one object per page: no free slot */
+		else if (pmarked[i] != PMARKED_FULL)
+			pmarked[i] += (uint16_t)bytes; /* small objects never cross a page */
+		psize[i] = (uint16_t)bytes;
 	}
 }
 
+/*
+ * A marked page whose block still has a free slot is swept after this
+ * collection (Boehm drops its free lists at every collection and rebuilds
+ * them lazily, writing every free object), so it will be written: leave it
+ * unprotected as well.
+ */
+static void unmark_sweepable(size_t npages)
+{
+	for (size_t i = 0; i < npages; i++) {
+		if (!(mbits[i / 64] >> (i % 64) & 1) || pmarked[i] == PMARKED_FULL)
+			continue;
+		if (pmarked[i] / psize[i] < PG / psize[i])
+			mbits[i / 64] &= ~(1ull << (i % 64));
+	}
+}
+
+/* Hand runbuf[0..nr) (sorted) to each tracker, cut to its own ranges. */
 static void unwatch_runs(size_t nr)
 {
-	/* ooh_mark_dirty() clips the runs to each tracker's own ranges */
-	for (size_t k = 0; nr && k < ntrk; k++)
-		if (ooh_mark_dirty(trks[k], runbuf, nr))
+	static struct ooh_range sub[PAGE_BUF];
+
+	for (size_t k = 0; nr && k < ntrk; k++) {
+		const struct ooh_range *t = trk_ranges[k];
+		size_t m = 0, j = 0;
+		for (size_t i = 0; i < nr && j < trk_nranges[k];) {
+			uint64_t s = runbuf[i].start, e = s + runbuf[i].len;
+			uint64_t ts = t[j].start, te = ts + t[j].len;
+			if (te <= s) {
+				j++;
+				continue;
+			}
+			if (e <= ts) {
+				i++;
+				continue;
+			}
+			sub[m].start = s > ts ? s : ts;
+			sub[m].len = (e < te ? e : te) - sub[m].start;
+			m++;
+			if (e <= te)
+				i++;
+			else
+				j++;
+		}
+		if (m && ooh_mark_dirty(trks[k], sub, m))
 			st.errors++; /* those pages stay protected: nothing lost */
+	}
 }
 
 /* Unprotect the tracked pages whose bit in mbits is clear; how many. */
@@ -717,8 +788,11 @@ static size_t unwatch_unmarked(void)
 			if (mbits[i / 64] >> (i % 64) & 1)
 				continue;
 			n++;
-			if (nr && runbuf[nr - 1].start + runbuf[nr - 1].len == a) {
-				runbuf[nr - 1].len += PG;
+			if (nr && runbuf[nr - 1].start + runbuf[nr - 1].len + gap_pages * PG >= a) {
+				/* bridge a short gap: one unprotect (and TLB flush) less,
+				 * for a few marked pages rescanned at the next collection */
+				n += (a - runbuf[nr - 1].start - runbuf[nr - 1].len) / PG;
+				runbuf[nr - 1].len = a + PG - runbuf[nr - 1].start;
 				continue;
 			}
 			if (nr == PAGE_BUF) {
@@ -757,32 +831,39 @@ static void clear_marked_bit(uint64_t a, size_t *r)
 	}
 }
 
-/* cur_set: what this mark start fed (sorted); mbits: the marked pages. */
-static void guide_hot(void)
+/* Were the pages re-protected at the last full mark end written again in
+ * the interval since (cur_set: what this mark start fed, sorted)? */
+static void hot_measure(void)
 {
-	size_t r = 0;
-
-	if (!hot_period || set_lost)
-		return;
-	if (cand_valid && ncand >= 64) {
+	if (cand_valid && ncand >= 64 && !set_lost) {
 		size_t j = 0, both = 0;
 		for (size_t i = 0; i < ncand; i++) {
 			while (j < ncur && cur_set[j] < cand[i])
 				j++;
 			both += j < ncur && cur_set[j] == cand[i];
 		}
-		hot_on = both * 10 >= ncand * 8; /* >= 80 % written again */
+		hot_on = both * 100 >= ncand * hot_pct;
 		st.hot_checks++;
 		st.hot_on = hot_on;
+		if (debug)
+			fprintf(stderr, "ooh-gc: %zu of %zu pages written again: hot %d\n", both, ncand, hot_on);
 	}
 	cand_valid = false;
-	if (hot_on && ++guided_rounds % hot_period != 0) {
+}
+
+/* keep: leave what this mark start fed unprotected too; otherwise note the
+ * pages it fed that are protected again now, to be measured next time. */
+static void hot_apply(bool keep)
+{
+	size_t r = 0;
+
+	if (keep) {
 		for (size_t i = 0; i < ncur; i++)
 			clear_marked_bit(cur_set[i], &r);
 		return;
 	}
 	ncand = 0;
-	for (size_t i = 0; i < ncur; i++) {
+	for (size_t i = 0; hot_period && !set_lost && i < ncur; i++) {
 		if (!marked_bit(cur_set[i], &r))
 			continue;
 		if (ncand == cand_cap) {
@@ -795,7 +876,7 @@ static void guide_hot(void)
 		}
 		cand[ncand++] = cur_set[i];
 	}
-	cand_valid = true;
+	cand_valid = hot_period && !set_lost;
 }
 
 /* GC_EVENT_MARK_END: world stopped, allocation lock held, marks final. */
@@ -812,7 +893,8 @@ static void guide_protection(void)
 			qsort(cur_set, ncur, 8, cmp_u64);
 			break;
 		}
-	/* 1. Re-protect everything; keep what the mark start did not feed. */
+	/* 1. Re-protect every page (one walk); keep what the mark start did
+	 * not feed. */
 	for (size_t k = 0; k < ntrk && !err; k++) {
 		size_t j = 0;
 		do {
@@ -836,6 +918,21 @@ static void guide_protection(void)
 			fprintf(stderr, "ooh-gc: re-arm: %s\n", ooh_strerror(err));
 		return;
 	}
+	if (ntrk >= MAX_TRK / 2) {
+		/* trackers added as the heap grew: merge them now that every page
+		 * is protected anyway (re-opening protects everything; it walks
+		 * the page tables three times, so not at every heap growth) */
+		close_all();
+		if (open_tracker(trk_regs, trk_nregs)) {
+			st.errors++;
+			close_all();
+			trk_nregs = 0; /* untracked: the next feed reports everything */
+			return;
+		}
+	}
+	/* Are the pages written in an interval written again in the next? */
+	hot_measure();
+	bool keep = hot_period && hot_on && !set_lost && ++guided_rounds % hot_period != 0;
 	/* 2. Which pages hold marked objects with pointers? */
 	size_t npages = 0;
 	for (size_t r = 0; r < trk_nregs; r++) {
@@ -850,14 +947,29 @@ static void guide_protection(void)
 		mbits = nb;
 		mbits_words = words;
 	}
+	if (npages > pm_pages) {
+		uint16_t *a = realloc(pmarked, npages * 2), *b = a ? realloc(psize, npages * 2) : NULL;
+		if (a)
+			pmarked = a;
+		if (!b)
+			return; /* all stays protected: correct, just slower */
+		psize = b;
+		pm_pages = npages;
+	}
 	memset(mbits, 0, words * 8);
+	memset(pmarked, 0, npages * 2);
 	struct mark_walk w = { .page = 1 };
 	GC_enumerate_reachable_objects_inner(note_marked, &w);
-	/* 3. Hot pages (written again nearly every interval, e.g. everything
-	 * the allocator sweeps and refills) stay unprotected too, but every
-	 * hot_period-th mark end re-protects them so that the rate is measured
-	 * again, on the pages then protected that the last interval wrote. */
-	guide_hot();
+	if (sweep_guess)
+		unmark_sweepable(npages);
+	/* 3. Hot pages (those the last interval wrote, while at least hot_pct
+	 * percent of such pages are written again in the next: e.g. what the
+	 * sweeper and the allocator go through each cycle) stay unprotected
+	 * too: a page kept costs a rescan of its marked objects at the next
+	 * collection, a write to a protected page a fault, which costs more
+	 * (about 10 us here).  Every hot_period-th round they are protected,
+	 * so that the rate is measured again. */
+	hot_apply(keep);
 	/* 4. The others write at full speed until the next mark end. */
 	size_t n = unwatch_unmarked();
 	st.pages_unwatched += n;
@@ -1104,6 +1216,12 @@ int ooh_gc_enable(void)
 	(void)dli;
 	if (getenv("OOH_GC_HOT") && *getenv("OOH_GC_HOT"))
 		hot_period = (unsigned)atoi(getenv("OOH_GC_HOT"));
+	if (getenv("OOH_GC_SWEEP") && !strcmp(getenv("OOH_GC_SWEEP"), "0"))
+		sweep_guess = false;
+	if (getenv("OOH_GC_GAP") && *getenv("OOH_GC_GAP"))
+		gap_pages = (unsigned)atoi(getenv("OOH_GC_GAP"));
+	if (getenv("OOH_GC_HOT_PCT") && *getenv("OOH_GC_HOT_PCT"))
+		hot_pct = (unsigned)atoi(getenv("OOH_GC_HOT_PCT"));
 	guided = !vdb_soft && !(getenv("OOH_GC_GUIDED") && !strcmp(getenv("OOH_GC_GUIDED"), "0"));
 
 	pagebuf = malloc(PAGE_BUF * sizeof(*pagebuf));

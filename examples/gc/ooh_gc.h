@@ -59,9 +59,15 @@ struct ooh_gc_stats {
  * a constructor).  Environment: OOH_GC_BACKEND=pagemap|uffd|mprotect|...
  * picks the libooh backend (default: auto); OOH_GC_VDB=manual (default) feeds
  * Boehm's manual VDB, OOH_GC_VDB=soft answers Boehm's soft-dirty VDB (its
- * /proc/PID/pagemap reads) from libooh instead; OOH_GC_HOT=N re-protects
- * hot pages every Nth collection (default 4; 0: never keep them
- * unprotected); OOH_GC_DEBUG=1 logs to stderr;
+ * /proc/PID/pagemap reads) from libooh instead.  Manual VDB protects only
+ * pages holding marked objects with pointers and no free slot (mark-guided,
+ * see ooh_gc.c; OOH_GC_GUIDED=0: every tracked page, re-protected at each
+ * collection); OOH_GC_SWEEP=0 protects marked pages with free slots too;
+ * OOH_GC_GAP=N bridges gaps of up to N protected pages between unprotected
+ * runs (default 32); OOH_GC_HOT=N keeps pages written in one interval
+ * unprotected while at least OOH_GC_HOT_PCT percent of them are written
+ * again in the next (default 30; 80 unguided), re-protecting them every Nth
+ * collection (default 8; 0: never keep them); OOH_GC_DEBUG=1 logs to stderr;
  * OOH_GC_TEST_DROP=1 deliberately drops every dirty page (a broken feeder:
  * only for proving that the tests detect a missed page).
  * Returns 0, or a negative errno when libooh cannot track here (Boehm then
