@@ -562,11 +562,11 @@ static void hot_decide(void)
  * costs more than a rescan: marked pages with a free slot (the sweeper goes
  * through them after every collection), hot pages (see guide_protection)
  * and gaps of up to gap_pages pages between unprotected runs (one
- * unprotect call, and TLB flush, less each).  Correctness does not rest on the marks: libooh reports a page marked
- * dirty at every collect, written or not, until it is re-protected, so
- * every write is still reported; the marks only decide where a write costs
- * a fault and where a page is reported (and rescanned, quickly: it has no
- * marked objects) at the next collection.  The mark start therefore only
+ * unprotect call, and TLB flush, less each).  Correctness does not rest on
+ * the marks: libooh reports a page marked dirty at every collect, written
+ * or not, until it is re-protected, so every write is still reported; the
+ * marks only decide where a write costs a fault and where a page is
+ * reported (and rescanned) at the next collection.  The mark start only
  * reads the dirty set; what the re-arm at the mark end reports beyond that
  * (pages the collector wrote while marking) is carried to the next feed.
  */
