@@ -192,8 +192,14 @@ static int verify(void)
 	wl_free(&s);
 	if (stats)
 		stats(&st);
-	printf("libooh-gc: %s (feeds %llu, pages fed %llu)\n", st.enabled ? "on" : "off",
-	       (unsigned long long)st.feeds, (unsigned long long)st.pages_fed);
+	/* (this program does not link libooh: the preloaded library brings it) */
+	const char *(*bk_name)(int) = (const char *(*)(int))dlsym(RTLD_DEFAULT, "ooh_backend_name");
+	printf("libooh-gc: %s (feeds %llu, pages fed %llu, backend %s, left unprotected at mark ends %llu, errors %llu, overflows %llu)\n",
+	       st.enabled ? "on" : "off", (unsigned long long)st.feeds,
+	       (unsigned long long)st.pages_fed,
+	       st.enabled && bk_name ? bk_name(st.backend) : "none",
+	       (unsigned long long)st.pages_unwatched, (unsigned long long)st.errors,
+	       (unsigned long long)st.overflows);
 	printf("collections %lu, finalized %llu, incremental %d\n", (unsigned long)GC_get_gc_no(),
 	       (unsigned long long)s.finalized, GC_is_incremental_mode());
 	if (errors) {
