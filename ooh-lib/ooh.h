@@ -40,7 +40,7 @@ extern "C" {
 
 #define OOH_VERSION_MAJOR 1
 #define OOH_VERSION_MINOR 1
-#define OOH_VERSION_PATCH 0
+#define OOH_VERSION_PATCH 1
 /* Compile-time version as one number: major << 16 | minor << 8 | patch. */
 #define OOH_VERSION ((OOH_VERSION_MAJOR << 16) | (OOH_VERSION_MINOR << 8) | OOH_VERSION_PATCH)
 
@@ -68,6 +68,8 @@ enum ooh_backend {
 #define OOH_CAP_PAGE_EXACT    (1u << 4) /* reports only written pages (THPs at 4 KiB),
 					   * apart from mapping changes */
 #define OOH_CAP_MAPPING_CHANGES (1u << 5) /* reports pages (re)mapped into a range */
+#define OOH_CAP_MARK_UNWATCHES (1u << 6) /* ooh_mark_dirty() stops watching the pages:
+					    * writes to them cost no fault (since 1.1.1) */
 
 struct ooh_backend_info {
 	enum ooh_backend backend;
@@ -177,7 +179,8 @@ OOH_API int ooh_collect(ooh_tracker *tracker, uint64_t *pages, size_t cap, unsig
  * Declare pages dirty: the next ooh_collect() interval reports every page
  * of the ranges (clipped to the tracked ranges) whether written or not,
  * and until then the backend may stop watching them, so that writes to
- * them cost nothing (pagemap: their write protection is lifted).  For
+ * them cost nothing (backends with OOH_CAP_MARK_UNWATCHES: pagemap lifts
+ * their write protection; the others keep watching them).  For
  * "hot" pages the caller expects to be written again anyway.  The pages
  * stay marked (reported by every collect) until a collect with
  * OOH_COLLECT_REARM and without OOH_COLLECT_KEEP_MARKED, or ooh_start(),

@@ -80,6 +80,8 @@ static uint64_t *cur_set, *prev_set; /* pages reported by this / the previous fe
 static size_t ncur, nprev, set_cap;
 static bool set_lost;           /* cur_set incomplete (no memory) */
 static bool guided = true;      /* OOH_GC_GUIDED: protect only pages holding marked objects */
+static bool can_unwatch;        /* the backend has OOH_CAP_MARK_UNWATCHES (else guiding saves nothing) */
+static bool guiding;            /* guided and can_unwatch: this collection is guided */
 static uint32_t feed_flags;     /* this feed's ooh_collect flags */
 static GC_on_collection_event_proc prev_event;
 static int debug, drop;
@@ -345,7 +347,7 @@ static bool collect_and_feed(void)
 				for (uint64_t i = 0; i < res.count; i++)
 					mark_dirty(pagebuf[i]);
 			st.pages_fed += res.count;
-			if ((hot_period || guided) && !set_lost) {
+			if ((hot_period || guiding) && !set_lost) {
 				if (ncur + res.count > set_cap) {
 					size_t nc = set_cap ? set_cap : 65536;
 					while (nc < ncur + res.count)
@@ -423,6 +425,8 @@ static int open_tracker(const struct region *r, size_t n)
 	}
 	trk_ranges[ntrk] = ranges;
 	trk_nranges[ntrk] = n;
+	can_unwatch = ooh_tracker_caps(trks[ntrk]) > 0 &&
+		      (ooh_tracker_caps(trks[ntrk]) & OOH_CAP_MARK_UNWATCHES);
 	st.backend = ooh_tracker_backend(trks[ntrk]);
 	ntrk++;
 	return 0;
@@ -641,23 +645,25 @@ static void feed(void)
 	pthread_mutex_lock(&reg_lock);
 	gen = reg_gen;
 	pthread_mutex_unlock(&reg_lock);
-	keep_hot = !guided && hot_period && hot_on && (st.feeds + 1) % hot_period != 0;
+	/* (the backend is known once a tracker is open; none yet: no collect) */
+	guiding = guided && (!ntrk || can_unwatch);
+	keep_hot = !guiding && hot_period && hot_on && (st.feeds + 1) % hot_period != 0;
 	/* (guided: re-armed at the mark end) */
-	feed_flags = guided ? 0 : OOH_COLLECT_REARM | (keep_hot ? OOH_COLLECT_KEEP_MARKED : 0);
-	if (guided)
+	feed_flags = guiding ? 0 : OOH_COLLECT_REARM | (keep_hot ? OOH_COLLECT_KEEP_MARKED : 0);
+	if (guiding)
 		feed_carry();
 	ncur = 0;
 	set_lost = false;
 	if (!ntrk || gen != trk_gen) {
 		/* consolidate into one tracker when everything is re-protected
 		 * anyway (guided: at the mark end, which re-protects everything) */
-		rebuild(!guided && !keep_hot);
+		rebuild(!guiding && !keep_hot);
 	} else if (!collect_and_feed()) {
 		mark_all_recorded();
 		close_all(); /* start afresh next time */
 		trk_nregs = 0;
 	}
-	if (ntrk > 1 && !keep_hot && !guided) {
+	if (ntrk > 1 && !keep_hot && !guiding) {
 		/* several trackers left from heap growth: merge them (all pages
 		 * were just re-protected, so nothing is lost by re-opening) */
 		close_all();
@@ -667,7 +673,8 @@ static void feed(void)
 			trk_nregs = 0;
 		}
 	}
-	if (!guided)
+	guiding = guided && can_unwatch && ntrk;
+	if (!guiding)
 		hot_decide(); /* (guided: at the mark end) */
 	last_kept = keep_hot;
 	st.feeds++;
@@ -886,7 +893,7 @@ static void guide_protection(void)
 	int err = 0;
 	uint64_t t0 = now_ns();
 
-	if (!guided || owner_pid != getpid() || !ntrk || !trk_nregs)
+	if (!guiding || owner_pid != getpid() || !ntrk || !trk_nregs)
 		return;
 	for (size_t i = 1; i < ncur; i++)
 		if (cur_set[i] < cur_set[i - 1]) { /* several trackers */

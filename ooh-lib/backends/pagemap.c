@@ -410,7 +410,7 @@ const struct backend_ops ooh_backend_pagemap = {
 	.name = "pagemap",
 	/* Page-exact also on THPs: a write to a uffd-wp async huge pmd splits it. */
 	.caps = OOH_CAP_SELF | OOH_CAP_REMOTE | OOH_CAP_WHOLE | OOH_CAP_ATOMIC_REARM |
-		OOH_CAP_PAGE_EXACT | OOH_CAP_MAPPING_CHANGES,
+		OOH_CAP_PAGE_EXACT | OOH_CAP_MAPPING_CHANGES | OOH_CAP_MARK_UNWATCHES,
 	.probe = probe,
 	.open = pm_open,
 	.close = pm_close,

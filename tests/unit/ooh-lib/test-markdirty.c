@@ -2,7 +2,8 @@
 /*
  * ooh_mark_dirty(): marked pages are reported by the next collects (written
  * or not) until a re-arming collect has taken them (kept through collects
- * with OOH_COLLECT_KEEP_MARKED, unprotected on pagemap), then tracked as usual
+ * with OOH_COLLECT_KEEP_MARKED, unprotected - writes cost no fault - where
+ * the backend says OOH_CAP_MARK_UNWATCHES: pagemap), then tracked as usual
  * (a later write is reported, no write means not reported); writes to them
  * meanwhile are never lost; ranges are clipped to the tracked ranges; bad
  * input is refused.  OOH_COLLECT_FROZEN: a remote collect on a target the
@@ -10,6 +11,7 @@
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "ooh_test_util.h"
@@ -21,6 +23,14 @@ static void mark(ooh_tracker *t, char *m, size_t first, size_t n)
 	struct ooh_range r = { (uint64_t)(uintptr_t)(m + first * PG), n * PG };
 	int err = ooh_mark_dirty(t, &r, 1);
 	ck_assert_msg(err == 0, "ooh_mark_dirty: %s", ooh_strerror(err));
+}
+
+static long minflt(void)
+{
+	struct rusage ru;
+
+	ck_assert_int_eq(getrusage(RUSAGE_SELF, &ru), 0);
+	return ru.ru_minflt;
 }
 
 static int uffd_wp_bit(const void *p)
@@ -50,12 +60,25 @@ START_TEST(marked_pages_reported_once)
 
 	/* pages 10..49 marked; 20 and 60 written after marking */
 	mark(t, m, 10, 40);
-	if (b == OOH_BACKEND_PAGEMAP) {
+	ck_assert_int_eq(!!(ooh_tracker_caps(t) & OOH_CAP_MARK_UNWATCHES), b == OOH_BACKEND_PAGEMAP);
+	if (ooh_tracker_caps(t) & OOH_CAP_MARK_UNWATCHES) {
 		/* the marked pages lost their uffd-wp bit (pagemap bit 57), the others kept it */
 		ck_assert_int_eq(uffd_wp_bit(m + 11 * PG), 0);
 		ck_assert_int_eq(uffd_wp_bit(m + 50 * PG), 1);
 	}
 	tu_hash_all(m, PAGES, before);
+	if (ooh_tracker_caps(t) & OOH_CAP_MARK_UNWATCHES) {
+		/* so writing them costs no fault; 40 watched pages cost one each */
+		long f0 = minflt();
+		for (size_t i = 10; i < 50; i++)
+			m[i * PG + 1] = 6;
+		long f1 = minflt();
+		for (size_t i = 100; i < 140; i++)
+			m[i * PG + 1] = 6;
+		long f2 = minflt();
+		ck_assert_msg(f1 - f0 <= 2, "%ld faults writing 40 marked pages", f1 - f0);
+		ck_assert_msg(f2 - f1 >= 38, "%ld faults writing 40 watched pages", f2 - f1);
+	}
 	m[20 * PG] = 3;
 	m[60 * PG] = 3;
 	tu_collect(t, 0, 7, &got); /* a peek keeps them */
