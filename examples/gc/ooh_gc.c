@@ -647,7 +647,7 @@ static void feed(void)
 	pthread_mutex_unlock(&reg_lock);
 	/* (the backend is known once a tracker is open; none yet: no collect) */
 	guiding = guided && (!ntrk || can_unwatch);
-	keep_hot = !guiding && hot_period && hot_on && (st.feeds + 1) % hot_period != 0;
+	keep_hot = !guiding && can_unwatch && hot_period && hot_on && (st.feeds + 1) % hot_period != 0;
 	/* (guided: re-armed at the mark end) */
 	feed_flags = guiding ? 0 : OOH_COLLECT_REARM | (keep_hot ? OOH_COLLECT_KEEP_MARKED : 0);
 	if (guiding)
