@@ -292,6 +292,33 @@ static int subtract(struct region_list *l, const struct region_list *sub)
 }
 
 /*
+ * Write-protect [s, e).  Before Linux 6.5 (Debian 12's 6.1)
+ * UFFDIO_WRITEPROTECT works within one VMA and fails with ENOENT for a
+ * range that spans several (merged runs of adjacent VMAs do): then it is
+ * done VMA by VMA.
+ */
+static int wp_range(struct uffd_priv *p, uint64_t s, uint64_t e)
+{
+	struct ooh_region want = { s, e, 0 };
+	struct vma *v;
+	int err = uffd_wp(p->uffd, s, e, true);
+
+	if (err != -ENOENT)
+		return err;
+	ssize_t n = read_maps(p->t->pid, &want, 1, &v);
+	if (n < 0)
+		return (int)n;
+	err = 0;
+	for (ssize_t i = 0; i < n && !err; i++) {
+		uint64_t vs = v[i].start > s ? v[i].start : s, ve = v[i].end < e ? v[i].end : e;
+		if (vs < ve)
+			err = uffd_wp(p->uffd, vs, ve, true);
+	}
+	free(v);
+	return err;
+}
+
+/*
  * Write-protect a newly registered run.  With markers, a big anonymous VMA
  * (registered in MISSING mode too, see uffd_register_vmas) is protected
  * only where populated, found with PAGEMAP_SCAN when the kernel has it.
@@ -299,7 +326,7 @@ static int subtract(struct region_list *l, const struct region_list *sub)
 static int protect_run(struct uffd_priv *p, uint64_t s, uint64_t e)
 {
 	if (!p->markers || e - s < UFFD_BIG_VMA || p->pagemap_fd < 0)
-		return uffd_wp(p->uffd, s, e, true);
+		return wp_range(p, s, e);
 	struct page_region vec[256];
 	uint64_t pos = s;
 	while (pos < e) {
@@ -311,9 +338,9 @@ static int protect_run(struct uffd_priv *p, uint64_t s, uint64_t e)
 		};
 		long n = ioctl(p->pagemap_fd, PAGEMAP_SCAN, &a);
 		if (n < 0)
-			return uffd_wp(p->uffd, s, e, true); /* no PAGEMAP_SCAN: walk it all */
+			return wp_range(p, s, e); /* no PAGEMAP_SCAN: walk it all */
 		for (long i = 0; i < n; i++) {
-			int err = uffd_wp(p->uffd, vec[i].start, vec[i].end, true);
+			int err = wp_range(p, vec[i].start, vec[i].end);
 			if (err)
 				return err;
 		}
@@ -416,13 +443,21 @@ static int uf_snapshot(struct ooh_tracker *t, bool rearm, struct region_list *ou
 	if (p->overflow)
 		*rflags |= OOH_RESULT_OVERFLOW;
 	if (!err && rearm) {
-		/* Re-protect before anyone can write again: faulters wait on mu. */
-		for (size_t i = 0; i < p->log.n; i++)
-			uffd_wp(p->uffd, p->log.v[i].start, p->log.v[i].end, true);
-		for (size_t i = 0; i < p->extents.n; i++)
-			uffd_wp(p->uffd, p->extents.v[i].start, p->extents.v[i].end, true);
+		/* Re-protect before anyone can write again: faulters wait on mu.
+		 * A run that could not be protected again (unmapped meanwhile is
+		 * fine: ENOENT after the per-VMA retry means nothing is left to
+		 * protect) would miss its next writes: say so next time. */
+		bool lost = false;
+		for (size_t i = 0; i < p->log.n; i++) {
+			int e = wp_range(p, p->log.v[i].start, p->log.v[i].end);
+			lost |= e && e != -ENOENT;
+		}
+		for (size_t i = 0; i < p->extents.n; i++) {
+			int e = wp_range(p, p->extents.v[i].start, p->extents.v[i].end);
+			lost |= e && e != -ENOENT;
+		}
 		p->log.n = p->extents.n = 0;
-		p->overflow = false;
+		p->overflow = lost;
 	}
 	pthread_mutex_unlock(&p->mu);
 	return err;

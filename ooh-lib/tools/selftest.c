@@ -73,13 +73,22 @@ static int contains(const uint64_t *v, long n, uint64_t a)
 }
 
 /* The child for remote checks: writes seeded random pages on command. */
+/* One round's writes: random ones, and the two pages around the VMA
+ * boundary in the middle (a dirty run across it must be re-armed in both
+ * VMAs: before Linux 6.5 UFFDIO_WRITEPROTECT covers one VMA per call). */
+static void round_writes(char *m, uint64_t s, uint64_t writes)
+{
+	for (uint64_t i = 0; i < writes; i++)
+		m[(rnd(&s) % PAGES) * PG + rnd(&s) % PG] = (char)rnd(&s);
+	m[(PAGES / 2 - 1) * PG + 7] = (char)rnd(&s);
+	m[PAGES / 2 * PG + 7] = (char)rnd(&s);
+}
+
 static void child_loop(char *m, int in, int out)
 {
 	uint64_t cmd[2];
 	while (read(in, cmd, sizeof(cmd)) == sizeof(cmd)) {
-		uint64_t s = cmd[0];
-		for (uint64_t i = 0; i < cmd[1]; i++)
-			m[(rnd(&s) % PAGES) * PG + rnd(&s) % PG] = (char)rnd(&s);
+		round_writes(m, cmd[0], cmd[1]);
 		if (write(out, "k", 1) != 1)
 			_exit(1);
 	}
@@ -102,6 +111,11 @@ static void differential(enum ooh_backend b, int remote)
 	}
 	for (size_t i = 0; i < PAGES; i += 2)
 		m[i * PG] = 1;
+	/* two VMAs (their flags differ), tracked as one range */
+	if (madvise(m + PAGES / 2 * PG, PAGES / 2 * PG, MADV_NOHUGEPAGE)) {
+		result("FAIL", name, "madvise: %s", strerror(errno));
+		return;
+	}
 	if (remote) {
 		/* MAP_SHARED lets us hash the child's pages without /proc/PID/mem;
 		 * its writes go through its own mapping, which is what is tracked. */
@@ -142,8 +156,7 @@ static void differential(enum ooh_backend b, int remote)
 				break;
 			}
 		} else {
-			for (uint64_t i = 0; i < writes; i++)
-				m[(rnd(&s) % PAGES) * PG + rnd(&s) % PG] = (char)rnd(&s);
+			round_writes(m, rnd(&s), writes);
 		}
 		uint32_t flags;
 		long n = collect_all(t, got, PAGES * 2, &flags);
