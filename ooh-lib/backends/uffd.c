@@ -292,10 +292,10 @@ static int subtract(struct region_list *l, const struct region_list *sub)
 }
 
 /*
- * Write-protect [s, e).  Before Linux 6.5 (Debian 12's 6.1)
- * UFFDIO_WRITEPROTECT works within one VMA and fails with ENOENT for a
- * range that spans several (merged runs of adjacent VMAs do): then it is
- * done VMA by VMA.
+ * Write-protect [s, e).  On older kernels (Debian 12's 6.1; later ones
+ * loop over VMAs) UFFDIO_WRITEPROTECT works within one VMA and fails with
+ * ENOENT for a range that spans several (merged runs of adjacent VMAs do):
+ * then it is done VMA by VMA.
  */
 static int wp_range(struct uffd_priv *p, uint64_t s, uint64_t e)
 {

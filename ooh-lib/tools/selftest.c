@@ -75,7 +75,7 @@ static int contains(const uint64_t *v, long n, uint64_t a)
 /* The child for remote checks: writes seeded random pages on command. */
 /* One round's writes: random ones, and the two pages around the VMA
  * boundary in the middle (a dirty run across it must be re-armed in both
- * VMAs: before Linux 6.5 UFFDIO_WRITEPROTECT covers one VMA per call). */
+ * VMAs: older kernels, e.g. 6.1, write-protect one VMA per call). */
 static void round_writes(char *m, uint64_t s, uint64_t writes)
 {
 	for (uint64_t i = 0; i < writes; i++)
