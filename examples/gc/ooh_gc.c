@@ -96,6 +96,20 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* First run of r[0..n) that ends after a. */
+static size_t first_after(const struct region *r, size_t n, uint64_t a)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (r[mid].e <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* Add [s, e) to the recorded set; true if the set grew. */
 static bool regs_add(uint64_t s, uint64_t e)
 {
@@ -457,14 +471,7 @@ static void rebuild(bool full)
 	for (size_t i = 0; i < nregs; i++) {
 		uint64_t a = regs[i].s;
 		while (a < regs[i].e) {
-			size_t lo = 0, hi = trk_nregs;
-			while (lo < hi) { /* first tracked run ending after a */
-				size_t mid = (lo + hi) / 2;
-				if (trk_regs[mid].e <= a)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
+			size_t lo = first_after(trk_regs, trk_nregs, a);
 			if (lo < trk_nregs && trk_regs[lo].s <= a) {
 				a = trk_regs[lo].e; /* tracked already */
 				continue;
@@ -690,16 +697,7 @@ static void feed(void)
 /* First tracked run ending after a. */
 static size_t first_tracked_after(uint64_t a)
 {
-	size_t lo = 0, hi = trk_nregs;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (trk_regs[mid].e <= a)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return first_after(trk_regs, trk_nregs, a);
 }
 
 struct mark_walk {
@@ -1035,20 +1033,6 @@ static void soft_collect(void)
 		drun_sorted = true;
 	}
 	soft_need_collect = false;
-}
-
-/* First run of r[0..n) that ends after a. */
-static size_t first_after(const struct region *r, size_t n, uint64_t a)
-{
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (r[mid].e <= a)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
 }
 
 /*
