@@ -67,6 +67,14 @@
 #define BATCH_PAGES 2048 /* 8 MiB per read/write batch */
 #define MAX_RANGES 64
 #define SNAP_MAX (256ull << 20) /* copy up to this much while frozen, write after */
+/*
+ * Checksum in a second thread (while this one writes) only from this size
+ * on: for an incremental image of a few MiB, starting and joining a thread
+ * costs more than the checksum itself (1.3 MiB: ~1 ms to checksum in the
+ * rig's L2; with the thread, incremental checkpoints took ~20 % longer in
+ * L1 and L2).
+ */
+#define HASH_THREAD_MIN (16ull << 20)
 
 struct img_hdr {
 	char magic[8];
@@ -753,13 +761,15 @@ static int cmd_dump(int argc, char **argv)
 			tw = mono_ms();
 		}
 		if (ok && snap) {
-			/* Everything is in memory: checksum it in a second thread
-			 * while this one writes it (one writev). */
+			/* Everything is in memory: one writev; a large image is
+			 * checksummed in a second thread meanwhile, a small one
+			 * first, in this thread (HASH_THREAD_MIN). */
 			struct hash_job job = { .hs = &hs, .part = {
 				{ &h, sizeof(h) }, { tracked.v, tracked.n * sizeof(*tracked.v) },
 				{ pages, n * 8 }, { snap, n * PG } } };
 			pthread_t th;
-			bool threaded = pthread_create(&th, NULL, hash_parts, &job) == 0;
+			bool threaded = n * PG >= HASH_THREAD_MIN &&
+					pthread_create(&th, NULL, hash_parts, &job) == 0;
 			if (!threaded)
 				hash_parts(&job);
 			ok = writev_all(fd, job.part, 4);
