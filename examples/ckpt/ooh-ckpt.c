@@ -188,17 +188,78 @@ struct region_set {
 	size_t n;
 };
 
-static int read_regions(pid_t pid, const struct img_region *filt, size_t nfilt, struct region_set *out)
+/*
+ * The target's /proc files, opened once and re-read (pread from 0) at every
+ * checkpoint: /proc/PID/stat for the stop, /proc/PID/maps for the layout.
+ */
+struct procf {
+	int stat, maps, polls;
+	char *buf; /* the last /proc/PID/maps text */
+	size_t cap;
+};
+#define PROCF_INIT { -1, -1, 0, NULL, 0 }
+
+/* how long wait_stopped() polls with sched_yield() before it sleeps between polls */
+#define SPIN_MS 20.0
+
+static void procf_close(struct procf *pf)
 {
-	char path[64], line[512];
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return errno == ENOENT ? -ESRCH : -errno;
+	if (pf->stat >= 0)
+		close(pf->stat);
+	if (pf->maps >= 0)
+		close(pf->maps);
+	free(pf->buf);
+	*pf = (struct procf)PROCF_INIT;
+}
+
+/* Read all of fd (from offset 0) into pf->buf, NUL-terminated: bytes read, or -errno. */
+static long read_whole(int fd, struct procf *pf)
+{
+	size_t len = 0;
+	for (;;) {
+		if (pf->cap - len < 4097) {
+			size_t nc = pf->cap ? pf->cap * 2 : 65536;
+			char *nb = realloc(pf->buf, nc);
+			if (!nb)
+				return -ENOMEM;
+			pf->buf = nb;
+			pf->cap = nc;
+		}
+		ssize_t r = pread(fd, pf->buf + len, pf->cap - len - 1, (off_t)len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return errno == ESRCH ? -ESRCH : -errno;
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	pf->buf[len] = 0;
+	return (long)len;
+}
+
+static int read_regions(pid_t pid, const struct img_region *filt, size_t nfilt, struct region_set *out,
+			struct procf *pf)
+{
+	if (pf->maps < 0) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+		pf->maps = open(path, O_RDONLY | O_CLOEXEC);
+		if (pf->maps < 0)
+			return errno == ENOENT ? -ESRCH : -errno;
+	}
+	long got = read_whole(pf->maps, pf);
+	if (got <= 0)
+		return got < 0 ? (int)got : -ESRCH; /* no mappings: the process is gone */
 	out->v = NULL;
 	out->n = 0;
 	size_t cap = 0;
-	while (fgets(line, sizeof(line), f)) {
+	for (char *line = pf->buf, *nl; *line; line = nl) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl++ = 0;
+		else
+			nl = line + strlen(line);
 		unsigned long s, e;
 		char perm[8];
 		if (sscanf(line, "%lx-%lx %7s", &s, &e, perm) != 3)
@@ -217,16 +278,13 @@ static int read_regions(pid_t pid, const struct img_region *filt, size_t nfilt, 
 			if (out->n == cap) {
 				cap = cap ? cap * 2 : 64;
 				struct img_region *nv = realloc(out->v, cap * sizeof(*nv));
-				if (!nv) {
-					fclose(f);
+				if (!nv)
 					return -ENOMEM;
-				}
 				out->v = nv;
 			}
 			out->v[out->n++] = (struct img_region){ a, b - a, prot };
 		}
 	}
-	fclose(f);
 	return 0;
 }
 
@@ -321,12 +379,50 @@ static int wait_task_stopped(pid_t pid, pid_t tid)
 /*
  * Wait until every thread of pid is stopped (after SIGSTOP: the group stop
  * reaches each thread on its own), so that nothing writes while we collect
- * (libooh is told so: OOH_COLLECT_FROZEN) and copy.
+ * (libooh is told so: OOH_COLLECT_FROZEN) and copy.  /proc/PID/stat (kept
+ * open in pf) gives the main thread's state and the number of threads: a
+ * single-threaded target is done once its main thread is seen stopped (no
+ * thread can be created during a group stop); otherwise every task of
+ * /proc/PID/task is waited for.
  */
-static int wait_stopped(pid_t pid)
+static int wait_stopped(pid_t pid, struct procf *pf)
 {
-	int rc = wait_task_stopped(pid, pid);
-	if (rc < 0)
+	char buf[1024];
+	if (pf->stat < 0) {
+		snprintf(buf, sizeof(buf), "/proc/%d/stat", (int)pid);
+		pf->stat = open(buf, O_RDONLY | O_CLOEXEC);
+		if (pf->stat < 0)
+			return -ESRCH;
+	}
+	int rc = -ETIMEDOUT;
+	long nthreads = 0;
+	double spin_end = mono_ms() + SPIN_MS;
+	for (int k = 0; k < 20000; k++) {
+		pf->polls = k + 1;
+		ssize_t n = pread(pf->stat, buf, sizeof(buf) - 1, 0);
+		if (n <= 0)
+			return -ESRCH;
+		buf[n] = 0;
+		char *p = strrchr(buf, ')');
+		if (!p || p[1] != ' ')
+			return -EIO;
+		if (p[2] == 'Z' || p[2] == 'X')
+			return -ESRCH;
+		if (p[2] == 'T' || p[2] == 't') {
+			/* num_threads: the 18th field after the state */
+			char *q = p + 2;
+			for (int f = 0; f < 17 && q; f++)
+				q = strchr(q + 1, ' ');
+			nthreads = q ? strtol(q + 1, NULL, 10) : 0;
+			rc = 0;
+			break;
+		}
+		if (mono_ms() < spin_end)
+			sched_yield(); /* (a sleep costs timer exits in a guest) */
+		else
+			usleep(100);
+	}
+	if (rc < 0 || nthreads == 1)
 		return rc;
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
@@ -599,6 +695,7 @@ static int cmd_dump(int argc, char **argv)
 	bool profile = pe && *pe && strcmp(pe, "0");
 	size_t cap = 0;
 	struct region_set tracked = { 0 };
+	struct procf pf = PROCF_INIT;
 	ooh_tracker *t = NULL;
 	int rc = 0;
 	/*
@@ -614,7 +711,7 @@ static int cmd_dump(int argc, char **argv)
 	 */
 	if (buf && count > 1 && backend == OOH_BACKEND_OOH_EPML) {
 		struct region_set pre = { 0 };
-		int e0 = read_regions(pid, filt, nfilt, &pre);
+		int e0 = read_regions(pid, filt, nfilt, &pre, &pf);
 		if (!e0)
 			t = open_tracker(pid, backend, &pre, &e0);
 		if (t) {
@@ -630,7 +727,7 @@ static int cmd_dump(int argc, char **argv)
 			usleep((useconds_t)interval * 1000);
 		double t0 = mono_ms(), tp[8] = { 0 };
 		int err = 0;
-		if (kill(pid, SIGSTOP) < 0 || (err = wait_stopped(pid)) < 0) {
+		if (kill(pid, SIGSTOP) < 0 || (err = wait_stopped(pid, &pf)) < 0) {
 			err = err ? err : -errno;
 			fprintf(stderr, "ooh-ckpt: freeze %d: %s\n", (int)pid, errtext(err));
 			rc = 1;
@@ -641,7 +738,7 @@ static int cmd_dump(int argc, char **argv)
 		bool full = k == 0, lost = false;
 		double tc = mono_ms();
 		tp[0] = tc - t0; /* stop */
-		err = read_regions(pid, filt, nfilt, &now);
+		err = read_regions(pid, filt, nfilt, &now, &pf);
 		tp[1] = mono_ms() - tc; /* maps */
 		if (!err && !full) {
 			struct ooh_collect_result res;
@@ -819,7 +916,8 @@ static int cmd_dump(int argc, char **argv)
 		fflush(stdout);
 		if (profile)
 			fprintf(stderr, "ooh-ckpt: profile %ld: stop %.2f maps %.2f collect %.2f prep %.2f "
-				"copy %.2f write %.2f ms\n", k, tp[0], tp[1], tp[2], tp[3], tp[4], tp[5]);
+				"copy %.2f write %.2f ms (%d polls)\n", k, tp[0], tp[1], tp[2], tp[3], tp[4],
+				tp[5], pf.polls);
 		if (kick)
 			kill(pid, kick);
 	}
@@ -830,6 +928,7 @@ static int cmd_dump(int argc, char **argv)
 	free(buf);
 	if (snapbuf)
 		munmap(snapbuf, snapcap);
+	procf_close(&pf);
 	return rc;
 }
 
@@ -1064,12 +1163,16 @@ static int cmd_restore(int argc, char **argv)
 		return 1;
 	}
 	int err = 0;
-	if (kill(pid, SIGSTOP) < 0 || (err = wait_stopped(pid)) < 0) {
+	struct procf pf = PROCF_INIT;
+	if (kill(pid, SIGSTOP) < 0 || (err = wait_stopped(pid, &pf)) < 0) {
 		fprintf(stderr, "ooh-ckpt: freeze %d: %s\n", (int)pid, errtext(err ? err : -errno));
+		procf_close(&pf);
 		return 1;
 	}
 	struct region_set now;
-	if ((err = read_regions(pid, NULL, 0, &now))) {
+	err = read_regions(pid, NULL, 0, &now, &pf);
+	procf_close(&pf);
+	if (err) {
 		fprintf(stderr, "ooh-ckpt: %d: %s\n", (int)pid, errtext(err));
 		return 1;
 	}
