@@ -196,10 +196,41 @@ START_TEST(incremental_images_hold_only_redirtied_pages)
 }
 END_TEST
 
+/*
+ * A PID that is gone (a reaped child): a restore that should stop at the
+ * chain check must not reach any process, and if the check missed, the
+ * test fails on "no such process" instead of freezing someone.
+ */
+static const char *gone_pid(void)
+{
+	static char buf[16];
+	pid_t p = fork();
+
+	ck_assert_int_ge(p, 0);
+	if (p == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(p, NULL, 0), p);
+	snprintf(buf, sizeof(buf), "%d", (int)p);
+	return buf;
+}
+
+/* Complement one byte of a file (never a no-op, unlike writing a value). */
+static void flip_byte(const char *path, off_t off)
+{
+	unsigned char c;
+	int fd = open(path, O_RDWR);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, &c, 1, off), 1);
+	c = (unsigned char)~c;
+	ck_assert_int_eq(pwrite(fd, &c, 1, off), 1);
+	close(fd);
+}
+
 static void expect_restore_error(const char *d, const char *k, const char *msg)
 {
 	static char out[4096];
-	char *rest[] = { CKPT, "restore", (char *)d, "1", "-k", (char *)k, NULL };
+	char *rest[] = { CKPT, "restore", (char *)d, (char *)gone_pid(), "-k", (char *)k, NULL };
 	int st = run(rest, out, sizeof(out), 0);
 	ck_assert_msg(FAILS(st) && strstr(out, msg), "want '%s', got: %s", msg, out);
 	char *ver[] = { CKPT, "verify", (char *)d, NULL };
@@ -216,9 +247,10 @@ START_TEST(bad_chains_are_refused)
 	make_chain(d2);
 
 	/* one flipped byte in page data */
-	snprintf(cmd, sizeof(cmd), "cp -r %s %s.c && printf '\\377' | dd of=%s.c/ckpt-0001.img "
-		 "bs=1 seek=70000 conv=notrunc status=none", d, d, d);
+	snprintf(cmd, sizeof(cmd), "cp -r %s %s.c", d, d);
 	ck_assert_int_eq(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "%s.c/ckpt-0001.img", d);
+	flip_byte(cmd, 70000);
 	snprintf(cmd, sizeof(cmd), "%s.c", d);
 	expect_restore_error(cmd, "3", "checksum mismatch");
 
@@ -239,7 +271,7 @@ START_TEST(bad_chains_are_refused)
 	ck_assert_int_eq(system(cmd), 0);
 	static char out[4096];
 	snprintf(cmd, sizeof(cmd), "%s.g", d);
-	char *rest[] = { CKPT, "restore", cmd, "1", "-k", "2", NULL };
+	char *rest[] = { CKPT, "restore", cmd, (char *)gone_pid(), "-k", "2", NULL };
 	int st = run(rest, out, sizeof(out), 0);
 	ck_assert_msg(FAILS(st) && strstr(out, "chain broken") && strstr(out, "ckpt-0001.img is missing"),
 		      "%s", out);
@@ -251,7 +283,7 @@ START_TEST(bad_chains_are_refused)
 	expect_restore_error(cmd, "1", "not an ooh-ckpt image");
 
 	/* beyond the chain; empty directory */
-	char *beyond[] = { CKPT, "restore", d, "1", "-k", "9", NULL };
+	char *beyond[] = { CKPT, "restore", d, (char *)gone_pid(), "-k", "9", NULL };
 	st = run(beyond, out, sizeof(out), 0);
 	ck_assert_msg(FAILS(st) && strstr(out, "no checkpoint 9"), "%s", out);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s %s.c %s.t %s.m %s.g %s.x %s", d, d, d, d, d, d, d2);

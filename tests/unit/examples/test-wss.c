@@ -69,6 +69,13 @@ static int parse_plateaus(const char *out, struct pl *p, int max)
 	return n;
 }
 
+/* The end of a long output, for a failure message (Check caps its size). */
+static const char *tail_of(const char *out)
+{
+	size_t n = strlen(out);
+	return n > 3000 ? out + n - 3000 : out;
+}
+
 /* Index of the first plateau of set within 5 % of want, starting after t. */
 static int find(const struct pl *p, int n, const char *set, double want, double tol_abs, double after)
 {
@@ -80,6 +87,41 @@ static int find(const struct pl *p, int n, const char *set, double want, double 
 	return -1;
 }
 
+/* NULL when out has the three phases, in order, each within 5 %; else why not. */
+static const char *phases_found(const char *out)
+{
+	struct pl p[64];
+	int n = parse_plateaus(out, p, 64);
+	for (int i = 0; i < n; i++)
+		printf("plateau %s %.2f-%.2f %.2f MiB\n", p[i].set, p[i].start, p[i].end, p[i].bytes / MiB);
+	int d1 = find(p, n, "dirty", 24 * MiB, 0, 0);
+	if (d1 < 0)
+		return "no 24 MiB dirty plateau";
+	int d2 = find(p, n, "dirty", 0, 1 * MiB, p[d1].end - 0.3);
+	if (d2 < 0)
+		return "no ~0 dirty plateau during the read phase";
+	int d3 = find(p, n, "dirty", 8 * MiB, 0, p[d2].end - 0.3);
+	if (d3 < 0)
+		return "no 8 MiB dirty plateau";
+	if (!(p[d1].start < p[d2].start && p[d2].start < p[d3].start))
+		return "dirty plateaus out of order";
+	int r1 = find(p, n, "referenced_anon", 24 * MiB, 0, 0);
+	if (r1 < 0)
+		return "no 24 MiB referenced plateau";
+	int r2 = find(p, n, "referenced_anon", 40 * MiB, 0, p[r1].end - 0.3);
+	if (r2 < 0)
+		return "no 40 MiB referenced plateau";
+	if (find(p, n, "referenced_anon", 8 * MiB, 0, p[r2].end - 0.3) < 0)
+		return "no 8 MiB referenced plateau";
+	return NULL;
+}
+
+/*
+ * The estimate needs the target to get the CPU: a plateau is 4 intervals
+ * within 5 %, and on a loaded 2-core VM (ASan) the target was once starved
+ * through a whole 2.5 s phase.  So one measurement may be repeated; an
+ * estimator that is wrong fails both.
+ */
 START_TEST(known_phases_within_5_percent)
 {
 	static char out[1 << 16];
@@ -89,29 +131,18 @@ START_TEST(known_phases_within_5_percent)
 	close(sfd);
 	char *argv[] = { OOH_BINDIR "/ooh-wss", "--json", "-i", "250", "-w", "4", "--svg", svg, "--",
 			 OOH_BINDIR "/ooh-wss-target", "write:24M:2.5,read:40M:2.5,write:8M:2.5", NULL };
-	int st = run(argv, out, sizeof(out), 0);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "ooh-wss failed: %s", out);
-	ck_assert_ptr_nonnull(strstr(out, "{\"type\":\"config\""));
-	ck_assert_ptr_nonnull(strstr(out, "{\"type\":\"summary\""));
-
-	struct pl p[64];
-	int n = parse_plateaus(out, p, 64);
-	for (int i = 0; i < n; i++)
-		printf("plateau %s %.2f-%.2f %.2f MiB\n", p[i].set, p[i].start, p[i].end, p[i].bytes / MiB);
-	int d1 = find(p, n, "dirty", 24 * MiB, 0, 0);
-	ck_assert_msg(d1 >= 0, "no 24 MiB dirty plateau:\n%s", out);
-	int d2 = find(p, n, "dirty", 0, 1 * MiB, p[d1].end - 0.3);
-	ck_assert_msg(d2 >= 0, "no ~0 dirty plateau during the read phase:\n%s", out);
-	int d3 = find(p, n, "dirty", 8 * MiB, 0, p[d2].end - 0.3);
-	ck_assert_msg(d3 >= 0, "no 8 MiB dirty plateau:\n%s", out);
-	ck_assert(p[d1].start < p[d2].start && p[d2].start < p[d3].start);
-
-	int r1 = find(p, n, "referenced_anon", 24 * MiB, 0, 0);
-	ck_assert_msg(r1 >= 0, "no 24 MiB referenced plateau:\n%s", out);
-	int r2 = find(p, n, "referenced_anon", 40 * MiB, 0, p[r1].end - 0.3);
-	ck_assert_msg(r2 >= 0, "no 40 MiB referenced plateau:\n%s", out);
-	int r3 = find(p, n, "referenced_anon", 8 * MiB, 0, p[r2].end - 0.3);
-	ck_assert_msg(r3 >= 0, "no 8 MiB referenced plateau:\n%s", out);
+	const char *why = NULL;
+	for (int attempt = 1; attempt <= 2; attempt++) {
+		int st = run(argv, out, sizeof(out), 0);
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "ooh-wss failed: %s", tail_of(out));
+		ck_assert_ptr_nonnull(strstr(out, "{\"type\":\"config\""));
+		ck_assert_ptr_nonnull(strstr(out, "{\"type\":\"summary\""));
+		why = phases_found(out);
+		if (!why)
+			break;
+		printf("attempt %d: %s; measuring again\n", attempt, why);
+	}
+	ck_assert_msg(!why, "%s:\n%s", why, tail_of(out));
 
 	/* the plot exists and has the three series */
 	FILE *f = fopen(svg, "r");
