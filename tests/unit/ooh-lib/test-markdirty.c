@@ -269,11 +269,18 @@ START_TEST(frozen_remote_collect)
 		signal(SIGUSR1, on_usr1);
 		sig_atomic_t seen = 0;
 		char c = 'r';
+		/* SIGUSR1 only inside sigsuspend(): a kick that came between the
+		 * check and pause() (e.g. the child stopped right there) was lost
+		 * and the test hung */
+		sigset_t usr1, old;
+		sigemptyset(&usr1);
+		sigaddset(&usr1, SIGUSR1);
+		sigprocmask(SIG_BLOCK, &usr1, &old);
 		if (write(pfd[1], &c, 1) != 1)
 			_exit(1);
 		for (;;) {
 			if (kicks == seen) {
-				pause();
+				sigsuspend(&old);
 				continue;
 			}
 			seen = kicks;
