@@ -337,43 +337,49 @@ static int present_pages(pid_t pid, const struct region_set *rs, uint64_t **page
 }
 
 /*
- * Wait until task tid of pid is in a stop state (after SIGSTOP).
- * /proc/PID/task/TID/stat is kept open and re-read: checked at once, then
- * after sched_yield()s (the target usually stops within its next time
- * slice), then every 100 us.  1: stopped, 0: gone (a thread that exited),
- * -ESRCH/-ETIMEDOUT.
+ * Poll the stat file fd until its task is in a stop state (after SIGSTOP):
+ * at once, then with sched_yield() for SPIN_MS (the target usually stops
+ * within its next time slice; a sleep costs timer exits in a guest), then
+ * every 100 us.  1: stopped (buf holds the stat line), 0: gone, -EIO,
+ * -ETIMEDOUT.  *polls counts the reads.
  */
-static int wait_task_stopped(pid_t pid, pid_t tid)
+static int poll_stopped(int fd, char *buf, size_t cap, int *polls)
 {
-	char path[96], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return pid == tid ? -ESRCH : 0;
-	int rc = -ETIMEDOUT;
+	double spin_end = mono_ms() + SPIN_MS;
 	for (int k = 0; k < 20000; k++) {
-		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-		if (n <= 0) {
-			rc = pid == tid ? -ESRCH : 0;
-			break;
-		}
+		*polls = k + 1;
+		ssize_t n = pread(fd, buf, cap - 1, 0);
+		if (n <= 0)
+			return 0;
 		buf[n] = 0;
 		char *p = strrchr(buf, ')');
-		if (p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't')) {
-			rc = 1;
-			break;
-		}
-		if (p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X')) {
-			rc = pid == tid ? -ESRCH : 0;
-			break;
-		}
-		if (k < 20)
+		if (!p || p[1] != ' ')
+			return -EIO;
+		if (p[2] == 'Z' || p[2] == 'X')
+			return 0;
+		if (p[2] == 'T' || p[2] == 't')
+			return 1;
+		if (mono_ms() < spin_end)
 			sched_yield();
 		else
 			usleep(100);
 	}
+	return -ETIMEDOUT;
+}
+
+/* Wait until task tid of pid is stopped: 1, 0 (a thread that exited) or
+ * -ESRCH (the main thread gone), -EIO, -ETIMEDOUT. */
+static int wait_task_stopped(pid_t pid, pid_t tid)
+{
+	char path[96], buf[512];
+	int polls;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return pid == tid ? -ESRCH : 0;
+	int rc = poll_stopped(fd, buf, sizeof(buf), &polls);
 	close(fd);
-	return rc;
+	return rc == 0 && pid == tid ? -ESRCH : rc;
 }
 
 /*
@@ -394,42 +400,22 @@ static int wait_stopped(pid_t pid, struct procf *pf)
 		if (pf->stat < 0)
 			return -ESRCH;
 	}
-	int rc = -ETIMEDOUT;
-	long nthreads = 0;
-	double spin_end = mono_ms() + SPIN_MS;
-	for (int k = 0; k < 20000; k++) {
-		pf->polls = k + 1;
-		ssize_t n = pread(pf->stat, buf, sizeof(buf) - 1, 0);
-		if (n <= 0)
-			return -ESRCH;
-		buf[n] = 0;
-		char *p = strrchr(buf, ')');
-		if (!p || p[1] != ' ')
-			return -EIO;
-		if (p[2] == 'Z' || p[2] == 'X')
-			return -ESRCH;
-		if (p[2] == 'T' || p[2] == 't') {
-			/* num_threads: the 18th field after the state */
-			char *q = p + 2;
-			for (int f = 0; f < 17 && q; f++)
-				q = strchr(q + 1, ' ');
-			nthreads = q ? strtol(q + 1, NULL, 10) : 0;
-			rc = 0;
-			break;
-		}
-		if (mono_ms() < spin_end)
-			sched_yield(); /* (a sleep costs timer exits in a guest) */
-		else
-			usleep(100);
-	}
-	if (rc < 0 || nthreads == 1)
-		return rc;
+	int rc = poll_stopped(pf->stat, buf, sizeof(buf), &pf->polls);
+	if (rc <= 0)
+		return rc == 0 ? -ESRCH : rc;
+	/* num_threads: the 18th field after the state */
+	char *q = strrchr(buf, ')') + 2;
+	for (int f = 0; f < 17 && q; f++)
+		q = strchr(q + 1, ' ');
+	if (q && strtol(q + 1, NULL, 10) == 1)
+		return 0;
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	DIR *d = opendir(path);
 	if (!d)
 		return -ESRCH;
 	struct dirent *de;
+	rc = 0;
 	while ((de = readdir(d))) {
 		pid_t tid = (pid_t)atoi(de->d_name);
 		if (tid > 0 && tid != pid && (rc = wait_task_stopped(pid, tid)) < 0)

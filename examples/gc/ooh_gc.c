@@ -82,7 +82,6 @@ static bool set_lost;           /* cur_set incomplete (no memory) */
 static bool guided = true;      /* OOH_GC_GUIDED: protect only pages holding marked objects */
 static bool can_unwatch;        /* the backend has OOH_CAP_MARK_UNWATCHES (else guiding saves nothing) */
 static bool guiding;            /* guided and can_unwatch: this collection is guided */
-static uint32_t feed_flags;     /* this feed's ooh_collect flags */
 static GC_on_collection_event_proc prev_event;
 static int debug, drop;
 static pid_t owner_pid;
@@ -352,7 +351,10 @@ static bool collect_and_feed(void)
 
 	for (size_t k = 0; k < ntrk && !err; k++) {
 		do {
-			err = ooh_collect(trks[k], pagebuf, PAGE_BUF, feed_flags, &res);
+			/* (guided: re-armed at the mark end) */
+			err = ooh_collect(trks[k], pagebuf, PAGE_BUF,
+					  guiding ? 0 : OOH_COLLECT_REARM | (keep_hot ? OOH_COLLECT_KEEP_MARKED : 0),
+					  &res);
 			if (err)
 				break;
 			if (res.flags & OOH_RESULT_OVERFLOW)
@@ -522,6 +524,44 @@ static int cmp_u64(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
+/* cur_set in ascending order (several trackers each deliver their own). */
+static void sort_cur_set(void)
+{
+	for (size_t i = 1; i < ncur; i++)
+		if (cur_set[i] < cur_set[i - 1]) {
+			qsort(cur_set, ncur, 8, cmp_u64);
+			return;
+		}
+}
+
+/* How many values two ascending arrays share. */
+static size_t count_common(const uint64_t *a, size_t na, const uint64_t *b, size_t nb)
+{
+	size_t j = 0, both = 0;
+
+	for (size_t i = 0; i < na; i++) {
+		while (j < nb && b[j] < a[i])
+			j++;
+		both += j < nb && b[j] == a[i];
+	}
+	return both;
+}
+
+/* Append x to a growing array; false (nothing appended) without memory. */
+static bool u64_push(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 4096;
+		uint64_t *nv = realloc(*v, nc * sizeof(*nv));
+		if (!nv)
+			return false;
+		*v = nv;
+		*cap = nc;
+	}
+	(*v)[(*n)++] = x;
+	return true;
+}
+
 /*
  * Do pages stay hot in this program?  Judged on intervals in which nothing
  * was kept unprotected (each hot_period-th one, or all while keeping is
@@ -535,18 +575,9 @@ static void hot_decide(void)
 {
 	if (!hot_period || set_lost)
 		return;
-	for (size_t i = 1; i < ncur; i++)
-		if (cur_set[i] < cur_set[i - 1]) { /* several trackers */
-			qsort(cur_set, ncur, 8, cmp_u64);
-			break;
-		}
+	sort_cur_set();
 	if (!last_kept && nprev >= 64) {
-		size_t j = 0, both = 0;
-		for (size_t i = 0; i < ncur; i++) {
-			while (j < nprev && prev_set[j] < cur_set[i])
-				j++;
-			both += j < nprev && prev_set[j] == cur_set[i];
-		}
+		size_t both = count_common(cur_set, ncur, prev_set, nprev);
 		hot_on = both * 10 >= nprev * 8; /* >= 80 % written again */
 		st.hot_checks++;
 		st.hot_on = hot_on;
@@ -596,17 +627,8 @@ static uint64_t trk_first[MAX_REGIONS]; /* index of trk_regs[i]'s first page */
 
 static void carry_add(uint64_t a)
 {
-	if (ncarry == carry_cap) {
-		size_t nc = carry_cap ? carry_cap * 2 : 4096;
-		uint64_t *nv = realloc(carry, nc * sizeof(*nv));
-		if (!nv) {
-			carry_all = true;
-			return;
-		}
-		carry = nv;
-		carry_cap = nc;
-	}
-	carry[ncarry++] = a;
+	if (!u64_push(&carry, &ncarry, &carry_cap, a))
+		carry_all = true; /* cannot remember: everything is dirty */
 }
 
 /* At a feed: what the previous mark end left over. */
@@ -655,8 +677,6 @@ static void feed(void)
 	/* (the backend is known once a tracker is open; none yet: no collect) */
 	guiding = guided && (!ntrk || can_unwatch);
 	keep_hot = !guiding && can_unwatch && hot_period && hot_on && (st.feeds + 1) % hot_period != 0;
-	/* (guided: re-armed at the mark end) */
-	feed_flags = guiding ? 0 : OOH_COLLECT_REARM | (keep_hot ? OOH_COLLECT_KEEP_MARKED : 0);
 	if (guiding)
 		feed_carry();
 	ncur = 0;
@@ -694,10 +714,15 @@ static void feed(void)
 			(unsigned long long)st.pages_kept_hot, hot_on, (now_ns() - t0) / 1e6);
 }
 
-/* First tracked run ending after a. */
-static size_t first_tracked_after(uint64_t a)
+/* Index of tracked page a in mbits/pmarked/psize, or -1; *r: a run hint. */
+static int64_t page_index(uint64_t a, size_t *r)
 {
-	return first_after(trk_regs, trk_nregs, a);
+	if (*r >= trk_nregs || a < trk_regs[*r].s || a >= trk_regs[*r].e) {
+		*r = first_after(trk_regs, trk_nregs, a);
+		if (*r == trk_nregs || trk_regs[*r].s > a)
+			return -1;
+	}
+	return (int64_t)(trk_first[*r] + (a - trk_regs[*r].s) / PG);
 }
 
 struct mark_walk {
@@ -719,13 +744,9 @@ static void note_marked(void *obj, size_t bytes, void *cd)
 	if (w->ptrfree)
 		return;
 	for (; a < e; a += PG) {
-		if (a < trk_regs[w->r].s || a >= trk_regs[w->r].e) {
-			size_t lo = first_tracked_after(a);
-			if (lo == trk_nregs || trk_regs[lo].s > a)
-				continue; /* not tracked (reported whole anyway) */
-			w->r = lo;
-		}
-		uint64_t i = trk_first[w->r] + (a - trk_regs[w->r].s) / PG;
+		int64_t i = page_index(a, &w->r);
+		if (i < 0)
+			continue; /* not tracked (reported whole anyway) */
 		mbits[i / 64] |= 1ull << (i % 64);
 		if (bytes > PG / 2 || bytes == 0)
 			pmarked[i] = PMARKED_FULL; /* one object per page: no free slot */
@@ -819,21 +840,15 @@ static uint64_t guided_rounds;
 
 static bool marked_bit(uint64_t a, size_t *r)
 {
-	if (*r >= trk_nregs || a < trk_regs[*r].s || a >= trk_regs[*r].e) {
-		*r = first_tracked_after(a);
-		if (*r == trk_nregs || trk_regs[*r].s > a)
-			return false;
-	}
-	uint64_t i = trk_first[*r] + (a - trk_regs[*r].s) / PG;
-	return mbits[i / 64] >> (i % 64) & 1;
+	int64_t i = page_index(a, r);
+	return i >= 0 && (mbits[i / 64] >> (i % 64) & 1);
 }
 
 static void clear_marked_bit(uint64_t a, size_t *r)
 {
-	if (marked_bit(a, r)) {
-		uint64_t i = trk_first[*r] + (a - trk_regs[*r].s) / PG;
+	int64_t i = page_index(a, r);
+	if (i >= 0)
 		mbits[i / 64] &= ~(1ull << (i % 64));
-	}
 }
 
 /* Were the pages re-protected at the last full mark end written again in
@@ -841,12 +856,7 @@ static void clear_marked_bit(uint64_t a, size_t *r)
 static void hot_measure(void)
 {
 	if (cand_valid && ncand >= 64 && !set_lost) {
-		size_t j = 0, both = 0;
-		for (size_t i = 0; i < ncand; i++) {
-			while (j < ncur && cur_set[j] < cand[i])
-				j++;
-			both += j < ncur && cur_set[j] == cand[i];
-		}
+		size_t both = count_common(cand, ncand, cur_set, ncur);
 		hot_on = both * 100 >= ncand * hot_pct;
 		st.hot_checks++;
 		st.hot_on = hot_on;
@@ -869,17 +879,8 @@ static void hot_apply(bool keep)
 	}
 	ncand = 0;
 	for (size_t i = 0; hot_period && !set_lost && i < ncur; i++) {
-		if (!marked_bit(cur_set[i], &r))
-			continue;
-		if (ncand == cand_cap) {
-			size_t nc = cand_cap ? cand_cap * 2 : 4096;
-			uint64_t *nv = realloc(cand, nc * sizeof(*nv));
-			if (!nv)
-				return;
-			cand = nv;
-			cand_cap = nc;
-		}
-		cand[ncand++] = cur_set[i];
+		if (marked_bit(cur_set[i], &r) && !u64_push(&cand, &ncand, &cand_cap, cur_set[i]))
+			return; /* (cand_valid stays false: no measurement) */
 	}
 	cand_valid = hot_period && !set_lost;
 }
@@ -893,11 +894,7 @@ static void guide_protection(void)
 
 	if (!guiding || owner_pid != getpid() || !ntrk || !trk_nregs)
 		return;
-	for (size_t i = 1; i < ncur; i++)
-		if (cur_set[i] < cur_set[i - 1]) { /* several trackers */
-			qsort(cur_set, ncur, 8, cmp_u64);
-			break;
-		}
+	sort_cur_set();
 	/* 1. Re-protect every page (one walk); keep what the mark start did
 	 * not feed. */
 	for (size_t k = 0; k < ntrk && !err; k++) {
