@@ -32,8 +32,7 @@
 #define CHUNK_PAGES 8192
 
 struct sd_priv {
-	int pagemap_fd;
-	char clear_refs[64];
+	int pagemap_fd, clear_refs_fd; /* kept open: re-opening costs at every collect */
 	uint64_t *buf;
 };
 
@@ -126,13 +125,17 @@ static int sd_open(struct ooh_tracker *t)
 		return -ENOMEM;
 	p->buf = malloc(CHUNK_PAGES * sizeof(uint64_t));
 	p->pagemap_fd = open_proc(t->pid, "pagemap", O_RDONLY);
-	snprintf(p->clear_refs, sizeof(p->clear_refs), "/proc/%d/clear_refs", (int)t->pid);
-	err = !p->buf ? -ENOMEM : p->pagemap_fd < 0 ? p->pagemap_fd : access(p->clear_refs, W_OK) ? -errno : 0;
+	p->clear_refs_fd = open_proc(t->pid, "clear_refs", O_WRONLY);
+	err = !p->buf ? -ENOMEM : p->pagemap_fd < 0 ? p->pagemap_fd : p->clear_refs_fd;
+	if (err > 0)
+		err = 0;
 	if (!err)
 		err = claim_pid(t->pid);
 	if (err) {
 		if (p->pagemap_fd >= 0)
 			close(p->pagemap_fd);
+		if (p->clear_refs_fd >= 0)
+			close(p->clear_refs_fd);
 		free(p->buf);
 		free(p);
 		return err;
@@ -147,6 +150,7 @@ static void sd_close(struct ooh_tracker *t)
 
 	release_pid(t->pid);
 	close(p->pagemap_fd);
+	close(p->clear_refs_fd);
 	free(p->buf);
 	free(p);
 	t->priv = NULL;
@@ -155,8 +159,10 @@ static void sd_close(struct ooh_tracker *t)
 static int clear(struct ooh_tracker *t)
 {
 	struct sd_priv *p = t->priv;
-	int err = write_file_str(p->clear_refs, "4");
-	return err == -ENOENT ? -ESRCH : err;
+	ssize_t w = write(p->clear_refs_fd, "4", 1);
+	if (w == 1)
+		return 0;
+	return w < 0 ? (errno == ENOENT ? -ESRCH : -errno) : -EIO;
 }
 
 static int sd_start(struct ooh_tracker *t)

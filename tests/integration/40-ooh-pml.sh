@@ -17,7 +17,7 @@
 . "$OOH_TESTS/harness/l2.sh"
 failed=0
 for part in epml spml; do
-	l2_boot "l0-pml-$part" --mem 256M --cpus 2 --timeout 900 \
+	l2_boot "l0-pml-$part" --mem 256M --cpus 2 --timeout 300 \
 		--append "quiet ooh.run=/ooh/tests/l2/pml-suite.sh ooh.pml=$part"
 	status=$?
 	if l2_crashed "$status"; then

@@ -34,7 +34,7 @@ fi
 sw=
 [ -f /ooh/include/spp-l2 ] && sw=" ooh.spp_sw=1"
 . "$OOH_TESTS/harness/l2.sh"
-l2_boot l2-spp --mem 256M --cpus 2 --timeout 600 \
+l2_boot l2-spp --mem 256M --cpus 2 --timeout 300 \
 	--append "quiet ooh.run=/ooh/tests/l2/spp-suite.sh$sw"
 status=$?
 if [ "$status" = 0 ]; then

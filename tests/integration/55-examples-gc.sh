@@ -21,7 +21,7 @@ done
 gc_verify examples-gc-softdirty softdirty
 gc_verify examples-gc-uffd uffd
 
-l2_boot examples-gc-l2 --mem 256M --cpus 2 --timeout 600 \
+l2_boot examples-gc-l2 --mem 256M --cpus 2 --timeout 300 \
 	--append "quiet ooh.run=/ooh/tests/l2/gc-suite.sh"
 status=$?
 if l2_crashed "$status"; then
