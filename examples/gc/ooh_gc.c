@@ -28,6 +28,7 @@
 #include <stdarg.h>
 #include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,6 +177,34 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 		pthread_mutex_unlock(&reg_lock);
 	}
 	return r;
+}
+
+/*
+ * Boehm starts its parallel marker threads with every signal blocked but
+ * the two it stops the world with (pthread_sigmask around pthread_create in
+ * GC_start_mark_threads_inner).  A marker writes mark bytes into block
+ * headers, which come from libgc's own mmap calls like the heap and so are
+ * tracked; on the mprotect backend such a write raises SIGSEGV, and a
+ * synchronous signal that is blocked kills the process (seen: every
+ * multi-threaded run died in a GC-marker thread).  So while libooh-gc is on,
+ * a mask set from libgc's code never blocks SIGSEGV: libgc expects none
+ * there (its own VDB never protects headers), and a genuine fault still
+ * ends the process as before.  sigprocmask is glibc's pthread_sigmask
+ * (which also keeps glibc's internal signals unblocked), reached without a
+ * dlsym().
+ */
+int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	uintptr_t ra = (uintptr_t)__builtin_return_address(0);
+	sigset_t without_segv;
+
+	if (set && how != SIG_UNBLOCK && recording && ra >= gc_text_lo && ra < gc_text_hi &&
+	    sigismember(set, SIGSEGV) == 1) {
+		without_segv = *set;
+		sigdelset(&without_segv, SIGSEGV);
+		set = &without_segv;
+	}
+	return sigprocmask(how, set, old) ? errno : 0;
 }
 
 static int find_gc_text(struct dl_phdr_info *info, size_t size, void *data)

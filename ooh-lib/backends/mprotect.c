@@ -19,7 +19,6 @@
  * its read-only protection and is reported only once written.
  */
 #include <errno.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -32,11 +31,14 @@
 
 #define MAX_TRACKERS 64
 
+/* All the handler reads is here (not in the tracker, which core frees). */
 struct mp_priv {
-	struct ooh_tracker *t;
-	int *prot;                /* per range: protection when writable */
+	struct ooh_region *ranges; /* the tracker's, copied */
+	size_t nr_ranges;
+	int *prot;                 /* per range: protection when writable */
 	atomic_bool armed;
 	atomic_bool overflow;
+	struct mp_priv *retired_next;
 };
 
 static _Atomic(struct mp_priv *) slots[MAX_TRACKERS];
@@ -44,6 +46,16 @@ static atomic_int handlers_running;
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
 static int installed;
 static struct sigaction previous;
+/*
+ * Closed trackers that a handler might still be reading.  A handler can
+ * stay inside on_segv for good as far as close is concerned: a garbage
+ * collector stops the world with signals, and a thread it suspends in the
+ * middle of our handler resumes only after the collection, in which the
+ * collector closes trackers (waiting for the handler there deadlocked
+ * libooh-gc with Boehm's threads).  So close never waits: it retires, and
+ * retired ones are freed once no handler runs.  Under install_lock.
+ */
+static struct mp_priv *retired;
 
 static bool write_fault(const siginfo_t *si, void *ctx)
 {
@@ -63,9 +75,8 @@ static bool handle(uint64_t addr)
 		struct mp_priv *p = atomic_load(&slots[i]);
 		if (!p || !atomic_load(&p->armed))
 			continue;
-		const struct ooh_tracker *t = p->t;
-		for (size_t k = 0; k < t->nr_ranges; k++) {
-			const struct ooh_region *r = &t->ranges[k];
+		for (size_t k = 0; k < p->nr_ranges; k++) {
+			const struct ooh_region *r = &p->ranges[k];
 			if (addr < r->start || addr >= r->end)
 				continue;
 			uint64_t page = addr & OOH_PAGE_MASK;
@@ -143,6 +154,13 @@ static int probe(char *reason, size_t len)
 	return 0;
 }
 
+static void free_priv(struct mp_priv *p)
+{
+	free(p->ranges);
+	free(p->prot);
+	free(p);
+}
+
 static int mp_open(struct ooh_tracker *t)
 {
 	struct mp_priv *p;
@@ -156,12 +174,16 @@ static int mp_open(struct ooh_tracker *t)
 	if (n < 0)
 		return (int)n;
 	p = calloc(1, sizeof(*p));
-	if (p)
+	if (p) {
 		p->prot = calloc(t->nr_ranges, sizeof(*p->prot));
-	if (!p || !p->prot) {
+		p->ranges = malloc(t->nr_ranges * sizeof(*p->ranges));
+	}
+	if (!p || !p->prot || !p->ranges) {
 		err = -ENOMEM;
 		goto out;
 	}
+	memcpy(p->ranges, t->ranges, t->nr_ranges * sizeof(*p->ranges));
+	p->nr_ranges = t->nr_ranges;
 	/* Each range must be mapped, writable, with one exec setting. */
 	for (size_t k = 0; k < t->nr_ranges && !err; k++) {
 		uint64_t pos = t->ranges[k].start;
@@ -186,10 +208,8 @@ static int mp_open(struct ooh_tracker *t)
 		if (i == MAX_TRACKERS - 1)
 			err = -EBUSY;
 	}
-	if (!err) {
-		p->t = t;
+	if (!err)
 		err = install();
-	}
 	if (!err)
 		t->priv = p;
 out:
@@ -199,8 +219,7 @@ out:
 			struct mp_priv *me = p;
 			atomic_compare_exchange_strong(&slots[i], &me, NULL);
 		}
-		free(p->prot);
-		free(p);
+		free_priv(p);
 	}
 	return err;
 }
@@ -213,11 +232,22 @@ static void mp_close(struct ooh_tracker *t)
 		struct mp_priv *me = p;
 		atomic_compare_exchange_strong(&slots[i], &me, NULL);
 	}
-	while (atomic_load(&handlers_running))
-		sched_yield();
+	/*
+	 * A handler that starts from now on cannot find p (the slot is
+	 * cleared first, both seq_cst); one that is running may hold it.
+	 */
+	pthread_mutex_lock(&install_lock);
+	p->retired_next = retired;
+	retired = p;
+	if (atomic_load(&handlers_running) == 0) {
+		while (retired) {
+			struct mp_priv *next = retired->retired_next;
+			free_priv(retired);
+			retired = next;
+		}
+	}
+	pthread_mutex_unlock(&install_lock);
 	uninstall();
-	free(p->prot);
-	free(p);
 	t->priv = NULL;
 }
 

@@ -213,6 +213,29 @@ START_TEST(threads_keep_live_objects)
 }
 END_TEST
 
+/*
+ * The same on libooh's mprotect backend, where a write to a tracked page is
+ * a SIGSEGV: Boehm's marker threads block every signal but its own (they
+ * died on their first mark byte: libooh-gc keeps SIGSEGV unblocked in
+ * threads libgc starts), and Boehm suspends threads with signals, also in
+ * the middle of libooh's SIGSEGV handler (closing a tracker then waited for
+ * that handler forever: now it does not).
+ */
+START_TEST(threads_on_mprotect_backend)
+{
+	set_vdb(_i);
+	setenv("OOH_GC_BACKEND", "mprotect", 1);
+	struct ooh_gc_stats st;
+	ck_assert_int_eq(ooh_gc_enable(), 0);
+	GC_INIT();
+	uint64_t bad = mt_run();
+	ooh_gc_get_stats(&st);
+	ck_assert_int_eq(st.backend, OOH_BACKEND_MPROTECT);
+	ck_assert_uint_eq(bad, 0);
+	ck_assert_uint_ge(st.feeds, 10);
+}
+END_TEST
+
 START_TEST(threads_dropped_pages_are_caught)
 {
 	set_vdb(_i);
@@ -329,6 +352,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, auto_backend_is_best_here, 0, 2);
 	tcase_add_loop_test(tc, dropped_dirty_pages_are_caught, 0, 3);
 	tcase_add_loop_test(tc, threads_keep_live_objects, 0, 3);
+	tcase_add_loop_test(tc, threads_on_mprotect_backend, 0, 3);
 	tcase_add_loop_test(tc, threads_dropped_pages_are_caught, 0, 3);
 	tcase_add_loop_test(tc, refuses_after_gc_init_and_bad_backend, 0, 2);
 	tcase_add_loop_test(tc, ld_preload_unmodified_program, 0, 3);
