@@ -126,9 +126,7 @@ static int sd_open(struct ooh_tracker *t)
 	p->buf = malloc(CHUNK_PAGES * sizeof(uint64_t));
 	p->pagemap_fd = open_proc(t->pid, "pagemap", O_RDONLY);
 	p->clear_refs_fd = open_proc(t->pid, "clear_refs", O_WRONLY);
-	err = !p->buf ? -ENOMEM : p->pagemap_fd < 0 ? p->pagemap_fd : p->clear_refs_fd;
-	if (err > 0)
-		err = 0;
+	err = !p->buf ? -ENOMEM : p->pagemap_fd < 0 ? p->pagemap_fd : p->clear_refs_fd < 0 ? p->clear_refs_fd : 0;
 	if (!err)
 		err = claim_pid(t->pid);
 	if (err) {
