@@ -57,6 +57,35 @@ static struct sigaction previous;
  */
 static struct mp_priv *retired;
 
+static void free_priv(struct mp_priv *p)
+{
+	free(p->ranges);
+	free(p->prot);
+	free(p);
+}
+
+/* Free the retired trackers if no handler runs now.  Under install_lock. */
+static void free_retired(void)
+{
+	if (atomic_load(&handlers_running))
+		return;
+	while (retired) {
+		struct mp_priv *next = retired->retired_next;
+		free_priv(retired);
+		retired = next;
+	}
+}
+
+/* p is in no slot any more: free it once no handler can hold it. */
+static void retire(struct mp_priv *p)
+{
+	pthread_mutex_lock(&install_lock);
+	p->retired_next = retired;
+	retired = p;
+	free_retired();
+	pthread_mutex_unlock(&install_lock);
+}
+
 static bool write_fault(const siginfo_t *si, void *ctx)
 {
 #if defined(__x86_64__)
@@ -121,6 +150,7 @@ static int install(void)
 	int err = 0;
 
 	pthread_mutex_lock(&install_lock);
+	free_retired(); /* left by a close that met a running handler */
 	if (installed++ == 0) {
 		struct sigaction sa;
 		memset(&sa, 0, sizeof(sa));
@@ -152,13 +182,6 @@ static int probe(char *reason, size_t len)
 		return -EOPNOTSUPP;
 	}
 	return 0;
-}
-
-static void free_priv(struct mp_priv *p)
-{
-	free(p->ranges);
-	free(p->prot);
-	free(p);
 }
 
 static int mp_open(struct ooh_tracker *t)
@@ -219,7 +242,7 @@ out:
 			struct mp_priv *me = p;
 			atomic_compare_exchange_strong(&slots[i], &me, NULL);
 		}
-		free_priv(p);
+		retire(p); /* it may have been in a slot: a handler may hold it */
 	}
 	return err;
 }
@@ -236,17 +259,7 @@ static void mp_close(struct ooh_tracker *t)
 	 * A handler that starts from now on cannot find p (the slot is
 	 * cleared first, both seq_cst); one that is running may hold it.
 	 */
-	pthread_mutex_lock(&install_lock);
-	p->retired_next = retired;
-	retired = p;
-	if (atomic_load(&handlers_running) == 0) {
-		while (retired) {
-			struct mp_priv *next = retired->retired_next;
-			free_priv(retired);
-			retired = next;
-		}
-	}
-	pthread_mutex_unlock(&install_lock);
+	retire(p);
 	uninstall();
 	t->priv = NULL;
 }
