@@ -15,7 +15,8 @@
 #    nf_tables,veth}.ko for CRIU's probes; examples/ckpt/criu-stage.sh):
 #    ooh-ckpt incremental checkpoints vs `criu pre-dump --track-mem` on the
 #    same target (a figure, reported as PASS detail): in L1 with ooh-ckpt on
-#    softdirty (examples-ckpt-vs-criu), and, when L2 is asked for too, in L2
+#    softdirty (examples-ckpt-vs-criu; where PAGEMAP_SCAN exists also on
+#    pagemap, examples-ckpt-vs-criu-pagemap), and, when L2 is asked for too, in L2
 #    with ooh-ckpt on ooh-epml (examples-ckpt-vs-criu-l2; CRIU on soft-dirty
 #    there as well).
 . "$OOH_TESTS/harness/result.sh"
@@ -250,5 +251,11 @@ if [ ! -x "$C/criu" ]; then
 	exit "$failed"
 fi
 criu_vs examples-ckpt-vs-criu softdirty
+# On a kernel with PAGEMAP_SCAN (>= 6.7, e.g. l1/ooh-rig --kernel with
+# Debian 12's linux-image-6.12), also with libooh's pagemap backend, the
+# one libooh's AUTO picks there (CRIU 3.17 still reads soft-dirty bits).
+if [ -x "$C/criu" ] && "$B/ooh" backends | grep -q '^pagemap  *usable'; then
+	criu_vs examples-ckpt-vs-criu-pagemap pagemap
+fi
 rm -rf "$T"
 exit "$failed"
