@@ -160,7 +160,7 @@ static int clear(struct ooh_tracker *t)
 	ssize_t w = write(p->clear_refs_fd, "4", 1);
 	if (w == 1)
 		return 0;
-	return w < 0 ? (errno == ENOENT ? -ESRCH : -errno) : -EIO;
+	return w < 0 ? -errno : -EIO; /* ESRCH once the target is gone */
 }
 
 static int sd_start(struct ooh_tracker *t)
