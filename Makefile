@@ -9,10 +9,12 @@ BUILD := $(TOP)/build
 COMPONENTS := $(wildcard ooh-lib l0 examples vmwss tests/kvm-tiny tests/guest-module)
 COMPONENTS := $(foreach c,$(COMPONENTS),$(if $(wildcard $(c)/Makefile),$(c)))
 # The guest kernel: the newest installed Debian kernel with headers; the rig
-# boots it as L1 and L2 and ooh.ko is built against it.
+# boots it as L1 and L2 and ooh.ko is built against it. Both variables are
+# expanded where used ('=', not ':='): on a new machine the kernel is only
+# there once the 'deps' prerequisite of check and demo has installed it.
 GUEST_KVER ?= $(shell for k in $$(ls /boot 2>/dev/null | sed -n 's/^vmlinuz-//p' | sort -rV); do \
 	[ -d /lib/modules/$$k/build ] && echo $$k && break; done)
-RIG := l1/ooh-rig --kernel /boot/vmlinuz-$(GUEST_KVER) --build $(BUILD)
+RIG = l1/ooh-rig --kernel /boot/vmlinuz-$(GUEST_KVER) --build $(BUILD)
 PREFIX ?= /usr/local
 
 all: userspace module

@@ -11,7 +11,6 @@
  */
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "ooh_test_util.h"
@@ -23,14 +22,6 @@ static void mark(ooh_tracker *t, char *m, size_t first, size_t n)
 	struct ooh_range r = { (uint64_t)(uintptr_t)(m + first * PG), n * PG };
 	int err = ooh_mark_dirty(t, &r, 1);
 	ck_assert_msg(err == 0, "ooh_mark_dirty: %s", ooh_strerror(err));
-}
-
-static long minflt(void)
-{
-	struct rusage ru;
-
-	ck_assert_int_eq(getrusage(RUSAGE_SELF, &ru), 0);
-	return ru.ru_minflt;
 }
 
 static int uffd_wp_bit(const void *p)
@@ -62,22 +53,26 @@ START_TEST(marked_pages_reported_once)
 	mark(t, m, 10, 40);
 	ck_assert_int_eq(!!(ooh_tracker_caps(t) & OOH_CAP_MARK_UNWATCHES), b == OOH_BACKEND_PAGEMAP);
 	if (ooh_tracker_caps(t) & OOH_CAP_MARK_UNWATCHES) {
-		/* the marked pages lost their uffd-wp bit (pagemap bit 57), the others kept it */
-		ck_assert_int_eq(uffd_wp_bit(m + 11 * PG), 0);
-		ck_assert_int_eq(uffd_wp_bit(m + 50 * PG), 1);
+		/*
+		 * The marked pages lost their uffd-wp bit (pagemap bit 57), so
+		 * writing them takes no write-protect fault; the others kept it.
+		 * Read per page rather than counted as faults: the process's
+		 * fault count also moves with ASan's shadow and the allocator.
+		 */
+		for (size_t i = 0; i < PAGES; i++)
+			ck_assert_msg(uffd_wp_bit(m + i * PG) == !(i >= 10 && i < 50),
+				      "page %zu: uffd-wp bit %d after marking 10..49", i,
+				      uffd_wp_bit(m + i * PG));
 	}
 	tu_hash_all(m, PAGES, before);
 	if (ooh_tracker_caps(t) & OOH_CAP_MARK_UNWATCHES) {
-		/* so writing them costs no fault; 40 watched pages cost one each */
-		long f0 = minflt();
-		for (size_t i = 10; i < 50; i++)
-			m[i * PG + 1] = 6;
-		long f1 = minflt();
+		/* a write to a watched page resolves its write-protect (the bit clears) */
 		for (size_t i = 100; i < 140; i++)
 			m[i * PG + 1] = 6;
-		long f2 = minflt();
-		ck_assert_msg(f1 - f0 <= 2, "%ld faults writing 40 marked pages", f1 - f0);
-		ck_assert_msg(f2 - f1 >= 38, "%ld faults writing 40 watched pages", f2 - f1);
+		for (size_t i = 100; i < 140; i++)
+			ck_assert_int_eq(uffd_wp_bit(m + i * PG), 0);
+		for (size_t i = 10; i < 50; i++)
+			m[i * PG + 1] = 6;
 	}
 	m[20 * PG] = 3;
 	m[60 * PG] = 3;
