@@ -47,7 +47,10 @@ rig: all
 
 demo: deps
 	@$(MAKE) -s all
-	@$(RIG) --quiet run l1/demo.sh | grep -v "^OOH-RIG-RUNNING"
+	@mkdir -p $(BUILD)/demo
+	@{ $(RIG) --quiet --timeout 480 run l1/demo.sh; echo $$? >$(BUILD)/demo/rig-status; } | \
+		tee $(BUILD)/demo/console.log | grep --line-buffered -v -e "^OOH-RIG-RUNNING" -e "^OOH-DEMO-FILE"; \
+		sh l1/demo-report.sh $(BUILD)/demo/console.log $(BUILD)/demo/report.html "$$(cat $(BUILD)/demo/rig-status)"
 
 # bench and install run in the components that have such a target.
 has_target = $(MAKE) -s -C $(1) -q $(2) >/dev/null 2>&1; [ $$? != 2 ]
