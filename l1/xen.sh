@@ -22,6 +22,65 @@ xen_vmlinux() {
 	mv "$tmp" "$out"
 }
 
+# xen_cr2_livepatch XEN_ELF OUT: a Xen livepatch (Debian's Xen has
+# CONFIG_LIVEPATCH) for QEMU 10 TCG, whose SVM (unlike 7.2's) reports every
+# guest MOV from CRn as a CR0-read intercept. Xen intercepts CR0 reads, so it
+# emulates the guest's CR2 reads from its own copy of CR2, which 4.17 never
+# syncs on VMEXIT (an upstream patch of 2026-05 does): a PVH domU dies in its
+# first page fault. The patch makes that read return the CPU's CR2, which
+# #VMEXIT leaves holding the guest's. Xen refuses it unless its build id
+# matches and the function starts with the 27 bytes below (Debian's 4.17.7).
+xen_cr2_livepatch() {
+	local xen=$1 out=$2 bid self src note sym='arch/x86/hvm/emulate.c#hvmemul_read_cr'
+	local expect=f30f1efa85ff740d8d57feb80100000083fa02773b4883ec1089fa
+	bid=$(readelf -n "$xen" | awk '/Build ID:/ { print $3 }')
+	[ ${#bid} = 40 ] || die "$xen: no 20-byte build id"
+	self=$(printf 'ooh-cr2 %s' "$bid" | sha1sum | cut -c1-40)
+	src=$(mktemp "$out.XXXXXX")
+	{
+		cat <<-EOF
+		.text
+		.type ooh_read_cr, @function
+		ooh_read_cr:		# (reg, *val, ctxt), as hvmemul_read_cr
+		endbr64
+		cmp \$2, %edi
+		jne 1f
+		mov %cr2, %rax
+		mov %rax, (%rsi)
+		xor %eax, %eax
+		ret
+		1: test %edi, %edi
+		je 2f
+		lea -2(%rdi), %edx
+		cmp \$2, %edx
+		ja 3f
+		2: jmp "$sym" + 0x15	# the original's CR0/CR3/CR4 path
+		3: mov \$1, %eax	# X86EMUL_UNHANDLEABLE
+		ret
+		ooh_read_cr_end:
+		.size ooh_read_cr, .-ooh_read_cr
+		.section .rodata.str, "a", @progbits
+		name: .asciz "$sym"
+		.section .livepatch.funcs, "aw", @progbits	# struct livepatch_func
+		.p2align 3
+		.quad name, ooh_read_cr, "$sym"
+		.long ooh_read_cr_end - ooh_read_cr, 32
+		.byte 2			# LIVEPATCH_PAYLOAD_VERSION
+		.fill 39, 1, 0
+		.byte 1 | (27 << 1)	# expect: enabled, 27 bytes
+		.byte $(xen_hex_bytes "$expect")
+		.fill 4, 1, 0
+		EOF
+		for note in .note.gnu.build-id:"$self" .livepatch.depends:"$bid" .livepatch.xen_depends:"$bid"; do
+			printf '.section %s, "a", @note\n.p2align 2\n.long 4, 20, 3\n.asciz "GNU"\n.byte %s\n' \
+				"${note%%:*}" "$(xen_hex_bytes "${note#*:}")"
+		done
+	} >"$src"
+	as --64 -o "$out" "$src" || die "could not assemble the Xen CR2 livepatch ($src)"
+	rm -f "$src"
+}
+xen_hex_bytes() { echo "$1" | sed 's/../0x&,/g; s/,$//'; }
+
 build_xen_images() {
 	local kver=${kernel#*/vmlinuz-} out=$build/rig/xen dom0 domu prog tool
 	[ -n "$XEN_GZ" ] || die "no /boot/xen-4.*-amd64.gz: apt-get install xen-hypervisor-4.17-amd64 xen-utils-4.17 (make deps)"
@@ -33,6 +92,7 @@ build_xen_images() {
 
 	say "building Xen rig images ($(basename "$XEN_GZ"), $kver as dom0 and PVH domU)"
 	zcat "$XEN_GZ" >"$out/xen.elf.tmp" && mv "$out/xen.elf.tmp" "$out/xen.elf"
+	xen_cr2_livepatch "$out/xen.elf" "$out/ooh-cr2.livepatch"
 	[ "$out/vmlinux" -nt "$kernel" ] || xen_vmlinux "$kernel" "$out/vmlinux"
 
 	image_skeleton "$domu"
@@ -48,7 +108,7 @@ build_xen_images() {
 	image_skeleton "$dom0"
 	install -m 755 "$RIG_DIR/init-dom0" "$dom0/init"
 	image_add_modules "$dom0" "$kver" ooh/modules.xen xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc
-	for tool in xl xenstored xenconsoled xen-init-dom0; do
+	for tool in xl xenstored xenconsoled xen-init-dom0 xen-livepatch; do
 		image_add_program "$dom0" "$XEN_LIBEXEC/$tool" /usr/lib/xen/bin
 	done
 	image_add_program "$dom0" /usr/bin/xenstore /usr/bin
@@ -63,6 +123,7 @@ build_xen_images() {
 	mkdir -p "$dom0/ooh/xen"
 	cp "$out/vmlinux" "$dom0/ooh/xen/vmlinux"
 	cp "$out/domu.cpio" "$dom0/ooh/xen/domu.cpio"
+	cp "$out/ooh-cr2.livepatch" "$dom0/ooh/xen/ooh-cr2.livepatch"
 	[ -n "${PAYLOAD_FILE:-}" ] && install -m 755 "$PAYLOAD_FILE" "$dom0/ooh/payload"
 	image_pack "$dom0" "$out/dom0.cpio"
 	say "Xen images: $out/dom0.cpio ($(du -h "$out/dom0.cpio" | cut -f1)), domU $(du -h "$out/domu.cpio" | cut -f1)"
@@ -70,8 +131,10 @@ build_xen_images() {
 
 # xen_qemu_args RUN: the QEMU arguments that boot Xen with dom0.
 xen_qemu_args() {
-	local run=$1 out=$build/rig/xen
+	local run=$1 out=$build/rig/xen fix=
+	# Only TCG's SVM has the CR-read bug (xen_cr2_livepatch).
+	[[ ${ACCEL_ARGS[1]} == tcg* ]] && fix=' ooh.xen-cr2-fix'
 	XEN_QEMU_ARGS=(-kernel "$out/xen.elf"
 		-append "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=1 loglvl=warning guest_loglvl=warning"
-		-initrd "$out/vmlinux console=hvc0 earlyprintk=xen quiet ooh.run=$run,$out/dom0.cpio")
+		-initrd "$out/vmlinux console=hvc0 earlyprintk=xen quiet ooh.run=$run$fix,$out/dom0.cpio")
 }
