@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,19 +19,31 @@
 #include <time.h>
 #include <unistd.h>
 
+static char self_dir_path[PATH_MAX];
+
+static void find_self_dir(void)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n <= 0)
+		n = 0;
+	exe[n] = '\0';
+	snprintf(self_dir_path, sizeof(self_dir_path), "%s", dirname(exe));
+}
+
+/*
+ * The test binary's directory, found once: tests call this from several
+ * threads at a time (two_vms_in_one_process), and a lazily filled buffer
+ * was read half-written ("/l0-guests/...": No such file).
+ */
 static const char *self_dir(void)
 {
-	static char dir[PATH_MAX];
-	char exe[PATH_MAX];
-	ssize_t n;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-	if (dir[0])
-		return dir;
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	ck_assert_int_gt(n, 0);
-	exe[n] = '\0';
-	snprintf(dir, sizeof(dir), "%s", dirname(exe));
-	return dir;
+	pthread_once(&once, find_self_dir);
+	ck_assert_msg(self_dir_path[0] == '/', "cannot read /proc/self/exe");
+	return self_dir_path;
 }
 
 uint8_t *l0t_guest_image(const char *name, size_t *size)
