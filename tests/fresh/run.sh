@@ -99,23 +99,25 @@ in_root 'git config --global --add safe.directory "*" && git clone -q /mnt/ooh-s
 	{ say "git clone failed"; exit 1; }
 say "git make + clone of $(git -C "$TOP" rev-parse --short HEAD) in $((SECONDS - t)) s"
 
-t=$SECONDS
-set +e
-in_root 'cd /root/ooh && make check' 2>&1 | tee "$root.check.log"
-check_status=${PIPESTATUS[0]}
-set -e
-check_s=$((SECONDS - t))
+# make_in_root TARGET: `make TARGET` in the clone, its output shown and
+# kept in $root.TARGET.log; sets status and took.
+make_in_root() {
+	local t=$SECONDS
+	set +e
+	in_root "cd /root/ooh && make $1" 2>&1 | tee "$root.$1.log"
+	status=${PIPESTATUS[0]}
+	set -e
+	took=$((SECONDS - t))
+}
+make_in_root check
+check_status=$status check_s=$took
 summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' "$root.check.log" | tail -1)
 say "make check: status $check_status in $check_s s (${summary:-no summary})"
 
 demo_status=skipped demo_s=0
 if [ "$demo" = 1 ]; then
-	t=$SECONDS
-	set +e
-	in_root 'cd /root/ooh && make demo' 2>&1 | tee "$root.demo.log"
-	demo_status=${PIPESTATUS[0]}
-	set -e
-	demo_s=$((SECONDS - t))
+	make_in_root demo
+	demo_status=$status demo_s=$took
 	say "make demo: status $demo_status in $demo_s s"
 fi
 say "check $check_status in $check_s s (${summary:-no summary}); demo $demo_status in $demo_s s; logs $root.*.log"
