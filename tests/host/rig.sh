@@ -78,7 +78,8 @@ fi
 # The watchdog: a test that outlives --test-timeout while L1 beats fails
 # and the tests after it still run; an L1 that stops beating (here: every
 # process stopped, the heartbeat with them) is the emulation's (SKIP) when
-# ooh.ko is not loaded in L1, and the run goes on after that test.
+# ooh.ko is not loaded in L1: that test runs once more (OOH-RIG-RETRY),
+# and after its second stop the run goes on after it.
 cat >"$work/watchdog.sh" <<'PAYLOAD'
 #!/bin/sh
 mkdir -p /tmp/wd
@@ -91,9 +92,11 @@ out=$(OOH_RIG_SILENT_S=35 $RIG --timeout 600 --test-timeout 50 run "$work/watchd
 status=$?
 if [ "$status" = 1 ] && grep -q '^hanging-now' <<<"$out" &&
    grep -q '^OOH-RESULT FAIL 01-hang-timeout 01-hang still running after 50s with L1 alive' <<<"$out" &&
-   grep -q '^OOH-RESULT SKIP 02-freeze-l1-silent L1 stopped during 02-freeze (no heartbeat for 35s, ooh.ko not loaded' <<<"$out" &&
+   [ "$(grep -c '^OOH-RESULT SKIP 02-freeze-l1-silent L1 stopped during 02-freeze (no heartbeat for 35s, ooh.ko not loaded' <<<"$out")" = 2 ] &&
+   [ "$(grep -c '^OOH-RIG-RETRY 02-freeze$' <<<"$out")" = 1 ] &&
+   [ "$(grep -c '^OOH-RIG-RUNNING 01-hang$' <<<"$out")" = 1 ] &&
    grep -q '^OOH-RESULT PASS wd-after-both' <<<"$out"; then
-	ooh_pass rig-watchdog "hung test failed, stopped L1 skipped, the run went on after both, status 1"
+	ooh_pass rig-watchdog "hung test failed (not run again), stopped L1 skipped and run once more, the run went on after both, status 1"
 else
 	ooh_fail rig-watchdog "status $status; output: $(grep -E '^OOH-|ooh-rig' <<<"$out" | sed 's/^OOH-RESULT/result/' | tail -8 | tr '\n' ' ')"
 fi
