@@ -38,6 +38,17 @@ int ooh_session_init(void);
 void ooh_session_exit(void);
 void ooh_sessions_drain(void);
 
+/* ooh_mapchg.c: pages that change without a store (unmap, drop, remap) */
+struct mm_struct;
+struct ooh_mapchg;
+typedef int (*ooh_mapchg_sink)(void *priv, unsigned long va,
+			       unsigned long pages);
+int ooh_mapchg_open(struct ooh_mapchg **out, struct mm_struct *mm);
+void ooh_mapchg_close(struct ooh_mapchg *m);
+int ooh_mapchg_arm(struct ooh_mapchg *m, bool on);
+int ooh_mapchg_harvest(struct ooh_mapchg *m, unsigned long lo,
+		       unsigned long hi, ooh_mapchg_sink sink, void *priv);
+
 /* ooh_notify.c: the log-full interrupt */
 void ooh_notify_init(void);
 void ooh_notify_exit(void);

@@ -13,6 +13,9 @@
  * Frames of the kernel, page tables and other processes find no VMA or fail
  * the check and are dropped.
  *
+ * Pages whose content changes without a store (unmapped, dropped, moved
+ * in) come from ooh_mapchg.c and join the interval's answer.
+ *
  * EPML: each target thread carries a preempt notifier (registered from the
  * thread itself through task_work) that sets/clears the session's bit in
  * this vCPU's shadow control page on sched-in/out: a plain store, no exit.
@@ -97,6 +100,7 @@ struct ooh_session {
 	struct list_head node;		/* in ooh_sessions */
 	struct ooh_session_stats stats;
 	struct ooh_spp_ctx *spp;	/* ooh_spp.c: sub-page protection */
+	struct ooh_mapchg *mapchg;	/* ooh_mapchg.c: unmaps, drops, remaps */
 };
 
 /*
@@ -737,6 +741,37 @@ static void ooh_take(struct ooh_session *s, struct ooh_rmap *r, u64 addr)
 	}
 }
 
+struct ooh_mapchg_dest {
+	struct ooh_session *s;
+	unsigned long lo, hi;
+	struct vm_area_struct *vma;	/* the last one looked up */
+};
+
+/* A run of pages whose mapping changed: those still mapped count. */
+static int ooh_mapchg_add(void *priv, unsigned long va, unsigned long pages)
+{
+	struct ooh_mapchg_dest *d = priv;
+	unsigned long end = va + pages * PAGE_SIZE;
+
+	va = max(va, d->lo);
+	end = min(end, d->hi);
+	while (va < end) {
+		if (!d->vma || va < d->vma->vm_start || va >= d->vma->vm_end)
+			d->vma = find_vma(d->s->mm, va);
+		if (!d->vma || d->vma->vm_start >= end)
+			break;
+		if (va < d->vma->vm_start) {
+			va = d->vma->vm_start;
+			continue;
+		}
+		if (ooh_pending_add(d->s, va))
+			return -ENOMEM;
+		d->s->stats.mapping_changes++;
+		va += PAGE_SIZE;
+	}
+	return 0;
+}
+
 /* Harvest, drain the log and build the interval's answer (lock held). */
 static int ooh_build_interval(struct ooh_session *s, u64 start, u64 end)
 {
@@ -786,6 +821,14 @@ static int ooh_build_interval(struct ooh_session *s, u64 start, u64 end)
 		ooh_take(s, &r, READ_ONCE(e[i & (h->size - 1)].addr));
 	/* entries read before l0 may reuse their slots */
 	smp_store_release(&h->consumer, prod);
+	if (s->started) {
+		struct ooh_mapchg_dest d = { s, start, end ? end : ULONG_MAX };
+
+		/* records lost, or no memory to report them: be conservative */
+		if (ooh_mapchg_harvest(s->mapchg, start, d.hi, ooh_mapchg_add,
+				       &d))
+			s->late = true;
+	}
 	s->pending_overflow = overflow != s->last_overflow || s->late;
 	s->last_overflow = overflow;
 	s->late = false;
@@ -861,7 +904,7 @@ static long ooh_open_session(struct ooh_session *s, void __user *arg)
 	struct mm_struct *mm;
 	u64 bytes, root = 0;
 	u32 feat;
-	int id;
+	int id, ret;
 
 	if (copy_from_user(&o, arg, sizeof(o)))
 		return -EFAULT;
@@ -904,6 +947,13 @@ static long ooh_open_session(struct ooh_session *s, void __user *arg)
 		put_task_struct(task);
 		return -ESRCH;
 	}
+	/* registered while the mm still has users, as the notifier needs */
+	ret = ooh_mapchg_open(&s->mapchg, mm);
+	if (ret) {
+		mmput(mm);
+		put_task_struct(task);
+		return ret;
+	}
 	s->pid = get_task_pid(task, PIDTYPE_PID);
 	put_task_struct(task);
 	mmgrab(mm);
@@ -924,6 +974,8 @@ static long ooh_open_session(struct ooh_session *s, void __user *arg)
 		__free_pages(s->log_pages, s->log_order);
 		s->log_pages = NULL;
 		s->log = NULL;
+		ooh_mapchg_close(s->mapchg);
+		s->mapchg = NULL;
 		mmdrop(s->mm);
 		put_pid(s->pid);
 		s->mm = NULL;
@@ -935,6 +987,8 @@ static long ooh_open_session(struct ooh_session *s, void __user *arg)
 	s->open = true;
 	return 0;
 nomem:
+	ooh_mapchg_close(s->mapchg);
+	s->mapchg = NULL;
 	mmdrop(s->mm);
 	put_pid(s->pid);
 	s->mm = NULL;
@@ -950,11 +1004,16 @@ static long ooh_start(struct ooh_session *s)
 		return -ENOTCONN;
 	if (s->started)
 		return -EBUSY;
+	/* before l0 starts: a change in between is reported, not lost */
+	ret = ooh_mapchg_arm(s->mapchg, true);
+	if (ret)
+		return ret;
 	if (s->mode == OOH_MODE_EPML) {
 		ooh_epml_publish(s, true);
 		ret = ooh_epml_attach(s, true);
 		if (ret < 0) {
 			ooh_epml_detach(s);
+			ooh_mapchg_arm(s->mapchg, false);
 			return ret;
 		}
 	}
@@ -963,6 +1022,7 @@ static long ooh_start(struct ooh_session *s)
 	if (ret) {
 		if (s->mode == OOH_MODE_EPML)
 			ooh_epml_detach(s);
+		ooh_mapchg_arm(s->mapchg, false);
 		return -EIO;
 	}
 	/* Nothing before START counts. */
@@ -988,6 +1048,7 @@ static long ooh_stop(struct ooh_session *s)
 	s->stats.hypercalls++;
 	if (s->mode == OOH_MODE_EPML)
 		ooh_epml_detach(s);
+	ooh_mapchg_arm(s->mapchg, false);
 	s->started = false;
 	return ret ? -EIO : 0;
 }
@@ -1062,6 +1123,7 @@ int ooh_session_release(struct file *file)
 		else
 			pr_warn("session %u: close failed (%d): log leaked\n",
 				s->id, ret);
+		ooh_mapchg_close(s->mapchg);
 		mmdrop(s->mm);
 		put_pid(s->pid);
 	}

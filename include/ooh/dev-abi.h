@@ -10,7 +10,8 @@
 #include <linux/types.h>
 
 #define OOH_DEV_NAME		"ooh"
-#define OOH_DEV_ABI_VERSION	4	/* 3: drain counters; 4: sub-page protection */
+/* 3: drain counters; 4: sub-page protection; 5: mapping changes reported */
+#define OOH_DEV_ABI_VERSION	5
 #define OOH_IOC_MAGIC		0xB5
 
 /* Version and what the hypervisor below offers. */
@@ -38,7 +39,13 @@ struct ooh_open_session {
 
 /*
  * COLLECT: the target's pages (page-aligned VAs, ascending, no duplicates)
- * written since START or the previous completed COLLECT. The kernel harvests
+ * written since START or the previous completed COLLECT, and (ABI 5) those
+ * whose content changed without a write: every page that had a page frame
+ * (present or swapped) in a range unmapped or cleared since (munmap,
+ * MADV_DONTNEED, MADV_FREE, mremap away; reclaim and THP splits too, as
+ * false positives) and is mapped again now, and the pages at addresses now
+ * backed by something else than at the previous COLLECT (mremap into a
+ * hole: its present pages; a file on either side: every page). The kernel harvests
  * once, then copies out up to count addresses; if more remain,
  * OOH_COLLECT_F_MORE is set and the next COLLECT with
  * OOH_COLLECT_F_CONTINUE in flags returns the rest of the same interval.
@@ -76,6 +83,7 @@ struct ooh_session_stats {
 	__u64 hv_kick_exits;	/* exits forced by harvests */
 	__u64 hv_overflowed;	/* log entries lost to overflow, all sessions */
 	__u64 drains;		/* early drains of the log (log-full interrupt) */
+	__u64 mapping_changes;	/* pages reported as unmapped, dropped or moved in */
 };
 
 #define OOH_IOC_OPEN_SESSION	_IOW(OOH_IOC_MAGIC, 0x01, struct ooh_open_session)

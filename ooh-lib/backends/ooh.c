@@ -252,7 +252,7 @@ static int pml_snapshot(struct ooh_tracker *t, bool rearm, struct region_list *o
 }
 
 #define PML_CAPS (OOH_CAP_SELF | OOH_CAP_REMOTE | OOH_CAP_WHOLE | OOH_CAP_ATOMIC_REARM | \
-		  OOH_CAP_PAGE_EXACT)
+		  OOH_CAP_PAGE_EXACT | OOH_CAP_MAPPING_CHANGES)
 
 const struct backend_ops ooh_backend_ooh_spml = {
 	.id = OOH_BACKEND_OOH_SPML,

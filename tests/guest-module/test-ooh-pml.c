@@ -4,7 +4,8 @@
  * ooh.ko loaded (tests/l2/pml-*.sh). Trackers follow target processes
  * (forked children driven through pipes); ground truth is the content of
  * the target's pages, read with process_vm_readv and hashed before and
- * after each round: every page whose content changed must be reported.
+ * after each round: every page whose content changed must be reported,
+ * written or changed by munmap, MADV_DONTNEED, mremap and the like.
  * OOH_PML_MODE=spml|epml picks the mode (default: both, one tcase each).
  */
 
@@ -38,7 +39,8 @@ static uint32_t test_mode = OOH_MODE_SPML;
 
 /* ---- target process ---- */
 
-enum { CMD_WRITE = 1, CMD_EXIT, CMD_FORK_WRITE, CMD_MUNMAP, CMD_THREADS, CMD_HOP };
+enum { CMD_WRITE = 1, CMD_EXIT, CMD_FORK_WRITE, CMD_MUNMAP, CMD_THREADS, CMD_HOP,
+       CMD_DONTNEED, CMD_REMAP, CMD_MREMAP, CMD_FILEMAP, CMD_FREE };
 
 struct cmd {
 	int op;
@@ -95,6 +97,44 @@ static int read_full(int fd, void *buf, size_t n)
 	return 0;
 }
 
+/* Changes pages idx[0] .. idx[0] + count - 1 without writing them. */
+static int map_change(const struct cmd *c, uint8_t *region)
+{
+	uint8_t *at = region + (size_t)c->idx[0] * PAGE;
+	size_t len = (size_t)c->count * PAGE;
+	int fd;
+
+	switch (c->op) {
+	case CMD_DONTNEED:
+		return madvise(at, len, MADV_DONTNEED);
+	case CMD_REMAP:
+		return mmap(at, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+			    -1, 0) == at ? 0 : -1;
+	case CMD_MREMAP: /* to page c->value */
+		return mremap(at, len, len, MREMAP_MAYMOVE | MREMAP_FIXED,
+			      region + (size_t)c->value * PAGE) == MAP_FAILED ? -1 : 0;
+	case CMD_FILEMAP: /* a file of 0xab bytes, never written through the mapping */
+		fd = memfd_create("ooh-test", 0);
+		if (fd < 0 || ftruncate(fd, (off_t)len) != 0)
+			return -1;
+		for (size_t i = 0; i < len; i += PAGE) {
+			static uint8_t pat[PAGE];
+
+			memset(pat, 0xab, sizeof(pat));
+			if (pwrite(fd, pat, PAGE, (off_t)i) != (ssize_t)PAGE)
+				return -1;
+		}
+		if (mmap(at, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0) != at)
+			return -1;
+		return close(fd);
+	case CMD_FREE: /* lazily freed, then reclaimed at once: reads zero */
+		if (madvise(at, len, MADV_FREE) != 0)
+			return -1;
+		return madvise(at, len, MADV_PAGEOUT);
+	}
+	return -1;
+}
+
 static void target_main(int cmd_fd, int ack_fd, size_t npages, uint8_t *region)
 {
 	static struct cmd c;
@@ -124,6 +164,14 @@ static void target_main(int cmd_fd, int ack_fd, size_t npages, uint8_t *region)
 		}
 		case CMD_MUNMAP:
 			munmap(region + (size_t)c.idx[0] * PAGE, (size_t)c.count * PAGE);
+			break;
+		case CMD_DONTNEED:
+		case CMD_REMAP:
+		case CMD_MREMAP:
+		case CMD_FILEMAP:
+		case CMD_FREE:
+			if (map_change(&c, region) != 0)
+				ok = 0;
 			break;
 		case CMD_THREADS: {
 			pthread_t a, b;
@@ -189,8 +237,10 @@ static void send_cmd(struct target *t, int op, int count, const uint32_t *idx, u
 	if (count && idx)
 		memcpy(c.idx, idx, (size_t)count * sizeof(*idx));
 	ck_assert_int_eq(write(t->cmd_fd, &c, sizeof(c)), (ssize_t)sizeof(c));
-	if (op != CMD_EXIT)
+	if (op != CMD_EXIT) {
 		ck_assert_int_eq(read(t->ack_fd, &ok, 1), 1);
+		ck_assert_msg(ok, "target: command %d failed", op);
+	}
 }
 
 static void finish(struct target *t)
@@ -481,6 +531,90 @@ START_TEST(munmap_and_target_exit)
 }
 END_TEST
 
+static void change(struct target *t, int op, uint32_t first, int count, uint32_t to)
+{
+	send_cmd(t, op, count, (uint32_t[]){ first }, to);
+}
+
+/*
+ * Pages whose content changes without a store, and are reported: exactly
+ * the mapped pages whose content differs, nothing else (MADV_FREE aside:
+ * reclaim is reported whether it dropped the page or not).
+ */
+static void check_mapping_round(struct target *t, const uint64_t *before,
+				const struct report *r, uint32_t free_lo, uint32_t free_hi,
+				const char *what)
+{
+	uint64_t *after = calloc(t->npages, sizeof(*after));
+	size_t changed = 0;
+
+	snapshot(t, after);
+	ck_assert_msg(!r->overflow, "%s: overflow", what);
+	for (size_t i = 0; i < t->npages; i++) {
+		bool differs = before[i] != after[i];
+
+		changed += differs;
+		if (after[i] == 0)
+			ck_assert_msg(!r->in_region[i], "%s: unmapped page %zu reported", what, i);
+		else if (differs)
+			ck_assert_msg(r->in_region[i], "%s: page %zu changed but not reported", what, i);
+		else if (i < free_lo || i >= free_hi)
+			ck_assert_msg(!r->in_region[i], "%s: page %zu reported, unchanged", what, i);
+	}
+	printf("%s: %zu changed, %zu reported, %zu outside\n", what, changed, r->total, r->outside);
+	free(after);
+}
+
+START_TEST(mapping_changes_are_reported)
+{
+	begin("mapping_changes_are_reported");
+	struct target t = spawn(NPAGES, 0);
+	int fd = open_session(t.pid, test_mode, 0);
+	uint64_t before[NPAGES];
+	uint32_t idx[10];
+	static struct report r;
+	struct ooh_session_stats st;
+
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_START), 0);
+	snapshot(&t, before);
+	for (int i = 0; i < 10; i++)
+		idx[i] = (uint32_t)i;
+	send_cmd(&t, CMD_WRITE, 10, idx, 7);	/* 0..9 written */
+	change(&t, CMD_DONTNEED, 20, 10, 0);	/* 20..29 dropped: zero */
+	change(&t, CMD_REMAP, 40, 10, 0);	/* 40..49 replaced: zero */
+	change(&t, CMD_MUNMAP, 60, 10, 0);	/* 60..69 a hole */
+	change(&t, CMD_FILEMAP, 80, 10, 0);	/* 80..89 a file's pages */
+	change(&t, CMD_FREE, 100, 10, 0);	/* 100..109 freed, reclaimed */
+	for (int i = 0; i < 10; i++)
+		idx[i] = 45 + (uint32_t)i;	/* written after the change */
+	send_cmd(&t, CMD_WRITE, 10, idx, 9);
+	ck_assert_int_eq(collect(fd, &t, &r, 4096), 0);
+	check_mapping_round(&t, before, &r, 100, 110, "drop, replace, unmap, file");
+
+	snapshot(&t, before);
+	change(&t, CMD_MREMAP, 120, 10, 60);	/* 120..129 moved into the hole */
+	change(&t, CMD_MREMAP, 200, 4, 20);	/* 200..203 over dropped 20..23 */
+	ck_assert_int_eq(collect(fd, &t, &r, 4096), 0);
+	check_mapping_round(&t, before, &r, 0, 0, "mremap into a hole and over pages");
+
+	/* nothing changed: nothing reported; writes still are */
+	snapshot(&t, before);
+	ck_assert_int_eq(collect(fd, &t, &r, 4096), 0);
+	check_mapping_round(&t, before, &r, 0, 0, "idle");
+	snapshot(&t, before);
+	idx[0] = 62;
+	idx[1] = 300;
+	send_cmd(&t, CMD_WRITE, 2, idx, 11);
+	ck_assert_int_eq(collect(fd, &t, &r, 4096), 0);
+	check_mapping_round(&t, before, &r, 0, 0, "written after the moves");
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_STATS, &st), 0);
+	ck_assert_uint_ge(st.mapping_changes, 10 + 10 + 10 + 10 + 4);
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_STOP), 0);
+	finish(&t);
+	close(fd);
+}
+END_TEST
+
 START_TEST(small_log_overflows_and_answer_is_conservative)
 {
 	begin("small_log_overflows_and_answer_is_conservative");
@@ -682,6 +816,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, two_trackers_see_only_their_target);
 	tcase_add_test(tc, fork_child_writes_are_not_the_target);
 	tcase_add_test(tc, munmap_and_target_exit);
+	tcase_add_test(tc, mapping_changes_are_reported);
 	tcase_add_test(tc, small_log_overflows_and_answer_is_conservative);
 	tcase_add_test(tc, log_drained_on_notification);
 	tcase_add_test(tc, permissions_and_bad_input);
