@@ -4,39 +4,60 @@
  * libooh telling which pages changed.
  *
  *   ooh-ckpt dump PID DIR [-n N] [-i MS] [-r START-END]... [--kick SIG] [-b BACKEND]
+ *                [--allow-lossy-backend] [--reference]
  *       N checkpoints (default 1), MS apart (default 1000): ckpt-0000.img is
- *       a full image, every following one holds only the pages written
- *       since the previous checkpoint (kind "incr"; "ovfl" when libooh
- *       reported an overflow and every present page was saved instead).  The target is frozen (SIGSTOP) while
- *       each checkpoint is taken, so each image is consistent.  --kick sends
- *       SIG to the target after each checkpoint (benchmarks).
+ *       a full image, every following one holds only the pages libooh
+ *       reports changed since the previous checkpoint (kind "incr"; "ovfl"
+ *       when libooh reported an overflow and every page was saved instead).
+ *       The target is frozen (SIGSTOP) while each checkpoint is taken, so
+ *       each image is consistent.  --kick sends SIG to the target after each
+ *       checkpoint (benchmarks, tests).  A backend without
+ *       OOH_CAP_MAPPING_CHANGES is refused unless --allow-lossy-backend
+ *       (then pages dropped or re-mapped without a later write are restored
+ *       with stale contents; verify flags such images).  --reference also
+ *       copies all selected memory through /proc/PID/mem while frozen, to
+ *       ref-NNNN.mem (tests: the ground truth).
  *   ooh-ckpt restore DIR PID [-k K] [--no-resume]
  *       write the memory state of checkpoint K (default: the last) into the
  *       (restarted, stopped) process PID and continue it with SIGCONT.
  *   ooh-ckpt verify DIR
  *       check the chain (sizes, checksums, links) and list it.
+ *   ooh-ckpt materialize DIR OUT [-k K]
+ *       write the memory checkpoint K gives, in ref-NNNN.mem's format.
  *
  * What is captured: the contents of the target's private writable mappings
  * (anonymous memory, heap, stack, data/bss, written pages of private file
  * mappings), or of those inside the -r ranges, page by page, and their
- * layout (addresses, sizes, protections) as metadata.
+ * layout (addresses, sizes, protections, anonymous or file) as metadata of
+ * each image.  Memory that changes without a store is captured too, as
+ * CRIU does: anonymous pages dropped (MADV_DONTNEED; MADV_FREE pages the
+ * kernel discarded, as far as libooh reports those: not tested, since when
+ * they go is up to memory pressure), re-created (munmap + mmap) or newly
+ * mapped are recorded as
+ * zero runs and restored as zero; moved memory (mremap) is taken at its new
+ * place; regions that disappeared are absent from the next image's layout
+ * and not restored.  libooh reports such pages (OOH_CAP_MAPPING_CHANGES);
+ * /proc/PID/pagemap tells which of them are no longer present.
  * What is NOT captured: registers and CPU state, threads, file descriptors
  * and offsets, sockets, pipes, signal handlers and masks, timers, shared
  * mappings (MAP_SHARED, SysV/POSIX shm), read-only mappings (code: the
- * restarted program must be the same binary), file contents, pages dropped
- * with MADV_DONTNEED after they were captured, kernel state.
+ * restarted program must be the same binary), file contents (a page of a
+ * private file mapping never written is the file's), kernel state.
  * Hence the target cooperates: on restart it recreates the mappings whose
  * contents it needs at the same addresses (e.g. MAP_FIXED_NOREPLACE), stops
  * itself (raise(SIGSTOP)) and, once continued, carries on from the state it
  * finds in memory; and that state is consistent at any instruction (a
  * journal, see ckpt-target.c), because a checkpoint may freeze it anywhere.
- * restore fills only the image regions that coincide exactly with a
- * writable mapping of the restarted process, and lists the others.
+ * restore fills only the image regions that lie inside a writable private
+ * mapping of the same kind (anonymous / file) of the restarted process, and
+ * lists the others.
  *
- * Image file ckpt-NNNN.img (little-endian):
+ * Image file ckpt-NNNN.img (little-endian), version 3:
  *   header (struct img_hdr), region table (struct img_region x nregions),
- *   page addresses (u64 x npages, ascending), page data (4096 x npages),
+ *   page addresses (u64 x npages, ascending), zero runs (struct img_run x
+ *   nzero, ascending: pages that read as zero), page data (4096 x npages),
  *   trailer "OOHCKEND" + 64-bit checksum of everything before it.
+ *   Versions 1 and 2 (no zero runs) are still read.
  *   An incremental image names its parent by sequence number and by the
  *   parent's checksum, so a replaced, reordered or missing link is caught.
  */
