@@ -923,7 +923,7 @@ static int cmd_dump(int argc, char **argv)
 	}
 	struct ooh_backend_info bi;
 	if (!allow_lossy && backend != OOH_BACKEND_AUTO && count > 1 && !ooh_probe(backend, &bi) &&
-	    !(bi.caps & OOH_CAP_MAPPING_CHANGES)) {
+	    (bi.caps & OOH_CAP_REMOTE) && !(bi.caps & OOH_CAP_MAPPING_CHANGES)) {
 		lossy_refusal(backend); /* before the full image: a chain could not be extended */
 		return 1;
 	}
@@ -992,6 +992,8 @@ static int cmd_dump(int argc, char **argv)
 		int err = 0;
 		if (kill(pid, SIGSTOP) < 0 || (err = wait_stopped(pid, &pf)) < 0) {
 			err = err ? err : -errno;
+			if (err == -ETIMEDOUT || err == -EIO)
+				kill(pid, SIGCONT); /* do not leave it half-frozen */
 			fprintf(stderr, "ooh-ckpt: freeze %d: %s\n", (int)pid, errtext(err));
 			rc = 1;
 			break;
