@@ -4,39 +4,60 @@
  * libooh telling which pages changed.
  *
  *   ooh-ckpt dump PID DIR [-n N] [-i MS] [-r START-END]... [--kick SIG] [-b BACKEND]
+ *                [--allow-lossy-backend] [--reference]
  *       N checkpoints (default 1), MS apart (default 1000): ckpt-0000.img is
- *       a full image, every following one holds only the pages written
- *       since the previous checkpoint (kind "incr"; "ovfl" when libooh
- *       reported an overflow and every present page was saved instead).  The target is frozen (SIGSTOP) while
- *       each checkpoint is taken, so each image is consistent.  --kick sends
- *       SIG to the target after each checkpoint (benchmarks).
+ *       a full image, every following one holds only the pages libooh
+ *       reports changed since the previous checkpoint (kind "incr"; "ovfl"
+ *       when libooh reported an overflow and every page was saved instead).
+ *       The target is frozen (SIGSTOP) while each checkpoint is taken, so
+ *       each image is consistent.  --kick sends SIG to the target after each
+ *       checkpoint (benchmarks, tests).  A backend without
+ *       OOH_CAP_MAPPING_CHANGES is refused unless --allow-lossy-backend
+ *       (then pages dropped or re-mapped without a later write are restored
+ *       with stale contents; verify flags such images).  --reference also
+ *       copies all selected memory through /proc/PID/mem while frozen, to
+ *       ref-NNNN.mem (tests: the ground truth).
  *   ooh-ckpt restore DIR PID [-k K] [--no-resume]
  *       write the memory state of checkpoint K (default: the last) into the
  *       (restarted, stopped) process PID and continue it with SIGCONT.
  *   ooh-ckpt verify DIR
  *       check the chain (sizes, checksums, links) and list it.
+ *   ooh-ckpt materialize DIR OUT [-k K]
+ *       write the memory checkpoint K gives, in ref-NNNN.mem's format.
  *
  * What is captured: the contents of the target's private writable mappings
  * (anonymous memory, heap, stack, data/bss, written pages of private file
  * mappings), or of those inside the -r ranges, page by page, and their
- * layout (addresses, sizes, protections) as metadata.
+ * layout (addresses, sizes, protections, anonymous or file) as metadata of
+ * each image.  Memory that changes without a store is captured too, as
+ * CRIU does: anonymous pages dropped (MADV_DONTNEED; MADV_FREE pages the
+ * kernel discarded, as far as libooh reports those: not tested, since when
+ * they go is up to memory pressure), re-created (munmap + mmap) or newly
+ * mapped are recorded as
+ * zero runs and restored as zero; moved memory (mremap) is taken at its new
+ * place; regions that disappeared are absent from the next image's layout
+ * and not restored.  libooh reports such pages (OOH_CAP_MAPPING_CHANGES);
+ * /proc/PID/pagemap tells which of them are no longer present.
  * What is NOT captured: registers and CPU state, threads, file descriptors
  * and offsets, sockets, pipes, signal handlers and masks, timers, shared
  * mappings (MAP_SHARED, SysV/POSIX shm), read-only mappings (code: the
- * restarted program must be the same binary), file contents, pages dropped
- * with MADV_DONTNEED after they were captured, kernel state.
+ * restarted program must be the same binary), file contents (a page of a
+ * private file mapping never written is the file's), kernel state.
  * Hence the target cooperates: on restart it recreates the mappings whose
  * contents it needs at the same addresses (e.g. MAP_FIXED_NOREPLACE), stops
  * itself (raise(SIGSTOP)) and, once continued, carries on from the state it
  * finds in memory; and that state is consistent at any instruction (a
  * journal, see ckpt-target.c), because a checkpoint may freeze it anywhere.
- * restore fills only the image regions that coincide exactly with a
- * writable mapping of the restarted process, and lists the others.
+ * restore fills only the image regions that lie inside a writable private
+ * mapping of the same kind (anonymous / file) of the restarted process, and
+ * lists the others.
  *
- * Image file ckpt-NNNN.img (little-endian):
+ * Image file ckpt-NNNN.img (little-endian), version 3:
  *   header (struct img_hdr), region table (struct img_region x nregions),
- *   page addresses (u64 x npages, ascending), page data (4096 x npages),
+ *   page addresses (u64 x npages, ascending), zero runs (struct img_run x
+ *   nzero, ascending: pages that read as zero), page data (4096 x npages),
  *   trailer "OOHCKEND" + 64-bit checksum of everything before it.
+ *   Versions 1 and 2 (no zero runs) are still read.
  *   An incremental image names its parent by sequence number and by the
  *   parent's checksum, so a replaced, reordered or missing link is caught.
  */
@@ -62,8 +83,10 @@
 #define PG 4096ull
 #define IMG_MAGIC "OOHCKPT1"
 #define END_MAGIC "OOHCKEND"
-#define IMG_VERSION 2 /* 1: single-lane checksum (still read) */
+#define IMG_VERSION 3 /* 2: no zero runs; 1: also a single-lane checksum (both still read) */
 #define FLAG_FULL 1u
+#define FLAG_LOSSY 2u /* taken with a backend without OOH_CAP_MAPPING_CHANGES */
+#define REG_FILE 8u   /* img_region.prot bit 3 (version 3): a file-backed mapping */
 #define BATCH_PAGES 2048 /* 8 MiB per read/write batch */
 #define MAX_RANGES 64
 #define SNAP_MAX (256ull << 20) /* copy up to this much while frozen, write after */
@@ -81,12 +104,42 @@ struct img_hdr {
 	uint32_t version, flags;
 	uint64_t seq, parent_seq, parent_hash;
 	uint64_t pid, time_ns, nregions, npages, page_size;
-	uint64_t reserved[2];
+	uint64_t nzero;    /* version 3: zero runs (before: reserved, 0) */
+	uint64_t reserved;
 };
 
 struct img_region {
-	uint64_t start, len, prot; /* prot: bit0 r, bit1 w, bit2 x */
+	uint64_t start, len, prot; /* prot: bit0 r, bit1 w, bit2 x, bit3 REG_FILE */
 };
+
+/* Pages [start, start + len) read as zero (anonymous memory not present). */
+struct img_run {
+	uint64_t start, len;
+};
+
+struct runv {
+	struct img_run *v;
+	size_t n, cap;
+};
+
+/* Append [start, start + len), merged with the last run when they touch. */
+static int run_add(struct runv *r, uint64_t start, uint64_t len)
+{
+	if (r->n && r->v[r->n - 1].start + r->v[r->n - 1].len == start) {
+		r->v[r->n - 1].len += len;
+		return 0;
+	}
+	if (r->n == r->cap) {
+		size_t nc = r->cap ? r->cap * 2 : 64;
+		struct img_run *nv = realloc(r->v, nc * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		r->v = nv;
+		r->cap = nc;
+	}
+	r->v[r->n++] = (struct img_run){ start, len };
+	return 0;
+}
 
 struct img_end {
 	char magic[8];
@@ -260,13 +313,15 @@ static int read_regions(pid_t pid, const struct img_region *filt, size_t nfilt, 
 			*nl++ = 0;
 		else
 			nl = line + strlen(line);
-		unsigned long s, e;
+		unsigned long s, e, inode;
 		char perm[8];
-		if (sscanf(line, "%lx-%lx %7s", &s, &e, perm) != 3)
+		if (sscanf(line, "%lx-%lx %7s %*s %*s %lu", &s, &e, perm, &inode) != 4)
 			continue;
 		if (perm[1] != 'w' || perm[3] != 'p' || strstr(line, "[vsyscall]"))
 			continue;
-		uint64_t prot = (perm[0] == 'r') | (perm[1] == 'w') << 1 | (perm[2] == 'x') << 2;
+		/* file-backed: a page not present reads as the file's, not as zero */
+		uint64_t prot = (perm[0] == 'r') | (perm[1] == 'w') << 1 | (perm[2] == 'x') << 2 |
+				(inode ? REG_FILE : 0);
 		for (size_t k = 0; k < (nfilt ? nfilt : 1); k++) {
 			uint64_t a = s, b = e;
 			if (nfilt) {
@@ -288,8 +343,16 @@ static int read_regions(pid_t pid, const struct img_region *filt, size_t nfilt, 
 	return 0;
 }
 
-/* Present (or swapped) pages of the regions, appended to *pages. */
-static int present_pages(pid_t pid, const struct region_set *rs, uint64_t **pages, size_t *n, size_t *cap)
+/* Pagemap entries: bit 63 present, bit 62 swapped (or another swap-type entry). */
+#define PM_THERE(e) ((e) >> 62)
+
+/*
+ * Present (or swapped) pages of the regions, appended to *pages; with zr,
+ * the runs of pages of anonymous regions that are neither are appended to
+ * *zr: they read as zero, and an image says so instead of storing them.
+ */
+static int present_pages(pid_t pid, const struct region_set *rs, uint64_t **pages, size_t *n, size_t *cap,
+			 struct runv *zr)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
@@ -297,32 +360,31 @@ static int present_pages(pid_t pid, const struct region_set *rs, uint64_t **page
 	if (fd < 0)
 		return -errno;
 	uint64_t *ent = malloc(BATCH_PAGES * 8);
-	if (!ent) {
-		close(fd);
-		return -ENOMEM;
-	}
-	for (size_t r = 0; r < rs->n; r++) {
-		for (uint64_t a = rs->v[r].start; a < rs->v[r].start + rs->v[r].len;) {
+	int err = ent ? 0 : -ENOMEM;
+	for (size_t r = 0; r < rs->n && !err; r++) {
+		bool anon = !(rs->v[r].prot & REG_FILE);
+		for (uint64_t a = rs->v[r].start; a < rs->v[r].start + rs->v[r].len && !err;) {
 			size_t cnt = (size_t)((rs->v[r].start + rs->v[r].len - a) / PG);
 			if (cnt > BATCH_PAGES)
 				cnt = BATCH_PAGES;
 			ssize_t got = pread(fd, ent, cnt * 8, (off_t)(a / PG * 8));
 			if (got <= 0) {
-				free(ent);
-				close(fd);
-				return got < 0 ? -errno : -EIO;
+				err = got < 0 ? -errno : -EIO;
+				break;
 			}
 			cnt = (size_t)got / 8;
-			for (size_t i = 0; i < cnt; i++) {
-				if (!(ent[i] >> 62))
-					continue; /* bit 63 present, 62 swapped */
+			for (size_t i = 0; i < cnt && !err; i++) {
+				if (!PM_THERE(ent[i])) {
+					if (zr && anon)
+						err = run_add(zr, a + i * PG, PG);
+					continue;
+				}
 				if (*n == *cap) {
 					*cap = *cap ? *cap * 2 : 4096;
 					uint64_t *np = realloc(*pages, *cap * 8);
 					if (!np) {
-						free(ent);
-						close(fd);
-						return -ENOMEM;
+						err = -ENOMEM;
+						break;
 					}
 					*pages = np;
 				}
@@ -333,7 +395,84 @@ static int present_pages(pid_t pid, const struct region_set *rs, uint64_t **page
 	}
 	free(ent);
 	close(fd);
-	return 0;
+	return err;
+}
+
+static const struct img_region *region_of(const struct region_set *rs, uint64_t a)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		if (a >= rs->v[i].start && a < rs->v[i].start + rs->v[i].len)
+			return &rs->v[i];
+	return NULL;
+}
+
+/*
+ * Of the pages libooh reported (ascending, each in a region of rs), move
+ * those that are neither present nor swapped in an anonymous region to *zr:
+ * dropped (MADV_DONTNEED) or freshly (re)mapped memory, whose content is
+ * now zero.  They are not read (reading would fault them in, and a page
+ * registered for missing-page userfaults cannot be read from outside).
+ * The pagemap is read in windows of 512 entries around the pages.
+ */
+static int split_absent(pid_t pid, const struct region_set *rs, uint64_t *pages, size_t *n, struct runv *zr)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	uint64_t ent[512], wbase = 0, wn = 0;
+	size_t m = 0;
+	int err = 0;
+	for (size_t i = 0; i < *n && !err; i++) {
+		uint64_t a = pages[i];
+		const struct img_region *r = region_of(rs, a);
+		if (r && !(r->prot & REG_FILE)) {
+			if (a < wbase || a >= wbase + wn * PG) {
+				ssize_t got = pread(fd, ent, sizeof(ent), (off_t)(a / PG * 8));
+				if (got < 8) {
+					err = got < 0 ? -errno : -EIO;
+					break;
+				}
+				wbase = a;
+				wn = (uint64_t)got / 8;
+			}
+			if (!PM_THERE(ent[(a - wbase) / PG])) {
+				err = run_add(zr, a, PG);
+				continue;
+			}
+		}
+		pages[m++] = a;
+	}
+	close(fd);
+	*n = m;
+	return err;
+}
+
+static int cmp_run(const void *a, const void *b)
+{
+	uint64_t x = ((const struct img_run *)a)->start, y = ((const struct img_run *)b)->start;
+	return x < y ? -1 : x > y;
+}
+
+/* Sort runs and merge those that overlap or touch. */
+static void runs_normalize(struct runv *r)
+{
+	if (!r->n)
+		return;
+	qsort(r->v, r->n, sizeof(*r->v), cmp_run);
+	size_t m = 0;
+	for (size_t i = 1; i < r->n; i++) {
+		struct img_run *l = &r->v[m];
+		if (r->v[i].start <= l->start + l->len) {
+			uint64_t e = r->v[i].start + r->v[i].len;
+			if (e > l->start + l->len)
+				l->len = e - l->start;
+		} else {
+			r->v[++m] = r->v[i];
+		}
+	}
+	r->n = m + 1;
 }
 
 /*
@@ -449,15 +588,16 @@ static bool write_all(int fd, const void *p, size_t len, struct hasher *hs)
 }
 
 /* Checksum parts of an image in order (run in a thread while they are written). */
+#define IMG_PARTS 5 /* header, regions, page addresses, zero runs, page data */
 struct hash_job {
 	struct hasher *hs;
-	struct iovec part[4];
+	struct iovec part[IMG_PARTS];
 };
 
 static void *hash_parts(void *arg)
 {
 	struct hash_job *j = arg;
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < IMG_PARTS; i++)
 		hash_update(j->hs, j->part[i].iov_base, j->part[i].iov_len);
 	return NULL;
 }
@@ -465,9 +605,9 @@ static void *hash_parts(void *arg)
 /* writev() all of v[0..n) (the array is not modified). */
 static bool writev_all(int fd, const struct iovec *v, int n)
 {
-	struct iovec cur[4];
+	struct iovec cur[IMG_PARTS];
 	int k = 0;
-	if (n > 4)
+	if (n > IMG_PARTS)
 		return false;
 	memcpy(cur, v, (size_t)n * sizeof(*v));
 	while (k < n) {
@@ -516,10 +656,19 @@ static long read_batch(pid_t pid, const uint64_t *pages, size_t n, char *dst)
 	liov[0].iov_base = dst;
 	liov[0].iov_len = take * PG;
 	ssize_t got = process_vm_readv(pid, liov, 1, riov, nr, 0);
-	if (got < 0)
+	if (got < 0 && errno != EFAULT)
 		return -errno;
-	if ((size_t)got < take * PG) /* unmapped meanwhile: zeros */
-		memset(dst + got, 0, take * PG - (size_t)got);
+	/*
+	 * The read stops at the first page that cannot be read (e.g. of a
+	 * private file mapping beyond the file's end: the target itself would
+	 * fault there): read the rest page by page, so that one such page
+	 * does not blank the pages after it; it is saved as zeros.
+	 */
+	for (size_t k = got < 0 ? 0 : (size_t)got / PG; k < take; k++) {
+		struct iovec l1 = { dst + k * PG, PG }, r1 = { (void *)(uintptr_t)pages[k], PG };
+		if (process_vm_readv(pid, &l1, 1, &r1, 1, 0) != (ssize_t)PG)
+			memset(dst + k * PG, 0, PG);
+	}
 	return (long)take;
 }
 
@@ -547,6 +696,36 @@ static int snap_pages(pid_t pid, const uint64_t *pages, size_t n, char *dst)
 		i += (size_t)take;
 	}
 	return 0;
+}
+
+static bool page_is_zero(const char *p)
+{
+	uint64_t w;
+	memcpy(&w, p, 8);
+	return !w && !memcmp(p, p + 8, PG - 8); /* all words equal the first */
+}
+
+/*
+ * Pages of anonymous regions that read as zero (e.g. dropped, then read
+ * through a write-protect marker that pagemap shows as swapped) become
+ * zero runs: nothing to store.  Not for file-backed regions: there, a page
+ * not present reads as the file's, so a restore could not skip it.
+ * pages[] and snap shrink in place.
+ */
+static void compact_zero(uint64_t *pages, size_t *n, char *snap, const struct region_set *rs, struct runv *zr)
+{
+	size_t m = 0;
+	for (size_t i = 0; i < *n; i++) {
+		const struct img_region *r = NULL;
+		if (page_is_zero(snap + i * PG) && (r = region_of(rs, pages[i])) && !(r->prot & REG_FILE) &&
+		    !run_add(zr, pages[i], PG))
+			continue;
+		if (m != i)
+			memcpy(snap + m * PG, snap + i * PG, PG);
+		pages[m++] = pages[i];
+	}
+	*n = m;
+	runs_normalize(zr);
 }
 
 static bool same_layout(const struct region_set *a, const struct region_set *b)
@@ -605,13 +784,90 @@ static const char *errtext(int err)
 	return ooh_strerror(err);
 }
 
+/*
+ * Whether the tracker reports pages that change without a write (dropped,
+ * re-mapped, moved).  OOH_CKPT_ASSUME_LOSSY=1 pretends it does not: every
+ * backend that can track another process here has the capability, so the
+ * refusal could not be tested otherwise.
+ */
+static bool tracker_lossy(ooh_tracker *t)
+{
+	const char *e = getenv("OOH_CKPT_ASSUME_LOSSY");
+	int caps = ooh_tracker_caps(t);
+	return (e && *e && strcmp(e, "0")) || caps < 0 || !(caps & OOH_CAP_MAPPING_CHANGES);
+}
+
+static void lossy_refusal(int backend)
+{
+	fprintf(stderr, "ooh-ckpt: backend %s does not report pages whose content changes without a "
+			"write (dropped with MADV_DONTNEED, re-mapped, moved with mremap; no "
+			"OOH_CAP_MAPPING_CHANGES): such pages would be restored with stale contents. "
+			"Use another backend, or --allow-lossy-backend to accept that\n",
+		ooh_backend_name((enum ooh_backend)backend) ? ooh_backend_name((enum ooh_backend)backend) : "?");
+}
+
+/*
+ * Reference ref-NNNN.mem (dump --reference, for tests): "OOHCKREF", the
+ * region count (u64), the region table, then every byte of each region,
+ * read through /proc/PID/mem while the target is frozen: the memory a
+ * restore of checkpoint NNNN must reproduce (`materialize` writes the same
+ * format from the images).  A page that cannot be read from outside and
+ * is not present in an anonymous region is zero (what the target reads).
+ */
+#define REF_MAGIC "OOHCKREF"
+
+static int write_reference(pid_t pid, const char *path, const struct region_set *rs, char *buf)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/mem", (int)pid);
+	int mem = open(p, O_RDONLY | O_CLOEXEC);
+	snprintf(p, sizeof(p), "/proc/%d/pagemap", (int)pid);
+	int pm = open(p, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	uint64_t nr = rs->n;
+	int err = mem < 0 || pm < 0 || fd < 0 ? -errno : 0;
+	if (!err && !(write_all(fd, REF_MAGIC, 8, NULL) && write_all(fd, &nr, 8, NULL) &&
+		      write_all(fd, rs->v, rs->n * sizeof(*rs->v), NULL)))
+		err = -EIO;
+	for (size_t r = 0; r < rs->n && !err; r++) {
+		for (uint64_t a = rs->v[r].start; a < rs->v[r].start + rs->v[r].len && !err;) {
+			uint64_t len = rs->v[r].start + rs->v[r].len - a;
+			if (len > BATCH_PAGES * PG)
+				len = BATCH_PAGES * PG;
+			if (pread(mem, buf, len, (off_t)a) != (ssize_t)len) {
+				for (uint64_t o = 0; o < len && !err; o += PG) { /* page by page */
+					uint64_t e = 0;
+					if (pread(mem, buf + o, PG, (off_t)(a + o)) == (ssize_t)PG)
+						continue;
+					memset(buf + o, 0, PG);
+					if (pread(pm, &e, 8, (off_t)((a + o) / PG * 8)) != 8 || PM_THERE(e) ||
+					    (rs->v[r].prot & REG_FILE))
+						err = -EIO; /* no ground truth for this page */
+				}
+			}
+			if (!err && !write_all(fd, buf, len, NULL))
+				err = -EIO;
+			a += len;
+		}
+	}
+	if (mem >= 0)
+		close(mem);
+	if (pm >= 0)
+		close(pm);
+	if (fd >= 0 && close(fd) < 0 && !err)
+		err = -EIO;
+	return err;
+}
+
 static int cmd_dump(int argc, char **argv)
 {
 	static const struct option lo[] = { { "count", 1, 0, 'n' }, { "interval", 1, 0, 'i' },
 					    { "range", 1, 0, 'r' }, { "kick", 1, 0, 'K' },
-					    { "backend", 1, 0, 'b' }, { 0, 0, 0, 0 } };
+					    { "backend", 1, 0, 'b' }, { "allow-lossy-backend", 0, 0, 'L' },
+					    { "reference", 0, 0, 'F' }, { 0, 0, 0, 0 } };
 	long count = 1, interval = 1000;
 	int kick = 0, c;
+	bool allow_lossy = false, reference = false;
 	enum ooh_backend backend = OOH_BACKEND_AUTO;
 	struct img_region filt[MAX_RANGES];
 	size_t nfilt = 0;
@@ -623,6 +879,8 @@ static int cmd_dump(int argc, char **argv)
 		case 'n': count = strtol(optarg, &end, 10); break;
 		case 'i': interval = strtol(optarg, &end, 10); break;
 		case 'K': kick = (int)strtol(optarg, &end, 10); break;
+		case 'L': allow_lossy = true; break;
+		case 'F': reference = true; break;
 		case 'b': {
 			int v = ooh_backend_from_name(optarg);
 			if (v < 0) {
@@ -639,7 +897,16 @@ static int cmd_dump(int argc, char **argv)
 				fprintf(stderr, "ooh-ckpt: bad range %s (hex START-END, page aligned)\n", optarg);
 				return 2;
 			}
-			filt[nfilt++] = (struct img_region){ s, e - s, 0 };
+			for (size_t i = 0; i < nfilt; i++)
+				if (s < filt[i].start + filt[i].len && filt[i].start < e) {
+					fprintf(stderr, "ooh-ckpt: range %s overlaps another -r range\n", optarg);
+					return 2;
+				}
+			/* kept sorted: regions (and their pages) come out ascending */
+			size_t at = nfilt++;
+			for (; at && filt[at - 1].start > s; at--)
+				filt[at] = filt[at - 1];
+			filt[at] = (struct img_region){ s, e - s, 0 };
 			break;
 		}
 		default: return 2;
@@ -651,8 +918,14 @@ static int cmd_dump(int argc, char **argv)
 	}
 	if (argc - optind != 2 || count < 1 || interval < 0 || kick < 0 || kick >= 65) {
 		fprintf(stderr, "usage: ooh-ckpt dump PID DIR [-n N] [-i MS] [-r START-END]... "
-				"[--kick SIGNO] [-b BACKEND]\n");
+				"[--kick SIGNO] [-b BACKEND] [--allow-lossy-backend] [--reference]\n");
 		return 2;
+	}
+	struct ooh_backend_info bi;
+	if (!allow_lossy && backend != OOH_BACKEND_AUTO && count > 1 && !ooh_probe(backend, &bi) &&
+	    (bi.caps & OOH_CAP_REMOTE) && !(bi.caps & OOH_CAP_MAPPING_CHANGES)) {
+		lossy_refusal(backend); /* before the full image: a chain could not be extended */
+		return 1;
 	}
 	char *end;
 	long lpid = strtol(argv[optind], &end, 10);
@@ -700,14 +973,18 @@ static int cmd_dump(int argc, char **argv)
 		int e0 = read_regions(pid, filt, nfilt, &pre, &pf);
 		if (!e0)
 			t = open_tracker(pid, backend, &pre, &e0);
+		if (t && !allow_lossy && tracker_lossy(t)) {
+			lossy_refusal(ooh_tracker_backend(t));
+			rc = 1;
+		}
 		if (t) {
 			tracked = pre;
 			pre.v = NULL;
 		}
 		free(pre.v);
 	}
-	printf("%4s %-5s %9s %10s %12s %10s %10s %10s\n", "ckpt", "kind", "pages", "MiB", "bytes",
-	       "dirty_ms", "frozen_ms", "total_ms");
+	printf("%4s %-5s %9s %10s %12s %10s %10s %10s %10s\n", "ckpt", "kind", "pages", "MiB", "bytes",
+	       "dirty_ms", "frozen_ms", "total_ms", "zero_pages");
 	for (long k = 0; k < count && buf && !rc; k++) {
 		if (k)
 			usleep((useconds_t)interval * 1000);
@@ -715,11 +992,14 @@ static int cmd_dump(int argc, char **argv)
 		int err = 0;
 		if (kill(pid, SIGSTOP) < 0 || (err = wait_stopped(pid, &pf)) < 0) {
 			err = err ? err : -errno;
+			if (err == -ETIMEDOUT || err == -EIO)
+				kill(pid, SIGCONT); /* do not leave it half-frozen */
 			fprintf(stderr, "ooh-ckpt: freeze %d: %s\n", (int)pid, errtext(err));
 			rc = 1;
 			break;
 		}
 		struct region_set now = { 0 };
+		struct runv zr = { 0 }; /* zero runs of this image */
 		size_t n = 0;
 		bool full = k == 0, lost = false;
 		double tc = mono_ms();
@@ -749,14 +1029,15 @@ static int cmd_dump(int argc, char **argv)
 				}
 			} while (!err && (res.flags & OOH_RESULT_MORE));
 			tp[2] = mono_ms() - tc - tp[1]; /* libooh collect */
-			/* keep pages still mapped; add regions that were not tracked */
-			size_t m = 0;
-			for (size_t i = 0; i < n && !overflow; i++)
-				if (covered_by(&now, pages[i]))
-					pages[m++] = pages[i];
-			n = overflow ? 0 : m;
-			lost = overflow; /* libooh lost precision: every present page */
+			/*
+			 * Regions that were not tracked (appeared, moved, grew, or
+			 * all of them after an overflow) are taken whole; of the
+			 * reported pages, those still mapped in the others.
+			 */
+			lost = overflow; /* libooh lost precision: every page */
 			struct region_set fresh = { .v = malloc((now.n ? now.n : 1) * sizeof(*now.v)) };
+			if (!fresh.v && !err)
+				err = -ENOMEM;
 			for (size_t i = 0; fresh.v && i < now.n; i++) {
 				bool old = false;
 				for (size_t j = 0; j < tracked.n && !overflow; j++)
@@ -765,8 +1046,16 @@ static int cmd_dump(int argc, char **argv)
 				if (!old)
 					fresh.v[fresh.n++] = now.v[i];
 			}
-			if (!err && fresh.v && fresh.n)
-				err = present_pages(pid, &fresh, &pages, &n, &cap);
+			size_t m = 0;
+			for (size_t i = 0; i < n && !overflow && fresh.v; i++)
+				if (covered_by(&now, pages[i]) && !covered_by(&fresh, pages[i]))
+					pages[m++] = pages[i];
+			n = m;
+			/* dropped or (re)mapped memory reads as zero: a zero run */
+			if (!err)
+				err = split_absent(pid, &now, pages, &n, &zr);
+			if (!err && fresh.n)
+				err = present_pages(pid, &fresh, &pages, &n, &cap, &zr);
 			free(fresh.v);
 			if (!err) {
 				qsort(pages, n, 8, cmp_u64);
@@ -775,18 +1064,27 @@ static int cmd_dump(int argc, char **argv)
 					if (!u || pages[u - 1] != pages[i])
 						pages[u++] = pages[i];
 				n = u;
+				runs_normalize(&zr);
 			}
 		} else if (!err) {
-			err = present_pages(pid, &now, &pages, &n, &cap);
+			/* a full image: every page, present ones as data, the
+			 * anonymous others as zero runs (a restore must not leave
+			 * what the restarted process had there) */
+			err = present_pages(pid, &now, &pages, &n, &cap, &zr);
 		}
 		tc = mono_ms() - tc; /* finding what to save: maps + libooh (or pagemap) */
 		if (!err && (!t || !same_layout(&now, &tracked))) {
 			if (t)
 				ooh_close(t);
 			t = open_tracker(pid, backend, &now, &err);
-			free(tracked.v);
-			tracked = now;
-			now.v = NULL;
+			if (t && count > 1 && !allow_lossy && tracker_lossy(t)) {
+				kill(pid, SIGCONT);
+				lossy_refusal(ooh_tracker_backend(t));
+				free(now.v);
+				free(zr.v);
+				rc = 1;
+				break;
+			}
 		} else if (!err && full) {
 			err = rearm_frozen(t); /* opened before this freeze */
 		}
@@ -794,10 +1092,16 @@ static int cmd_dump(int argc, char **argv)
 			kill(pid, SIGCONT);
 			fprintf(stderr, "ooh-ckpt: checkpoint %ld of %d: %s\n", k, (int)pid, errtext(err));
 			free(now.v);
+			free(zr.v);
 			rc = 1;
 			break;
 		}
-		free(now.v);
+		/* the image's layout is the current one (same extents as tracked,
+		 * unless the tracker was just re-opened on it) */
+		free(tracked.v);
+		tracked = now;
+		now.v = NULL;
+		bool lossy = t && tracker_lossy(t);
 
 		char path[4096], tmp[4200];
 		snprintf(path, sizeof(path), "%s/ckpt-%04ld.img", dir, k);
@@ -805,10 +1109,11 @@ static int cmd_dump(int argc, char **argv)
 		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		struct hasher hs;
 		hash_init(&hs, IMG_VERSION);
-		struct img_hdr h = { .version = IMG_VERSION, .flags = full ? FLAG_FULL : 0, .seq = (uint64_t)k,
+		struct img_hdr h = { .version = IMG_VERSION,
+				     .flags = full ? FLAG_FULL : lossy ? FLAG_LOSSY : 0, .seq = (uint64_t)k,
 				     .parent_seq = full ? UINT64_MAX : (uint64_t)k - 1,
 				     .parent_hash = full ? 0 : parent_hash, .pid = (uint64_t)pid,
-				     .nregions = tracked.n, .npages = n, .page_size = PG };
+				     .nregions = tracked.n, .npages = n, .page_size = PG, .nzero = zr.n };
 		memcpy(h.magic, IMG_MAGIC, 8);
 		struct timespec rt;
 		clock_gettime(CLOCK_REALTIME, &rt);
@@ -838,32 +1143,47 @@ static int cmd_dump(int argc, char **argv)
 		if (snap) {
 			if ((err = snap_pages(pid, pages, n, snap)) < 0)
 				ok = false;
+			if (ok && reference) {
+				char rp[4096];
+				snprintf(rp, sizeof(rp), "%s/ref-%04ld.mem", dir, k);
+				if ((err = write_reference(pid, rp, &tracked, buf)) < 0)
+					ok = false;
+			}
 			frozen = mono_ms() - t0;
 			tp[4] = mono_ms() - tw; /* copy out */
 			kill(pid, SIGCONT);
 			tw = mono_ms();
 		}
 		if (ok && snap) {
+			compact_zero(pages, &n, snap, &tracked, &zr);
+			h.npages = n;
+			h.nzero = zr.n;
 			/* Everything is in memory: one writev; a large image is
 			 * checksummed in a second thread meanwhile, a small one
 			 * first, in this thread (HASH_THREAD_MIN). */
 			struct hash_job job = { .hs = &hs, .part = {
 				{ &h, sizeof(h) }, { tracked.v, tracked.n * sizeof(*tracked.v) },
-				{ pages, n * 8 }, { snap, n * PG } } };
+				{ pages, n * 8 }, { zr.v, zr.n * sizeof(*zr.v) }, { snap, n * PG } } };
 			pthread_t th;
 			bool threaded = n * PG >= HASH_THREAD_MIN &&
 					pthread_create(&th, NULL, hash_parts, &job) == 0;
 			if (!threaded)
 				hash_parts(&job);
-			ok = writev_all(fd, job.part, 4);
+			ok = writev_all(fd, job.part, IMG_PARTS);
 			if (threaded)
 				pthread_join(th, NULL);
 		} else {
 			ok = ok && write_all(fd, &h, sizeof(h), &hs) &&
 			     write_all(fd, tracked.v, tracked.n * sizeof(*tracked.v), &hs) &&
-			     write_all(fd, pages, n * 8, &hs);
+			     write_all(fd, pages, n * 8, &hs) && write_all(fd, zr.v, zr.n * sizeof(*zr.v), &hs);
 			if (ok && (err = copy_pages(pid, pages, n, fd, &hs, buf)) < 0)
 				ok = false;
+			if (ok && reference) {
+				char rp[4096];
+				snprintf(rp, sizeof(rp), "%s/ref-%04ld.mem", dir, k);
+				if ((err = write_reference(pid, rp, &tracked, buf)) < 0)
+					ok = false;
+			}
 		}
 		if (!snap) {
 			frozen = mono_ms() - t0;
@@ -887,6 +1207,11 @@ static int cmd_dump(int argc, char **argv)
 				snapcap = 0;
 			}
 		}
+		uint64_t bytes = sizeof(h) + tracked.n * sizeof(struct img_region) + n * (8 + PG) +
+				 zr.n * sizeof(*zr.v) + sizeof(e), zpages = 0;
+		for (size_t i = 0; i < zr.n; i++)
+			zpages += zr.v[i].len / PG;
+		free(zr.v);
 		if (!ok || rename(tmp, path) < 0) {
 			fprintf(stderr, "ooh-ckpt: writing %s: %s\n", path,
 				err ? errtext(err) : strerror(errno ? errno : EIO));
@@ -895,10 +1220,10 @@ static int cmd_dump(int argc, char **argv)
 			break;
 		}
 		parent_hash = e.hash;
-		uint64_t bytes = sizeof(h) + tracked.n * sizeof(struct img_region) + n * (8 + PG) + sizeof(e);
-		printf("%4ld %-5s %9zu %10.1f %12llu %10.2f %10.2f %10.2f\n", k,
+		printf("%4ld %-5s %9zu %10.1f %12llu %10.2f %10.2f %10.2f %10llu\n", k,
 		       full ? "full" : lost ? "ovfl" : "incr", n,
-		       n * PG / 1048576.0, (unsigned long long)bytes, tc, frozen, mono_ms() - t0);
+		       n * PG / 1048576.0, (unsigned long long)bytes, tc, frozen, mono_ms() - t0,
+		       (unsigned long long)zpages);
 		fflush(stdout);
 		if (profile)
 			fprintf(stderr, "ooh-ckpt: profile %ld: stop %.2f maps %.2f collect %.2f prep %.2f "
@@ -924,6 +1249,7 @@ struct img {
 	struct img_hdr h;
 	struct img_region *reg;
 	uint64_t *addr;
+	struct img_run *zero;
 	uint64_t data_off, hash;
 };
 
@@ -948,18 +1274,20 @@ static int load_img(const char *dir, long k, struct img *im, char *why, size_t w
 			 (unsigned long long)size);
 		goto out;
 	}
-	if (memcmp(im->h.magic, IMG_MAGIC, 8) || (im->h.version != 1 && im->h.version != 2) ||
+	if (memcmp(im->h.magic, IMG_MAGIC, 8) || im->h.version < 1 || im->h.version > IMG_VERSION ||
 	    im->h.page_size != PG) {
 		snprintf(why, wl, "%s: not an ooh-ckpt image (bad magic/version)", im->path);
 		goto out;
 	}
 	hash_init(&hs, im->h.version);
-	if (im->h.nregions > (1u << 24) || im->h.npages > (1ull << 40) / PG) {
+	if (im->h.version < 3)
+		im->h.nzero = 0; /* reserved then (written as 0) */
+	if (im->h.nregions > (1u << 24) || im->h.npages > (1ull << 40) / PG || im->h.nzero > (1ull << 32)) {
 		snprintf(why, wl, "%s: corrupt header", im->path);
 		goto out;
 	}
-	uint64_t want = sizeof(im->h) + im->h.nregions * sizeof(struct img_region) +
-			im->h.npages * (8 + PG) + sizeof(struct img_end);
+	uint64_t zoff = sizeof(im->h) + im->h.nregions * sizeof(struct img_region) + im->h.npages * 8;
+	uint64_t want = zoff + im->h.nzero * sizeof(struct img_run) + im->h.npages * PG + sizeof(struct img_end);
 	if (size != want) {
 		snprintf(why, wl, "%s: %s (%llu bytes, header says %llu)", im->path,
 			 size < want ? "truncated" : "trailing garbage", (unsigned long long)size,
@@ -968,8 +1296,11 @@ static int load_img(const char *dir, long k, struct img *im, char *why, size_t w
 	}
 	im->reg = malloc(im->h.nregions * sizeof(*im->reg) + 1);
 	im->addr = malloc(im->h.npages * 8 + 1);
+	im->zero = malloc(im->h.nzero * sizeof(*im->zero) + 1);
 	buf = malloc(BATCH_PAGES * PG);
-	if (!im->reg || !im->addr || !buf ||
+	if (!im->reg || !im->addr || !im->zero || !buf ||
+	    pread(fd, im->zero, im->h.nzero * sizeof(*im->zero), (off_t)zoff) !=
+		    (ssize_t)(im->h.nzero * sizeof(*im->zero)) ||
 	    pread(fd, im->reg, im->h.nregions * sizeof(*im->reg), sizeof(im->h)) !=
 		    (ssize_t)(im->h.nregions * sizeof(*im->reg)) ||
 	    pread(fd, im->addr, im->h.npages * 8, (off_t)(sizeof(im->h) + im->h.nregions * sizeof(*im->reg))) !=
@@ -977,7 +1308,7 @@ static int load_img(const char *dir, long k, struct img *im, char *why, size_t w
 		snprintf(why, wl, "%s: read error", im->path);
 		goto out;
 	}
-	im->data_off = sizeof(im->h) + im->h.nregions * sizeof(*im->reg) + im->h.npages * 8;
+	im->data_off = zoff + im->h.nzero * sizeof(struct img_run);
 	/* checksum everything before the trailer */
 	for (uint64_t off = 0; off < want - sizeof(struct img_end);) {
 		uint64_t len = want - sizeof(struct img_end) - off;
@@ -1006,6 +1337,13 @@ static int load_img(const char *dir, long k, struct img *im, char *why, size_t w
 			snprintf(why, wl, "%s: corrupt (page list not ascending)", im->path);
 			goto out;
 		}
+	for (uint64_t i = 0; i < im->h.nzero; i++)
+		if ((im->zero[i].start | im->zero[i].len) % PG || !im->zero[i].len ||
+		    im->zero[i].start + im->zero[i].len < im->zero[i].start ||
+		    (i && im->zero[i].start <= im->zero[i - 1].start + im->zero[i - 1].len - 1)) {
+			snprintf(why, wl, "%s: corrupt (zero runs unaligned or not ascending)", im->path);
+			goto out;
+		}
 	rc = 0;
 out:
 	free(buf);
@@ -1017,8 +1355,10 @@ static void free_img(struct img *im)
 {
 	free(im->reg);
 	free(im->addr);
+	free(im->zero);
 	im->reg = NULL;
 	im->addr = NULL;
+	im->zero = NULL;
 }
 
 /* Load and check images 0..last; *n = number loaded. */
@@ -1084,17 +1424,72 @@ static int cmd_verify(int argc, char **argv)
 		return 1;
 	uint64_t total = 0;
 	for (long k = 0; k < n; k++) {
-		printf("%s: %s, seq %llu, pid %llu, %llu regions, %llu pages, checksum %016llx\n",
+		uint64_t zp = 0;
+		for (uint64_t i = 0; i < v[k].h.nzero; i++)
+			zp += v[k].zero[i].len / PG;
+		printf("%s: %s, seq %llu, pid %llu, %llu regions, %llu pages, %llu zero pages, "
+		       "checksum %016llx%s\n",
 		       v[k].path, v[k].h.flags & FLAG_FULL ? "full" : "incremental",
 		       (unsigned long long)v[k].h.seq, (unsigned long long)v[k].h.pid,
 		       (unsigned long long)v[k].h.nregions, (unsigned long long)v[k].h.npages,
-		       (unsigned long long)v[k].hash);
+		       (unsigned long long)zp, (unsigned long long)v[k].hash,
+		       v[k].h.flags & FLAG_LOSSY ? " (lossy backend: pages dropped or re-mapped without "
+						   "a write may be stale)" : "");
 		total += v[k].h.npages;
 		free_img(&v[k]);
 	}
 	printf("chain ok: %ld images, %llu pages\n", n, (unsigned long long)total);
 	free(v);
 	return 0;
+}
+
+/*
+ * Write zeros over the pages of [a, a + len) that are present or swapped
+ * in pid; the others read as zero already (anonymous memory; zero runs are
+ * only restored into anonymous regions), and writing them would populate
+ * what may be a huge sparse reservation.  pm: pid's pagemap.
+ */
+static int zero_present(pid_t pid, int pm, uint64_t a, uint64_t len, uint64_t *written)
+{
+	static const char zpage[PG];
+	static uint64_t ent[BATCH_PAGES];
+	struct iovec l[1024], r[1024];
+	size_t nv = 0;
+	for (uint64_t end = a + len; a < end;) {
+		uint64_t cnt = (end - a) / PG > BATCH_PAGES ? BATCH_PAGES : (end - a) / PG;
+		ssize_t got = pread(pm, ent, cnt * 8, (off_t)(a / PG * 8));
+		if (got < 8)
+			return got < 0 ? -errno : -EIO;
+		cnt = (uint64_t)got / 8;
+		for (uint64_t i = 0; i <= cnt; i++) {
+			if (i < cnt && PM_THERE(ent[i])) {
+				l[nv] = (struct iovec){ (void *)zpage, PG };
+				r[nv] = (struct iovec){ (void *)(uintptr_t)(a + i * PG), PG };
+				nv++;
+			}
+			if (nv == 1024 || (i == cnt && nv)) {
+				ssize_t w = process_vm_writev(pid, l, nv, r, nv, 0);
+				if (w != (ssize_t)(nv * PG))
+					return w < 0 ? -errno : -EIO;
+				*written += nv;
+				nv = 0;
+			}
+		}
+		a += cnt * PG;
+	}
+	return 0;
+}
+
+/* Clip [s, s + len) to region x: false if they do not meet. */
+static bool clip(const struct img_region *x, uint64_t *s, uint64_t *len)
+{
+	uint64_t a = *s > x->start ? *s : x->start;
+	uint64_t b = *s + *len < x->start + x->len ? *s + *len : x->start + x->len;
+	if (a >= b)
+		return false;
+	*s = a;
+	*len = b - a;
+	return true;
 }
 
 static int cmd_restore(int argc, char **argv)
@@ -1162,18 +1557,25 @@ static int cmd_restore(int argc, char **argv)
 		fprintf(stderr, "ooh-ckpt: %d: %s\n", (int)pid, errtext(err));
 		return 1;
 	}
-	/* regions of checkpoint k that exist identically in the target */
+	/* regions of checkpoint k that lie inside a writable private mapping
+	 * of the target (inside, not equal: the kernel merges adjacent mappings) */
 	struct img *last = &v[k];
 	bool *use = calloc(last->h.nregions + 1, 1);
 	size_t matched = 0;
 	for (uint64_t r = 0; r < last->h.nregions; r++) {
+		/* (version 3 knows anonymous from file-backed: they must agree,
+		 * a page absent from one does not read as absent from the other) */
+		uint64_t kind = last->h.version >= 3 ? REG_FILE : 0;
 		for (size_t i = 0; i < now.n; i++)
-			if (now.v[i].start == last->reg[r].start && now.v[i].len == last->reg[r].len)
+			if (now.v[i].start <= last->reg[r].start &&
+			    now.v[i].start + now.v[i].len >= last->reg[r].start + last->reg[r].len &&
+			    (now.v[i].prot & kind) == (last->reg[r].prot & kind))
 				use[r] = true;
 		if (use[r])
 			matched++;
 		else
-			printf("skipped region %llx-%llx (not mapped identically in %d)\n",
+			printf("skipped region %llx-%llx (not inside a writable private mapping of the "
+			       "same kind in %d)\n",
 			       (unsigned long long)last->reg[r].start,
 			       (unsigned long long)(last->reg[r].start + last->reg[r].len), (int)pid);
 	}
@@ -1183,7 +1585,7 @@ static int cmd_restore(int argc, char **argv)
 		return 1;
 	}
 	char *buf = malloc(BATCH_PAGES * PG);
-	uint64_t written = 0;
+	uint64_t written = 0, zeroed = 0;
 	int rc = 0;
 	for (long j = 0; j <= k && buf && !rc; j++) {
 		int fd = open(v[j].path, O_RDONLY | O_CLOEXEC);
@@ -1228,17 +1630,130 @@ static int cmd_restore(int argc, char **argv)
 			i += take;
 		}
 		close(fd);
+		/* zero runs last: they replace what earlier images put there */
+		char pp[64];
+		snprintf(pp, sizeof(pp), "/proc/%d/pagemap", (int)pid);
+		int pm = v[j].h.nzero && !rc ? open(pp, O_RDONLY | O_CLOEXEC) : -1;
+		if (v[j].h.nzero && !rc && pm < 0) {
+			fprintf(stderr, "ooh-ckpt: %s: %s\n", pp, strerror(errno));
+			rc = 1;
+		}
+		for (uint64_t z = 0; z < v[j].h.nzero && !rc; z++) {
+			for (uint64_t x = 0; x < last->h.nregions && !rc; x++) {
+				uint64_t a = v[j].zero[z].start, len = v[j].zero[z].len;
+				if (!use[x] || !clip(&last->reg[x], &a, &len))
+					continue;
+				int e = zero_present(pid, pm, a, len, &zeroed);
+				if (e) {
+					fprintf(stderr, "ooh-ckpt: zeroing in %d: %s\n", (int)pid, errtext(e));
+					rc = 1;
+				}
+			}
+		}
+		if (pm >= 0)
+			close(pm);
 	}
 	if (!rc) {
-		printf("restored checkpoint %ld (%ld images, %llu page writes, %zu of %llu regions) into %d\n",
-		       k, n, (unsigned long long)written, matched, (unsigned long long)last->h.nregions,
-		       (int)pid);
+		printf("restored checkpoint %ld (%ld images, %llu page writes, %llu pages zeroed, "
+		       "%zu of %llu regions) into %d\n",
+		       k, n, (unsigned long long)written, (unsigned long long)zeroed, matched,
+		       (unsigned long long)last->h.nregions, (int)pid);
 		if (resume)
 			kill(pid, SIGCONT);
 	}
 	free(buf);
 	free(use);
 	free(now.v);
+	for (long j = 0; j < n; j++)
+		free_img(&v[j]);
+	free(v);
+	return rc;
+}
+
+/*
+ * materialize: the memory checkpoint K gives each region of its layout, in
+ * the reference format (see write_reference): image data, zero runs, and
+ * zero for pages no image holds (what a restore into freshly mapped
+ * anonymous memory leaves).  Compared with dump --reference's copy by tests.
+ */
+static int cmd_materialize(int argc, char **argv)
+{
+	long k = -1;
+	int c;
+	optind = 1;
+	while ((c = getopt(argc, argv, "k:")) != -1) {
+		char *end;
+		if (c != 'k')
+			return 2;
+		k = strtol(optarg, &end, 10);
+		if (*end || k < 0) {
+			fprintf(stderr, "ooh-ckpt: bad checkpoint number %s\n", optarg);
+			return 2;
+		}
+	}
+	if (argc - optind != 2) {
+		fprintf(stderr, "usage: ooh-ckpt materialize DIR OUT [-k K]\n");
+		return 2;
+	}
+	const char *dir = argv[optind], *outp = argv[optind + 1];
+	struct img *v;
+	long n;
+	if (load_chain(dir, k, &v, &n))
+		return 1;
+	struct img *last = &v[n - 1];
+	uint64_t hdr = 16 + last->h.nregions * sizeof(struct img_region), *off;
+	off = malloc((last->h.nregions + 1) * 8);
+	char *buf = malloc(PG);
+	int out = open(outp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int rc = !off || !buf || out < 0;
+	if (out < 0)
+		fprintf(stderr, "ooh-ckpt: %s: %s\n", outp, strerror(errno));
+	uint64_t total = hdr;
+	for (uint64_t x = 0; off && x < last->h.nregions; x++) {
+		off[x] = total; /* file offset of region x's first byte */
+		total += last->reg[x].len;
+	}
+	uint64_t nr = last->h.nregions;
+	/* a sparse file of zeros, then what each image says, in order */
+	if (!rc && (ftruncate(out, (off_t)total) < 0 || pwrite(out, REF_MAGIC, 8, 0) != 8 ||
+		    pwrite(out, &nr, 8, 8) != 8 ||
+		    pwrite(out, last->reg, nr * sizeof(*last->reg), 16) != (ssize_t)(nr * sizeof(*last->reg))))
+		rc = 1;
+	for (long j = 0; j < n && !rc; j++) {
+		int fd = open(v[j].path, O_RDONLY | O_CLOEXEC);
+		rc = fd < 0;
+		for (uint64_t i = 0; i < v[j].h.npages && !rc; i++) {
+			uint64_t a = v[j].addr[i], len = PG;
+			for (uint64_t x = 0; x < nr && !rc; x++)
+				if (clip(&last->reg[x], &a, &len))
+					rc = pread(fd, buf, PG, (off_t)(v[j].data_off + i * PG)) != (ssize_t)PG ||
+					     pwrite(out, buf, PG, (off_t)(off[x] + a - last->reg[x].start)) !=
+						     (ssize_t)PG;
+		}
+		if (fd >= 0)
+			close(fd);
+		memset(buf, 0, PG);
+		for (uint64_t z = 0; z < v[j].h.nzero && !rc; z++)
+			for (uint64_t x = 0; x < nr && !rc; x++) {
+				uint64_t a = v[j].zero[z].start, len = v[j].zero[z].len;
+				if (!clip(&last->reg[x], &a, &len))
+					continue;
+				off_t o = (off_t)(off[x] + a - last->reg[x].start);
+				/* a hole reads as zeros; write them where holes are not had */
+				if (fallocate(out, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, o, (off_t)len) < 0)
+					for (uint64_t q = 0; q < len && !rc; q += PG)
+						rc = pwrite(out, buf, PG, o + (off_t)q) != (ssize_t)PG;
+			}
+	}
+	if (out >= 0 && close(out) < 0)
+		rc = 1;
+	if (rc)
+		fprintf(stderr, "ooh-ckpt: materialize %s: %s\n", outp, strerror(errno ? errno : EIO));
+	else
+		printf("checkpoint %ld: %llu regions, %llu bytes of memory in %s\n", n - 1,
+		       (unsigned long long)nr, (unsigned long long)(total - hdr), outp);
+	free(off);
+	free(buf);
 	for (long j = 0; j < n; j++)
 		free_img(&v[j]);
 	free(v);
@@ -1253,9 +1768,19 @@ int main(int argc, char **argv)
 		return cmd_restore(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "verify"))
 		return cmd_verify(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "materialize"))
+		return cmd_materialize(argc - 1, argv + 1);
 	fprintf(argc >= 2 && strcmp(argv[1], "--help") ? stderr : stdout,
 		"usage: ooh-ckpt dump PID DIR [-n N] [-i MS] [-r START-END]... [--kick SIGNO] [-b BACKEND]\n"
+		"                     [--allow-lossy-backend] [--reference]\n"
 		"       ooh-ckpt restore DIR PID [-k K] [--no-resume]\n"
-		"       ooh-ckpt verify DIR\n");
+		"       ooh-ckpt verify DIR\n"
+		"       ooh-ckpt materialize DIR OUT [-k K]\n"
+		"A backend that does not report pages changed without a write (dropped with\n"
+		"MADV_DONTNEED, re-mapped, moved: no OOH_CAP_MAPPING_CHANGES) is refused unless\n"
+		"--allow-lossy-backend: with it, such pages are restored with stale contents.\n"
+		"--reference also writes DIR/ref-NNNN.mem, a full copy of the selected memory\n"
+		"read while the target is frozen; materialize writes checkpoint K's memory in\n"
+		"the same format (for tests: the two must be identical).\n");
 	return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
 }

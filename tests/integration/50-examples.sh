@@ -4,9 +4,16 @@
 #  - ooh-ckpt (soft-dirty and uffd): a restored target reaches the same
 #    result as the uninterrupted run; incremental images hold the re-dirtied
 #    pages (soft-dirty may add a few false positives, never miss one);
+#  - ooh-ckpt on memory that changes without a write (softdirty, uffd; and
+#    pagemap where the kernel has it): a target drops (MADV_DONTNEED),
+#    re-creates (munmap + mmap) and moves (mremap) memory between
+#    checkpoints; each checkpoint of the chain, materialized, is byte for
+#    byte the memory ooh-ckpt copied from the frozen target (--reference),
+#    and a restarted target restored from the last one finds exactly it;
 #  - if asked for (a file examples-l2 in l1/ooh-rig's --include DIR): the
 #    same ooh-ckpt checks in L2 under ooh-l0 on libooh's ooh-epml backend
-#    (the OoH path);
+#    (the OoH path), and the changes-without-writes check on ooh-epml and
+#    ooh-spml;
 #  - ooh-wss: a phased target's dirty plateaus within 5 % (the referenced
 #    set is reported: under TCG the target is often starved of CPU within an
 #    interval, so its accessed-bit samples are not stable enough to assert);
@@ -85,6 +92,58 @@ ckpt_tests() {
 		ooh_pass "examples-ckpt-$bk-incremental" "$(awk '$2 != "full" && $3 ~ /^[0-9]/ { printf "%s %s pages %s ms; ", $2, $3, $7 }' "$T/kdump-$bk.out")"
 	else
 		ooh_fail "examples-ckpt-$bk-incremental" "want 204 pages per incremental image: $(tr '\n' ';' < "$T/kdump-$bk.out")"
+	fi
+	rm -rf "$d"
+}
+
+# --- memory changed without writes, restored exactly: churn_test BACKEND ---
+churn_test() {
+	bk=$1
+	d=$T/churn-$bk
+	rm -rf "$d"
+	"$B/ooh-ckpt-target" --churn > "$T/churn-$bk.out" 2>&1 &
+	cp=$!
+	i=0
+	while ! grep -q ready "$T/churn-$bk.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	# --kick: each checkpoint starts the target's next phase (4 of them)
+	if ! "$B/ooh-ckpt" dump "$cp" "$d" -n 5 -i 300 --kick 10 -b "$bk" -r 6e0000000000-6e0001000000 \
+		--reference > "$T/churn-dump-$bk.out" 2>&1; then
+		ooh_fail "examples-ckpt-$bk-churn" "dump: $(tr '\n' ';' < "$T/churn-dump-$bk.out")"
+		kill "$cp"
+		wait "$cp"
+		return
+	fi
+	kill "$cp"
+	wait "$cp"
+	cat "$T/churn-dump-$bk.out"
+	bad=
+	for k in 0 1 2 3 4; do
+		if ! "$B/ooh-ckpt" materialize "$d" "$d/mat-$k" -k "$k" > "$T/churn-mat.out" 2>&1 ||
+		   ! cmp "$d/mat-$k" "$d/ref-000$k.mem" > "$T/churn-cmp.out" 2>&1; then
+			bad="$bad checkpoint $k: $(tr '\n' ';' < "$T/churn-mat.out") $(tr '\n' ';' < "$T/churn-cmp.out")"
+		fi
+	done
+	# the drops did reach the incremental images as zero runs (column 9)
+	zero=$(awk '$2 == "incr" || $2 == "ovfl" { z += $9 } END { print z + 0 }' "$T/churn-dump-$bk.out")
+	[ "$zero" -gt 0 ] || bad="$bad no zero pages in the incremental images;"
+	# a restarted target, its regions filled with garbage, restored from the last checkpoint
+	"$B/ooh-ckpt-target" --check "$d/ref-0004.mem" > "$T/churn-check-$bk.out" 2>&1 &
+	rp=$!
+	i=0
+	while ! grep -q waiting "$T/churn-check-$bk.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	# (ooh-ckpt restore waits for it to be stopped, whichever SIGSTOP comes first)
+	while [ "$(awk '{ print $3 }' "/proc/$rp/stat" 2>/dev/null)" != T ] && [ $i -lt 600 ]; do
+		sleep 0.1; i=$((i + 1)); done
+	"$B/ooh-ckpt" restore "$d" "$rp" > "$T/churn-restore-$bk.out" 2>&1 ||
+		bad="$bad restore: $(tr '\n' ';' < "$T/churn-restore-$bk.out")"
+	kill -CONT "$rp" 2>/dev/null
+	wait "$rp"
+	grep -q "memory matches" "$T/churn-check-$bk.out" ||
+		bad="$bad restored target: $(tr '\n' ';' < "$T/churn-check-$bk.out")"
+	if [ -z "$bad" ]; then
+		ooh_pass "examples-ckpt-$bk-churn" "5 checkpoints byte-identical to the frozen target's memory, $zero zero pages in the incremental images; restored target's memory matches"
+	else
+		ooh_fail "examples-ckpt-$bk-churn" "$bad"
 	fi
 	rm -rf "$d"
 }
@@ -204,6 +263,9 @@ if [ -z "${OOH_L2:-}" ]; then
 	# the synthetic target cannot keep up its own working set)
 	# (a longer computation: a checkpoint freezes the target for seconds here)
 	ckpt_tests ooh-epml 300 4000
+	# memory changed without writes, on both PML modes
+	churn_test ooh-epml
+	churn_test ooh-spml
 	# CRIU, if it came in the second initrd archive (see below)
 	[ -x "$C/criu" ] && criu_vs examples-ckpt-vs-criu-l2 ooh-epml
 	rmmod ooh
@@ -214,6 +276,11 @@ fi
 # interval gives the target time to finish its 204 writes
 ckpt_tests softdirty 300 1000
 ckpt_tests uffd 3000 1000
+churn_test softdirty
+churn_test uffd
+if "$B/ooh" backends | grep -q '^pagemap  *usable'; then
+	churn_test pagemap
+fi
 wss_test auto
 
 # The same on the OoH backends, in L2 under ooh-l0: about 70 s more under
@@ -221,7 +288,7 @@ wss_test auto
 if [ ! -e /ooh/include/examples-l2 ]; then
 	ooh_skip examples-l2 "L2 run not requested (l1/ooh-rig --include DIR with a file DIR/examples-l2)"
 else
-	initrd=$OOH_L2/initrd.cpio mem=256M tmo=150 what="ooh-ckpt on ooh-epml"
+	initrd=$OOH_L2/initrd.cpio mem=256M tmo=240 what="ooh-ckpt on ooh-epml, changes without writes on ooh-epml and ooh-spml"
 	if [ -x "$C/criu" ]; then
 		# CRIU in L2 too: L2's image is l1/ooh-rig's, so CRIU comes as a
 		# second newc archive after it (the kernel unpacks both; the
