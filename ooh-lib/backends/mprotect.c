@@ -56,6 +56,9 @@ struct mp_priv {
 	size_t pages;
 	struct vma *layout;        /* the ranges' VMAs at the last arm */
 	ssize_t nlayout;
+	struct vma *reprotected;   /* flags mode: the same, right after re-protecting */
+	ssize_t nreprotected;
+	bool have_reprotected;
 };
 
 static _Atomic(struct mp_priv *) slots[MAX_TRACKERS];
@@ -386,53 +389,52 @@ static int backing_changes(const struct ooh_tracker *t, const struct vma *o, ssi
 	return 0;
 }
 
-/* The VMA of o[0..n) (sorted) containing addr, or NULL. */
-static const struct vma *vma_at(const struct vma *o, ssize_t n, uint64_t addr)
+/* Does v[0..n) have a VMA whose part in range r is exactly [s, e)? */
+static bool has_extent(const struct vma *v, ssize_t n, const struct ooh_region *r, uint64_t s, uint64_t e)
 {
 	ssize_t lo = 0, hi = n;
-	while (lo < hi) {
+	while (lo < hi) { /* the first VMA ending after s */
 		ssize_t mid = lo + (hi - lo) / 2;
-		if (o[mid].end <= addr)
+		if (v[mid].end <= s)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo < n && o[lo].start <= addr ? &o[lo] : NULL;
+	return lo < n && (v[lo].start > r->start ? v[lo].start : r->start) == s &&
+	       (v[lo].end < r->end ? v[lo].end : r->end) == e;
+}
+
+/* Report every VMA extent (clipped to the ranges) of a that b lacks. */
+static int extents_lacking(const struct ooh_tracker *t, const struct vma *a, ssize_t na, const struct vma *b,
+			   ssize_t nb, struct region_list *out)
+{
+	for (ssize_t i = 0; i < na; i++)
+		for (size_t k = 0; k < t->nr_ranges; k++) {
+			const struct ooh_region *r = &t->ranges[k];
+			uint64_t s = a[i].start > r->start ? a[i].start : r->start;
+			uint64_t e = a[i].end < r->end ? a[i].end : r->end;
+			if (s < e && !has_extent(b, nb, r, s, e) && region_list_add(out, s, e))
+				return -ENOMEM;
+		}
+	return 0;
 }
 
 /*
  * Flags mode's stand-in for frames against anonymous memory moved within
- * the ranges (the maps show no offset for it).  o is the layout right
- * after the last re-protect, when the kernel had merged the pages the
- * handler opened back into their VMAs.  Since then, the handler only splits:
- * every read-only VMA of v must lie in one VMA of o, each end an end of
- * that VMA or next to a writable VMA.  Any other one (memory moved into the
- * middle of a VMA, a madvise split) is reported whole.  Not seen: memory
- * moved onto exactly the extent of such a piece or of a whole VMA.
+ * the ranges (the maps show no offset for it), at re-arming collects.
+ * Right after re-protecting, the kernel has merged the pages the handler
+ * opened back into their VMAs, so the layout is the one of the last arm,
+ * unless memory was mapped or moved in: moved anonymous memory never
+ * merges with its new neighbours (its page offsets do not follow on).
+ * Every VMA that is not exactly as at the last arm is reported whole, and
+ * so is every VMA of the last arm that is gone.  Not seen: memory moved
+ * onto exactly the extent of a whole VMA (boundaries unchanged).
  */
-static int unexplained(const struct ooh_tracker *t, const struct vma *o, ssize_t no,
-		       const struct vma *v, ssize_t nv, struct region_list *out)
+static int relayout(const struct ooh_tracker *t, const struct vma *o, ssize_t no, const struct vma *v,
+		    ssize_t nv, struct region_list *out)
 {
-	for (ssize_t i = 0; i < nv; i++) {
-		if (v[i].write)
-			continue;
-		for (size_t k = 0; k < t->nr_ranges; k++) {
-			const struct ooh_region *r = &t->ranges[k];
-			uint64_t s = v[i].start > r->start ? v[i].start : r->start;
-			uint64_t e = v[i].end < r->end ? v[i].end : r->end;
-			if (s >= e)
-				continue;
-			const struct vma *a = vma_at(o, no, s);
-			uint64_t as = a && a->start > r->start ? a->start : r->start;
-			uint64_t ae = a && a->end < r->end ? a->end : r->end;
-			bool ok = a && e <= ae &&
-				  (s == as || (i > 0 && v[i - 1].end == s && v[i - 1].write)) &&
-				  (e == ae || (i + 1 < nv && v[i + 1].start == e && v[i + 1].write));
-			if (!ok && region_list_add(out, s, e))
-				return -ENOMEM;
-		}
-	}
-	return 0;
+	int err = extents_lacking(t, v, nv, o, no, out);
+	return err ? err : extents_lacking(t, o, no, v, nv, out);
 }
 
 /*
@@ -451,22 +453,23 @@ static int check(struct ooh_tracker *t, struct vma *v, ssize_t nv, bool rearm, s
 	}
 	if (out)
 		err = backing_changes(t, p->layout, p->nlayout, v, nv, out);
-	if (!err && out && p->check == CHECK_FLAGS)
-		err = unexplained(t, p->layout, p->nlayout, v, nv, out);
 	if (!err && rearm) {
 		free(p->layout);
 		p->layout = v;
 		p->nlayout = nv;
 		v = NULL;
-		if (p->check == CHECK_FLAGS) { /* after re-protecting: see unexplained() */
+		if (p->check == CHECK_FLAGS) { /* after re-protecting: see relayout() */
 			struct vma *after;
 			ssize_t n = read_maps(t->pid, t->ranges, t->nr_ranges, &after);
-			if (n < 0)
+			if (n < 0) {
 				err = (int)n;
-			else {
-				free(p->layout);
-				p->layout = after;
-				p->nlayout = n;
+			} else {
+				if (out && p->have_reprotected)
+					err = relayout(t, p->reprotected, p->nreprotected, after, n, out);
+				free(p->reprotected);
+				p->reprotected = after;
+				p->nreprotected = n;
+				p->have_reprotected = true;
 			}
 		}
 	}
@@ -510,8 +513,9 @@ static void check_close(struct mp_priv *p)
 	p->pagemap_fd = -1;
 	free(p->pm);
 	free(p->layout);
+	free(p->reprotected);
 	p->pm = NULL;
-	p->layout = NULL;
+	p->layout = p->reprotected = NULL;
 }
 
 static int mp_open(struct ooh_tracker *t)
