@@ -368,14 +368,26 @@ int main(int argc, char **argv)
 					emit(&r);
 				}
 				int nreps = b == OOH_BACKEND_SOFTDIRTY ? reps : slow_reps;
-				static struct samples s1;
-				s1.n = 0;
-				r.backend = name;
-				r.ok = 1;
-				r.overflow = 0;
-				if (!lib_run((enum ooh_backend)b, base, pages, idx, n, nreps, &r, &s1)) {
-					finish(&s1, &r);
-					emit(&r);
+				/* mprotect: also without its page check, and in the mode
+				 * an unprivileged process gets (OOH_MPROTECT_CHECK): what
+				 * the check costs, side by side. */
+				static const char *const modes[][2] = {
+					{ NULL, NULL }, { "off", "mprotect-nocheck" }, { "flags", "mprotect-flags" } };
+				int nmodes = b == OOH_BACKEND_MPROTECT ? 3 : 1;
+				for (int mi = 0; mi < nmodes; mi++) {
+					static struct samples s1;
+					s1.n = 0;
+					r.backend = modes[mi][1] ? modes[mi][1] : name;
+					r.ok = 1;
+					r.overflow = 0;
+					if (modes[mi][0])
+						setenv("OOH_MPROTECT_CHECK", modes[mi][0], 1);
+					int failed = lib_run((enum ooh_backend)b, base, pages, idx, n, nreps, &r, &s1);
+					unsetenv("OOH_MPROTECT_CHECK");
+					if (!failed) {
+						finish(&s1, &r);
+						emit(&r);
+					}
 				}
 			}
 			free(idx);

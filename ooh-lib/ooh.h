@@ -13,7 +13,8 @@
  *
  * Rules every backend follows:
  *  - a page that may have been modified through the target's own mappings
- *    is reported (false positives are allowed, misses are not);
+ *    is reported (false positives are allowed, misses are not), also when
+ *    it changed without a store (see OOH_CAP_MAPPING_CHANGES);
  *  - whenever a backend cannot keep that promise at page granularity it
  *    sets OOH_RESULT_OVERFLOW in the collect result: the caller must then
  *    treat every page of the tracked ranges as dirty for that interval;
@@ -68,6 +69,28 @@ enum ooh_backend {
 #define OOH_CAP_PAGE_EXACT    (1u << 4) /* reports only written pages (THPs at 4 KiB),
 					   * apart from mapping changes */
 #define OOH_CAP_MAPPING_CHANGES (1u << 5) /* reports pages (re)mapped into a range */
+/*
+ * Memory can change without a store: dropped (MADV_DONTNEED; MADV_FREE
+ * pages discarded under memory pressure), replaced (munmap + mmap), moved
+ * (mremap).  Such pages count as dirty (their content may differ from the
+ * last collect).  Per backend, as tested (test-mappings, ooh-lib-selftest):
+ *  - mprotect: all of them, also pages left unmapped.  It compares, per
+ *    page, /proc/self/pagemap at collect with the last arm, and the layout.
+ *    Without CAP_SYS_ADMIN (frame numbers hidden) it cannot see memory
+ *    moved by mremap onto exactly the extent of a whole read-only VMA of
+ *    the range, and sees moves only at re-arming collects.
+ *  - pagemap, uffd: drops, replacements, moves in and out, growth; not yet
+ *    pages left unmapped (munmap with nothing mapped back).  pagemap: not
+ *    drops inside private anonymous VMAs of 4 GiB or more.
+ *  - softdirty: new and moved mappings; a dropped page only once written.
+ *  - ooh-spml, ooh-epml: every page that was present or swapped in a range
+ *    invalidated by munmap, MADV_DONTNEED, MADV_FREE discard, mremap away
+ *    (THP split and reclaim too: false positives); at each collect the
+ *    present pages (all pages of file mappings) where the backing changed
+ *    since the last one (mremap into a hole, a file mapped in); pages
+ *    faulted in new are reported when written.
+ * Each has OOH_CAP_MAPPING_CHANGES (softdirty: for new and moved mappings).
+ */
 #define OOH_CAP_MARK_UNWATCHES (1u << 6) /* ooh_mark_dirty() stops watching the pages:
 					    * writes to them cost no fault (since 1.1.1) */
 

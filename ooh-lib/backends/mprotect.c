@@ -14,16 +14,26 @@
  * writable (so the program keeps running) and raises the overflow flag:
  * that interval reports OOH_RESULT_OVERFLOW, never a silent "clean".
  *
+ * Memory that changes without a store (issue #16) leaves the VMA read-only,
+ * so the VMA list alone would call it clean.  Each arm therefore also
+ * snapshots, per tracked page, its /proc/self/pagemap entry and the layout
+ * (which file or anonymous memory backs each address), and each collect
+ * compares (see "The page check" below): a page that held data of its own
+ * and was dropped (MADV_DONTNEED, MADV_FREE discarded, munmap) or replaced
+ * (mmap over it, memory moved in by mremap) is reported.
+ *
  * Limits: kernel writes into a tracked page (read(2) into it) fail with
- * EFAULT instead of faulting; memory moved into a range by mremap keeps
- * its read-only protection and is reported only once written.
+ * EFAULT instead of faulting; without CAP_SYS_ADMIN (frame numbers hidden)
+ * see "flags mode" below.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -39,6 +49,16 @@ struct mp_priv {
 	atomic_bool armed;
 	atomic_bool overflow;
 	struct mp_priv *retired_next;
+	/* The page check's state (used under the tracker's lock only). */
+	enum { CHECK_OFF, CHECK_FLAGS, CHECK_PFN } check;
+	int pagemap_fd;
+	uint64_t *pm;              /* per tracked page, ranges in order: masked entry */
+	size_t pages;
+	struct vma *layout;        /* the ranges' VMAs at the last arm */
+	ssize_t nlayout;
+	struct vma *reprotected;   /* flags mode: the same, right after re-protecting */
+	ssize_t nreprotected;
+	bool have_reprotected;
 };
 
 static _Atomic(struct mp_priv *) slots[MAX_TRACKERS];
@@ -184,6 +204,320 @@ static int probe(char *reason, size_t len)
 	return 0;
 }
 
+/*
+ * ---- The page check ----
+ *
+ * Per tracked page, its /proc/self/pagemap entry at the last arm, cut down
+ * to what says whether the page still holds the same data: present (63),
+ * swapped (62), file-or-shared (61), and
+ *  - pfn mode (frame numbers visible: CAP_SYS_ADMIN): the frame or swap
+ *    slot (bits 0-54).  Another frame at an address is other memory, so
+ *    drops, replacements and moves are all seen (swap-in, migration, KSM
+ *    and THP collapse change frames too: false positives);
+ *  - flags mode (frames hidden): exclusively-mapped (56) and PM_ZERO,
+ *    see lost().
+ * And the layout at the last arm: what backs each address (nothing, a file
+ * at an offset, anonymous memory), compared address by address.
+ *
+ * OOH_MPROTECT_CHECK=off|flags|pfn overrides the choice (off: no check, a
+ * silent miss on every drop; only for measuring what the check costs).
+ */
+#define PM_PRESENT (1ull << 63)
+#define PM_SWAPPED (1ull << 62)
+#define PM_FILE    (1ull << 61)
+#define PM_ZERO    (1ull << 60) /* ours: present, not exclusive, reads all zero */
+#define PM_EXCL    (1ull << 56)
+#define PM_FRAME   ((1ull << 55) - 1)
+#define PM_DATA    (PM_PRESENT | PM_SWAPPED)
+#define PM_CHUNK   512          /* entries per pread (on the stack) */
+
+/* Did a page with the same backing lose its data between entries o and n? */
+static bool lost(uint64_t o, uint64_t n, bool pfn)
+{
+	if (!(o & PM_DATA) || (o & PM_ZERO))
+		return false; /* it held zero or the file's data: only a store (which
+			       * faults) or a new backing (the layout) changes that */
+	if (!(n & PM_DATA))
+		return true;  /* dropped: reads as zero (or the file) now */
+	if (pfn)
+		return o != n;
+	if ((o ^ n) & PM_FILE)
+		return true;  /* private copy <-> file page */
+	if (o & PM_FILE)
+		return false; /* the same page cache or shared memory page */
+	/*
+	 * Anonymous, present and not exclusive: either the shared zero page
+	 * that a read maps after a drop, or a page shared with a fork child
+	 * (or KSM).  Without frames only the content tells them apart.  An
+	 * exclusive or swapped page is the same one (a new exclusive page
+	 * needs a store), a limit: with THP use_zero_page=0 a read of a whole
+	 * dropped 2 MiB maps a new zero-filled huge page.
+	 */
+	if ((n & (PM_PRESENT | PM_EXCL)) == PM_PRESENT)
+		return n & PM_ZERO;
+	return false;
+}
+
+static bool all_zero(const void *buf, size_t len)
+{
+	const uint64_t *w = buf;
+	for (size_t i = 0; i < len / 8; i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+/*
+ * Mark with PM_ZERO those of the n pages at addr[] (entries e[]) that read
+ * all zero.  Read with process_vm_readv, so that a page another thread
+ * unmaps meanwhile gives EFAULT instead of SIGSEGV; such a page counts as
+ * zero (reported: conservative).  64 bytes first, the whole page only when
+ * those are zero, so a page shared with a fork child costs little.
+ */
+static void mark_zero(const uint64_t *addr, uint64_t **e, size_t n)
+{
+	enum { HEAD = 64, BATCH = 64 };
+	unsigned char head[BATCH][HEAD], page[OOH_PAGE_SIZE];
+	struct iovec loc[BATCH], rem[BATCH];
+	pid_t self = getpid();
+
+	for (size_t i = 0; i < n;) {
+		size_t b = n - i < BATCH ? n - i : BATCH;
+		for (size_t j = 0; j < b; j++) {
+			loc[j] = (struct iovec){ head[j], HEAD };
+			rem[j] = (struct iovec){ (void *)(uintptr_t)addr[i + j], HEAD };
+		}
+		ssize_t got = process_vm_readv(self, loc, b, rem, b, 0);
+		size_t ok = got > 0 ? (size_t)got / HEAD : 0;
+		for (size_t j = 0; j < ok; j++) {
+			if (!all_zero(head[j], HEAD))
+				continue;
+			struct iovec l = { page, sizeof(page) }, r = { rem[j].iov_base, sizeof(page) };
+			if (process_vm_readv(self, &l, 1, &r, 1, 0) != (ssize_t)sizeof(page) ||
+			    all_zero(page, sizeof(page)))
+				*e[i + j] |= PM_ZERO;
+		}
+		if (ok < b) /* the first unreadable one */
+			*e[i + ok++] |= PM_ZERO;
+		i += ok;
+	}
+}
+
+/*
+ * Read the entries of range r into cur (reduced), and report (when out)
+ * the pages that lost their data since old; store cur in old when store.
+ */
+static int check_pages(struct mp_priv *p, const struct ooh_region *r, uint64_t *old, bool store,
+		       struct region_list *out)
+{
+	uint64_t cur[PM_CHUNK], amb_addr[PM_CHUNK], *amb[PM_CHUNK];
+	bool pfn = p->check == CHECK_PFN;
+	uint64_t keep = pfn ? PM_DATA | PM_FILE | PM_FRAME : PM_DATA | PM_FILE | PM_EXCL;
+
+	for (uint64_t a = r->start; a < r->end;) {
+		size_t n = (r->end - a) / OOH_PAGE_SIZE, namb = 0;
+		if (n > PM_CHUNK)
+			n = PM_CHUNK;
+		ssize_t got;
+		do
+			got = pread(p->pagemap_fd, cur, n * 8, (off_t)(a / OOH_PAGE_SIZE * 8));
+		while (got < 0 && errno == EINTR);
+		if (got < 8)
+			return got < 0 ? -errno : -EIO;
+		n = (size_t)got / 8;
+		for (size_t i = 0; i < n; i++) {
+			cur[i] &= keep;
+			if (!pfn && (cur[i] & (PM_PRESENT | PM_FILE | PM_EXCL)) == PM_PRESENT) {
+				amb_addr[namb] = a + i * OOH_PAGE_SIZE;
+				amb[namb++] = &cur[i];
+			}
+		}
+		mark_zero(amb_addr, amb, namb);
+		for (size_t i = 0; i < n; i++) {
+			if (out && lost(old[i], cur[i], pfn)) {
+				uint64_t pg = a + i * OOH_PAGE_SIZE;
+				int err = out->n && out->v[out->n - 1].end == pg
+						  ? (out->v[out->n - 1].end += OOH_PAGE_SIZE, 0)
+						  : region_list_add(out, pg, pg + OOH_PAGE_SIZE);
+				if (err)
+					return err;
+			}
+			if (store)
+				old[i] = cur[i];
+		}
+		old += n;
+		a += n * OOH_PAGE_SIZE;
+	}
+	return 0;
+}
+
+/* Same backing at addr in VMAs a and b (either may be NULL: unmapped)? */
+static bool same_backing(const struct vma *a, const struct vma *b, uint64_t addr)
+{
+	if (!a || !b)
+		return !a && !b;
+	if (a->anon != b->anon || a->shared != b->shared || a->dev != b->dev || a->ino != b->ino)
+		return false;
+	/* anonymous: /proc/PID/maps shows offset 0, nothing to compare */
+	return a->anon || a->offset + (addr - a->start) == b->offset + (addr - b->start);
+}
+
+/* Report the parts of the ranges whose backing differs between layouts o and v. */
+static int backing_changes(const struct ooh_tracker *t, const struct vma *o, ssize_t no,
+			   const struct vma *v, ssize_t nv, struct region_list *out)
+{
+	ssize_t i = 0, j = 0;
+
+	for (size_t k = 0; k < t->nr_ranges; k++) {
+		for (uint64_t pos = t->ranges[k].start, end = t->ranges[k].end; pos < end;) {
+			while (i < no && o[i].end <= pos)
+				i++;
+			while (j < nv && v[j].end <= pos)
+				j++;
+			const struct vma *a = i < no && o[i].start <= pos ? &o[i] : NULL;
+			const struct vma *b = j < nv && v[j].start <= pos ? &v[j] : NULL;
+			uint64_t next = end;
+			uint64_t an = a ? a->end : i < no ? o[i].start : end;
+			uint64_t bn = b ? b->end : j < nv ? v[j].start : end;
+			next = an < next ? an : next;
+			next = bn < next ? bn : next;
+			if (!same_backing(a, b, pos) && region_list_add(out, pos, next))
+				return -ENOMEM;
+			pos = next;
+		}
+	}
+	return 0;
+}
+
+/* Does v[0..n) have a VMA whose part in range r is exactly [s, e)? */
+static bool has_extent(const struct vma *v, ssize_t n, const struct ooh_region *r, uint64_t s, uint64_t e)
+{
+	ssize_t lo = 0, hi = n;
+	while (lo < hi) { /* the first VMA ending after s */
+		ssize_t mid = lo + (hi - lo) / 2;
+		if (v[mid].end <= s)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && (v[lo].start > r->start ? v[lo].start : r->start) == s &&
+	       (v[lo].end < r->end ? v[lo].end : r->end) == e;
+}
+
+/* Report every VMA extent (clipped to the ranges) of a that b lacks. */
+static int extents_lacking(const struct ooh_tracker *t, const struct vma *a, ssize_t na, const struct vma *b,
+			   ssize_t nb, struct region_list *out)
+{
+	for (ssize_t i = 0; i < na; i++)
+		for (size_t k = 0; k < t->nr_ranges; k++) {
+			const struct ooh_region *r = &t->ranges[k];
+			uint64_t s = a[i].start > r->start ? a[i].start : r->start;
+			uint64_t e = a[i].end < r->end ? a[i].end : r->end;
+			if (s < e && !has_extent(b, nb, r, s, e) && region_list_add(out, s, e))
+				return -ENOMEM;
+		}
+	return 0;
+}
+
+/*
+ * Flags mode's stand-in for frames against anonymous memory moved within
+ * the ranges (the maps show no offset for it), at re-arming collects.
+ * Right after re-protecting, the kernel has merged the pages the handler
+ * opened back into their VMAs, so the layout is the one of the last arm,
+ * unless memory was mapped or moved in: moved anonymous memory never
+ * merges with its new neighbours (its page offsets do not follow on).
+ * Every VMA that is not exactly as at the last arm is reported whole, and
+ * so is every VMA of the last arm that is gone.  Not seen: memory moved
+ * onto exactly the extent of a whole VMA (boundaries unchanged).
+ */
+static int relayout(const struct ooh_tracker *t, const struct vma *o, ssize_t no, const struct vma *v,
+		    ssize_t nv, struct region_list *out)
+{
+	int err = extents_lacking(t, v, nv, o, no, out);
+	return err ? err : extents_lacking(t, o, no, v, nv, out);
+}
+
+/*
+ * Compare with the last arm (reporting into out, when out) and, with
+ * rearm, take this moment as the new arm: v is the layout read before
+ * re-protecting, consumed.
+ */
+static int check(struct ooh_tracker *t, struct vma *v, ssize_t nv, bool rearm, struct region_list *out)
+{
+	struct mp_priv *p = t->priv;
+	int err = 0;
+
+	if (p->check == CHECK_OFF) {
+		free(v);
+		return 0;
+	}
+	if (out)
+		err = backing_changes(t, p->layout, p->nlayout, v, nv, out);
+	if (!err && rearm) {
+		free(p->layout);
+		p->layout = v;
+		p->nlayout = nv;
+		v = NULL;
+		if (p->check == CHECK_FLAGS) { /* after re-protecting: see relayout() */
+			struct vma *after;
+			ssize_t n = read_maps(t->pid, t->ranges, t->nr_ranges, &after);
+			if (n < 0) {
+				err = (int)n;
+			} else {
+				if (out && p->have_reprotected)
+					err = relayout(t, p->reprotected, p->nreprotected, after, n, out);
+				free(p->reprotected);
+				p->reprotected = after;
+				p->nreprotected = n;
+				p->have_reprotected = true;
+			}
+		}
+	}
+	free(v);
+	uint64_t *old = p->pm;
+	for (size_t k = 0; k < t->nr_ranges && !err; k++) {
+		err = check_pages(p, &t->ranges[k], old, rearm, out);
+		old += (t->ranges[k].end - t->ranges[k].start) / OOH_PAGE_SIZE;
+	}
+	return err;
+}
+
+/* Set up the check: mode, pagemap, per-page entries.  Before the first arm. */
+static int check_open(struct ooh_tracker *t, struct mp_priv *p)
+{
+	const char *env = getenv("OOH_MPROTECT_CHECK");
+	volatile char here = 1; /* a page surely present: our stack */
+
+	p->pagemap_fd = -1;
+	if (env && !strcmp(env, "off")) {
+		p->check = CHECK_OFF;
+		return 0;
+	}
+	p->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (p->pagemap_fd < 0)
+		return -errno;
+	uint64_t e = 0;
+	if (pread(p->pagemap_fd, &e, 8, (off_t)((uintptr_t)&here / OOH_PAGE_SIZE * 8)) != 8)
+		return -EIO;
+	p->check = (e & PM_FRAME) && !(env && !strcmp(env, "flags")) ? CHECK_PFN : CHECK_FLAGS;
+	for (size_t k = 0; k < t->nr_ranges; k++)
+		p->pages += (t->ranges[k].end - t->ranges[k].start) / OOH_PAGE_SIZE;
+	p->pm = calloc(p->pages, sizeof(*p->pm));
+	return p->pm ? 0 : -ENOMEM;
+}
+
+static void check_close(struct mp_priv *p)
+{
+	if (p->pagemap_fd >= 0)
+		close(p->pagemap_fd);
+	p->pagemap_fd = -1;
+	free(p->pm);
+	free(p->layout);
+	free(p->reprotected);
+	p->pm = NULL;
+	p->layout = p->reprotected = NULL;
+}
+
 static int mp_open(struct ooh_tracker *t)
 {
 	struct mp_priv *p;
@@ -198,6 +532,7 @@ static int mp_open(struct ooh_tracker *t)
 		return (int)n;
 	p = calloc(1, sizeof(*p));
 	if (p) {
+		p->pagemap_fd = -1;
 		p->prot = calloc(t->nr_ranges, sizeof(*p->prot));
 		p->ranges = malloc(t->nr_ranges * sizeof(*p->ranges));
 	}
@@ -207,6 +542,7 @@ static int mp_open(struct ooh_tracker *t)
 	}
 	memcpy(p->ranges, t->ranges, t->nr_ranges * sizeof(*p->ranges));
 	p->nr_ranges = t->nr_ranges;
+	err = check_open(t, p);
 	/* Each range must be mapped, writable, with one exec setting. */
 	for (size_t k = 0; k < t->nr_ranges && !err; k++) {
 		uint64_t pos = t->ranges[k].start;
@@ -238,6 +574,7 @@ static int mp_open(struct ooh_tracker *t)
 out:
 	free(v);
 	if (err && p) {
+		check_close(p);
 		for (int i = 0; i < MAX_TRACKERS; i++) {
 			struct mp_priv *me = p;
 			atomic_compare_exchange_strong(&slots[i], &me, NULL);
@@ -259,6 +596,7 @@ static void mp_close(struct ooh_tracker *t)
 	 * A handler that starts from now on cannot find p (the slot is
 	 * cleared first, both seq_cst); one that is running may hold it.
 	 */
+	check_close(p); /* the handler never reads the check's state */
 	retire(p);
 	uninstall();
 	t->priv = NULL;
@@ -301,8 +639,11 @@ static int mp_start(struct ooh_tracker *t)
 	atomic_store(&p->overflow, false);
 	for (size_t k = 0; k < t->nr_ranges && !err; k++)
 		err = sweep(t, v, n, k, true, false, NULL);
-	free(v);
-	return err;
+	if (err) {
+		free(v);
+		return err;
+	}
+	return check(t, v, n, true, NULL);
 }
 
 static int mp_stop(struct ooh_tracker *t)
@@ -333,7 +674,12 @@ static int mp_snapshot(struct ooh_tracker *t, bool rearm, struct region_list *ou
 		return (int)n;
 	for (size_t k = 0; k < t->nr_ranges && !err; k++)
 		err = sweep(t, v, n, k, rearm, false, out);
-	free(v);
+	/* After the sweep: a page dropped once its VMA was re-protected is
+	 * seen here or at the next collect. */
+	if (!err)
+		err = check(t, v, n, rearm, out);
+	else
+		free(v);
 	if (overflow)
 		*rflags |= OOH_RESULT_OVERFLOW;
 	return err;
@@ -342,7 +688,7 @@ static int mp_snapshot(struct ooh_tracker *t, bool rearm, struct region_list *ou
 const struct backend_ops ooh_backend_mprotect = {
 	.id = OOH_BACKEND_MPROTECT,
 	.name = "mprotect",
-	.caps = OOH_CAP_SELF | OOH_CAP_ATOMIC_REARM | OOH_CAP_PAGE_EXACT,
+	.caps = OOH_CAP_SELF | OOH_CAP_ATOMIC_REARM | OOH_CAP_PAGE_EXACT | OOH_CAP_MAPPING_CHANGES,
 	.probe = probe,
 	.open = mp_open,
 	.close = mp_close,

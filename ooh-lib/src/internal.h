@@ -39,6 +39,8 @@ struct vma {
 	uint64_t start, end;
 	bool read, write, exec, shared;
 	bool anon;        /* no backing file (includes [heap], [stack]) */
+	uint64_t offset;  /* file offset of start (the kernel shows 0 for anon) */
+	uint64_t dev, ino;/* backing file: device (major << 32 | minor), inode */
 	char name[64];    /* path or [heap]/[stack]/[vdso]..., truncated */
 };
 

@@ -138,14 +138,27 @@ static bool parse_maps_line(char *line, struct vma *m)
 	m->write = p[1] == 'w';
 	m->exec = p[2] == 'x';
 	m->shared = p[3] == 's';
-	/* PERMS OFFSET DEV INODE [NAME]: step to INODE, then past it */
-	for (int f = 0; f < 3; f++) {
-		p = strchr(p, ' ');
-		if (!p)
-			return false;
-		p++;
-	}
+	/* PERMS OFFSET MAJOR:MINOR INODE [NAME] */
 	p = strchr(p, ' ');
+	if (!p)
+		return false;
+	m->offset = strtoull(p + 1, &e, 16);
+	if (e == p + 1 || *e != ' ')
+		return false;
+	p = e + 1;
+	uint64_t major = strtoull(p, &e, 16);
+	if (e == p || *e != ':')
+		return false;
+	p = e + 1;
+	uint64_t minor = strtoull(p, &e, 16);
+	if (e == p || *e != ' ')
+		return false;
+	m->dev = major << 32 | minor;
+	p = e + 1;
+	m->ino = strtoull(p, &e, 10);
+	if (e == p)
+		return false;
+	p = strchr(e, ' ');
 	while (p && *p == ' ')
 		p++;
 	const char *name = p ? p : "";

@@ -4,7 +4,11 @@
  * program, for machines without Check (the rig's L1 guest).  For every
  * backend: the probe verdict; when usable, a seeded differential test on
  * this process and on a child process (hash every page before an
- * interval, every changed page must be reported).
+ * interval, every changed page must be reported), and a "mapping
+ * changes" test: memory dropped, replaced and moved without a store
+ * (MADV_DONTNEED, munmap + mmap, mremap within, into and out of the
+ * range, MADV_FREE discarded) between threaded writes, against the same
+ * ground truth plus "mapped or not", on every usable backend.
  *
  * Prints one line per check:  PASS|FAIL|SKIP <name> <detail>
  * Options:  --usable B[,B...]    these backends must be usable here
@@ -13,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +25,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ooh.h"
@@ -195,6 +201,292 @@ out:
 	free(got);
 }
 
+/* ---- mapping changes ---- */
+
+#define MC_PAGES 384
+#define MC_ROUNDS 12
+#define MC_THREADS 4
+
+struct mc {
+	char *m;
+	unsigned char mapped[MC_PAGES];
+	uint64_t s;      /* the ops' random state */
+	const char *err; /* set up failed: why */
+};
+
+struct mc_writer {
+	struct mc *mc;
+	uint64_t seed;
+};
+
+/* Random stores into mapped pages (the mapping does not change meanwhile). */
+static void *mc_write(void *arg)
+{
+	struct mc_writer *w = arg;
+	uint64_t s = w->seed;
+	for (int i = 0; i < 40; i++) {
+		size_t pg = rnd(&s) % MC_PAGES;
+		if (w->mc->mapped[pg])
+			w->mc->m[pg * PG + rnd(&s) % PG] = (char)(rnd(&s) | 1);
+	}
+	return NULL;
+}
+
+static int mc_writes(struct mc *mc, uint64_t seed)
+{
+	pthread_t th[MC_THREADS];
+	struct mc_writer w[MC_THREADS];
+	for (int i = 0; i < MC_THREADS; i++) {
+		w[i] = (struct mc_writer){ mc, seed + (uint64_t)i * 0x9e3779b97f4a7c15ull };
+		if (pthread_create(&th[i], NULL, mc_write, &w[i]))
+			return -1;
+	}
+	for (int i = 0; i < MC_THREADS; i++)
+		pthread_join(th[i], NULL);
+	return 0;
+}
+
+/* A random run of 1..12 pages of the range, all mapped (want 1) or all
+ * unmapped (want 0); -1 if none found. */
+static long mc_pick(struct mc *mc, int want, size_t *len)
+{
+	for (int tries = 0; tries < 200; tries++) {
+		size_t n = 1 + rnd(&mc->s) % 12, a = rnd(&mc->s) % (MC_PAGES - n + 1), i;
+		for (i = a; i < a + n && mc->mapped[i] == want; i++)
+			;
+		if (i == a + n) {
+			*len = n;
+			return (long)a;
+		}
+	}
+	return -1;
+}
+
+static char *mc_at(struct mc *mc, size_t pg)
+{
+	return mc->m + pg * PG;
+}
+
+static void mc_set(struct mc *mc, size_t a, size_t n, int v)
+{
+	memset(mc->mapped + a, v, n);
+}
+
+/* Fresh anonymous memory at page a (n pages), half the time with data. */
+static void mc_map(struct mc *mc, size_t a, size_t n)
+{
+	if (mmap(mc_at(mc, a), n * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
+	    MAP_FAILED) {
+		mc->err = "mmap(MAP_FIXED)";
+		return;
+	}
+	if (rnd(&mc->s) & 1)
+		memset(mc_at(mc, a), 0x33, n * PG);
+	mc_set(mc, a, n, 1);
+}
+
+/* mremap n pages from src (anywhere) to page a of the range; a source
+ * spanning VMAs (the mprotect backend splits them) is moved in smaller
+ * pieces.  Returns the pages moved. */
+static size_t mc_move(struct mc *mc, char *src, size_t a, size_t n)
+{
+	for (size_t len = n; len; len /= 2)
+		if (mremap(src, len * PG, len * PG, MREMAP_MAYMOVE | MREMAP_FIXED, mc_at(mc, a)) != MAP_FAILED)
+			return len;
+	mc->err = "mremap";
+	return 0;
+}
+
+static void mc_op(struct mc *mc, int op)
+{
+	size_t n, n2;
+	long a, b;
+
+	switch (op) {
+	case 0: /* dropped */
+		if ((a = mc_pick(mc, 1, &n)) >= 0 && madvise(mc_at(mc, a), n * PG, MADV_DONTNEED))
+			mc->err = "MADV_DONTNEED";
+		break;
+	case 1: /* dropped, then read: the zero page is mapped there */
+		if ((a = mc_pick(mc, 1, &n)) >= 0) {
+			if (madvise(mc_at(mc, a), n * PG, MADV_DONTNEED))
+				mc->err = "MADV_DONTNEED";
+			for (size_t i = 0; i < n; i++)
+				if (*(volatile char *)mc_at(mc, a + i))
+					mc->err = "a dropped page does not read zero";
+		}
+		break;
+	case 2: /* replaced: munmap + mmap */
+		if ((a = mc_pick(mc, 1, &n)) >= 0) {
+			munmap(mc_at(mc, a), n * PG);
+			mc_map(mc, a, n);
+		}
+		break;
+	case 3: /* moved within the range onto mapped pages; source mapped again or left a hole */
+		if ((a = mc_pick(mc, 1, &n)) >= 0 && (b = mc_pick(mc, 1, &n2)) >= 0 &&
+		    (a + (long)n <= b || b + (long)n2 <= a)) {
+			n = n < n2 ? n : n2;
+			n = mc_move(mc, mc_at(mc, a), b, n);
+			mc_set(mc, a, n, 0);
+			if (rnd(&mc->s) & 1)
+				mc_map(mc, a, n);
+		}
+		break;
+	case 4: /* moved within the range into a hole */
+		if ((b = mc_pick(mc, 0, &n2)) >= 0 && (a = mc_pick(mc, 1, &n)) >= 0) {
+			n = n < n2 ? n : n2;
+			n = mc_move(mc, mc_at(mc, a), b, n);
+			mc_set(mc, a, n, 0);
+			mc_set(mc, b, n, 1);
+		}
+		break;
+	case 5: /* moved in from outside the range, onto mapped pages or a hole */
+		if ((a = mc_pick(mc, rnd(&mc->s) & 1, &n)) >= 0) {
+			char *out = mmap(NULL, n * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (out == MAP_FAILED) {
+				mc->err = "mmap";
+				break;
+			}
+			memset(out, 0x44, n * PG);
+			size_t moved = mc_move(mc, out, a, n);
+			mc_set(mc, a, moved, 1);
+			munmap(out + moved * PG, (n - moved) * PG);
+		}
+		break;
+	case 6: /* moved away out of the range, something else mapped back */
+		if ((a = mc_pick(mc, 1, &n)) >= 0) {
+			char *away = mmap(NULL, n * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (away == MAP_FAILED) {
+				mc->err = "mmap";
+				break;
+			}
+			size_t len = n;
+			while (len && mremap(mc_at(mc, a), len * PG, len * PG, MREMAP_MAYMOVE | MREMAP_FIXED, away) ==
+					      MAP_FAILED)
+				len /= 2;
+			if (!len)
+				mc->err = "mremap away";
+			munmap(away, n * PG);
+			mc_set(mc, a, len, 0);
+			mc_map(mc, a, len);
+		}
+		break;
+	case 7: /* MADV_FREE, then discarded as under memory pressure */
+		if ((a = mc_pick(mc, 1, &n)) >= 0) {
+			if (madvise(mc_at(mc, a), n * PG, MADV_FREE) || madvise(mc_at(mc, a), n * PG, MADV_PAGEOUT))
+				mc->err = "MADV_FREE/MADV_PAGEOUT";
+			/* The premise: MADV_PAGEOUT discards a lazily freed page. */
+			for (size_t i = 0; i < n; i++)
+				if (*(volatile char *)mc_at(mc, a + i))
+					mc->err = "MADV_PAGEOUT did not discard a MADV_FREE page";
+		}
+		break;
+	case 8: /* unmapped, left a hole */
+		if ((a = mc_pick(mc, 1, &n)) >= 0) {
+			munmap(mc_at(mc, a), n * PG);
+			mc_set(mc, a, n, 0);
+		}
+		break;
+	case 9: /* a hole mapped again */
+		if ((a = mc_pick(mc, 0, &n)) >= 0)
+			mc_map(mc, a, n);
+		break;
+	}
+}
+
+static void mc_hash(struct mc *mc, uint64_t *h)
+{
+	for (size_t i = 0; i < MC_PAGES; i++)
+		h[i] = mc->mapped[i] ? hash_page((unsigned char *)mc_at(mc, i)) : 0;
+}
+
+static void mapping_changes(enum ooh_backend b)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "%s-mapping-changes", ooh_backend_name(b));
+	struct mc mc = { .s = 0x3a9c0de5 + (uint64_t)b };
+	uint64_t seed = mc.s, before[MC_PAGES], after[MC_PAGES], got[MC_PAGES + 1];
+	unsigned char was[MC_PAGES];
+
+	mc.m = mmap(NULL, MC_PAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mc.m == MAP_FAILED) {
+		result("FAIL", name, "mmap: %s", strerror(errno));
+		return;
+	}
+	for (size_t i = 0; i < MC_PAGES; i++)
+		mc.m[i * PG] = (char)(i | 1);
+	mc_set(&mc, 0, MC_PAGES, 1);
+	struct ooh_range r = { (uintptr_t)mc.m, MC_PAGES * PG };
+	struct ooh_open_opts o = { .size = sizeof(o), .backend = b, .flags = OOH_OPEN_START,
+				   .ranges = &r, .nr_ranges = 1 };
+	ooh_tracker *t;
+	int err = ooh_open(&o, &t);
+	if (err) {
+		result("FAIL", name, "open: %s", ooh_strerror(err));
+		munmap(mc.m, MC_PAGES * PG);
+		return;
+	}
+	size_t missed = 0, missed_unmapped = 0, changed = 0, fp = 0, overflow = 0;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int round = 0; round < MC_ROUNDS && !err && !mc.err; round++) {
+		mc_hash(&mc, before);
+		memcpy(was, mc.mapped, sizeof(was));
+		if (mc_writes(&mc, rnd(&mc.s))) {
+			mc.err = "pthread_create";
+			break;
+		}
+		/* every kind of change, in a random order */
+		int order[10];
+		for (int i = 0; i < 10; i++)
+			order[i] = i;
+		for (int i = 9; i > 0; i--) {
+			int j = (int)(rnd(&mc.s) % (uint64_t)(i + 1)), x = order[i];
+			order[i] = order[j];
+			order[j] = x;
+		}
+		for (int i = 0; i < 10 && !mc.err; i++)
+			mc_op(&mc, order[i]);
+		if (mc.err || mc_writes(&mc, rnd(&mc.s)))
+			break;
+		uint32_t flags;
+		long n = collect_all(t, got, MC_PAGES + 1, &flags);
+		if (n < 0) {
+			result("FAIL", name, "collect: %s", ooh_strerror((int)n));
+			err = (int)n;
+			break;
+		}
+		overflow += !!(flags & OOH_RESULT_OVERFLOW);
+		mc_hash(&mc, after);
+		for (size_t i = 0; i < MC_PAGES; i++) {
+			int ch = was[i] != mc.mapped[i] || (was[i] && before[i] != after[i]);
+			int rep = contains(got, n, (uintptr_t)mc_at(&mc, i));
+			changed += ch;
+			if (ch && !rep && !(flags & OOH_RESULT_OVERFLOW)) {
+				missed_unmapped += was[i] && !mc.mapped[i];
+				if (missed++ < 3)
+					fprintf(stderr, "%s: round %d: page %zu (%s) not reported\n", name, round, i,
+						was[i] != mc.mapped[i] ? (was[i] ? "unmapped" : "mapped") : "content");
+			}
+			fp += !ch && rep;
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	if (mc.err)
+		result("FAIL", name, "seed %#llx: set-up step failed: %s (%s)", (unsigned long long)seed, mc.err,
+		       strerror(errno));
+	else if (!err && missed)
+		result("FAIL", name, "seed %#llx: %zu of %zu changed pages not reported (%zu of them unmapped "
+		       "since the last collect)", (unsigned long long)seed, missed, changed, missed_unmapped);
+	else if (!err)
+		result("PASS", name, "seed %#llx: %d rounds, %zu changed pages all reported, "
+		       "%zu false positives, %zu overflowed intervals, %.0f ms", (unsigned long long)seed,
+		       MC_ROUNDS, changed, fp, overflow, ms);
+	ooh_close(t);
+	munmap(mc.m, MC_PAGES * PG);
+}
+
 static int listed(const char *list, const char *name)
 {
 	size_t n = strlen(name);
@@ -232,6 +524,7 @@ int main(int argc, char **argv)
 			else
 				result("PASS", probe, "usable");
 			differential((enum ooh_backend)b, 0);
+			mapping_changes((enum ooh_backend)b);
 			if (info.caps & OOH_CAP_REMOTE)
 				differential((enum ooh_backend)b, 1);
 			continue;

@@ -26,10 +26,12 @@ static size_t ref_maps(struct vma *v, size_t cap)
 	ck_assert_ptr_nonnull(f);
 	while (fgets(line, sizeof(line), f) && n < cap) {
 		unsigned long long s, e, off;
-		char perms[8], dev[16];
+		char perms[8];
+		unsigned maj, min;
 		unsigned long ino;
 		int pos = 0;
-		ck_assert_int_ge(sscanf(line, "%llx-%llx %7s %llx %15s %lu %n", &s, &e, perms, &off, dev, &ino, &pos), 6);
+		ck_assert_int_ge(sscanf(line, "%llx-%llx %7s %llx %x:%x %lu %n", &s, &e, perms, &off, &maj, &min,
+					&ino, &pos), 7);
 		memset(&v[n], 0, sizeof(v[n]));
 		v[n].start = s;
 		v[n].end = e;
@@ -37,6 +39,9 @@ static size_t ref_maps(struct vma *v, size_t cap)
 		v[n].write = perms[1] == 'w';
 		v[n].exec = perms[2] == 'x';
 		v[n].shared = perms[3] == 's';
+		v[n].offset = off;
+		v[n].dev = (uint64_t)maj << 32 | min;
+		v[n].ino = ino;
 		line[strcspn(line, "\n")] = '\0';
 		v[n].anon = line[pos] != '/';
 		snprintf(v[n].name, sizeof(v[n].name), "%s", line + pos);
@@ -55,6 +60,9 @@ static void same_vma(const struct vma *a, const struct vma *b)
 	ck_assert_int_eq(a->exec, b->exec);
 	ck_assert_int_eq(a->shared, b->shared);
 	ck_assert_int_eq(a->anon, b->anon);
+	ck_assert_uint_eq(a->offset, b->offset);
+	ck_assert_uint_eq(a->dev, b->dev);
+	ck_assert_uint_eq(a->ino, b->ino);
 	ck_assert_str_eq(a->name, b->name);
 }
 
