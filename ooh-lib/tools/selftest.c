@@ -207,10 +207,14 @@ out:
 #define MC_PAGES 384
 #define MC_ROUNDS 12
 #define MC_THREADS 4
+/* Memory moved in from, or away to, outside the range comes from here: an
+ * mmap(NULL) could land in a hole of the range itself. */
+#define MC_SCRATCH 24
 
 struct mc {
 	char *m;
 	unsigned char mapped[MC_PAGES];
+	char *scratch;   /* MC_SCRATCH pages outside the range, kept reserved */
 	uint64_t s;      /* the ops' random state */
 	const char *err; /* set up failed: why */
 };
@@ -271,6 +275,23 @@ static char *mc_at(struct mc *mc, size_t pg)
 static void mc_set(struct mc *mc, size_t a, size_t n, int v)
 {
 	memset(mc->mapped + a, v, n);
+}
+
+/* n <= MC_SCRATCH / 2 fresh pages outside the range, at scratch half h. */
+static char *mc_outside(struct mc *mc, int h, size_t n, int prot)
+{
+	char *at = mc->scratch + (size_t)h * (MC_SCRATCH / 2) * PG;
+	if (mmap(at, n * PG, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+		return MAP_FAILED;
+	return at;
+}
+
+/* Reserve the scratch area again (moves and munmap leave holes in it). */
+static void mc_rereserve(struct mc *mc)
+{
+	if (mmap(mc->scratch, MC_SCRATCH * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
+	    MAP_FAILED)
+		mc->err = "mmap(scratch)";
 }
 
 /* Fresh anonymous memory at page a (n pages), half the time with data. */
@@ -343,7 +364,7 @@ static void mc_op(struct mc *mc, int op)
 		break;
 	case 5: /* moved in from outside the range, onto mapped pages or a hole */
 		if ((a = mc_pick(mc, rnd(&mc->s) & 1, &n)) >= 0) {
-			char *out = mmap(NULL, n * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			char *out = mc_outside(mc, 0, n, PROT_READ | PROT_WRITE);
 			if (out == MAP_FAILED) {
 				mc->err = "mmap";
 				break;
@@ -351,12 +372,12 @@ static void mc_op(struct mc *mc, int op)
 			memset(out, 0x44, n * PG);
 			size_t moved = mc_move(mc, out, a, n);
 			mc_set(mc, a, moved, 1);
-			munmap(out + moved * PG, (n - moved) * PG);
+			mc_rereserve(mc);
 		}
 		break;
 	case 6: /* moved away out of the range, something else mapped back */
 		if ((a = mc_pick(mc, 1, &n)) >= 0) {
-			char *away = mmap(NULL, n * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			char *away = mc_outside(mc, 1, n, PROT_NONE);
 			if (away == MAP_FAILED) {
 				mc->err = "mmap";
 				break;
@@ -367,7 +388,7 @@ static void mc_op(struct mc *mc, int op)
 				len /= 2;
 			if (!len)
 				mc->err = "mremap away";
-			munmap(away, n * PG);
+			mc_rereserve(mc);
 			mc_set(mc, a, len, 0);
 			mc_map(mc, a, len);
 		}
@@ -410,7 +431,8 @@ static void mapping_changes(enum ooh_backend b)
 	unsigned char was[MC_PAGES];
 
 	mc.m = mmap(NULL, MC_PAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mc.m == MAP_FAILED) {
+	mc.scratch = mmap(NULL, MC_SCRATCH * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mc.m == MAP_FAILED || mc.scratch == MAP_FAILED) {
 		result("FAIL", name, "mmap: %s", strerror(errno));
 		return;
 	}
@@ -486,6 +508,7 @@ static void mapping_changes(enum ooh_backend b)
 		       MC_ROUNDS, changed, fp, overflow, ms);
 	ooh_close(t);
 	munmap(mc.m, MC_PAGES * PG);
+	munmap(mc.scratch, MC_SCRATCH * PG);
 }
 
 static int listed(const char *list, const char *name)
