@@ -312,11 +312,38 @@ static void mc_map(struct mc *mc, size_t a, size_t n)
  * pieces.  Returns the pages moved. */
 static size_t mc_move(struct mc *mc, char *src, size_t a, size_t n)
 {
-	for (size_t len = n; len; len /= 2)
+	size_t moved = 0;
+	for (size_t len = n; len && !moved; len /= 2)
 		if (mremap(src, len * PG, len * PG, MREMAP_MAYMOVE | MREMAP_FIXED, mc_at(mc, a)) != MAP_FAILED)
-			return len;
-	mc->err = "mremap";
-	return 0;
+			moved = len;
+	if (!moved)
+		mc->err = "mremap";
+	/* Linux < 6.3 unmaps the destination before it finds that the source
+	 * spans VMAs: the tail of a failed longer attempt may be a hole now. */
+	for (size_t i = moved; i < n; i++)
+		if (mc->mapped[a + i] && msync(mc_at(mc, a + i), PG, MS_ASYNC) && errno == ENOMEM)
+			mc->mapped[a + i] = 0;
+	return moved;
+}
+
+/* What the mapping-changes test was doing, for a crash report. */
+static volatile int mc_cur_op = -1, mc_cur_round = -1;
+static char *volatile mc_base;
+
+static void mc_on_segv(int sig, siginfo_t *si, void *uc)
+{
+	char msg[160];
+	(void)uc;
+	int n = snprintf(msg, sizeof(msg), "FAIL mapping-changes: signal %d at %p (range %p) in round %d, op %d\n",
+			 sig, si->si_addr, (void *)mc_base, mc_cur_round, mc_cur_op);
+	if (write(2, msg, (size_t)n) < 0 || write(1, msg, (size_t)n) < 0)
+		_exit(139);
+	static char maps[16384];
+	int fd = open("/proc/self/maps", O_RDONLY);
+	ssize_t got = fd >= 0 ? read(fd, maps, sizeof(maps)) : -1;
+	if (got > 0 && write(1, maps, (size_t)got) < 0)
+		_exit(139);
+	_exit(139);
 }
 
 static void mc_op(struct mc *mc, int op)
@@ -324,6 +351,7 @@ static void mc_op(struct mc *mc, int op)
 	size_t n, n2;
 	long a, b;
 
+	mc_cur_op = op;
 	switch (op) {
 	case 0: /* dropped */
 		if ((a = mc_pick(mc, 1, &n)) >= 0 && madvise(mc_at(mc, a), n * PG, MADV_DONTNEED))
@@ -440,6 +468,9 @@ static void mapping_changes(enum ooh_backend b)
 		mc.m[i * PG] = (char)(i | 1);
 	mc_set(&mc, 0, MC_PAGES, 1);
 	struct ooh_range r = { (uintptr_t)mc.m, MC_PAGES * PG };
+	struct sigaction sa = { .sa_sigaction = mc_on_segv, .sa_flags = SA_SIGINFO };
+	sigaction(SIGSEGV, &sa, NULL); /* before ooh_open: mprotect chains to it */
+	mc_base = mc.m;
 	struct ooh_open_opts o = { .size = sizeof(o), .backend = b, .flags = OOH_OPEN_START,
 				   .ranges = &r, .nr_ranges = 1 };
 	ooh_tracker *t;
@@ -453,6 +484,8 @@ static void mapping_changes(enum ooh_backend b)
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int round = 0; round < MC_ROUNDS && !err && !mc.err; round++) {
+		mc_cur_round = round;
+		mc_cur_op = -1;
 		mc_hash(&mc, before);
 		memcpy(was, mc.mapped, sizeof(was));
 		if (mc_writes(&mc, rnd(&mc.s))) {
