@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -368,22 +369,27 @@ int main(int argc, char **argv)
 					emit(&r);
 				}
 				int nreps = b == OOH_BACKEND_SOFTDIRTY ? reps : slow_reps;
-				/* mprotect: also without its page check, and in the mode
-				 * an unprivileged process gets (OOH_MPROTECT_CHECK): what
-				 * the check costs, side by side. */
-				static const char *const modes[][2] = {
-					{ NULL, NULL }, { "off", "mprotect-nocheck" }, { "flags", "mprotect-flags" } };
-				int nmodes = b == OOH_BACKEND_MPROTECT ? 3 : 1;
+				/* mprotect and softdirty: also without their page check,
+				 * and in the mode an unprivileged process gets
+				 * (OOH_MPROTECT_CHECK, OOH_SOFTDIRTY_CHECK): what the
+				 * check costs, side by side. */
+				static const char *const modes[][3] = {
+					{ NULL, NULL, NULL },
+					{ "off", "mprotect-nocheck", "softdirty-nocheck" },
+					{ "flags", "mprotect-flags", "softdirty-flags" } };
+				bool sd = b == OOH_BACKEND_SOFTDIRTY;
+				const char *env = sd ? "OOH_SOFTDIRTY_CHECK" : "OOH_MPROTECT_CHECK";
+				int nmodes = b == OOH_BACKEND_MPROTECT || sd ? 3 : 1;
 				for (int mi = 0; mi < nmodes; mi++) {
 					static struct samples s1;
 					s1.n = 0;
-					r.backend = modes[mi][1] ? modes[mi][1] : name;
+					r.backend = modes[mi][1] ? modes[mi][1 + sd] : name;
 					r.ok = 1;
 					r.overflow = 0;
 					if (modes[mi][0])
-						setenv("OOH_MPROTECT_CHECK", modes[mi][0], 1);
+						setenv(env, modes[mi][0], 1);
 					int failed = lib_run((enum ooh_backend)b, base, pages, idx, n, nreps, &r, &s1);
-					unsetenv("OOH_MPROTECT_CHECK");
+					unsetenv(env);
 					if (!failed) {
 						finish(&s1, &r);
 						emit(&r);

@@ -80,9 +80,14 @@ enum ooh_backend {
  *    moved by mremap onto exactly the extent of a whole read-only VMA of
  *    the range, and sees moves only at re-arming collects.
  *  - pagemap, uffd: drops, replacements, moves in and out, growth; not yet
- *    pages left unmapped (munmap with nothing mapped back).  pagemap: not
- *    drops inside private anonymous VMAs of 4 GiB or more.
- *  - softdirty: new and moved mappings; a dropped page only once written.
+ *    pages left unmapped (munmap with nothing mapped back).  pagemap, in
+ *    private anonymous VMAs of 4 GiB or more: a drop is seen as a run that
+ *    held data (present, not the zero page, or swapped) at the last arm
+ *    and does not now.
+ *  - softdirty: new and moved mappings (the kernel marks them soft-dirty);
+ *    drops by mprotect's per-page pagemap check, in its collect's pagemap
+ *    pass (remote: /proc/PID/pagemap and, frames hidden, process_vm_readv);
+ *    pages left unmapped are not reported.
  *  - ooh-spml, ooh-epml: every page that was present or swapped in a range
  *    invalidated by munmap, MADV_DONTNEED, MADV_FREE discard, mremap away
  *    (THP split and reclaim too: false positives); at each collect the

@@ -33,11 +33,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/uio.h>
 #include <ucontext.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "pagecheck.h"
 
 #define MAX_TRACKERS 64
 
@@ -50,10 +50,8 @@ struct mp_priv {
 	atomic_bool overflow;
 	struct mp_priv *retired_next;
 	/* The page check's state (used under the tracker's lock only). */
-	enum { CHECK_OFF, CHECK_FLAGS, CHECK_PFN } check;
-	int pagemap_fd;
-	uint64_t *pm;              /* per tracked page, ranges in order: masked entry */
-	size_t pages;
+	struct pagecheck pc;
+	int pagemap_fd;            /* /proc/self/pagemap */
 	struct vma *layout;        /* the ranges' VMAs at the last arm */
 	ssize_t nlayout;
 	struct vma *reprotected;   /* flags mode: the same, right after re-protecting */
@@ -207,150 +205,14 @@ static int probe(char *reason, size_t len)
 /*
  * ---- The page check ----
  *
- * Per tracked page, its /proc/self/pagemap entry at the last arm, cut down
- * to what says whether the page still holds the same data: present (63),
- * swapped (62), file-or-shared (61), and
- *  - pfn mode (frame numbers visible: CAP_SYS_ADMIN): the frame or swap
- *    slot (bits 0-54).  Another frame at an address is other memory, so
- *    drops, replacements and moves are all seen (swap-in, migration, KSM
- *    and THP collapse change frames too: false positives);
- *  - flags mode (frames hidden): exclusively-mapped (56) and PM_ZERO,
- *    see lost().
+ * src/pagecheck.c: per tracked page that holds data, its /proc/self/pagemap
+ * entry at the last arm ("pfn mode" with frame numbers, else "flags mode").
  * And the layout at the last arm: what backs each address (nothing, a file
  * at an offset, anonymous memory), compared address by address.
  *
  * OOH_MPROTECT_CHECK=off|flags|pfn overrides the choice (off: no check, a
  * silent miss on every drop; only for measuring what the check costs).
  */
-#define PM_PRESENT (1ull << 63)
-#define PM_SWAPPED (1ull << 62)
-#define PM_FILE    (1ull << 61)
-#define PM_ZERO    (1ull << 60) /* ours: present, not exclusive, reads all zero */
-#define PM_EXCL    (1ull << 56)
-#define PM_FRAME   ((1ull << 55) - 1)
-#define PM_DATA    (PM_PRESENT | PM_SWAPPED)
-#define PM_CHUNK   512          /* entries per pread (on the stack) */
-
-/* Did a page with the same backing lose its data between entries o and n? */
-static bool lost(uint64_t o, uint64_t n, bool pfn)
-{
-	if (!(o & PM_DATA) || (o & PM_ZERO))
-		return false; /* it held zero or the file's data: only a store (which
-			       * faults) or a new backing (the layout) changes that */
-	if (!(n & PM_DATA))
-		return true;  /* dropped: reads as zero (or the file) now */
-	if (pfn)
-		return o != n;
-	if ((o ^ n) & PM_FILE)
-		return true;  /* private copy <-> file page */
-	if (o & PM_FILE)
-		return false; /* the same page cache or shared memory page */
-	/*
-	 * Anonymous, present and not exclusive: either the shared zero page
-	 * that a read maps after a drop, or a page shared with a fork child
-	 * (or KSM).  Without frames only the content tells them apart.  An
-	 * exclusive or swapped page is the same one (a new exclusive page
-	 * needs a store), a limit: with THP use_zero_page=0 a read of a whole
-	 * dropped 2 MiB maps a new zero-filled huge page.
-	 */
-	if ((n & (PM_PRESENT | PM_EXCL)) == PM_PRESENT)
-		return n & PM_ZERO;
-	return false;
-}
-
-static bool all_zero(const void *buf, size_t len)
-{
-	const uint64_t *w = buf;
-	for (size_t i = 0; i < len / 8; i++)
-		if (w[i])
-			return false;
-	return true;
-}
-
-/*
- * Mark with PM_ZERO those of the n pages at addr[] (entries e[]) that read
- * all zero.  Read with process_vm_readv, so that a page another thread
- * unmaps meanwhile gives EFAULT instead of SIGSEGV; such a page counts as
- * zero (reported: conservative).  64 bytes first, the whole page only when
- * those are zero, so a page shared with a fork child costs little.
- */
-static void mark_zero(const uint64_t *addr, uint64_t **e, size_t n)
-{
-	enum { HEAD = 64, BATCH = 64 };
-	unsigned char head[BATCH][HEAD], page[OOH_PAGE_SIZE];
-	struct iovec loc[BATCH], rem[BATCH];
-	pid_t self = getpid();
-
-	for (size_t i = 0; i < n;) {
-		size_t b = n - i < BATCH ? n - i : BATCH;
-		for (size_t j = 0; j < b; j++) {
-			loc[j] = (struct iovec){ head[j], HEAD };
-			rem[j] = (struct iovec){ (void *)(uintptr_t)addr[i + j], HEAD };
-		}
-		ssize_t got = process_vm_readv(self, loc, b, rem, b, 0);
-		size_t ok = got > 0 ? (size_t)got / HEAD : 0;
-		for (size_t j = 0; j < ok; j++) {
-			if (!all_zero(head[j], HEAD))
-				continue;
-			struct iovec l = { page, sizeof(page) }, r = { rem[j].iov_base, sizeof(page) };
-			if (process_vm_readv(self, &l, 1, &r, 1, 0) != (ssize_t)sizeof(page) ||
-			    all_zero(page, sizeof(page)))
-				*e[i + j] |= PM_ZERO;
-		}
-		if (ok < b) /* the first unreadable one */
-			*e[i + ok++] |= PM_ZERO;
-		i += ok;
-	}
-}
-
-/*
- * Read the entries of range r into cur (reduced), and report (when out)
- * the pages that lost their data since old; store cur in old when store.
- */
-static int check_pages(struct mp_priv *p, const struct ooh_region *r, uint64_t *old, bool store,
-		       struct region_list *out)
-{
-	uint64_t cur[PM_CHUNK], amb_addr[PM_CHUNK], *amb[PM_CHUNK];
-	bool pfn = p->check == CHECK_PFN;
-	uint64_t keep = pfn ? PM_DATA | PM_FILE | PM_FRAME : PM_DATA | PM_FILE | PM_EXCL;
-
-	for (uint64_t a = r->start; a < r->end;) {
-		size_t n = (r->end - a) / OOH_PAGE_SIZE, namb = 0;
-		if (n > PM_CHUNK)
-			n = PM_CHUNK;
-		ssize_t got;
-		do
-			got = pread(p->pagemap_fd, cur, n * 8, (off_t)(a / OOH_PAGE_SIZE * 8));
-		while (got < 0 && errno == EINTR);
-		if (got < 8)
-			return got < 0 ? -errno : -EIO;
-		n = (size_t)got / 8;
-		for (size_t i = 0; i < n; i++) {
-			cur[i] &= keep;
-			if (!pfn && (cur[i] & (PM_PRESENT | PM_FILE | PM_EXCL)) == PM_PRESENT) {
-				amb_addr[namb] = a + i * OOH_PAGE_SIZE;
-				amb[namb++] = &cur[i];
-			}
-		}
-		mark_zero(amb_addr, amb, namb);
-		for (size_t i = 0; i < n; i++) {
-			if (out && lost(old[i], cur[i], pfn)) {
-				uint64_t pg = a + i * OOH_PAGE_SIZE;
-				int err = out->n && out->v[out->n - 1].end == pg
-						  ? (out->v[out->n - 1].end += OOH_PAGE_SIZE, 0)
-						  : region_list_add(out, pg, pg + OOH_PAGE_SIZE);
-				if (err)
-					return err;
-			}
-			if (store)
-				old[i] = cur[i];
-		}
-		old += n;
-		a += n * OOH_PAGE_SIZE;
-	}
-	return 0;
-}
-
 /* Same backing at addr in VMAs a and b (either may be NULL: unmapped)? */
 static bool same_backing(const struct vma *a, const struct vma *b, uint64_t addr)
 {
@@ -447,7 +309,7 @@ static int check(struct ooh_tracker *t, struct vma *v, ssize_t nv, bool rearm, s
 	struct mp_priv *p = t->priv;
 	int err = 0;
 
-	if (p->check == CHECK_OFF) {
+	if (p->pc.mode == PAGECHECK_OFF) {
 		free(v);
 		return 0;
 	}
@@ -458,7 +320,7 @@ static int check(struct ooh_tracker *t, struct vma *v, ssize_t nv, bool rearm, s
 		p->layout = v;
 		p->nlayout = nv;
 		v = NULL;
-		if (p->check == CHECK_FLAGS) { /* after re-protecting: see relayout() */
+		if (p->pc.mode == PAGECHECK_FLAGS) { /* after re-protecting: see relayout() */
 			struct vma *after;
 			ssize_t n = read_maps(t->pid, t->ranges, t->nr_ranges, &after);
 			if (n < 0) {
@@ -474,36 +336,26 @@ static int check(struct ooh_tracker *t, struct vma *v, ssize_t nv, bool rearm, s
 		}
 	}
 	free(v);
-	uint64_t *old = p->pm;
-	for (size_t k = 0; k < t->nr_ranges && !err; k++) {
-		err = check_pages(p, &t->ranges[k], old, rearm, out);
-		old += (t->ranges[k].end - t->ranges[k].start) / OOH_PAGE_SIZE;
-	}
+	/* Every page of the ranges, unmapped ones too: a drop or an munmap
+	 * of a page that held data is reported (as it was before sharing). */
+	pagecheck_begin(&p->pc);
+	for (size_t k = 0; k < t->nr_ranges && !err; k++)
+		err = pagecheck_feed_range(&p->pc, p->pagemap_fd, t->ranges[k].start, t->ranges[k].end,
+					   rearm, out);
+	pagecheck_end(&p->pc, rearm && !err);
 	return err;
 }
 
-/* Set up the check: mode, pagemap, per-page entries.  Before the first arm. */
+/* Set up the check: mode, pagemap.  Before the first arm. */
 static int check_open(struct ooh_tracker *t, struct mp_priv *p)
 {
-	const char *env = getenv("OOH_MPROTECT_CHECK");
-	volatile char here = 1; /* a page surely present: our stack */
+	int err = pagecheck_init(&p->pc, t->pid, getenv("OOH_MPROTECT_CHECK"));
 
 	p->pagemap_fd = -1;
-	if (env && !strcmp(env, "off")) {
-		p->check = CHECK_OFF;
-		return 0;
-	}
+	if (err || p->pc.mode == PAGECHECK_OFF)
+		return err;
 	p->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (p->pagemap_fd < 0)
-		return -errno;
-	uint64_t e = 0;
-	if (pread(p->pagemap_fd, &e, 8, (off_t)((uintptr_t)&here / OOH_PAGE_SIZE * 8)) != 8)
-		return -EIO;
-	p->check = (e & PM_FRAME) && !(env && !strcmp(env, "flags")) ? CHECK_PFN : CHECK_FLAGS;
-	for (size_t k = 0; k < t->nr_ranges; k++)
-		p->pages += (t->ranges[k].end - t->ranges[k].start) / OOH_PAGE_SIZE;
-	p->pm = calloc(p->pages, sizeof(*p->pm));
-	return p->pm ? 0 : -ENOMEM;
+	return p->pagemap_fd < 0 ? -errno : 0;
 }
 
 static void check_close(struct mp_priv *p)
@@ -511,10 +363,9 @@ static void check_close(struct mp_priv *p)
 	if (p->pagemap_fd >= 0)
 		close(p->pagemap_fd);
 	p->pagemap_fd = -1;
-	free(p->pm);
+	pagecheck_free(&p->pc);
 	free(p->layout);
 	free(p->reprotected);
-	p->pm = NULL;
 	p->layout = p->reprotected = NULL;
 }
 

@@ -33,6 +33,9 @@ struct pagemap_priv {
 	struct region_list untracked; /* unregistrable but writable: always dirty */
 	struct region_list anon;      /* big private anonymous VMAs, as last seen */
 	struct region_list known;     /* all VMAs, as last seen */
+	struct region_list data;      /* in anon: the runs holding data at the last arm */
+	struct region_list data_next; /* the same, being built by a re-arming pass */
+	struct region_list scan;      /* scratch */
 	bool refresh;                 /* VMA layout changed: re-read maps */
 	size_t vec_hint;              /* grows to the largest scan seen */
 };
@@ -51,7 +54,7 @@ static long scan(int fd, struct pm_scan_arg *a)
  * runs to out; with wp, matched pages are write-protected in the same walk.
  */
 static int scan_range(int fd, uint64_t start, uint64_t end, uint64_t mask, uint64_t inv,
-		      uint64_t anyof, bool wp, struct region_list *out, size_t hint)
+		      uint64_t anyof, uint64_t ret, bool wp, struct region_list *out, size_t hint)
 {
 	uint64_t pos = start;
 
@@ -68,7 +71,7 @@ static int scan_range(int fd, uint64_t start, uint64_t end, uint64_t mask, uint6
 			.category_inverted = inv,
 			.category_mask = mask,
 			.category_anyof_mask = anyof,
-			.return_mask = mask & ~(uint64_t)PAGE_IS_PFNZERO,
+			.return_mask = ret,
 		};
 		long got = scan(fd, &a);
 		if (got < 0)
@@ -133,14 +136,14 @@ static int probe(char *reason, size_t len)
 		goto out;
 	}
 	struct region_list l = { 0 };
-	err = scan_range(pm, s, e, PAGE_IS_WRITTEN, 0, 0, true, &l, 0);
+	err = scan_range(pm, s, e, PAGE_IS_WRITTEN, 0, 0, PAGE_IS_WRITTEN, true, &l, 0);
 	if (err == -ENOTTY || err == -EINVAL) {
 		set_reason(reason, len, "PAGEMAP_SCAN ioctl not supported by this kernel (Linux >= 6.7 needed)");
 		err = -EOPNOTSUPP;
 	} else if (!err) {
 		l.n = 0;
 		mem[2 * OOH_PAGE_SIZE] = 2;
-		err = scan_range(pm, s, e, PAGE_IS_WRITTEN, 0, 0, true, &l, 0);
+		err = scan_range(pm, s, e, PAGE_IS_WRITTEN, 0, 0, PAGE_IS_WRITTEN, true, &l, 0);
 		if (!err && (l.n != 1 || l.v[0].start != s + 2 * OOH_PAGE_SIZE ||
 			     l.v[0].end != s + 3 * OOH_PAGE_SIZE)) {
 			set_reason(reason, len, "self-test failed: a written page was not reported exactly");
@@ -203,6 +206,9 @@ static void pm_close(struct ooh_tracker *t)
 	region_list_free(&p->untracked);
 	region_list_free(&p->anon);
 	region_list_free(&p->known);
+	region_list_free(&p->data);
+	region_list_free(&p->data_next);
+	region_list_free(&p->scan);
 	free(p);
 	t->priv = NULL;
 }
@@ -250,10 +256,81 @@ static bool covered(const struct region_list *l, uint64_t s, uint64_t e)
 static int scan_gap(struct pagemap_priv *p, uint64_t s, uint64_t e, bool wp, struct region_list *out)
 {
 	size_t before = out->n;
-	int err = scan_range(p->pagemap_fd, s, e, PAGE_IS_WRITTEN, 0, 0, wp, out, p->vec_hint);
+	int err = scan_range(p->pagemap_fd, s, e, PAGE_IS_WRITTEN, 0, 0, PAGE_IS_WRITTEN, wp, out, p->vec_hint);
 	for (size_t i = before; i < out->n && !p->refresh; i++)
 		p->refresh = !covered(&p->known, out->v[i].start, out->v[i].end);
 	return err;
+}
+
+/* Append [s, e) to l, merged with its last run when they touch. */
+static int append_run(struct region_list *l, uint64_t s, uint64_t e)
+{
+	if (l->n && l->v[l->n - 1].end == s) {
+		l->v[l->n - 1].end = e;
+		return 0;
+	}
+	return region_list_add(l, s, e);
+}
+
+/* Report the parts of old's runs within [s, e) that runs of now (sorted,
+ * within [s, e)) do not cover. */
+static int report_gone(const struct region_list *old, uint64_t s, uint64_t e,
+		       const struct region_list *now, struct region_list *out)
+{
+	size_t lo = 0, hi = old->n, j = 0;
+
+	while (lo < hi) { /* the first run ending after s */
+		size_t mid = lo + (hi - lo) / 2;
+		if (old->v[mid].end <= s)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < old->n && old->v[i].start < e; i++) {
+		uint64_t pos = old->v[i].start > s ? old->v[i].start : s;
+		uint64_t end = old->v[i].end < e ? old->v[i].end : e;
+		while (pos < end) {
+			while (j < now->n && now->v[j].end <= pos)
+				j++;
+			if (j < now->n && now->v[j].start <= pos) {
+				pos = now->v[j].end; /* still holds data */
+				continue;
+			}
+			uint64_t stop = j < now->n && now->v[j].start < end ? now->v[j].start : end;
+			int err = region_list_add(out, pos, stop);
+			if (err)
+				return err;
+			pos = stop;
+		}
+	}
+	return 0;
+}
+
+/*
+ * A big anonymous VMA's part [s, e): one walk returns every run holding
+ * data, flagged when written (those are reported and, with wp,
+ * re-protected: the kernel protects only the written ones it matches).
+ * A page dropped (MADV_DONTNEED, MADV_FREE discarded: not written, and
+ * an empty pte is not asked for here) is found as a run that held data
+ * at the last arm and does not now.  The runs are taken in the same walk
+ * that re-arms, so no drop can fall between the two.
+ */
+static int scan_anon(struct pagemap_priv *p, uint64_t s, uint64_t e, bool wp, struct region_list *out)
+{
+	struct region_list *now = &p->scan;
+
+	now->n = 0;
+	int err = scan_range(p->pagemap_fd, s, e, PAGE_IS_PFNZERO, PAGE_IS_PFNZERO,
+			     PAGE_IS_PRESENT | PAGE_IS_SWAPPED, PAGE_IS_WRITTEN, wp, now, p->vec_hint);
+	for (size_t i = 0; i < now->n && !err; i++) {
+		now->v[i].start = now->v[i].start > s ? now->v[i].start : s;
+		now->v[i].end = now->v[i].end < e ? now->v[i].end : e;
+		if (now->v[i].flags & PAGE_IS_WRITTEN)
+			err = region_list_add(out, now->v[i].start, now->v[i].end);
+		if (!err && wp)
+			err = append_run(&p->data_next, now->v[i].start, now->v[i].end);
+	}
+	return err ? err : report_gone(&p->data, s, e, now, out);
 }
 
 /*
@@ -264,11 +341,12 @@ static int scan_gap(struct pagemap_priv *p, uint64_t s, uint64_t e, bool wp, str
  * walk over every hole.  Harmless for ordinary mappings (and then reads of
  * untouched memory stay unreported), but on a sparse reservation (an ASan
  * shadow, a JVM heap: terabytes) it never ends.  So in big private
- * anonymous VMAs, where an empty pte holds no data, we ask only for
- * present or swapped pages, and not for the shared zero page a read maps
- * (writing it faults in a fresh, unprotected page).  Everywhere else the
- * plain "written" query is used: the kernel has a fast path for exactly
- * that one (about twice as fast as any other mask).
+ * anonymous VMAs, where an empty pte holds no data, we ask only for the
+ * pages holding data: present or swapped, and not the shared zero page a
+ * read maps (writing it faults in a fresh, unprotected page); see
+ * scan_anon().  Everywhere else the plain "written" query is used: the
+ * kernel has a fast path for exactly that one (about twice as fast as any
+ * other mask).
  */
 static int scan_written(struct pagemap_priv *p, uint64_t start, uint64_t end, bool wp,
 			struct region_list *out)
@@ -287,14 +365,21 @@ static int scan_written(struct pagemap_priv *p, uint64_t start, uint64_t end, bo
 		if (e > end)
 			e = end;
 		if (!err)
-			err = scan_range(p->pagemap_fd, s, e, PAGE_IS_WRITTEN | PAGE_IS_PFNZERO,
-					 PAGE_IS_PFNZERO, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, wp, out,
-					 p->vec_hint);
+			err = scan_anon(p, s, e, wp, out);
 		pos = e;
 	}
 	if (!err && pos < end)
 		err = scan_gap(p, pos, end, wp, out);
 	return err;
+}
+
+/* The runs just recorded by a re-arming pass become the last arm's. */
+static void arm_data(struct pagemap_priv *p)
+{
+	struct region_list l = p->data;
+	p->data = p->data_next;
+	p->data_next = l;
+	p->data_next.n = 0;
 }
 
 static int pm_start(struct ooh_tracker *t)
@@ -303,12 +388,16 @@ static int pm_start(struct ooh_tracker *t)
 	struct region_list scratch = { 0 };
 	int err = register_ranges(t, NULL);
 
+	p->data.n = p->data_next.n = 0;
+
 	/* Re-arm: write-protect every written page (no output needed). */
 	for (size_t i = 0; !err && i < t->nr_ranges; i++) {
 		err = scan_written(p, t->ranges[i].start, t->ranges[i].end, true, &scratch);
 		scratch.n = 0;
 	}
 	region_list_free(&scratch);
+	if (!err)
+		arm_data(p);
 	return err;
 }
 
@@ -338,11 +427,12 @@ static int pm_snapshot(struct ooh_tracker *t, bool rearm, struct region_list *ou
 	int err = 0;
 
 	(void)rflags;
+	p->data_next.n = 0;
 	/* 1. VMAs in our ranges that are not registered (new or moved): their
 	 * whole extent is reported, their content may have been replaced. */
 	for (size_t i = 0; !err && i < t->nr_ranges; i++)
-		err = scan_range(p->pagemap_fd, t->ranges[i].start, t->ranges[i].end,
-				 PAGE_IS_WPALLOWED, PAGE_IS_WPALLOWED, 0, false, &fresh, 0);
+		err = scan_range(p->pagemap_fd, t->ranges[i].start, t->ranges[i].end, PAGE_IS_WPALLOWED,
+				 PAGE_IS_WPALLOWED, 0, PAGE_IS_WPALLOWED, false, &fresh, 0);
 	bool relearn = p->refresh;
 	for (size_t i = 0; !err && i < fresh.n; i++)
 		if (!covered(&p->skipped, fresh.v[i].start, fresh.v[i].end))
@@ -384,6 +474,8 @@ static int pm_snapshot(struct ooh_tracker *t, bool rearm, struct region_list *ou
 	}
 	if (out->n - before > p->vec_hint)
 		p->vec_hint = out->n - before;
+	if (!err && rearm)
+		arm_data(p);
 	if (err == -ENOENT || err == -ESRCH)
 		err = -ESRCH;
 	return err;

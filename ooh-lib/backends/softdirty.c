@@ -17,6 +17,17 @@
  * on the whole mm, so one softdirty tracker per target at a time (-EBUSY).
  * A THP's bit covers all its 512 pages: reports are per 4 KiB page but
  * may include clean pages of a written THP (no OOH_CAP_PAGE_EXACT).
+ *
+ * Memory that changes without a store (issue #16): a new or expanded VMA
+ * reads soft-dirty whole (VM_SOFTDIRTY), and mremap marks the ptes it
+ * moves soft-dirty; but a page dropped (MADV_DONTNEED, MADV_FREE
+ * discarded, a hole moved over it) leaves an empty pte that is not, and a
+ * read then maps the zero page, not soft-dirty either.  So every arm also
+ * keeps the pagemap entry of each page that holds data and each collect
+ * compares it, in the same pagemap pass (src/pagecheck.c; in flags mode
+ * it reads the target's memory with process_vm_readv).
+ * OOH_SOFTDIRTY_CHECK=off|flags|pfn overrides the mode (off: drops are
+ * missed; only for measuring what the check costs).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,12 +39,14 @@
 
 #include "internal.h"
 #include "kabi.h"
+#include "pagecheck.h"
 
 #define CHUNK_PAGES 8192
 
 struct sd_priv {
 	int pagemap_fd, clear_refs_fd; /* kept open: re-opening costs at every collect */
 	uint64_t *buf;
+	struct pagecheck pc;
 };
 
 static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -128,8 +141,11 @@ static int sd_open(struct ooh_tracker *t)
 	p->clear_refs_fd = open_proc(t->pid, "clear_refs", O_WRONLY);
 	err = !p->buf ? -ENOMEM : p->pagemap_fd < 0 ? p->pagemap_fd : p->clear_refs_fd < 0 ? p->clear_refs_fd : 0;
 	if (!err)
+		err = pagecheck_init(&p->pc, t->pid, getenv("OOH_SOFTDIRTY_CHECK"));
+	if (!err)
 		err = claim_pid(t->pid);
 	if (err) {
+		pagecheck_free(&p->pc);
 		if (p->pagemap_fd >= 0)
 			close(p->pagemap_fd);
 		if (p->clear_refs_fd >= 0)
@@ -149,6 +165,7 @@ static void sd_close(struct ooh_tracker *t)
 	release_pid(t->pid);
 	close(p->pagemap_fd);
 	close(p->clear_refs_fd);
+	pagecheck_free(&p->pc);
 	free(p->buf);
 	free(p);
 	t->priv = NULL;
@@ -163,18 +180,13 @@ static int clear(struct ooh_tracker *t)
 	return w < 0 ? -errno : -EIO; /* ESRCH once the target is gone */
 }
 
-static int sd_start(struct ooh_tracker *t)
-{
-	return clear(t);
-}
-
-static int sd_stop(struct ooh_tracker *t)
-{
-	(void)t;
-	return 0; /* nothing armed that costs the target anything */
-}
-
-static int read_dirty(struct ooh_tracker *t, uint64_t s, uint64_t e, struct region_list *out)
+/*
+ * Read the entries of [s, e): the soft-dirty pages go to dirty (if any);
+ * the page check compares (reporting into out, if any) and, with store,
+ * keeps them.
+ */
+static int read_range(struct ooh_tracker *t, uint64_t s, uint64_t e, struct region_list *dirty,
+		      bool store, struct region_list *out)
 {
 	struct sd_priv *p = t->priv;
 
@@ -187,22 +199,72 @@ static int read_dirty(struct ooh_tracker *t, uint64_t s, uint64_t e, struct regi
 		if (r <= 0)
 			return r < 0 ? (errno == ESRCH ? -ESRCH : -errno) : -ESRCH;
 		size_t got = (size_t)r / sizeof(uint64_t);
-		for (size_t i = 0; i < got; i++)
+		for (size_t i = 0; i < got && dirty; i++)
 			if ((p->buf[i] >> PM_SOFT_DIRTY_BIT) & 1) {
-				int err = region_list_add(out, s + i * OOH_PAGE_SIZE, s + (i + 1) * OOH_PAGE_SIZE);
+				int err = region_list_add(dirty, s + i * OOH_PAGE_SIZE, s + (i + 1) * OOH_PAGE_SIZE);
 				if (err)
 					return err;
 			}
+		int err = pagecheck_feed(&p->pc, s, p->buf, got, store, out);
+		if (err)
+			return err;
 		s += got * OOH_PAGE_SIZE;
 	}
 	return 0;
 }
 
+/* One pass over the mapped parts of the ranges (see read_range). */
+static int walk(struct ooh_tracker *t, struct region_list *dirty, bool store, struct region_list *out)
+{
+	struct sd_priv *p = t->priv;
+	struct vma *v = NULL;
+	ssize_t n = read_maps(t->pid, t->ranges, t->nr_ranges, &v);
+	int err = n < 0 ? (int)n : 0;
+
+	pagecheck_begin(&p->pc);
+	for (ssize_t i = 0; i < n && !err; i++)
+		for (size_t k = 0; k < t->nr_ranges && !err; k++) {
+			uint64_t s = v[i].start > t->ranges[k].start ? v[i].start : t->ranges[k].start;
+			uint64_t e = v[i].end < t->ranges[k].end ? v[i].end : t->ranges[k].end;
+			if (s < e)
+				err = read_range(t, s, e, dirty, store, out);
+		}
+	pagecheck_end(&p->pc, store && !err);
+	free(v);
+	return err;
+}
+
+/*
+ * The page check's first record, then the clear, with another process
+ * frozen in between: a page written and dropped there would be missed.
+ * A target we may not freeze (-EPERM: traced by the caller, or no right;
+ * collects then need OOH_COLLECT_FROZEN anyway) is armed as it runs.
+ */
+static int sd_start(struct ooh_tracker *t)
+{
+	struct ptrace_freeze f = { 0 };
+	int err = t->self ? 0 : freeze_target(t->pid, &f);
+	bool frozen = !t->self && !err;
+
+	if (err && err != -EPERM)
+		return err;
+	err = walk(t, NULL, true, NULL);
+	if (!err)
+		err = clear(t);
+	if (frozen)
+		thaw_target(&f);
+	return err;
+}
+
+static int sd_stop(struct ooh_tracker *t)
+{
+	(void)t;
+	return 0; /* nothing armed that costs the target anything */
+}
+
 static int sd_snapshot(struct ooh_tracker *t, bool rearm, struct region_list *out, uint32_t *rflags)
 {
 	struct ptrace_freeze f = { 0 };
-	struct vma *v = NULL;
-	ssize_t n;
 	int err;
 
 	/* Caller-frozen (OOH_COLLECT_FROZEN): its stop is our freeze. */
@@ -215,16 +277,7 @@ static int sd_snapshot(struct ooh_tracker *t, bool rearm, struct region_list *ou
 	}
 	if (rearm && t->self && proc_thread_count(t->pid) > 1)
 		*rflags |= OOH_RESULT_OVERFLOW; /* a racing write could fall between read and clear */
-	n = read_maps(t->pid, t->ranges, t->nr_ranges, &v);
-	err = n < 0 ? (int)n : 0;
-	for (ssize_t i = 0; i < n && !err; i++)
-		for (size_t k = 0; k < t->nr_ranges && !err; k++) {
-			uint64_t s = v[i].start > t->ranges[k].start ? v[i].start : t->ranges[k].start;
-			uint64_t e = v[i].end < t->ranges[k].end ? v[i].end : t->ranges[k].end;
-			if (s < e)
-				err = read_dirty(t, s, e, out);
-		}
-	free(v);
+	err = walk(t, out, rearm, out);
 	if (!err && rearm)
 		err = clear(t);
 	if (freeze)

@@ -9,6 +9,7 @@
  * differs must be reported, by every backend (no exemption by caps).
  */
 #include <signal.h>
+#include <stdbool.h>
 #include <sys/wait.h>
 
 #include "ooh_test_util.h"
@@ -247,6 +248,64 @@ START_TEST(mremap_into_hole)
 }
 END_TEST
 
+/*
+ * A big sparse private anonymous mapping (>= 4 GiB, like an ASan shadow),
+ * where the pagemap backend asks only for the pages holding data: a page
+ * dropped there (and one dropped and read again: the zero page) must be
+ * reported all the same.  Exactly, by a page-exact backend.
+ */
+#define BIG_PAGES (1ul << 20) /* 4 GiB */
+
+static void big_expect(ooh_tracker *t, const char *m, const size_t *want, size_t n, const char *what)
+{
+	struct tu_pages got;
+	bool exact = ooh_tracker_caps(t) & OOH_CAP_PAGE_EXACT;
+	tu_collect(t, OOH_COLLECT_REARM, 100, &got);
+	ck_assert_msg(!(got.flags & OOH_RESULT_OVERFLOW), "%s: overflow", what);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_msg(tu_contains(&got, (uint64_t)(uintptr_t)(m + want[i] * PG)),
+			      "%s: page %zu not reported", what, want[i]);
+	size_t in = tu_count_in(&got, (uint64_t)(uintptr_t)m, BIG_PAGES);
+	ck_assert_msg(!exact || in == n, "%s: %zu pages reported, %zu changed", what, in, n);
+	tu_free(&got);
+}
+
+START_TEST(big_sparse_dontneed)
+{
+	static const size_t pg[] = { 0, 1, 777, 70000, 262143, 262144, 500001, 800000, 1048574, 1048575 };
+	enum { N = sizeof(pg) / sizeof(pg[0]) };
+	char *m = mmap(NULL, BIG_PAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		       -1, 0);
+	ck_assert_ptr_ne(m, MAP_FAILED);
+	for (size_t i = 0; i < N; i++)
+		m[pg[i] * PG + 9] = (char)(i + 1);
+	ooh_tracker *t = tu_open_range(tu_backends[_i], 0, m, BIG_PAGES * PG);
+	big_expect(t, m, NULL, 0, "big: armed");
+
+	m[pg[2] * PG] = 0x7f;
+	big_expect(t, m, (size_t[]){ pg[2] }, 1, "big: written");
+
+	/* Dropped: pg[0], pg[3], pg[4]; dropped, then read: pg[5], pg[8]. */
+	static const size_t drop[] = { 0, 3, 4, 5, 8 };
+	size_t want[5];
+	for (size_t i = 0; i < 5; i++) {
+		want[i] = pg[drop[i]];
+		ck_assert_int_eq(madvise(m + want[i] * PG, PG, MADV_DONTNEED), 0);
+	}
+	for (size_t i = 3; i < 5; i++)
+		ck_assert_int_eq(((volatile char *)m)[want[i] * PG + 9], 0); /* ground truth: zero now */
+	big_expect(t, m, want, 5, "big: dropped");
+
+	/* Nothing left over; a dropped page written again is tracked. */
+	big_expect(t, m, NULL, 0, "big: quiet");
+	m[pg[5] * PG] = 1;
+	ck_assert_int_eq(madvise(m + pg[1] * PG, PG, MADV_DONTNEED), 0);
+	big_expect(t, m, (size_t[]){ pg[1], pg[5] }, 2, "big: rewritten");
+	ck_assert_int_eq(ooh_close(t), 0);
+	munmap(m, BIG_PAGES * PG);
+}
+END_TEST
+
 /* The mprotect backend as an unprivileged process runs it (frame numbers
  * hidden): the same cases in its flags mode. */
 static void flags_mode(void)
@@ -262,6 +321,7 @@ int main(void)
 	const TTest *cases[] = {
 		munmap_then_mmap_again, mremap_move_within_range, mremap_grow_in_place, madv_dontneed,
 		madv_dontneed_then_read, madv_dontneed_fork_shared, madv_free_discarded, mremap_into_hole,
+		big_sparse_dontneed,
 	};
 
 	tu_find_backends(tu_all);
