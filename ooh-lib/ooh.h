@@ -73,28 +73,28 @@ enum ooh_backend {
  * Memory can change without a store: dropped (MADV_DONTNEED; MADV_FREE
  * pages discarded under memory pressure), replaced (munmap + mmap), moved
  * (mremap).  Such pages count as dirty (their content may differ from the
- * last collect).  Per backend, as tested (test-mappings, ooh-lib-selftest):
+ * last collect).  A page no longer mapped at the collect is no page of
+ * the target: reporting it is allowed, not required.  Per backend, as
+ * tested (test-mappings, ooh-lib-selftest):
  *  - mprotect: all of them, also pages left unmapped.  It compares, per
  *    page, /proc/self/pagemap at collect with the last arm, and the layout.
  *    Without CAP_SYS_ADMIN (frame numbers hidden) it cannot see memory
  *    moved by mremap onto exactly the extent of a whole read-only VMA of
  *    the range, and sees moves only at re-arming collects.
- *  - pagemap, uffd: drops, replacements, moves in and out, growth; not yet
- *    pages left unmapped (munmap with nothing mapped back).  pagemap, in
+ *  - pagemap, uffd: drops, replacements, moves in and out, growth.  pagemap, in
  *    private anonymous VMAs of 4 GiB or more: a drop is seen as a run that
  *    held data (present, not the zero page, or swapped) at the last arm
  *    and does not now.
  *  - softdirty: new and moved mappings (the kernel marks them soft-dirty);
  *    drops by mprotect's per-page pagemap check, in its collect's pagemap
- *    pass (remote: /proc/PID/pagemap and, frames hidden, process_vm_readv);
- *    pages left unmapped are not reported.
+ *    pass (remote: /proc/PID/pagemap and, frames hidden, process_vm_readv).
  *  - ooh-spml, ooh-epml: every page that was present or swapped in a range
  *    invalidated by munmap, MADV_DONTNEED, MADV_FREE discard, mremap away
  *    (THP split and reclaim too: false positives); at each collect the
  *    present pages (all pages of file mappings) where the backing changed
  *    since the last one (mremap into a hole, a file mapped in); pages
  *    faulted in new are reported when written.
- * Each has OOH_CAP_MAPPING_CHANGES (softdirty: for new and moved mappings).
+ * Each has OOH_CAP_MAPPING_CHANGES.
  */
 #define OOH_CAP_MARK_UNWATCHES (1u << 6) /* ooh_mark_dirty() stops watching the pages:
 					    * writes to them cost no fault (since 1.1.1) */
