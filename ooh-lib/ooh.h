@@ -74,7 +74,9 @@ enum ooh_backend {
  * pages discarded under memory pressure), replaced (munmap + mmap), moved
  * (mremap).  Such pages count as dirty (their content may differ from the
  * last collect).  A page no longer mapped at the collect is no page of
- * the target: reporting it is allowed, not required.  Per backend, as
+ * the target: reporting it is allowed, not required; nor is a page mapped
+ * anew where nothing was, while it reads zero (untouched anonymous memory:
+ * it is reported once written).  Per backend, as
  * tested (test-mappings, ooh-lib-selftest):
  *  - mprotect: all of them, also pages left unmapped.  It compares, per
  *    page, /proc/self/pagemap at collect with the last arm, and the layout.

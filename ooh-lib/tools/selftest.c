@@ -481,6 +481,8 @@ static void mapping_changes(enum ooh_backend b)
 		return;
 	}
 	size_t missed = 0, changed = 0, fp = 0, overflow = 0;
+	static const unsigned char zero_page[PG];
+	const uint64_t zero_hash = hash_page(zero_page);
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int round = 0; round < MC_ROUNDS && !err && !mc.err; round++) {
@@ -515,10 +517,12 @@ static void mapping_changes(enum ooh_backend b)
 		overflow += !!(flags & OOH_RESULT_OVERFLOW);
 		mc_hash(&mc, after);
 		for (size_t i = 0; i < MC_PAGES; i++) {
-			/* a page mapped now whose content may differ: newly mapped, or
-			 * another hash (a page no longer mapped is not a page of the
-			 * target any more: reporting it is allowed, not required) */
-			int ch = mc.mapped[i] && (!was[i] || before[i] != after[i]);
+			/* a page mapped now whose content may differ: another hash, or
+			 * newly mapped with data (mapped anew and untouched, it reads
+			 * zero: reported once written, as ooh.h allows; a page no
+			 * longer mapped is not the target's: reporting it is allowed,
+			 * not required) */
+			int ch = mc.mapped[i] && (was[i] ? before[i] != after[i] : after[i] != zero_hash);
 			int rep = contains(got, n, (uintptr_t)mc_at(&mc, i));
 			changed += ch;
 			if (ch && !rep && !(flags & OOH_RESULT_OVERFLOW) && missed++ < 3)
