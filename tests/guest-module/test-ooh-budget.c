@@ -90,6 +90,12 @@ static int64_t got(struct kid *k)
 	return v;
 }
 
+static void progress(const char *what)
+{
+	/* where a hung guest was (Check prints its lines at the end) */
+	fprintf(stderr, "ooh-test-budget: %s\n", what);
+}
+
 static void kid_write_file(const char *path, const char *s)
 {
 	int fd = open(path, O_WRONLY);
@@ -109,8 +115,13 @@ static struct kid spawn(const struct kid_opts *o, kid_fn fn, void *arg)
 	k.pid = fork();
 	ck_assert_int_ge(k.pid, 0);
 	if (k.pid == 0) {
-		close(a[1]);
-		close(b[0]);
+		/*
+		 * Only its own ends: a copy of a sibling's command pipe would
+		 * keep that sibling from seeing the end of its commands.
+		 */
+		for (int fd = 3; fd < 1024; fd++)
+			if (fd != a[0] && fd != b[1])
+				close(fd);
 		if (o->cgroup)
 			kid_write_file(CG "/cgroup.procs", "0");
 		if (o->memlock_pages >= 0) {
@@ -344,6 +355,12 @@ static struct hv_view hv_view(void)
 	hc_port_access();
 	v.req = gpage();
 	v.st = gpage();
+	/*
+	 * Not shared copy-on-write with the children: our next store would
+	 * move the page to another frame, away from the address l0 is told.
+	 */
+	ck_assert_int_eq(madvise(v.req.va, PAGE, MADV_DONTFORK), 0);
+	ck_assert_int_eq(madvise(v.st.va, PAGE, MADV_DONTFORK), 0);
 	return v;
 }
 
@@ -428,6 +445,7 @@ START_TEST(spp_pins_count_against_rlimit_memlock)
 	struct kid_opts o = { .uid = UID_A, .memlock_pages = LIMIT };
 	struct kid k = spawn(&o, kid_memlock, NULL);
 
+	progress("spp_pins_count_against_rlimit_memlock");
 	ck_assert_int_eq(got(&k), 0);
 	ck_assert_int_eq(got(&k), 0);
 	ck_assert_int_eq(got(&k), (LIMIT - 4) * 4);
@@ -467,6 +485,7 @@ START_TEST(cap_ipc_lock_is_not_limited_but_counted)
 	struct kid_opts o = { .uid = 0, .memlock_pages = 8 };
 	struct kid k = spawn(&o, kid_ipc_lock, NULL);
 
+	progress("cap_ipc_lock_is_not_limited_but_counted");
 	ck_assert_int_eq(got(&k), 0);
 	ck_assert_int_eq(got(&k), 256);
 	ck_assert_int_eq(got(&k), 0);
@@ -506,6 +525,7 @@ START_TEST(spp_pages_budget_is_per_user)
 	struct kid_opts r = { .uid = 0, .memlock_pages = 1024 };
 	struct kid a1, a2, b1, root;
 
+	progress("spp_pages_budget_is_per_user");
 	save_params();
 	param_set("max_user_spp_pages", 64);
 	a1 = spawn(&a, kid_protector, NULL);
@@ -586,6 +606,7 @@ START_TEST(sessions_budget_is_per_user)
 	struct kid_opts r = { .uid = 0, .memlock_pages = -1 };
 	struct kid a1, a2, b1, root;
 
+	progress("sessions_budget_is_per_user");
 	save_params();
 	param_set("max_user_sessions", 3);
 	a1 = spawn(&a, kid_sessions, &mode);
@@ -657,6 +678,7 @@ START_TEST(session_log_is_charged_to_the_callers_memcg)
 	int64_t bytes, r = -1;
 	long c0, c1, c2;
 
+	progress("session_log_is_charged_to_the_callers_memcg");
 	cgroup_setup();
 	k = spawn(&o, kid_log, &mode);
 	/* the largest log the module and l0 accept */
@@ -707,6 +729,8 @@ static void kid_cycles(int in, int out, void *arg)
 			if (!err)
 				err = protect(fd, p, 1, MASK ^ (uint32_t)(i & 2));
 			close(fd);
+			if (i % 1000 == 999)
+				fprintf(stderr, "ooh-test-budget: %ld cycles\n", (long)i + 1);
 		}
 		put(out, err);
 		put(out, vm_pin_kb());
@@ -744,6 +768,7 @@ START_TEST(cycles_and_kills_leave_nothing_behind)
 	struct timespec t0, t1;
 	int free0;
 
+	progress("cycles_and_kills_leave_nothing_behind");
 	cgroup_setup();
 	free0 = hv_free_sessions(mode);
 	h0 = hv_stats(&hv);
@@ -805,6 +830,7 @@ START_TEST(user_budget_is_whole_after_the_storm)
 	struct kid_opts a = { .uid = UID_A, .memlock_pages = -1 };
 	struct kid k = spawn(&a, kid_sessions, &mode);
 
+	progress("user_budget_is_whole_after_the_storm");
 	/* the defaults: a quarter of l0's sessions, 16 MiB of SPP */
 	ck_assert_uint_eq(max, 16);
 	ck_assert_uint_eq(param_get("max_user_spp_pages"), 4096);
