@@ -49,6 +49,17 @@ int ooh_mapchg_arm(struct ooh_mapchg *m, bool on);
 int ooh_mapchg_harvest(struct ooh_mapchg *m, unsigned long lo,
 		       unsigned long hi, ooh_mapchg_sink sink, void *priv);
 
+/* ooh_budget.c: per-user budgets (real uid) */
+struct ooh_user;
+struct ooh_user *ooh_user_get(void);
+void ooh_user_put(struct ooh_user *u);
+bool ooh_user_exempt(void);
+int ooh_user_charge_session(struct ooh_user *u, bool exempt);
+void ooh_user_uncharge_session(struct ooh_user *u);
+int ooh_user_charge_pages(struct ooh_user *u, unsigned long n, bool exempt,
+			  bool charge);
+void ooh_user_uncharge_pages(struct ooh_user *u, unsigned long n);
+
 /* ooh_notify.c: the log-full interrupt */
 void ooh_notify_init(void);
 void ooh_notify_exit(void);

@@ -24,6 +24,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/fs.h>
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/mmu_notifier.h>
 #include <linux/pgtable.h>
@@ -80,6 +81,8 @@ struct ooh_mapchg {
 	/* the layout at the last collect (session lock) */
 	struct ooh_vma_id *ids;
 	size_t nr_ids;
+	/* the tracker's: records are made in whichever task unmaps */
+	struct mem_cgroup *memcg;
 };
 
 /*
@@ -113,8 +116,14 @@ static void ooh_record(struct ooh_mapchg *m, const struct ooh_run *runs,
 		if (i == nr)
 			break;
 		/* may run where sleeping is not allowed (the OOM reaper) */
-		c = READ_ONCE(m->nr_chunks) < OOH_MAX_CHUNKS ?
-		    kmalloc(sizeof(*c), GFP_NOWAIT | __GFP_NOWARN) : NULL;
+		c = NULL;
+		if (READ_ONCE(m->nr_chunks) < OOH_MAX_CHUNKS) {
+			struct mem_cgroup *old = set_active_memcg(m->memcg);
+
+			c = kmalloc(sizeof(*c), GFP_NOWAIT | __GFP_NOWARN |
+				    __GFP_ACCOUNT);
+			set_active_memcg(old);
+		}
 		spin_lock(&m->lock);
 		if (c) {
 			c->nr = 0;
@@ -284,17 +293,19 @@ static const struct mmu_notifier_ops ooh_mapchg_ops = {
 
 int ooh_mapchg_open(struct ooh_mapchg **out, struct mm_struct *mm)
 {
-	struct ooh_mapchg *m = kzalloc(sizeof(*m), GFP_KERNEL);
+	struct ooh_mapchg *m = kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT);
 	int ret;
 
 	if (!m)
 		return -ENOMEM;
+	m->memcg = get_mem_cgroup_from_mm(current->mm);
 	spin_lock_init(&m->lock);
 	INIT_LIST_HEAD(&m->chunks);
 	m->mm = mm;
 	m->mn.ops = &ooh_mapchg_ops;
 	ret = mmu_notifier_register(&m->mn, mm);
 	if (ret) {
+		mem_cgroup_put(m->memcg);
 		kfree(m);
 		return ret;
 	}
@@ -319,6 +330,7 @@ void ooh_mapchg_close(struct ooh_mapchg *m)
 	mmu_notifier_unregister(&m->mn, m->mm);
 	ooh_chunks_free(&m->chunks);
 	kvfree(m->ids);
+	mem_cgroup_put(m->memcg);
 	kfree(m);
 }
 
@@ -351,7 +363,7 @@ static struct ooh_vma_id *ooh_layout(struct mm_struct *mm, size_t *nr)
 	struct ooh_vma_id *ids;
 	size_t n = 0, cap = mm->map_count + 1;
 
-	ids = kvmalloc_array(cap, sizeof(*ids), GFP_KERNEL);
+	ids = kvmalloc_array(cap, sizeof(*ids), GFP_KERNEL_ACCOUNT);
 	if (!ids)
 		return NULL;
 	for_each_vma(vmi, vma) {

@@ -27,6 +27,7 @@
 #include <linux/fs.h>
 #include <linux/gfp.h>
 #include <linux/io.h>
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
@@ -101,6 +102,9 @@ struct ooh_session {
 	struct ooh_session_stats stats;
 	struct ooh_spp_ctx *spp;	/* ooh_spp.c: sub-page protection */
 	struct ooh_mapchg *mapchg;	/* ooh_mapchg.c: unmaps, drops, remaps */
+	struct ooh_user *user;		/* charged one session while open */
+	/* the opener's, for what is allocated outside its ioctls */
+	struct mem_cgroup *memcg;
 };
 
 /*
@@ -158,6 +162,7 @@ static void ooh_fork_probe(void *data, struct task_struct *parent,
 			   struct task_struct *child)
 {
 	struct ooh_session *s;
+	struct mem_cgroup *old;
 	unsigned long flags;
 
 	if (!child->mm || (child->flags & PF_KTHREAD) ||
@@ -169,7 +174,10 @@ static void ooh_fork_probe(void *data, struct task_struct *parent,
 
 		if (s->mm != child->mm)
 			continue; /* fork of a process: the child is not tracked */
-		ctx = kzalloc(sizeof(*ctx), GFP_ATOMIC | __GFP_NOWARN);
+		old = set_active_memcg(s->memcg);
+		ctx = kzalloc(sizeof(*ctx), GFP_ATOMIC | __GFP_NOWARN |
+			      __GFP_ACCOUNT);
+		set_active_memcg(old);
 		if (!ctx) {
 			s->born_lost = true;
 			continue;
@@ -290,7 +298,7 @@ static int ooh_epml_attach(struct ooh_session *s, bool wait)
 	for_each_thread(leader, t)
 		max++;
 	rcu_read_unlock();
-	tasks = kcalloc(max + 16, sizeof(*tasks), GFP_KERNEL);
+	tasks = kcalloc(max + 16, sizeof(*tasks), GFP_KERNEL_ACCOUNT);
 	if (!tasks) {
 		put_task_struct(leader);
 		return -ENOMEM;
@@ -314,7 +322,7 @@ static int ooh_epml_attach(struct ooh_session *s, bool wait)
 			put_task_struct(tasks[i]);
 			continue;
 		}
-		ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
+		ctx = kzalloc(sizeof(*ctx), GFP_KERNEL_ACCOUNT);
 		if (!ctx) {
 			put_task_struct(tasks[i]);
 			s->late = true;
@@ -473,7 +481,7 @@ static int ooh_pending_add(struct ooh_session *s, u64 va)
 {
 	if (s->nr_pending == s->cap_pending) {
 		size_t cap = s->cap_pending ? s->cap_pending * 2 : 1024;
-		u64 *n = kvmalloc_array(cap, sizeof(*n), GFP_KERNEL);
+		u64 *n = kvmalloc_array(cap, sizeof(*n), GFP_KERNEL_ACCOUNT);
 
 		if (!n)
 			return -ENOMEM;
@@ -554,7 +562,7 @@ static int ooh_rmap_add(struct ooh_rmap *r, const void *key,
 	if (r->nr == r->cap) {
 		size_t cap = r->cap ? r->cap * 2 : 256;
 		struct ooh_vma_key *n = kvmalloc_array(cap, sizeof(*n),
-						       GFP_KERNEL);
+						       GFP_KERNEL_ACCOUNT);
 
 		if (!n)
 			return -ENOMEM;
@@ -689,7 +697,7 @@ static void ooh_log_drain(struct ooh_session *s)
 		return;
 	if (need > s->cap_staged) {
 		size_t cap = max_t(size_t, need, s->cap_staged * 2);
-		u64 *n = kvmalloc_array(cap, sizeof(*n), GFP_KERNEL);
+		u64 *n = kvmalloc_array(cap, sizeof(*n), GFP_KERNEL_ACCOUNT);
 
 		if (!n)
 			return; /* the log stays full: l0 counts the overflow */
@@ -717,8 +725,12 @@ void ooh_sessions_drain(void)
 		if (!mutex_trylock(&s->lock))
 			continue;
 		if (s->open && s->started) {
+			/* a worker: the staging is the opener's memory */
+			struct mem_cgroup *old = set_active_memcg(s->memcg);
+
 			before = s->nr_staged;
 			ooh_log_drain(s);
+			set_active_memcg(old);
 			if (s->nr_staged != before)
 				s->stats.drains++;
 		}
@@ -942,17 +954,27 @@ static long ooh_open_session(struct ooh_session *s, void __user *arg)
 		put_task_struct(task);
 		return -EPERM;
 	}
+	s->user = ooh_user_get();
+	ret = s->user ? ooh_user_charge_session(s->user, ooh_user_exempt()) :
+	      -ENOMEM;
+	if (ret) {
+		ooh_user_put(s->user);
+		s->user = NULL;
+		put_task_struct(task);
+		return ret;
+	}
 	mm = get_task_mm(task);
 	if (!mm) {
 		put_task_struct(task);
-		return -ESRCH;
+		ret = -ESRCH;
+		goto uncharge;
 	}
 	/* registered while the mm still has users, as the notifier needs */
 	ret = ooh_mapchg_open(&s->mapchg, mm);
 	if (ret) {
 		mmput(mm);
 		put_task_struct(task);
-		return ret;
+		goto uncharge;
 	}
 	s->pid = get_task_pid(task, PIDTYPE_PID);
 	put_task_struct(task);
@@ -960,7 +982,8 @@ static long ooh_open_session(struct ooh_session *s, void __user *arg)
 	mmput(mm);
 	s->mm = mm;
 	s->log_order = get_order(bytes);
-	s->log_pages = alloc_pages(GFP_KERNEL | __GFP_ZERO, s->log_order);
+	s->log_pages = alloc_pages(GFP_KERNEL_ACCOUNT | __GFP_ZERO,
+				   s->log_order);
 	if (!s->log_pages)
 		goto nomem;
 	s->log = page_address(s->log_pages);
@@ -980,7 +1003,8 @@ static long ooh_open_session(struct ooh_session *s, void __user *arg)
 		put_pid(s->pid);
 		s->mm = NULL;
 		s->pid = NULL;
-		return id == -OOH_E_NOSPC ? -ENOSPC : -EIO;
+		ret = id == -OOH_E_NOSPC ? -ENOSPC : -EIO;
+		goto uncharge;
 	}
 	s->id = id;
 	s->mode = o.mode;
@@ -993,7 +1017,12 @@ nomem:
 	put_pid(s->pid);
 	s->mm = NULL;
 	s->pid = NULL;
-	return -ENOMEM;
+	ret = -ENOMEM;
+uncharge:
+	ooh_user_uncharge_session(s->user);
+	ooh_user_put(s->user);
+	s->user = NULL;
+	return ret;
 }
 
 static long ooh_start(struct ooh_session *s)
@@ -1090,11 +1119,12 @@ struct ooh_spp_ctx **ooh_session_spp(struct file *file)
 
 int ooh_session_open(struct file *file)
 {
-	struct ooh_session *s = kzalloc(sizeof(*s), GFP_KERNEL);
+	struct ooh_session *s = kzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
 
 	if (!s)
 		return -ENOMEM;
 	mutex_init(&s->lock);
+	s->memcg = get_mem_cgroup_from_mm(current->mm);
 	INIT_LIST_HEAD(&s->ctxs);
 	INIT_LIST_HEAD(&s->born);
 	INIT_LIST_HEAD(&s->epml_node);
@@ -1126,8 +1156,11 @@ int ooh_session_release(struct file *file)
 		ooh_mapchg_close(s->mapchg);
 		mmdrop(s->mm);
 		put_pid(s->pid);
+		ooh_user_uncharge_session(s->user);
+		ooh_user_put(s->user);
 	}
 	mutex_unlock(&s->lock);
+	mem_cgroup_put(s->memcg);
 	kvfree(s->pending);
 	kvfree(s->staged);
 	kfree(s);

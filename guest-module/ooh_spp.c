@@ -29,6 +29,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/capability.h>
 #include <linux/fs.h>
 #include <linux/hashtable.h>
 #include <linux/irq_work.h>
@@ -62,6 +63,12 @@ struct ooh_spp_ctx {
 	struct list_head check;		/* pages to re-check, by check_node */
 	struct work_struct check_work;	/* ooh_spp_check_fn */
 	bool dead;			/* the mm went away */
+	/*
+	 * Each page in pages is charged once, at PROTECT, to mm->pinned_vm
+	 * (RLIMIT_MEMLOCK) and to the user's budget; uncharged when it
+	 * leaves pages (released: writable again, its unpin is only batched).
+	 */
+	struct ooh_user *user;
 	u64 nr_pages;
 	atomic64_t violations;
 	atomic64_t foreign;
@@ -77,6 +84,12 @@ struct ooh_spp_pg {
 	u64 gfn;
 	u32 mask;
 	struct page *page;		/* pinned */
+};
+
+/* What one PROTECT call may take: found once, outside the locks. */
+struct ooh_spp_limits {
+	u64 memlock;		/* RLIMIT_MEMLOCK in pages; U64_MAX: CAP_IPC_LOCK */
+	bool exempt;		/* CAP_SYS_ADMIN: past the per-user budget */
 };
 
 /* One violation taken in NMI context, for the irq_work. */
@@ -229,6 +242,8 @@ static int ooh_spp_drop_some(struct ooh_spp_ctx *ctx, unsigned long start,
 		list_add_tail(&pg->gone_node, &ooh_spp_gone_list);
 		ooh_spp_nr_gone++;
 	}
+	atomic64_sub(n, &ctx->mm->pinned_vm);
+	ooh_user_uncharge_pages(ctx->user, n);
 	mod_delayed_work(system_wq, &ooh_spp_flush_work,
 			 ooh_spp_nr_gone >= OOH_SPP_BATCH ? 0 : HZ / 2);
 	return n;
@@ -468,9 +483,12 @@ static int ooh_spp_ctx_get(struct file *file, struct ooh_spp_ctx **out)
 		*out = ctx;
 		return ctx->dead ? -ESRCH : 0;
 	}
-	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
-	if (!ctx) {
+	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL_ACCOUNT);
+	if (ctx)
+		ctx->user = ooh_user_get();
+	if (!ctx || !ctx->user) {
 		mutex_unlock(&ooh_spp_ctx_mutex);
+		kfree(ctx);
 		return -ENOMEM;
 	}
 	ctx->pages = RB_ROOT;
@@ -480,6 +498,7 @@ static int ooh_spp_ctx_get(struct file *file, struct ooh_spp_ctx **out)
 	ret = mmu_notifier_register(&ctx->mn, current->mm);
 	if (ret) {
 		mutex_unlock(&ooh_spp_ctx_mutex);
+		ooh_user_put(ctx->user);
 		kfree(ctx);
 		return ret;
 	}
@@ -492,6 +511,43 @@ static int ooh_spp_ctx_get(struct file *file, struct ooh_spp_ctx **out)
 	mutex_unlock(&ooh_spp_ctx_mutex);
 	*out = ctx;
 	return 0;
+}
+
+/*
+ * Whether n more protected pages fit ctx's limits (charge false), or takes
+ * them (charge true), as the kernel's own long-term pinners do: the mm's
+ * pinned_vm against RLIMIT_MEMLOCK (-ENOMEM), then the user's budget
+ * (-EDQUOT). Under ooh_spp_lock when charging.
+ */
+static int ooh_spp_charge(struct ooh_spp_ctx *ctx, unsigned long n,
+			  const struct ooh_spp_limits *lim, bool charge)
+{
+	atomic64_t *pinned = &ctx->mm->pinned_vm;
+	int ret;
+
+	if (!n)
+		return 0;
+	if (!charge) {
+		if (atomic64_read(pinned) + n > lim->memlock)
+			return -ENOMEM;
+		return ooh_user_charge_pages(ctx->user, n, lim->exempt, false);
+	}
+	if (atomic64_add_return(n, pinned) > lim->memlock) {
+		atomic64_sub(n, pinned);
+		return -ENOMEM;
+	}
+	ret = ooh_user_charge_pages(ctx->user, n, lim->exempt, true);
+	if (ret)
+		atomic64_sub(n, pinned);
+	return ret;
+}
+
+static void ooh_spp_uncharge(struct ooh_spp_ctx *ctx, unsigned long n)
+{
+	if (!n)
+		return;
+	atomic64_sub(n, &ctx->mm->pinned_vm);
+	ooh_user_uncharge_pages(ctx->user, n);
 }
 
 /* Unprotects [addr, addr + n pages) of ctx. */
@@ -512,22 +568,23 @@ static int ooh_spp_release_range(struct ooh_spp_ctx *ctx, unsigned long addr,
  * no munmap can run between the pin and the table update.
  */
 static int ooh_spp_protect_run(struct ooh_spp_ctx *ctx, unsigned long addr,
-			       unsigned long n, const u32 *masks)
+			       unsigned long n, const u32 *masks,
+			       const struct ooh_spp_limits *lim)
 {
 	struct page **pages;
 	struct ooh_spp_pg **pgs;
+	unsigned long i, fresh = 0;
 	long pinned;
-	unsigned long i;
 	int ret = 0;
 
-	pages = kcalloc(n, sizeof(*pages), GFP_KERNEL);
-	pgs = kcalloc(n, sizeof(*pgs), GFP_KERNEL);
+	pages = kcalloc(n, sizeof(*pages), GFP_KERNEL_ACCOUNT);
+	pgs = kcalloc(n, sizeof(*pgs), GFP_KERNEL_ACCOUNT);
 	if (!pages || !pgs) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		pgs[i] = kzalloc(sizeof(*pgs[i]), GFP_KERNEL);
+		pgs[i] = kzalloc(sizeof(*pgs[i]), GFP_KERNEL_ACCOUNT);
 		if (!pgs[i]) {
 			ret = -ENOMEM;
 			goto out;
@@ -555,10 +612,17 @@ static int ooh_spp_protect_run(struct ooh_spp_ctx *ctx, unsigned long addr,
 			ret = -EBUSY; /* the frame is protected elsewhere */
 			goto unlock;
 		}
+		/* a new entry: none at va, or another frame (dropped below) */
+		other = ooh_spp_find_va(ctx, addr + i * PAGE_SIZE);
+		if (!other || other->gfn != gfn)
+			fresh++;
 		ooh_spp_batch[i].gpa = gfn << PAGE_SHIFT;
 		ooh_spp_batch[i].mask = masks[i];
 		ooh_spp_batch[i].reserved = 0;
 	}
+	ret = ooh_spp_charge(ctx, fresh, lim, true);
+	if (ret)
+		goto unlock;
 	ret = ooh_hc(OOH_HC_SPP_SET, 0, virt_to_phys(ooh_spp_batch), n, 0, 0,
 		     NULL);
 	if (ret == -ENOSPC && ooh_spp_nr_gone) {
@@ -572,8 +636,10 @@ static int ooh_spp_protect_run(struct ooh_spp_ctx *ctx, unsigned long addr,
 		ret = ooh_hc(OOH_HC_SPP_SET, 0, virt_to_phys(ooh_spp_batch), n,
 			     0, 0, NULL);
 	}
-	if (ret < 0)
+	if (ret < 0) {
+		ooh_spp_uncharge(ctx, fresh);
 		goto unlock;
+	}
 	ret = 0;
 	for (i = 0; i < n; i++) {
 		unsigned long va = addr + i * PAGE_SIZE;
@@ -612,12 +678,44 @@ out:
 	return ret;
 }
 
+/*
+ * Whether the pages the call newly protects fit the limits, before any
+ * page changes: a call refused for them changes nothing. (Only another
+ * thread's concurrent PROTECT can make a later batch be refused.)
+ */
+static int ooh_spp_fits(struct ooh_spp_ctx *ctx, unsigned long addr,
+			unsigned long n, const u32 *masks,
+			const struct ooh_spp_limits *lim)
+{
+	unsigned long i, fresh = 0;
+
+	spin_lock(&ooh_spp_lock);
+	for (i = 0; i < n; i++) {
+		if (i && !(i % OOH_SPP_BATCH)) {
+			spin_unlock(&ooh_spp_lock);
+			cond_resched();
+			spin_lock(&ooh_spp_lock);
+		}
+		if (masks[i] != OOH_SPP_MASK_ALL &&
+		    !ooh_spp_find_va(ctx, addr + i * PAGE_SIZE))
+			fresh++;
+	}
+	spin_unlock(&ooh_spp_lock);
+	return ooh_spp_charge(ctx, fresh, lim, false);
+}
+
 static int ooh_spp_protect(struct ooh_spp_ctx *ctx, unsigned long addr,
 			   unsigned long n, const u32 *masks)
 {
+	struct ooh_spp_limits lim = { .memlock = U64_MAX };
 	unsigned long i = 0, run;
-	int ret = 0;
+	int ret;
 
+	/* as io_uring and RDMA ask: once per call, outside any lock */
+	if (!capable(CAP_IPC_LOCK))
+		lim.memlock = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+	lim.exempt = ooh_user_exempt();
+	ret = ooh_spp_fits(ctx, addr, n, masks, &lim);
 	while (i < n && !ret) {
 		if (masks[i] == OOH_SPP_MASK_ALL) {
 			for (run = 1; i + run < n &&
@@ -631,7 +729,7 @@ static int ooh_spp_protect(struct ooh_spp_ctx *ctx, unsigned long addr,
 				;
 			mmap_read_lock(ctx->mm);
 			ret = ooh_spp_protect_run(ctx, addr + i * PAGE_SIZE, run,
-						  masks + i);
+						  masks + i, &lim);
 			mmap_read_unlock(ctx->mm);
 		}
 		i += run;
@@ -662,7 +760,7 @@ static long ooh_spp_ioc_range(struct file *file, void __user *uarg,
 		return ret;
 	if (release)
 		return ooh_spp_release_range(ctx, r.addr, r.nr_pages);
-	masks = kvmalloc_array(r.nr_pages, sizeof(*masks), GFP_KERNEL);
+	masks = kvmalloc_array(r.nr_pages, sizeof(*masks), GFP_KERNEL_ACCOUNT);
 	if (!masks)
 		return -ENOMEM;
 	if (r.masks) {
@@ -700,7 +798,7 @@ static long ooh_spp_ioc_get(struct file *file, void __user *uarg)
 	if (ret)
 		return ret;
 	flush_work(&ctx->check_work); /* no page awaiting a re-check */
-	masks = kvmalloc_array(r.nr_pages, sizeof(*masks), GFP_KERNEL);
+	masks = kvmalloc_array(r.nr_pages, sizeof(*masks), GFP_KERNEL_ACCOUNT);
 	if (!masks)
 		return -ENOMEM;
 	for (i = 0; i < r.nr_pages; i++)
@@ -793,8 +891,10 @@ void ooh_spp_file_release(struct file *file)
 	/* no notifier queues it any more; it uses ctx and ctx->mm */
 	cancel_work_sync(&ctx->check_work);
 	mmdrop(ctx->mm);
-	if (RB_EMPTY_ROOT(&ctx->pages))
-		kfree(ctx); /* else leaked with its pinned pages, see drop_range */
+	if (RB_EMPTY_ROOT(&ctx->pages)) {
+		ooh_user_put(ctx->user);
+		kfree(ctx);
+	} /* else leaked with its pinned pages (and charges): see drop_range */
 }
 
 /* Task context, the writer on its way back to user mode. */

@@ -28,6 +28,10 @@ struct ooh_dev_info {
  * Sessions. Each open file of /dev/ooh is one tracker; OPEN_SESSION binds it
  * to one target process (needs ptrace rights over it: -EPERM otherwise,
  * -ESRCH for no such process, -EBUSY if the file already has a session).
+ * Each session counts against the caller's user (real uid): -EDQUOT when
+ * it holds ooh.ko's max_user_sessions (default 16; CAP_SYS_ADMIN is not
+ * refused); -ENOSPC when ooh-l0's OOH_MAX_SESSIONS are all open. The log
+ * and the session's buffers are charged to the caller's memory cgroup.
  * Modes are the hypervisor's: OOH_MODE_SPML or OOH_MODE_EPML (hv-abi.h).
  */
 struct ooh_open_session {
@@ -104,10 +108,17 @@ struct ooh_session_stats {
  * protected page is pinned for writing (a copy-on-write page is copied
  * first), so protection stays with the data; the frame must not be
  * protected through another file or address (-EBUSY: shared memory mapped
- * twice). Errors: -EINVAL (alignment, flags, nr_pages 0 or above
- * OOH_SPP_MAX_PAGES), -EFAULT (not mapped writable), -ENOSPC (the
- * hypervisor's budget), -EOPNOTSUPP (no SPP below). Pages already done
- * when an error is returned keep their new vectors.
+ * twice). Each protected page counts once, as the kernel's long-term
+ * pins do, in the process's pinned_vm (VmPin) against RLIMIT_MEMLOCK
+ * (CAP_IPC_LOCK: no limit) and in its user's max_user_spp_pages (default
+ * 4096; CAP_SYS_ADMIN: no limit), until it stops being protected.
+ * Errors: -EINVAL (alignment, flags, nr_pages 0 or above
+ * OOH_SPP_MAX_PAGES), -EFAULT (not mapped writable), -ENOMEM (over
+ * RLIMIT_MEMLOCK, or no memory), -EDQUOT (over the user's budget),
+ * -ENOSPC (the hypervisor's budget), -EOPNOTSUPP (no SPP below). The
+ * limits are checked for the whole call first: refused for them, it
+ * changes nothing. Pages already done when another error is returned keep
+ * their new vectors.
  * SPP_RELEASE: the range (masks and mask ignored) becomes unprotected;
  * pages that were not protected are no error. SPP_GET: the vectors of the
  * range's pages into masks[] (0xffffffff for a page not protected).

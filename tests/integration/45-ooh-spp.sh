@@ -33,8 +33,16 @@ fi
 
 sw=
 [ -f /ooh/include/spp-l2 ] && sw=" ooh.spp_sw=1"
+# ooh-test-budget's cycles (default 1000): a file include/budget-cycles
+# holding N (`l1/ooh-rig --include DIR`), ~0.11 s each in the loaded rig
+timeout=300
+if [ -f /ooh/include/budget-cycles ]; then
+	n=$(cat /ooh/include/budget-cycles)
+	sw="$sw ooh.budget_cycles=$n"
+	timeout=$((300 + n / 8))
+fi
 . "$OOH_TESTS/harness/l2.sh"
-l2_boot l2-spp --mem 256M --cpus 2 --timeout 300 \
+l2_boot l2-spp --mem 256M --cpus 2 --timeout $timeout \
 	--append "quiet ooh.run=/ooh/tests/l2/spp-suite.sh$sw"
 status=$?
 if [ "$status" = 0 ]; then

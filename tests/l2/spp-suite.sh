@@ -4,13 +4,20 @@
 # ooh-spp-selftest (1-byte overflow at the exact address, every byte,
 # straddling stores, threads, fork, munmap, no handler), the SPP Check
 # suites (the ones the host runs on the software backend), the malicious
-# guest against the SPP hypercalls, the cost per write, and the module
-# unloads. Kernel parameter ooh.spp_sw=1 adds libooh's software backend
+# guest against the SPP hypercalls, the per-user limits (ooh-test-budget),
+# the cost per write, and the module unloads. Kernel parameter
+# ooh.spp_sw=1 adds libooh's software backend
 # (single-stepping; see 45-ooh-spp.sh for why it is opt-in here).
 . "$OOH_TESTS/harness/result.sh"
 backends=ooh
+# open/protect/close cycles of ooh-test-budget: 1000 take ~110 s here
+# under nested TCG on a loaded machine; ooh.budget_cycles=N for more
+cycles=1000
 for arg in $(cat /proc/cmdline); do
-	case $arg in ooh.spp_sw=1) backends=ooh,mprotect ;; esac
+	case $arg in
+	ooh.spp_sw=1) backends=ooh,mprotect ;;
+	ooh.budget_cycles=*) cycles=${arg#ooh.budget_cycles=} ;;
+	esac
 done
 export OOH_SPP_TEST_BACKENDS=$backends
 fail=0
@@ -55,6 +62,18 @@ for t in "$OOH_BIN"/ooh-test-spp-*; do
 	"$t" 2>&1 || fail=1
 done
 "$OOH_BIN/ooh-test-spp-evil" || fail=1
+
+# What unprivileged users may take (RLIMIT_MEMLOCK, per-user budgets,
+# memcg, nothing left behind): children drop to uids 65534 and 65533
+OOH_BUDGET_CYCLES=$cycles "$OOH_BIN/ooh-test-budget" || fail=1
+for p in max_user_sessions max_user_spp_pages; do
+	if dmesg | grep -q "ooh: uid 6553[34]: per-user limit of .* (parameter $p)"; then
+		ooh_pass "l2-budget-warns-$p" "$(dmesg | grep -c "(parameter $p)") rate-limited messages"
+	else
+		ooh_fail "l2-budget-warns-$p" "no message naming $p"
+		fail=1
+	fi
+done
 
 # Cost per write (a figure, not a test)
 "$OOH_BIN/ooh-bench-spp" --quick --backend ooh 2>&1 | sed 's/^/bench-spp-l2: /'
