@@ -65,12 +65,14 @@ else
 fi
 
 # A hanging payload is killed at the time-out, with a message naming it.
+# The time-out counts L1's boot too: 60 s, not 30, so that a slow boot on a
+# loaded host (once over 30 s) still leaves the payload time to start.
 printf '#!/bin/sh\necho hanging-now\nwhile :; do sleep 1; done\n' >"$work/hangs.sh"
-out=$($RIG --timeout 30 run "$work/hangs.sh" 2>&1)
+out=$($RIG --timeout 60 run "$work/hangs.sh" 2>&1)
 status=$?
-if [ "$status" = 124 ] && grep -q "time-out: killed after 30s while running $work/hangs.sh" <<<"$out" &&
+if [ "$status" = 124 ] && grep -q "time-out: killed after 60s while running $work/hangs.sh" <<<"$out" &&
    grep -q '^hanging-now' <<<"$out"; then
-	ooh_pass rig-timeout "killed after 30s, named $work/hangs.sh"
+	ooh_pass rig-timeout "killed after 60s, named $work/hangs.sh"
 else
 	ooh_fail rig-timeout "status $status; output: $(tail -3 <<<"$out" | tr '\n' ' ')"
 fi
