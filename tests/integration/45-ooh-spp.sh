@@ -33,7 +33,7 @@ fi
 
 sw=
 [ -f /ooh/include/spp-l2 ] && sw=" ooh.spp_sw=1"
-# ooh-test-budget's cycles (default 1000): a file include/budget-cycles
+# ooh-test-budget's cycles (default 300): a file include/budget-cycles
 # holding N (`l1/ooh-rig --include DIR`), ~0.11 s each in the loaded rig
 timeout=300
 if [ -f /ooh/include/budget-cycles ]; then
