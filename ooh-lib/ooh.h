@@ -80,9 +80,11 @@ enum ooh_backend {
  * tested (test-mappings, ooh-lib-selftest):
  *  - mprotect: all of them, also pages left unmapped.  It compares, per
  *    page, /proc/self/pagemap at collect with the last arm, and the layout.
- *    Without CAP_SYS_ADMIN (frame numbers hidden) it cannot see memory
- *    moved by mremap onto exactly the extent of a whole read-only VMA of
- *    the range, and sees moves only at re-arming collects.
+ *    Without CAP_SYS_ADMIN (frame numbers hidden) it cannot tell memory
+ *    moved onto exactly a whole VMA from what was there: an interval in
+ *    which anything in the ranges was mapped, unmapped or moved overflows;
+ *    read-only memory moved in from outside onto exactly a whole VMA of
+ *    the ranges is not seen.
  *  - pagemap, uffd: drops, replacements, moves in and out, growth.  pagemap, in
  *    private anonymous VMAs of 4 GiB or more: a drop is seen as a run that
  *    held data (present, not the zero page, or swapped) at the last arm

@@ -289,14 +289,25 @@ static int extents_lacking(const struct ooh_tracker *t, const struct vma *a, ssi
  * unless memory was mapped or moved in: moved anonymous memory never
  * merges with its new neighbours (its page offsets do not follow on).
  * Every VMA that is not exactly as at the last arm is reported whole, and
- * so is every VMA of the last arm that is gone.  Not seen: memory moved
- * onto exactly the extent of a whole VMA (boundaries unchanged).
+ * so is every VMA of the last arm that is gone.  Memory moved onto exactly
+ * the extent of a whole VMA leaves that VMA's boundaries unchanged, so
+ * when anything moved (the layout differs at all), the interval cannot be
+ * known page by page: *unsure is set (OOH_RESULT_OVERFLOW).  Still not
+ * seen: read-only memory moved in from outside the ranges onto exactly
+ * a whole VMA of them.
  */
 static int relayout(const struct ooh_tracker *t, const struct vma *o, ssize_t no, const struct vma *v,
-		    ssize_t nv, struct region_list *out)
+		    ssize_t nv, struct region_list *out, bool *unsure)
 {
-	int err = extents_lacking(t, v, nv, o, no, out);
-	return err ? err : extents_lacking(t, o, no, v, nv, out);
+	struct region_list moved = { 0 };
+	int err = extents_lacking(t, v, nv, o, no, &moved);
+	err = err ? err : extents_lacking(t, o, no, v, nv, &moved);
+	if (moved.n)
+		*unsure = true;
+	for (size_t i = 0; i < moved.n && !err; i++)
+		err = region_list_add(out, moved.v[i].start, moved.v[i].end);
+	region_list_free(&moved);
+	return err;
 }
 
 /*
@@ -304,7 +315,8 @@ static int relayout(const struct ooh_tracker *t, const struct vma *o, ssize_t no
  * rearm, take this moment as the new arm: v is the layout read before
  * re-protecting, consumed.
  */
-static int check(struct ooh_tracker *t, struct vma *v, ssize_t nv, bool rearm, struct region_list *out)
+static int check(struct ooh_tracker *t, struct vma *v, ssize_t nv, bool rearm, struct region_list *out,
+		 bool *unsure)
 {
 	struct mp_priv *p = t->priv;
 	int err = 0;
@@ -313,8 +325,17 @@ static int check(struct ooh_tracker *t, struct vma *v, ssize_t nv, bool rearm, s
 		free(v);
 		return 0;
 	}
-	if (out)
-		err = backing_changes(t, p->layout, p->nlayout, v, nv, out);
+	if (out) {
+		struct region_list changed = { 0 };
+		err = backing_changes(t, p->layout, p->nlayout, v, nv, &changed);
+		/* flags mode cannot see memory moved onto exactly a whole VMA:
+		 * when anything was mapped or unmapped, it may have been */
+		if (p->pc.mode == PAGECHECK_FLAGS && changed.n)
+			*unsure = true;
+		for (size_t i = 0; i < changed.n && !err; i++)
+			err = region_list_add(out, changed.v[i].start, changed.v[i].end);
+		region_list_free(&changed);
+	}
 	if (!err && rearm) {
 		free(p->layout);
 		p->layout = v;
@@ -327,7 +348,7 @@ static int check(struct ooh_tracker *t, struct vma *v, ssize_t nv, bool rearm, s
 				err = (int)n;
 			} else {
 				if (out && p->have_reprotected)
-					err = relayout(t, p->reprotected, p->nreprotected, after, n, out);
+					err = relayout(t, p->reprotected, p->nreprotected, after, n, out, unsure);
 				free(p->reprotected);
 				p->reprotected = after;
 				p->nreprotected = n;
@@ -494,7 +515,8 @@ static int mp_start(struct ooh_tracker *t)
 		free(v);
 		return err;
 	}
-	return check(t, v, n, true, NULL);
+	bool unsure = false; /* nothing is reported at an arm */
+	return check(t, v, n, true, NULL, &unsure);
 }
 
 static int mp_stop(struct ooh_tracker *t)
@@ -528,7 +550,7 @@ static int mp_snapshot(struct ooh_tracker *t, bool rearm, struct region_list *ou
 	/* After the sweep: a page dropped once its VMA was re-protected is
 	 * seen here or at the next collect. */
 	if (!err)
-		err = check(t, v, n, rearm, out);
+		err = check(t, v, n, rearm, out, &overflow);
 	else
 		free(v);
 	if (overflow)
