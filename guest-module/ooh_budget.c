@@ -6,7 +6,9 @@
  * guest. Each user (real uid, as RLIMIT_NPROC and io_uring count users)
  * may hold at most max_user_sessions tracking sessions and
  * max_user_spp_pages protected pages. Every use is counted, but callers
- * with CAP_SYS_ADMIN are never refused: root can always get what is left.
+ * with CAP_SYS_ADMIN are never refused; and the last reserved_sessions of
+ * l0's sessions are theirs only, so that however many users fill their
+ * budgets, root can still track.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -17,6 +19,8 @@
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/uidgid.h>
+
+#include <ooh/hv-abi.h>
 
 #include "ooh.h"
 
@@ -35,6 +39,12 @@ module_param(max_user_spp_pages, uint, 0644);
 MODULE_PARM_DESC(max_user_spp_pages,
 		 "SPP-protected pages per user (real uid); CAP_SYS_ADMIN is exempt");
 
+/* Sessions of l0 (OOH_MAX_SESSIONS per VM) that only CAP_SYS_ADMIN may take. */
+static unsigned int reserved_sessions = 8;
+module_param(reserved_sessions, uint, 0644);
+MODULE_PARM_DESC(reserved_sessions,
+		 "of the hypervisor's 64 sessions, those only CAP_SYS_ADMIN may take");
+
 struct ooh_user {
 	struct hlist_node node;
 	kuid_t uid;
@@ -44,6 +54,7 @@ struct ooh_user {
 };
 
 static DEFINE_SPINLOCK(ooh_users_lock);	/* the table and every counter */
+static unsigned int ooh_sessions_held;	/* by every user */
 static DEFINE_HASHTABLE(ooh_users, 6);
 
 static struct ooh_user *ooh_user_find(kuid_t uid)
@@ -112,29 +123,43 @@ bool ooh_user_exempt(void)
 	return capable(CAP_SYS_ADMIN);
 }
 
-/* One more session for u: -EDQUOT past max_user_sessions. */
+/*
+ * One more session for u: -EDQUOT past max_user_sessions, or when only the
+ * reserved_sessions are left.
+ */
 int ooh_user_charge_session(struct ooh_user *u, bool exempt)
 {
 	unsigned int limit = READ_ONCE(max_user_sessions);
-	int ret = 0;
+	unsigned int reserved = min(READ_ONCE(reserved_sessions),
+				    OOH_MAX_SESSIONS);
+	bool over_user = false, over_all = false;
 
 	spin_lock(&ooh_users_lock);
-	if (!exempt && u->sessions >= limit)
-		ret = -EDQUOT;
-	else
+	if (!exempt) {
+		over_user = u->sessions >= limit;
+		over_all = ooh_sessions_held >= OOH_MAX_SESSIONS - reserved;
+	}
+	if (!over_user && !over_all) {
 		u->sessions++;
+		ooh_sessions_held++;
+	}
 	spin_unlock(&ooh_users_lock);
-	if (ret)
+	if (over_user)
 		pr_warn_ratelimited("uid %u: per-user limit of %u sessions reached (parameter max_user_sessions)\n",
 				    from_kuid(&init_user_ns, u->uid), limit);
-	return ret;
+	else if (over_all)
+		pr_warn_ratelimited("uid %u: only the %u sessions reserved for CAP_SYS_ADMIN are left (parameter reserved_sessions)\n",
+				    from_kuid(&init_user_ns, u->uid), reserved);
+	return over_user || over_all ? -EDQUOT : 0;
 }
 
 void ooh_user_uncharge_session(struct ooh_user *u)
 {
 	spin_lock(&ooh_users_lock);
-	if (!WARN_ON(!u->sessions))
+	if (!WARN_ON(!u->sessions || !ooh_sessions_held)) {
 		u->sessions--;
+		ooh_sessions_held--;
+	}
 	spin_unlock(&ooh_users_lock);
 }
 

@@ -293,18 +293,20 @@ static unsigned long param_get(const char *name)
 }
 
 /* Defaults of the module, restored after each test that changes them. */
-static unsigned long saved_sessions, saved_pages;
+static unsigned long saved_sessions, saved_pages, saved_reserved;
 
 static void save_params(void)
 {
 	saved_sessions = param_get("max_user_sessions");
 	saved_pages = param_get("max_user_spp_pages");
+	saved_reserved = param_get("reserved_sessions");
 }
 
 static void restore_params(void)
 {
 	param_set("max_user_sessions", saved_sessions);
 	param_set("max_user_spp_pages", saved_pages);
+	param_set("reserved_sessions", saved_reserved);
 }
 
 static void cgroup_setup(void)
@@ -651,6 +653,47 @@ START_TEST(sessions_budget_is_per_user)
 }
 END_TEST
 
+/*
+ * However many users fill their budgets, the last reserved_sessions of
+ * l0's sessions are CAP_SYS_ADMIN's: users get -EDQUOT, root gets them,
+ * and only then l0's own -ENOSPC.
+ */
+START_TEST(reserved_sessions_are_roots)
+{
+	uint32_t mode = session_mode();
+	struct kid_opts a = { .uid = UID_A, .memlock_pages = -1 };
+	struct kid_opts b = { .uid = UID_B, .memlock_pages = -1 };
+	struct kid_opts r = { .uid = 0, .memlock_pages = -1 };
+	struct kid a1, b1, root;
+
+	progress("reserved_sessions_are_roots");
+	ck_assert_int_eq(hv_free_sessions(mode), (int)OOH_MAX_SESSIONS);
+	save_params();
+	ck_assert_uint_eq(saved_reserved, 8);
+	param_set("max_user_sessions", OOH_MAX_SESSIONS);
+	a1 = spawn(&a, kid_sessions, &mode);
+	b1 = spawn(&b, kid_sessions, &mode);
+	open_n(&a1, OOH_MAX_SESSIONS - 8 - 1);
+	open_n(&b1, 1);
+	tell(&a1, 1);
+	ck_assert_int_eq(got(&a1), -EDQUOT);
+	tell(&b1, 1);
+	ck_assert_int_eq(got(&b1), -EDQUOT);
+	root = spawn(&r, kid_sessions, &mode);
+	open_n(&root, 8);
+	tell(&root, 1);			/* l0 has no more */
+	ck_assert_int_eq(got(&root), -ENOSPC);
+	tell(&b1, -1);			/* a user's close makes room for a user */
+	ck_assert_int_eq(got(&b1), 0);
+	open_n(&a1, 1);
+	ck_assert_int_eq(reap(&root), 0);
+	ck_assert_int_eq(reap(&a1), 0);
+	ck_assert_int_eq(reap(&b1), 0);
+	restore_params();
+	ck_assert_int_eq(hv_free_sessions(mode), (int)OOH_MAX_SESSIONS);
+}
+END_TEST
+
 /* ---- memory cgroup ---- */
 
 /* Opens one session with the log size it is told, closes it when told. */
@@ -852,6 +895,7 @@ int main(void)
 	tcase_add_test(tc, cap_ipc_lock_is_not_limited_but_counted);
 	tcase_add_test(tc, spp_pages_budget_is_per_user);
 	tcase_add_test(tc, sessions_budget_is_per_user);
+	tcase_add_test(tc, reserved_sessions_are_roots);
 	tcase_add_test(tc, session_log_is_charged_to_the_callers_memcg);
 	tcase_add_test(tc, cycles_and_kills_leave_nothing_behind);
 	tcase_add_test(tc, user_budget_is_whole_after_the_storm);
