@@ -55,7 +55,7 @@ struct ooh_user *ooh_user_get(void);
 void ooh_user_put(struct ooh_user *u);
 bool ooh_user_exempt(void);
 int ooh_user_charge_session(struct ooh_user *u, bool exempt);
-void ooh_user_uncharge_session(struct ooh_user *u);
+void ooh_user_uncharge_session(struct ooh_user *u, bool exempt);
 int ooh_user_charge_pages(struct ooh_user *u, unsigned long n, bool exempt,
 			  bool charge);
 void ooh_user_uncharge_pages(struct ooh_user *u, unsigned long n);

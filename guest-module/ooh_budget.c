@@ -6,9 +6,9 @@
  * guest. Each user (real uid, as RLIMIT_NPROC and io_uring count users)
  * may hold at most max_user_sessions tracking sessions and
  * max_user_spp_pages protected pages. Every use is counted, but callers
- * with CAP_SYS_ADMIN are never refused; and the last reserved_sessions of
- * l0's sessions are theirs only, so that however many users fill their
- * budgets, root can still track.
+ * with CAP_SYS_ADMIN are never refused; and the other callers together
+ * hold at most all but reserved_sessions of l0's sessions, so that however
+ * many users fill their budgets, root can still track.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -54,7 +54,7 @@ struct ooh_user {
 };
 
 static DEFINE_SPINLOCK(ooh_users_lock);	/* the table and every counter */
-static unsigned int ooh_sessions_held;	/* by every user */
+static unsigned int ooh_users_sessions;	/* held by callers not exempt */
 static DEFINE_HASHTABLE(ooh_users, 6);
 
 static struct ooh_user *ooh_user_find(kuid_t uid)
@@ -137,11 +137,12 @@ int ooh_user_charge_session(struct ooh_user *u, bool exempt)
 	spin_lock(&ooh_users_lock);
 	if (!exempt) {
 		over_user = u->sessions >= limit;
-		over_all = ooh_sessions_held >= OOH_MAX_SESSIONS - reserved;
+		over_all = ooh_users_sessions >= OOH_MAX_SESSIONS - reserved;
 	}
 	if (!over_user && !over_all) {
 		u->sessions++;
-		ooh_sessions_held++;
+		if (!exempt)
+			ooh_users_sessions++;
 	}
 	spin_unlock(&ooh_users_lock);
 	if (over_user)
@@ -153,12 +154,14 @@ int ooh_user_charge_session(struct ooh_user *u, bool exempt)
 	return over_user || over_all ? -EDQUOT : 0;
 }
 
-void ooh_user_uncharge_session(struct ooh_user *u)
+/* exempt: as when it was charged */
+void ooh_user_uncharge_session(struct ooh_user *u, bool exempt)
 {
 	spin_lock(&ooh_users_lock);
-	if (!WARN_ON(!u->sessions || !ooh_sessions_held)) {
+	if (!WARN_ON(!u->sessions || (!exempt && !ooh_users_sessions))) {
 		u->sessions--;
-		ooh_sessions_held--;
+		if (!exempt)
+			ooh_users_sessions--;
 	}
 	spin_unlock(&ooh_users_lock);
 }

@@ -103,6 +103,7 @@ struct ooh_session {
 	struct ooh_spp_ctx *spp;	/* ooh_spp.c: sub-page protection */
 	struct ooh_mapchg *mapchg;	/* ooh_mapchg.c: unmaps, drops, remaps */
 	struct ooh_user *user;		/* charged one session while open */
+	bool user_exempt;		/* CAP_SYS_ADMIN when charged */
 	/* the opener's, for what is allocated outside its ioctls */
 	struct mem_cgroup *memcg;
 };
@@ -955,7 +956,8 @@ static long ooh_open_session(struct ooh_session *s, void __user *arg)
 		return -EPERM;
 	}
 	s->user = ooh_user_get();
-	ret = s->user ? ooh_user_charge_session(s->user, ooh_user_exempt()) :
+	s->user_exempt = ooh_user_exempt();
+	ret = s->user ? ooh_user_charge_session(s->user, s->user_exempt) :
 	      -ENOMEM;
 	if (ret) {
 		ooh_user_put(s->user);
@@ -1019,7 +1021,7 @@ nomem:
 	s->pid = NULL;
 	ret = -ENOMEM;
 uncharge:
-	ooh_user_uncharge_session(s->user);
+	ooh_user_uncharge_session(s->user, s->user_exempt);
 	ooh_user_put(s->user);
 	s->user = NULL;
 	return ret;
@@ -1156,7 +1158,7 @@ int ooh_session_release(struct file *file)
 		ooh_mapchg_close(s->mapchg);
 		mmdrop(s->mm);
 		put_pid(s->pid);
-		ooh_user_uncharge_session(s->user);
+		ooh_user_uncharge_session(s->user, s->user_exempt);
 		ooh_user_put(s->user);
 	}
 	mutex_unlock(&s->lock);

@@ -654,9 +654,9 @@ START_TEST(sessions_budget_is_per_user)
 END_TEST
 
 /*
- * However many users fill their budgets, the last reserved_sessions of
- * l0's sessions are CAP_SYS_ADMIN's: users get -EDQUOT, root gets them,
- * and only then l0's own -ENOSPC.
+ * However many users fill their budgets, they hold together at most all
+ * but reserved_sessions of l0's sessions: users get -EDQUOT, root gets the
+ * rest, and only then l0's own -ENOSPC; root's sessions are not the users'.
  */
 START_TEST(reserved_sessions_are_roots)
 {
@@ -686,6 +686,10 @@ START_TEST(reserved_sessions_are_roots)
 	tell(&b1, -1);			/* a user's close makes room for a user */
 	ck_assert_int_eq(got(&b1), 0);
 	open_n(&a1, 1);
+	tell(&root, -1);		/* root's does not: it is in the reserve */
+	ck_assert_int_eq(got(&root), 0);
+	tell(&a1, 1);
+	ck_assert_int_eq(got(&a1), -EDQUOT);
 	ck_assert_int_eq(reap(&root), 0);
 	ck_assert_int_eq(reap(&a1), 0);
 	ck_assert_int_eq(reap(&b1), 0);
