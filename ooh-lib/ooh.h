@@ -82,9 +82,11 @@ enum ooh_backend {
  *    page, /proc/self/pagemap at collect with the last arm, and the layout.
  *    Without CAP_SYS_ADMIN (frame numbers hidden) it cannot tell memory
  *    moved onto exactly a whole VMA from what was there: an interval in
- *    which anything in the ranges was mapped, unmapped or moved overflows;
- *    read-only memory moved in from outside onto exactly a whole VMA of
- *    the ranges is not seen.
+ *    which anything in the ranges was mapped, unmapped or moved, or a
+ *    read-only anonymous mapping outside them went or changed, overflows.
+ *    Not seen: read-only anonymous memory mapped after the last arm and
+ *    moved onto exactly a whole VMA of the ranges (no unprivileged
+ *    interface tells it from what was there).
  *  - pagemap, uffd: drops, replacements, moves in and out, growth.  pagemap, in
  *    private anonymous VMAs of 4 GiB or more: a drop is seen as a run that
  *    held data (present, not the zero page, or swapped) at the last arm

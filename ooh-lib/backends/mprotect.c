@@ -57,6 +57,7 @@ struct mp_priv {
 	struct vma *reprotected;   /* flags mode: the same, right after re-protecting */
 	ssize_t nreprotected;
 	bool have_reprotected;
+	uint64_t outside_ro;       /* flags mode: signature of outside_readonly() at the last arm */
 };
 
 static _Atomic(struct mp_priv *) slots[MAX_TRACKERS];
@@ -311,6 +312,32 @@ static int relayout(const struct ooh_tracker *t, const struct vma *o, ssize_t no
 }
 
 /*
+ * Flags mode: read-only anonymous memory moved in from outside the ranges
+ * onto exactly a whole VMA of them changes nothing the ranges' maps or
+ * unprivileged pagemap show, but its source VMA outside goes or shrinks.
+ * A hash of the extents of the readable, non-writable anonymous VMAs
+ * outside the ranges (rare: most memory is writable, PROT_NONE or a
+ * file's) tells that one may have moved.  Moved writable memory shows as
+ * a writable stretch, a file's as another backing, PROT_NONE cannot be
+ * read.  0 if the maps cannot be read (then every interval is unsure).
+ */
+static uint64_t outside_readonly(const struct ooh_tracker *t)
+{
+	struct vma *v;
+	ssize_t n = read_maps(t->pid, NULL, 0, &v);
+	uint64_t h = 1469598103934665603ull;
+
+	if (n < 0)
+		return 0;
+	for (ssize_t i = 0; i < n; i++)
+		if (v[i].anon && v[i].read && !v[i].write && !v[i].shared &&
+		    !ranges_intersect(t->ranges, t->nr_ranges, v[i].start, v[i].end))
+			h = (h ^ v[i].start ^ (v[i].end << 1)) * 1099511628211ull;
+	free(v);
+	return h;
+}
+
+/*
  * Compare with the last arm (reporting into out, when out) and, with
  * rearm, take this moment as the new arm: v is the layout read before
  * re-protecting, consumed.
@@ -335,6 +362,13 @@ static int check(struct ooh_tracker *t, struct vma *v, ssize_t nv, bool rearm, s
 		for (size_t i = 0; i < changed.n && !err; i++)
 			err = region_list_add(out, changed.v[i].start, changed.v[i].end);
 		region_list_free(&changed);
+	}
+	if (p->pc.mode == PAGECHECK_FLAGS) {
+		uint64_t ro = outside_readonly(t);
+		if (out && (!ro || ro != p->outside_ro))
+			*unsure = true;
+		if (rearm)
+			p->outside_ro = ro;
 	}
 	if (!err && rearm) {
 		free(p->layout);
