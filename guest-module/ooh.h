@@ -57,8 +57,9 @@ bool ooh_user_exempt(void);
 int ooh_user_charge_session(struct ooh_user *u, bool exempt);
 void ooh_user_uncharge_session(struct ooh_user *u, bool exempt);
 int ooh_user_charge_pages(struct ooh_user *u, unsigned long n, bool exempt,
-			  bool charge);
-void ooh_user_uncharge_pages(struct ooh_user *u, unsigned long n);
+			  bool root_file, bool charge);
+void ooh_user_uncharge_pages(struct ooh_user *u, unsigned long n,
+			     bool root_file);
 
 /* ooh_notify.c: the log-full interrupt */
 void ooh_notify_init(void);

@@ -45,6 +45,17 @@ module_param(reserved_sessions, uint, 0644);
 MODULE_PARM_DESC(reserved_sessions,
 		 "of the hypervisor's 64 sessions, those only CAP_SYS_ADMIN may take");
 
+/*
+ * l0 protects about 16K scattered pages per VM (KVM's ~32K memory slots, two
+ * per isolated page; runs cost less). Callers without CAP_SYS_ADMIN hold
+ * together at most all but reserved_spp_pages of them.
+ */
+#define OOH_SPP_NOMINAL_PAGES	16384u
+static unsigned int reserved_spp_pages = 4096;
+module_param(reserved_spp_pages, uint, 0644);
+MODULE_PARM_DESC(reserved_spp_pages,
+		 "of the hypervisor's ~16K scattered SPP pages, those only CAP_SYS_ADMIN may take");
+
 struct ooh_user {
 	struct hlist_node node;
 	kuid_t uid;
@@ -55,6 +66,7 @@ struct ooh_user {
 
 static DEFINE_SPINLOCK(ooh_users_lock);	/* the table and every counter */
 static unsigned int ooh_users_sessions;	/* held by callers not exempt */
+static unsigned long ooh_users_spp_pages; /* protected by files not root's */
 static DEFINE_HASHTABLE(ooh_users, 6);
 
 static struct ooh_user *ooh_user_find(kuid_t uid)
@@ -172,27 +184,44 @@ void ooh_user_uncharge_session(struct ooh_user *u, bool exempt)
  * May be called with spinlocks held (it warns without sleeping).
  */
 int ooh_user_charge_pages(struct ooh_user *u, unsigned long n, bool exempt,
-			  bool charge)
+			  bool root_file, bool charge)
 {
 	unsigned int limit = READ_ONCE(max_user_spp_pages);
-	int ret = 0;
+	unsigned int reserved = min(READ_ONCE(reserved_spp_pages),
+				    OOH_SPP_NOMINAL_PAGES);
+	bool over_user = false, over_all = false;
 
 	spin_lock(&ooh_users_lock);
-	if (!exempt && u->spp_pages + n > limit)
-		ret = -EDQUOT;
-	else if (charge)
+	if (!exempt) {
+		over_user = u->spp_pages + n > limit;
+		over_all = !root_file && ooh_users_spp_pages + n >
+			   OOH_SPP_NOMINAL_PAGES - reserved;
+	}
+	if (!over_user && !over_all && charge) {
 		u->spp_pages += n;
+		if (!root_file)
+			ooh_users_spp_pages += n;
+	}
 	spin_unlock(&ooh_users_lock);
-	if (ret)
+	if (over_user)
 		pr_warn_ratelimited("uid %u: per-user limit of %u SPP-protected pages reached (parameter max_user_spp_pages)\n",
 				    from_kuid(&init_user_ns, u->uid), limit);
-	return ret;
+	else if (over_all)
+		pr_warn_ratelimited("uid %u: only the %u SPP pages reserved for CAP_SYS_ADMIN are left (parameter reserved_spp_pages)\n",
+				    from_kuid(&init_user_ns, u->uid), reserved);
+	return over_user || over_all ? -EDQUOT : 0;
 }
 
-void ooh_user_uncharge_pages(struct ooh_user *u, unsigned long n)
+/* root_file: as when they were charged */
+void ooh_user_uncharge_pages(struct ooh_user *u, unsigned long n,
+			     bool root_file)
 {
 	spin_lock(&ooh_users_lock);
-	if (!WARN_ON(u->spp_pages < n))
+	if (!WARN_ON(u->spp_pages < n ||
+		     (!root_file && ooh_users_spp_pages < n))) {
 		u->spp_pages -= n;
+		if (!root_file)
+			ooh_users_spp_pages -= n;
+	}
 	spin_unlock(&ooh_users_lock);
 }

@@ -69,6 +69,7 @@ struct ooh_spp_ctx {
 	 * leaves pages (released: writable again, its unpin is only batched).
 	 */
 	struct ooh_user *user;
+	bool root;			/* made by CAP_SYS_ADMIN: pages are root's share */
 	u64 nr_pages;
 	atomic64_t violations;
 	atomic64_t foreign;
@@ -243,7 +244,7 @@ static int ooh_spp_drop_some(struct ooh_spp_ctx *ctx, unsigned long start,
 		ooh_spp_nr_gone++;
 	}
 	atomic64_sub(n, &ctx->mm->pinned_vm);
-	ooh_user_uncharge_pages(ctx->user, n);
+	ooh_user_uncharge_pages(ctx->user, n, ctx->root);
 	mod_delayed_work(system_wq, &ooh_spp_flush_work,
 			 ooh_spp_nr_gone >= OOH_SPP_BATCH ? 0 : HZ / 2);
 	return n;
@@ -484,8 +485,11 @@ static int ooh_spp_ctx_get(struct file *file, struct ooh_spp_ctx **out)
 		return ctx->dead ? -ESRCH : 0;
 	}
 	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL_ACCOUNT);
-	if (ctx)
+	if (ctx) {
 		ctx->user = ooh_user_get();
+		/* its pages are root's share, not the users' (reserved_spp_pages) */
+		ctx->root = ooh_user_exempt();
+	}
 	if (!ctx || !ctx->user) {
 		mutex_unlock(&ooh_spp_ctx_mutex);
 		kfree(ctx);
@@ -530,13 +534,15 @@ static int ooh_spp_charge(struct ooh_spp_ctx *ctx, unsigned long n,
 	if (!charge) {
 		if (atomic64_read(pinned) + n > lim->memlock)
 			return -ENOMEM;
-		return ooh_user_charge_pages(ctx->user, n, lim->exempt, false);
+		return ooh_user_charge_pages(ctx->user, n, lim->exempt,
+					     ctx->root, false);
 	}
 	if (atomic64_add_return(n, pinned) > lim->memlock) {
 		atomic64_sub(n, pinned);
 		return -ENOMEM;
 	}
-	ret = ooh_user_charge_pages(ctx->user, n, lim->exempt, true);
+	ret = ooh_user_charge_pages(ctx->user, n, lim->exempt, ctx->root,
+				    true);
 	if (ret)
 		atomic64_sub(n, pinned);
 	return ret;
@@ -547,7 +553,7 @@ static void ooh_spp_uncharge(struct ooh_spp_ctx *ctx, unsigned long n)
 	if (!n)
 		return;
 	atomic64_sub(n, &ctx->mm->pinned_vm);
-	ooh_user_uncharge_pages(ctx->user, n);
+	ooh_user_uncharge_pages(ctx->user, n, ctx->root);
 }
 
 /* Unprotects [addr, addr + n pages) of ctx. */

@@ -293,13 +293,14 @@ static unsigned long param_get(const char *name)
 }
 
 /* Defaults of the module, restored after each test that changes them. */
-static unsigned long saved_sessions, saved_pages, saved_reserved;
+static unsigned long saved_sessions, saved_pages, saved_reserved, saved_reserved_pages;
 
 static void save_params(void)
 {
 	saved_sessions = param_get("max_user_sessions");
 	saved_pages = param_get("max_user_spp_pages");
 	saved_reserved = param_get("reserved_sessions");
+	saved_reserved_pages = param_get("reserved_spp_pages");
 }
 
 static void restore_params(void)
@@ -307,6 +308,7 @@ static void restore_params(void)
 	param_set("max_user_sessions", saved_sessions);
 	param_set("max_user_spp_pages", saved_pages);
 	param_set("reserved_sessions", saved_reserved);
+	param_set("reserved_spp_pages", saved_reserved_pages);
 }
 
 static void cgroup_setup(void)
@@ -562,6 +564,47 @@ START_TEST(spp_pages_budget_is_per_user)
 	tell(&b1, -1);
 	ck_assert_int_eq(got(&b1), 0);
 	tell(&b1, 1);			/* lowered below use: refused, kept */
+	ck_assert_int_eq(got(&b1), -EDQUOT);
+	ck_assert_int_eq(reap(&root), 0);
+	ck_assert_int_eq(reap(&b1), 0);
+	ck_assert_int_eq(reap(&a1), 0);
+	restore_params();
+}
+END_TEST
+
+/*
+ * Users together protect at most all but reserved_spp_pages of l0's
+ * nominal 16384: with the reserve set so that 100 are left to users, two
+ * users share those 100, root's file still gets pages, and a user's
+ * release makes room for a user.
+ */
+START_TEST(reserved_spp_pages_are_roots)
+{
+	struct kid_opts a = { .uid = UID_A, .memlock_pages = 1024 };
+	struct kid_opts b = { .uid = UID_B, .memlock_pages = 1024 };
+	struct kid_opts r = { .uid = 0, .memlock_pages = 1024 };
+	struct kid a1, b1, root;
+
+	progress("reserved_spp_pages_are_roots");
+	save_params();
+	ck_assert_uint_eq(saved_reserved_pages, 4096);
+	param_set("reserved_spp_pages", 16384 - 100);
+	a1 = spawn(&a, kid_protector, NULL);
+	b1 = spawn(&b, kid_protector, NULL);
+	root = spawn(&r, kid_protector, NULL);
+	tell(&a1, 60);
+	ck_assert_int_eq(got(&a1), 0);
+	tell(&b1, 41);			/* 101 for users: nothing done */
+	ck_assert_int_eq(got(&b1), -EDQUOT);
+	tell(&b1, 40);
+	ck_assert_int_eq(got(&b1), 0);
+	tell(&root, 50);		/* root's share */
+	ck_assert_int_eq(got(&root), 0);
+	tell(&a1, -10);
+	ck_assert_int_eq(got(&a1), 0);
+	tell(&b1, 10);
+	ck_assert_int_eq(got(&b1), 0);
+	tell(&b1, 1);
 	ck_assert_int_eq(got(&b1), -EDQUOT);
 	ck_assert_int_eq(reap(&root), 0);
 	ck_assert_int_eq(reap(&b1), 0);
@@ -898,6 +941,7 @@ int main(void)
 	tcase_add_test(tc, spp_pins_count_against_rlimit_memlock);
 	tcase_add_test(tc, cap_ipc_lock_is_not_limited_but_counted);
 	tcase_add_test(tc, spp_pages_budget_is_per_user);
+	tcase_add_test(tc, reserved_spp_pages_are_roots);
 	tcase_add_test(tc, sessions_budget_is_per_user);
 	tcase_add_test(tc, reserved_sessions_are_roots);
 	tcase_add_test(tc, session_log_is_charged_to_the_callers_memcg);

@@ -67,7 +67,7 @@ done
 # What unprivileged users may take (RLIMIT_MEMLOCK, per-user budgets,
 # memcg, nothing left behind): children drop to uids 65534 and 65533
 OOH_BUDGET_CYCLES=$cycles "$OOH_BIN/ooh-test-budget" || fail=1
-for p in max_user_sessions max_user_spp_pages reserved_sessions; do
+for p in max_user_sessions max_user_spp_pages reserved_sessions reserved_spp_pages; do
 	if dmesg | grep -q "ooh: uid 6553[34]: .* (parameter $p)"; then
 		ooh_pass "l2-budget-warns-$p" "$(dmesg | grep -c "(parameter $p)") rate-limited messages"
 	else
