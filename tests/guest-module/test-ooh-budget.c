@@ -150,6 +150,13 @@ static void tell(struct kid *k, int64_t v)
 }
 
 /* Waits for the child; its exit status (128 + signal if killed). */
+/* Tells k v and returns its answer. */
+static int64_t ask(struct kid *k, int64_t v)
+{
+	tell(k, v);
+	return got(k);
+}
+
 static int reap(struct kid *k)
 {
 	int st;
@@ -535,36 +542,23 @@ START_TEST(spp_pages_budget_is_per_user)
 	a1 = spawn(&a, kid_protector, NULL);
 	a2 = spawn(&a, kid_protector, NULL);
 	b1 = spawn(&b, kid_protector, NULL);
-	tell(&a1, 40);
-	ck_assert_int_eq(got(&a1), 0);
-	tell(&a2, 25);			/* 65 for the user: nothing done */
-	ck_assert_int_eq(got(&a2), -EDQUOT);
-	tell(&a2, 24);			/* exactly 64 */
-	ck_assert_int_eq(got(&a2), 0);
-	tell(&a1, 1);
-	ck_assert_int_eq(got(&a1), -EDQUOT);
-	tell(&b1, 64);			/* another user: a budget of its own */
-	ck_assert_int_eq(got(&b1), 0);
-	tell(&a1, -10);			/* a release gives back at once */
-	ck_assert_int_eq(got(&a1), 0);
-	tell(&a2, 10);
-	ck_assert_int_eq(got(&a2), 0);
-	tell(&a2, 1);
-	ck_assert_int_eq(got(&a2), -EDQUOT);
+	ck_assert_int_eq(ask(&a1, 40), 0);
+	ck_assert_int_eq(ask(&a2, 25), -EDQUOT); /* 65 for the user: nothing done */
+	ck_assert_int_eq(ask(&a2, 24), 0); /* exactly 64 */
+	ck_assert_int_eq(ask(&a1, 1), -EDQUOT);
+	ck_assert_int_eq(ask(&b1, 64), 0); /* another user: a budget of its own */
+	ck_assert_int_eq(ask(&a1, -10), 0); /* a release gives back at once */
+	ck_assert_int_eq(ask(&a2, 10), 0);
+	ck_assert_int_eq(ask(&a2, 1), -EDQUOT);
 	kill_kid(&a2);			/* a killed process gives back its 34 */
-	tell(&a1, 34);
-	ck_assert_int_eq(got(&a1), 0);
-	tell(&a1, 1);
-	ck_assert_int_eq(got(&a1), -EDQUOT);
+	ck_assert_int_eq(ask(&a1, 34), 0);
+	ck_assert_int_eq(ask(&a1, 1), -EDQUOT);
 	/* root is never refused */
 	param_set("max_user_spp_pages", 0);
 	root = spawn(&r, kid_protector, NULL);
-	tell(&root, 16);
-	ck_assert_int_eq(got(&root), 0);
-	tell(&b1, -1);
-	ck_assert_int_eq(got(&b1), 0);
-	tell(&b1, 1);			/* lowered below use: refused, kept */
-	ck_assert_int_eq(got(&b1), -EDQUOT);
+	ck_assert_int_eq(ask(&root, 16), 0);
+	ck_assert_int_eq(ask(&b1, -1), 0);
+	ck_assert_int_eq(ask(&b1, 1), -EDQUOT); /* lowered below use: refused, kept */
 	ck_assert_int_eq(reap(&root), 0);
 	ck_assert_int_eq(reap(&b1), 0);
 	ck_assert_int_eq(reap(&a1), 0);
@@ -592,20 +586,13 @@ START_TEST(reserved_spp_pages_are_roots)
 	a1 = spawn(&a, kid_protector, NULL);
 	b1 = spawn(&b, kid_protector, NULL);
 	root = spawn(&r, kid_protector, NULL);
-	tell(&a1, 60);
-	ck_assert_int_eq(got(&a1), 0);
-	tell(&b1, 41);			/* 101 for users: nothing done */
-	ck_assert_int_eq(got(&b1), -EDQUOT);
-	tell(&b1, 40);
-	ck_assert_int_eq(got(&b1), 0);
-	tell(&root, 50);		/* root's share */
-	ck_assert_int_eq(got(&root), 0);
-	tell(&a1, -10);
-	ck_assert_int_eq(got(&a1), 0);
-	tell(&b1, 10);
-	ck_assert_int_eq(got(&b1), 0);
-	tell(&b1, 1);
-	ck_assert_int_eq(got(&b1), -EDQUOT);
+	ck_assert_int_eq(ask(&a1, 60), 0);
+	ck_assert_int_eq(ask(&b1, 41), -EDQUOT); /* 101 for users: nothing done */
+	ck_assert_int_eq(ask(&b1, 40), 0);
+	ck_assert_int_eq(ask(&root, 50), 0); /* root's share */
+	ck_assert_int_eq(ask(&a1, -10), 0);
+	ck_assert_int_eq(ask(&b1, 10), 0);
+	ck_assert_int_eq(ask(&b1, 1), -EDQUOT);
 	ck_assert_int_eq(reap(&root), 0);
 	ck_assert_int_eq(reap(&b1), 0);
 	ck_assert_int_eq(reap(&a1), 0);
@@ -637,10 +624,8 @@ static void kid_sessions(int in, int out, void *arg)
 
 static void open_n(struct kid *k, int n)
 {
-	for (int i = 0; i < n; i++) {
-		tell(k, 1);
-		ck_assert_int_eq(got(k), 0);
-	}
+	for (int i = 0; i < n; i++)
+		ck_assert_int_eq(ask(k, 1), 0);
 }
 
 START_TEST(sessions_budget_is_per_user)
@@ -659,23 +644,17 @@ START_TEST(sessions_budget_is_per_user)
 	b1 = spawn(&b, kid_sessions, &mode);
 	open_n(&a1, 2);
 	open_n(&a2, 1);
-	tell(&a1, 1);
-	ck_assert_int_eq(got(&a1), -EDQUOT);
-	tell(&a2, 1);
-	ck_assert_int_eq(got(&a2), -EDQUOT);
+	ck_assert_int_eq(ask(&a1, 1), -EDQUOT);
+	ck_assert_int_eq(ask(&a2, 1), -EDQUOT);
 	open_n(&b1, 3);			/* another user still gets its own */
-	tell(&b1, 1);
-	ck_assert_int_eq(got(&b1), -EDQUOT);
-	tell(&a2, -1);			/* close gives back */
-	ck_assert_int_eq(got(&a2), 0);
+	ck_assert_int_eq(ask(&b1, 1), -EDQUOT);
+	ck_assert_int_eq(ask(&a2, -1), 0); /* close gives back */
 	open_n(&a1, 1);
-	tell(&a1, 1);
-	ck_assert_int_eq(got(&a1), -EDQUOT);
+	ck_assert_int_eq(ask(&a1, 1), -EDQUOT);
 	kill_kid(&a1);			/* SIGKILL gives back all three */
 	a1 = spawn(&a, kid_sessions, &mode);
 	open_n(&a1, 3);
-	tell(&a1, 1);
-	ck_assert_int_eq(got(&a1), -EDQUOT);
+	ck_assert_int_eq(ask(&a1, 1), -EDQUOT);
 	tell(&a1, 0);			/* exit gives back too */
 	ck_assert_int_eq(reap(&a1), 0);
 	ck_assert_int_eq(reap(&a2), 0);
@@ -685,10 +664,8 @@ START_TEST(sessions_budget_is_per_user)
 	param_set("max_user_sessions", 0);
 	root = spawn(&r, kid_sessions, &mode);
 	open_n(&root, 2);
-	tell(&a1, -1);
-	ck_assert_int_eq(got(&a1), 0);
-	tell(&a1, 1);			/* lowered below use: refused */
-	ck_assert_int_eq(got(&a1), -EDQUOT);
+	ck_assert_int_eq(ask(&a1, -1), 0);
+	ck_assert_int_eq(ask(&a1, 1), -EDQUOT); /* lowered below use: refused */
 	ck_assert_int_eq(reap(&root), 0);
 	ck_assert_int_eq(reap(&a1), 0);
 	ck_assert_int_eq(reap(&b1), 0);
@@ -718,21 +695,15 @@ START_TEST(reserved_sessions_are_roots)
 	b1 = spawn(&b, kid_sessions, &mode);
 	open_n(&a1, OOH_MAX_SESSIONS - 8 - 1);
 	open_n(&b1, 1);
-	tell(&a1, 1);
-	ck_assert_int_eq(got(&a1), -EDQUOT);
-	tell(&b1, 1);
-	ck_assert_int_eq(got(&b1), -EDQUOT);
+	ck_assert_int_eq(ask(&a1, 1), -EDQUOT);
+	ck_assert_int_eq(ask(&b1, 1), -EDQUOT);
 	root = spawn(&r, kid_sessions, &mode);
 	open_n(&root, 8);
-	tell(&root, 1);			/* l0 has no more */
-	ck_assert_int_eq(got(&root), -ENOSPC);
-	tell(&b1, -1);			/* a user's close makes room for a user */
-	ck_assert_int_eq(got(&b1), 0);
+	ck_assert_int_eq(ask(&root, 1), -ENOSPC); /* l0 has no more */
+	ck_assert_int_eq(ask(&b1, -1), 0); /* a user's close makes room for a user */
 	open_n(&a1, 1);
-	tell(&root, -1);		/* root's does not: it is in the reserve */
-	ck_assert_int_eq(got(&root), 0);
-	tell(&a1, 1);
-	ck_assert_int_eq(got(&a1), -EDQUOT);
+	ck_assert_int_eq(ask(&root, -1), 0); /* root's does not: it is in the reserve */
+	ck_assert_int_eq(ask(&a1, 1), -EDQUOT);
 	ck_assert_int_eq(reap(&root), 0);
 	ck_assert_int_eq(reap(&a1), 0);
 	ck_assert_int_eq(reap(&b1), 0);
@@ -781,8 +752,7 @@ START_TEST(session_log_is_charged_to_the_callers_memcg)
 	}
 	ck_assert_int_eq(r, 0);
 	c1 = memcg_current();
-	tell(&k, -1);
-	ck_assert_int_eq(got(&k), 0);
+	ck_assert_int_eq(ask(&k, -1), 0);
 	c2 = memcg_current();
 	printf("memcg: log %ld KiB, memory.current %ld -> %ld -> %ld KiB\n",
 	       (long)bytes >> 10, c0 >> 10, c1 >> 10, c2 >> 10);
@@ -864,8 +834,7 @@ START_TEST(cycles_and_kills_leave_nothing_behind)
 	h0 = hv_stats(&hv);
 	k = spawn(&o, kid_cycles, &mode);
 	/* warm-up: the first cycles fill caches that stay */
-	tell(&k, 100);
-	ck_assert_int_eq(got(&k), 0);
+	ck_assert_int_eq(ask(&k, 100), 0);
 	ck_assert_int_eq(got(&k), 0);
 	ck_assert_uint_eq(hv_spp_pages_settled(&hv, h0.spp_pages), h0.spp_pages);
 	m0 = memcg_current();
@@ -925,8 +894,7 @@ START_TEST(user_budget_is_whole_after_the_storm)
 	ck_assert_uint_eq(max, 16);
 	ck_assert_uint_eq(param_get("max_user_spp_pages"), 4096);
 	open_n(&k, (int)max);
-	tell(&k, 1);
-	ck_assert_int_eq(got(&k), -EDQUOT);
+	ck_assert_int_eq(ask(&k, 1), -EDQUOT);
 	tell(&k, 0);
 	ck_assert_int_eq(reap(&k), 0);
 }

@@ -311,6 +311,27 @@ END_TEST
  * mprotect's flags mode sees it only when the source existed at the last
  * arm (it goes away): here it is mapped after, its documented blind spot
  * (ooh.h), so that mode is held to it only in readonly_source_predates_arm. */
+/* A read-only copy of n pages, mapped outside the range. */
+static char *readonly_source(size_t n)
+{
+	char *o = tu_map(n * PG, MAP_PRIVATE | MAP_ANONYMOUS);
+	memset(o, 0x5a, n * PG);
+	ck_assert_int_eq(mprotect(o, n * PG, PROT_READ), 0);
+	return o;
+}
+
+/* Moves o onto the fixture's whole tracked VMA and checks the collect. */
+static void move_readonly_onto_whole_vma(struct fixture *f, char *o, size_t n, const char *what)
+{
+	ck_assert_ptr_eq(mremap(o, n * PG, n * PG, MREMAP_MAYMOVE | MREMAP_FIXED, f->m), f->m);
+	struct tu_pages got;
+	tu_collect(f->t, OOH_COLLECT_REARM, 100, &got);
+	tu_check_truth(f->m, n, f->before, &got, what);
+	tu_free(&got);
+	ck_assert_int_eq(mprotect(f->m, n * PG, PROT_READ | PROT_WRITE), 0);
+	teardown(f);
+}
+
 START_TEST(readonly_moved_onto_whole_vma)
 {
 	struct fixture f;
@@ -318,17 +339,8 @@ START_TEST(readonly_moved_onto_whole_vma)
 	if (tu_backends[_i] == OOH_BACKEND_MPROTECT && mode && !strcmp(mode, "flags"))
 		return;
 	setup(&f, _i);
-	size_t n = 3 * PAGES / 4;
-	char *o = tu_map(n * PG, MAP_PRIVATE | MAP_ANONYMOUS);
-	memset(o, 0x5a, n * PG);
-	ck_assert_int_eq(mprotect(o, n * PG, PROT_READ), 0);
-	ck_assert_ptr_eq(mremap(o, n * PG, n * PG, MREMAP_MAYMOVE | MREMAP_FIXED, f.m), f.m);
-	struct tu_pages got;
-	tu_collect(f.t, OOH_COLLECT_REARM, 100, &got);
-	tu_check_truth(f.m, n, f.before, &got, "read-only moved onto the whole VMA");
-	tu_free(&got);
-	ck_assert_int_eq(mprotect(f.m, n * PG, PROT_READ | PROT_WRITE), 0);
-	teardown(&f);
+	move_readonly_onto_whole_vma(&f, readonly_source(3 * PAGES / 4), 3 * PAGES / 4,
+				     "read-only moved onto the whole VMA");
 }
 END_TEST
 
@@ -336,18 +348,10 @@ END_TEST
 START_TEST(readonly_source_predates_arm)
 {
 	struct fixture f;
-	size_t n = 3 * PAGES / 4;
-	char *o = tu_map(n * PG, MAP_PRIVATE | MAP_ANONYMOUS);
-	memset(o, 0x5a, n * PG);
-	ck_assert_int_eq(mprotect(o, n * PG, PROT_READ), 0);
+	char *o = readonly_source(3 * PAGES / 4);
 	setup(&f, _i);
-	ck_assert_ptr_eq(mremap(o, n * PG, n * PG, MREMAP_MAYMOVE | MREMAP_FIXED, f.m), f.m);
-	struct tu_pages got;
-	tu_collect(f.t, OOH_COLLECT_REARM, 100, &got);
-	tu_check_truth(f.m, n, f.before, &got, "read-only from before the arm moved onto the whole VMA");
-	tu_free(&got);
-	ck_assert_int_eq(mprotect(f.m, n * PG, PROT_READ | PROT_WRITE), 0);
-	teardown(&f);
+	move_readonly_onto_whole_vma(&f, o, 3 * PAGES / 4,
+				     "read-only from before the arm moved onto the whole VMA");
 }
 END_TEST
 
