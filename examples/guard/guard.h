@@ -69,6 +69,7 @@ struct guard_config {
 	size_t quarantine;
 	unsigned depth;
 	unsigned max_sampled;
+	size_t page_min;      /* objects this big get pages of their own */
 	int backend;          /* enum ooh_spp_backend requested */
 	int log_fd;
 };
@@ -99,6 +100,10 @@ void *heap_alloc(size_t size, size_t align, bool zero, uintptr_t caller);
 int heap_free(void *p, uintptr_t caller);
 size_t heap_size(const void *p);  /* requested size, or SIZE_MAX when not ours */
 bool heap_owns(const void *p);
+/* Bytes from p to the end of the live small object holding p (its pages
+ * are read-only on the software backend), or SIZE_MAX if p is elsewhere. */
+size_t heap_small_room(uintptr_t p, uintptr_t *obj, size_t *size);
+int heap_kernel_write(void *p, const void *src, size_t n);
 void heap_write(void *dst, const void *src, int byte, size_t n);
 int heap_check_all(bool at_exit);
 int heap_open_mem(void);

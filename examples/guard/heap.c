@@ -154,17 +154,29 @@ static int open_mem(void)
 	return hi;
 }
 
+static dev_t mem_dev;
+static ino_t mem_ino;
+
+static int open_mem_checked(void)
+{
+	struct stat st;
+	int fd = open_mem();
+
+	if (fd >= 0 && fstat(fd, &st) == 0) {
+		mem_dev = st.st_dev;
+		mem_ino = st.st_ino;
+	}
+	return fd;
+}
+
+/* Still our /proc/self/mem?  (The program may have closed it and opened
+ * something else under the same number: its inode is this process's.) */
 static bool mem_fd_ok(void)
 {
 	struct stat st;
-	char path[64];
 
-	if (g.mem_fd < 0 || fstat(g.mem_fd, &st) != 0)
-		return false;
-	/* /proc/PID/mem of this process: its inode is per process. */
-	snprintf(path, sizeof(path), "/proc/%d/mem", (int)getpid());
-	struct stat want;
-	return stat(path, &want) == 0 && want.st_ino == st.st_ino && want.st_dev == st.st_dev;
+	return g.mem_fd >= 0 && fstat(g.mem_fd, &st) == 0 && st.st_ino == mem_ino &&
+	       st.st_dev == mem_dev;
 }
 
 /*
@@ -183,7 +195,7 @@ void heap_write(void *dst, const void *src, int byte, size_t n)
 		if (!mem_fd_ok()) {
 			if (g.mem_fd >= 0)
 				close(g.mem_fd);
-			g.mem_fd = open_mem();
+			g.mem_fd = open_mem_checked();
 		}
 		size_t done = 0;
 		while (g.mem_fd >= 0 && done < n) {
@@ -456,7 +468,7 @@ void *heap_alloc(size_t size, size_t align, bool zero, uintptr_t caller)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (!sampled && al <= SUB && need <= SMALL_MAX_AREA) {
+	if (!sampled && al <= SUB && need <= SMALL_MAX_AREA && size < g.cfg.page_min) {
 		unsigned cls = need ? (unsigned)((need - 1) / SUB) : 0;
 		uintptr_t area = take_area(cls);
 		if (!area)
@@ -542,6 +554,52 @@ size_t heap_size(const void *p)
 	if (obj != a || atomic_load(&r->slots[i].state) != SLOT_LIVE)
 		return SIZE_MAX;
 	return size;
+}
+
+size_t heap_small_room(uintptr_t a, uintptr_t *objp, size_t *sizep)
+{
+	uintptr_t obj;
+	size_t size;
+	struct run *r = run_of(a, NULL);
+
+	if (!r || r->cls == LARGE_CLASS)
+		return SIZE_MAX;
+	unsigned i = slot_index(r, a);
+	object_of(r, i, &obj, &size);
+	*objp = obj;
+	*sizep = size;
+	if (atomic_load(&r->slots[i].state) != SLOT_LIVE || a < obj || a > obj + size)
+		return 0;
+	return obj + size - a;
+}
+
+/*
+ * What the kernel would write to p (a small object, read-only on the
+ * software backend: a system call writing there fails with EFAULT), done
+ * by us instead, and checked as the guard would have: bytes past the
+ * object are an overflow.  0, or -1 when it was reported (abort mode does
+ * not come back).
+ */
+int heap_kernel_write(void *p, const void *src, size_t n)
+{
+	uintptr_t obj;
+	size_t size, room = heap_small_room((uintptr_t)p, &obj, &size);
+
+	if (room < n) {
+		uint32_t id;
+		struct run *r = run_of((uintptr_t)p, &id);
+		struct slot *s = &r->slots[slot_index(r, (uintptr_t)p)];
+		bool live = atomic_load(&s->state) == SLOT_LIVE;
+		report(live ? K_OVERFLOW : K_WRITE_AFTER_FREE, (uintptr_t)p + room, obj, size,
+		       s, NULL);
+		/* report mode: let it through, as for a store */
+		pthread_mutex_lock(&g.lock);
+		s->reported |= OPEN_GUARD | OPEN_AREA;
+		small_sync(r, slot_index(r, (uintptr_t)p));
+		pthread_mutex_unlock(&g.lock);
+	}
+	heap_write(p, src, 0, n);
+	return room < n ? -1 : 0;
 }
 
 /* First byte around the object, inside its area, that lost the pattern:
@@ -866,12 +924,12 @@ void heap_fork_child(void)
 	/* The inherited descriptor is the parent's memory. */
 	if (g.mem_fd >= 0) {
 		close(g.mem_fd);
-		g.mem_fd = open_mem();
+		g.mem_fd = open_mem_checked();
 	}
 }
 
 int heap_open_mem(void)
 {
-	g.mem_fd = open_mem();
+	g.mem_fd = open_mem_checked();
 	return g.mem_fd;
 }

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -301,6 +302,83 @@ API sighandler_t signal(int sig, sighandler_t handler)
 	return old.sa_handler;
 }
 
+/*
+ * System calls that write into the caller's buffer.  On the software
+ * backend a small object's page is read-only, and the kernel's write
+ * fails with EFAULT where the program's own store would have been
+ * single-stepped: when the buffer is such an object, the call reads into
+ * a buffer of ours and we copy, checking the object's end on the way (so
+ * read(2) past an object's end is reported like a store past it).  The C
+ * library's own calls (stdio) are not seen here: its buffers are at least
+ * a kilobyte, which is page_min on this backend, so they have pages of
+ * their own.
+ */
+static ssize_t (*real_read)(int, void *, size_t);
+static ssize_t (*real_pread)(int, void *, size_t, off_t);
+static ssize_t (*real_recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+
+static bool bounce_needed(uintptr_t buf, size_t n)
+{
+	uintptr_t obj;
+	size_t size;
+
+	return n && !guard_busy && g.backend == OOH_SPP_BACKEND_MPROTECT &&
+	       atomic_load(&g.state) == 2 && heap_small_room(buf, &obj, &size) != SIZE_MAX;
+}
+
+/* Our buffer: a small object is below 4 KiB; read no more than fits plus
+ * one byte (enough to see an overflow). */
+#define BOUNCE 4096
+
+static ssize_t bounced(void *buf, ssize_t r, const char *tmp)
+{
+	int saved = errno;
+
+	if (r > 0) {
+		guard_busy++;
+		heap_kernel_write(buf, tmp, (size_t)r);
+		guard_busy--;
+	}
+	errno = saved;
+	return r;
+}
+
+API ssize_t read(int fd, void *buf, size_t n)
+{
+	char tmp[BOUNCE];
+
+	if (!bounce_needed((uintptr_t)buf, n))
+		return real_read(fd, buf, n);
+	return bounced(buf, real_read(fd, tmp, n < BOUNCE ? n : BOUNCE), tmp);
+}
+
+API ssize_t pread(int fd, void *buf, size_t n, off_t off)
+{
+	char tmp[BOUNCE];
+
+	if (!bounce_needed((uintptr_t)buf, n))
+		return real_pread(fd, buf, n, off);
+	return bounced(buf, real_pread(fd, tmp, n < BOUNCE ? n : BOUNCE, off), tmp);
+}
+
+API ssize_t pread64(int fd, void *buf, size_t n, off_t off) __attribute__((alias("pread")));
+
+API ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from,
+		     socklen_t *len)
+{
+	char tmp[BOUNCE];
+
+	if (!bounce_needed((uintptr_t)buf, n))
+		return real_recvfrom(fd, buf, n, flags, from, len);
+	return bounced(buf, real_recvfrom(fd, tmp, n < BOUNCE ? n : BOUNCE, flags, from, len),
+		       tmp);
+}
+
+API ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+	return recvfrom(fd, buf, n, flags, NULL, NULL);
+}
+
 /* ---- set-up ---- */
 
 static void fork_prepare(void)
@@ -332,6 +410,10 @@ static void init(void)
 	configure();
 	report_init();
 	glibc_usable_size = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+	real_read = (ssize_t (*)(int, void *, size_t))dlsym(RTLD_NEXT, "read");
+	real_pread = (ssize_t (*)(int, void *, size_t, off_t))dlsym(RTLD_NEXT, "pread64");
+	real_recvfrom = (ssize_t (*)(int, void *, size_t, int, struct sockaddr *, socklen_t *))
+		dlsym(RTLD_NEXT, "recvfrom");
 	int err = heap_init();
 	if (!err) {
 		signals_install();
@@ -357,6 +439,11 @@ static void init(void)
 								    : (size_t)16 << 20;
 	if (g.backend == OOH_SPP_BACKEND_MPROTECT)
 		heap_open_mem();
+	/* Software backend: buffers of a kilobyte or more (stdio's, and most
+	 * programs' I/O buffers) get pages of their own, which stay writable,
+	 * so that the kernel can fill them (see read() below). */
+	g.cfg.page_min = parse_size(getenv("OOH_GUARD_PAGE_MIN"),
+				    g.backend == OOH_SPP_BACKEND_MPROTECT ? 1024 : SIZE_MAX);
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	atomic_store(&g.state, 2);
