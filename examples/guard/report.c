@@ -40,9 +40,13 @@ static _Atomic size_t depot_used = 8; /* id 0 means "no stack" */
 static _Atomic uint32_t *buckets;
 static atomic_int report_lock;
 
+static __thread pid_t my_tid __attribute__((tls_model("initial-exec")));
+
 pid_t guard_tid(void)
 {
-	return gettid();
+	if (!my_tid)
+		my_tid = gettid();
+	return my_tid;
 }
 
 static uint32_t hash_pcs(const uintptr_t *pc, int n)
@@ -89,12 +93,13 @@ static uint32_t depot_put(const uintptr_t *pc, int n)
 
 uint32_t stack_capture(uintptr_t caller)
 {
-	void *buf[MAX_DEPTH + 16];
+	void *buf[MAX_DEPTH + 6];
 	int n, from = 0;
 
 	if (!depot || !g.cfg.depth)
 		return 0;
-	n = backtrace(buf, (int)g.cfg.depth + 16);
+	/* The unwinder costs per frame: ours (at most 5) and depth more. */
+	n = backtrace(buf, (int)g.cfg.depth + 6);
 	/* Drop our own frames: the stack starts at the allocator's caller. */
 	for (int i = 0; i < n; i++) {
 		if ((uintptr_t)buf[i] == caller) {
@@ -339,5 +344,6 @@ void report_fork_parent(void)
 
 void report_fork_child(void)
 {
+	my_tid = 0; /* the child's thread has a tid of its own */
 	unlock_report();
 }
