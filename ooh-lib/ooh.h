@@ -271,6 +271,11 @@ enum ooh_spp_backend {
 /* ooh_spp_open() flags: the low byte picks the backend. */
 #define OOH_SPP_OPEN_BACKEND(b) ((unsigned)(b) & 0xffu)
 #define OOH_SPP_OPEN_BACKEND_MASK 0xffu
+/* The caller protects only private anonymous read/write memory it mapped
+ * itself and does not unmap while protected (an allocator's heap): the
+ * domain skips the /proc/self/maps check of ooh_spp_protect*, which costs
+ * time in proportion to the process's mappings.  (Since 1.2.0.) */
+#define OOH_SPP_OPEN_OWNED_MEMORY 0x100u
 
 typedef struct ooh_spp ooh_spp;
 

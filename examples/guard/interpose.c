@@ -417,7 +417,8 @@ static void init(void)
 	int err = heap_init();
 	if (!err) {
 		signals_install();
-		err = ooh_spp_open(&g.spp, OOH_SPP_OPEN_BACKEND(g.cfg.backend));
+		err = ooh_spp_open(&g.spp, OOH_SPP_OPEN_BACKEND(g.cfg.backend) |
+						 OOH_SPP_OPEN_OWNED_MEMORY);
 		if (err) {
 			ooh_spp_probe((enum ooh_spp_backend)g.cfg.backend, reason, sizeof(reason));
 			real_sigaction(SIGSEGV, &user_act[SIGSEGV], NULL);

@@ -172,6 +172,7 @@ extern const struct spp_backend_ops ooh_spp_backend_ooh;
 struct ooh_spp {
 	const struct spp_backend_ops *ops;
 	int id;          /* 1..: owner tag of the domain's pages */
+	bool owned;      /* OOH_SPP_OPEN_OWNED_MEMORY: no mapping check */
 	void *priv;
 };
 

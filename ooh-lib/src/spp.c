@@ -75,7 +75,8 @@ int ooh_spp_open(ooh_spp **out, unsigned flags)
 
 	if (out)
 		*out = NULL;
-	if (!out || (flags & ~OOH_SPP_OPEN_BACKEND_MASK) || (unsigned)b > OOH_SPP_BACKEND_MAX)
+	if (!out || (flags & ~(OOH_SPP_OPEN_BACKEND_MASK | OOH_SPP_OPEN_OWNED_MEMORY)) ||
+	    (unsigned)b > OOH_SPP_BACKEND_MAX)
 		return -EINVAL;
 	if (b == OOH_SPP_BACKEND_AUTO)
 		b = ooh_spp_probe(OOH_SPP_BACKEND_OOH, NULL, 0) == 0 ? OOH_SPP_BACKEND_OOH
@@ -87,6 +88,7 @@ int ooh_spp_open(ooh_spp **out, unsigned flags)
 	if (!s)
 		return -ENOMEM;
 	s->ops = spp_backends[b];
+	s->owned = flags & OOH_SPP_OPEN_OWNED_MEMORY;
 	pthread_mutex_lock(&spp_lock);
 	for (int i = 0; i < MAX_DOMAINS && slot < 0; i++)
 		if (!domains[i])
@@ -179,10 +181,16 @@ static int set_common(ooh_spp *h, void *addr, size_t len_or_n, bool pages,
 	}
 	pthread_mutex_lock(&spp_lock);
 	struct ooh_spp *s = lookup(h);
-	if (!s)
+	if (!s) {
 		err = -EBADF;
-	else
+	} else if (!release && s->owned) {
+		/* The caller's own read/write anonymous memory: no /proc. */
+		for (size_t i = 0; i < n; i++)
+			prot[i] = PROT_READ | PROT_WRITE;
+		err = 0;
+	} else {
 		err = release ? 0 : check_mapped(s, a, n, prot, NULL);
+	}
 	if (!err)
 		err = s->ops->set(s, a, n, masks, mask, prot, release);
 	pthread_mutex_unlock(&spp_lock);

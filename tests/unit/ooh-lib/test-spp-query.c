@@ -52,7 +52,7 @@ START_TEST(bad_input)
 	ck_assert_ptr_ne(ro, MAP_FAILED);
 	ts_install_catcher();
 	ck_assert_int_eq(ooh_spp_open(NULL, 0), -EINVAL);
-	ck_assert_int_eq(ooh_spp_open(&s, 0x100), -EINVAL);               /* unknown flag */
+	ck_assert_int_eq(ooh_spp_open(&s, 0x200), -EINVAL);               /* unknown flag */
 	ck_assert_int_eq(ooh_spp_open(&s, OOH_SPP_OPEN_BACKEND(77)), -EINVAL);
 	ck_assert_ptr_null(s);
 	s = ts_open(_i);

@@ -62,6 +62,41 @@ START_TEST(writable_to_protected)
 }
 END_TEST
 
+/*
+ * OOH_SPP_OPEN_OWNED_MEMORY (the allocator's domain, no /proc/self/maps
+ * check): protect, update and release behave exactly as without it, and
+ * release gives the page back writable.
+ */
+START_TEST(owned_memory_domain)
+{
+	ooh_spp *s = NULL;
+	char *m = ts_map(2 * PG);
+	uint32_t masks[2] = { ts_guard(31, 31), ts_guard(0, 0) };
+	uint32_t upd[2] = { ts_guard(0, 0) & ts_guard(31, 31), ts_guard(0, 1) };
+	int err;
+
+	ts_install_catcher();
+	ts_variant(_i);
+	err = ooh_spp_open(&s, OOH_SPP_OPEN_BACKEND(ts_backends[_i]) | OOH_SPP_OPEN_OWNED_MEMORY);
+	ck_assert_msg(err == 0, "ooh_spp_open(owned): %s", ooh_strerror(err));
+	memset(m, 'a', 2 * PG);
+	ck_assert_int_eq(ooh_spp_protect_pages(s, m, masks, 2), 0);
+	expect_masks(s, m, masks, 2);
+	ts_expect_violation(&m[31 * SP + 3], 'X');
+	ck_assert(m[31 * SP + 3] == 'a');
+	ts_expect_lands(&m[17], 'b');
+	ck_assert_int_eq(ooh_spp_update(s, m, upd, 2), 0);
+	ts_expect_violation(&m[17], 'X');
+	ts_expect_violation(&m[PG + SP + 1], 'X');
+	ts_expect_lands(&m[PG + 2 * SP], 'c');
+	ck_assert_int_eq(ooh_spp_release(s, m, 2 * PG), 0);
+	ts_expect_lands(&m[17], 'd');
+	ts_expect_lands(&m[PG + SP + 1], 'd');
+	ck_assert_int_eq(ooh_spp_close(s), 0);
+	munmap(m, 2 * PG);
+}
+END_TEST
+
 /* A protected sub-page becomes writable: the write lands. */
 START_TEST(protected_to_writable)
 {
@@ -421,6 +456,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, writable_to_protected, 0, ts_nr_backends);
 	tcase_add_loop_test(tc, protected_to_writable, 0, ts_nr_backends);
+	tcase_add_loop_test(tc, owned_memory_domain, 0, ts_nr_backends);
 	tcase_add_loop_test(tc, enoent_changes_nothing, 0, ts_nr_backends);
 	tcase_add_loop_test(tc, einval_and_ebadf, 0, ts_nr_backends);
 	tcase_add_loop_test(tc, query_and_release, 0, ts_nr_backends);
