@@ -464,7 +464,9 @@ void *heap_alloc(size_t size, size_t align, bool zero, uintptr_t caller)
 	uintptr_t obj;
 	bool sampled = g.cfg.sample > 1;
 
-	if (size > ((size_t)1 << 40) || need < size) {
+	/* Beyond the heap's address space: no such object (ENOMEM, as
+	 * glibc); a full heap instead degrades to the plain allocator. */
+	if (size > (g.end - g.small_end) / 2 || al > (g.end - g.small_end) / 4 || need < size) {
 		errno = ENOMEM;
 		return NULL;
 	}

@@ -634,28 +634,29 @@ API int posix_memalign(void **out, size_t align, size_t size)
 	return 0;
 }
 
-API void *aligned_alloc(size_t align, size_t size)
+/* glibc 2.36's memalign and aligned_alloc: an alignment that is not a
+ * power of two is rounded up to one; too big to exist is ENOMEM. */
+static void *aligned(size_t align, size_t size, uintptr_t caller)
 {
-	if (!pow2(align)) {
-		errno = EINVAL;
+	size_t a = 1;
+
+	while (a < align && a)
+		a <<= 1;
+	if (!a) {
+		errno = ENOMEM;
 		return NULL;
 	}
-	return alloc(size, align, false, CALLER);
+	return alloc(size, a, false, caller);
+}
+
+API void *aligned_alloc(size_t align, size_t size)
+{
+	return aligned(align, size, CALLER);
 }
 
 API void *memalign(size_t align, size_t size)
 {
-	if (!pow2(align)) { /* glibc rounds up to a power of two */
-		size_t a = 1;
-		while (a < align && a)
-			a <<= 1;
-		align = a;
-	}
-	if (!align) {
-		errno = EINVAL;
-		return NULL;
-	}
-	return alloc(size, align, false, CALLER);
+	return aligned(align, size, CALLER);
 }
 
 API void *valloc(size_t size)
