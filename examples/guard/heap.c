@@ -464,10 +464,14 @@ void *heap_alloc(size_t size, size_t align, bool zero, uintptr_t caller)
 	uintptr_t obj;
 	bool sampled = g.cfg.sample > 1;
 
-	/* Beyond the heap's address space: no such object (ENOMEM, as
-	 * glibc); a full heap instead degrades to the plain allocator. */
-	if (size > (g.end - g.small_end) / 2 || al > (g.end - g.small_end) / 4 || need < size) {
+	if (need < size) {
 		errno = ENOMEM;
+		return NULL;
+	}
+	/* Beyond the heap's address space: that object alone goes to glibc
+	 * (which refuses what cannot exist); a full heap instead degrades. */
+	if (size > (g.end - g.small_end) / 2 || al > (g.end - g.small_end) / 4) {
+		errno = E2BIG;
 		return NULL;
 	}
 	if (!sampled && al <= SUB && need <= SMALL_MAX_AREA && size < g.cfg.page_min) {

@@ -515,8 +515,14 @@ static void *alloc(size_t size, size_t align, bool zero, uintptr_t caller)
 	bool fallback = !p && errno != ENOMEM;
 	guard_busy--;
 	if (fallback) {
+		bool big = errno == E2BIG;
 		errno = saved;
-		return plain_alloc(size, align, zero);
+		p = plain_alloc(size, align, zero);
+		static atomic_bool said;
+		if (p && big && !atomic_exchange(&said, true))
+			guard_say("an object of %zu bytes (alignment %zu) is beyond the guarded "
+				  "heap: objects that big are not guarded (plain allocator)\n", size,
+				  align);
 	}
 	return p;
 }
