@@ -205,6 +205,7 @@ struct rep {
 #define MAXREP 20000
 static struct rep want[MAXREP], got[MAXREP];
 static int nwant, ngot;
+static char stray[300]; /* the first log line outside any report */
 
 static void parse_expects(const char *out)
 {
@@ -233,6 +234,7 @@ static const char *parse_reports(const char *log, char *why, size_t whylen)
 	const char *l = log;
 
 	ngot = 0;
+	stray[0] = 0;
 	while (l && *l) {
 		const char *nl = strchr(l, '\n');
 		size_t len = nl ? (size_t)(nl - l) : strlen(l);
@@ -277,6 +279,8 @@ static const char *parse_reports(const char *log, char *why, size_t whylen)
 			cur->alloc_stack = true;
 		} else if (cur && strstr(body, "freed by thread ")) {
 			cur->free_stack = true;
+		} else if (!cur && !stray[0]) {
+			snprintf(stray, sizeof(stray), "%.280s", line);
 		}
 	}
 	if (cur) {
@@ -310,6 +314,7 @@ static void check_run(struct run *r, int want_status, const char *what)
 	parse_expects(r->out);
 	const char *bad = parse_reports(r->log, why, sizeof(why));
 	ck_assert_msg(!bad, "%s: %s", what, bad);
+	ck_assert_msg(!stray[0], "%s: a log line outside any report: %s", what, stray);
 
 	/* each EXPECT matches one report exactly; no report is left over */
 	for (int i = 0; i < ngot; i++)
@@ -371,8 +376,9 @@ static void check_run(struct run *r, int want_status, const char *what)
 		if (want_status == 0)
 			ck_assert_msg(strstr(r->out, "END ok"), "%s: the corpus did not finish", what);
 	}
-	/* with OOH_GUARD_LOG, stderr has no report */
-	ck_assert_msg(!strstr(r->err, "ooh-guard: ERROR"), "%s: a report on stderr: %.300s", what, r->err);
+	/* with OOH_GUARD_LOG, ooh-guard says nothing on stderr (no report, and
+	 * no warning such as objects left unguarded) */
+	ck_assert_msg(!strstr(r->err, "ooh-guard"), "%s: ooh-guard wrote to stderr: %.300s", what, r->err);
 	printf("%s: %d report(s) as expected, %.2f s\n", what, ngot, r->secs);
 }
 
@@ -677,6 +683,8 @@ START_TEST(impossible_sizes_errno)
 	corpus_case(&r, NULL, 0, "errno", NULL, NULL);
 	ck_assert(strstr(r.out, "PASS calloc-overflow") && strstr(r.out, "PASS realloc-zero-as-glibc"));
 	free_run(&r);
+	/* and the guard still guards afterwards */
+	corpus_ok(ENV(REPORT), 0, "after-enomem", NULL, NULL);
 	remove_dir();
 }
 END_TEST
@@ -714,6 +722,7 @@ static void real_program(const char *name, char *const argv[], const char *in,
 		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s [%s]: status %#x, stderr %.300s, log %.500s",
 			      name, mode, st, e, l);
 		ck_assert_msg(!*l, "%s [%s]: ooh-guard reported: %.800s", name, mode, l);
+		ck_assert_msg(!strstr(e, "ooh-guard"), "%s [%s]: ooh-guard wrote to stderr: %.300s", name, mode, e);
 		free(e);
 		free(l);
 		char cmd[400];
