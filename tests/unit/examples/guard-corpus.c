@@ -889,15 +889,15 @@ static struct {
 	unsigned head, tail;
 	int producers_left;
 } queue = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
-static int bad_objects;
+static int bad_objects, per_producer = 100;
 
 static void *producer(void *arg)
 {
 	unsigned seed = (unsigned)(uintptr_t)arg;
 
 	/* (full mode on the software backend: every store to a small object
-	 * is single-stepped, so few stores: memset) */
-	for (int i = 0; i < 1000; i++) {
+	 * is single-stepped with the other threads parked, so few: memset) */
+	for (int i = 0; i < per_producer; i++) {
 		size_t n = (size_t)(rand_r(&seed) % 2000);
 		unsigned char *p = malloc(n);
 		memset(p, (unsigned char)n, n);
@@ -942,21 +942,22 @@ static void *consumer(void *arg)
 	}
 }
 
-static int c_ok_threads(void)
+static int c_ok_threads(size_t n)
 {
-	pthread_t p[4], c[4];
+	pthread_t p[2], c[2];
 
+	per_producer = (int)n;
 	expect_none();
-	queue.producers_left = 4;
-	for (uintptr_t i = 0; i < 4; i++) {
+	queue.producers_left = 2;
+	for (uintptr_t i = 0; i < 2; i++) {
 		pthread_create(&p[i], NULL, producer, (void *)(i + 1));
 		pthread_create(&c[i], NULL, consumer, NULL);
 	}
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 2; i++) {
 		pthread_join(p[i], NULL);
 		pthread_join(c[i], NULL);
 	}
-	CHECK("threads-cross-free", bad_objects == 0 && queue.head == 4000 && queue.tail == 4000,
+	CHECK("threads-cross-free", bad_objects == 0 && queue.head == 2 * n && queue.tail == 2 * n,
 	      "%d bad objects, %u produced, %u consumed", bad_objects, queue.head, queue.tail);
 	return failures ? 1 : 0;
 }
@@ -1164,7 +1165,7 @@ static const struct cmd {
 	{ "ok-calloc", c_ok_calloc, NULL, NULL, "" },
 	{ "ok-reallocarray", c_ok_reallocarray, NULL, NULL, "" },
 	{ "ok-libc", c_ok_libc, NULL, NULL, "" },
-	{ "ok-threads", c_ok_threads, NULL, NULL, "" },
+	{ "ok-threads", NULL, c_ok_threads, NULL, "[N]: 2 threads allocate N objects each, 2 others free them" },
 	{ "ok-fork", c_ok_fork, NULL, NULL, "" },
 	{ "ok-usable", c_ok_usable, NULL, NULL, "" },
 	{ "errno", c_errno, NULL, NULL, "impossible sizes: NULL + ENOMEM as glibc" },
@@ -1206,7 +1207,8 @@ int main(int argc, char **argv)
 		if (cmds[i].fn0)
 			rc = cmds[i].fn0();
 		else if (cmds[i].fn_size)
-			rc = cmds[i].fn_size(argc > 2 ? strtoul(argv[2], NULL, 0) : 64);
+			rc = cmds[i].fn_size(argc > 2 ? strtoul(argv[2], NULL, 0) :
+					     cmds[i].fn_size == c_ok_threads ? 100 : 64);
 		else
 			rc = cmds[i].fn_str(argc > 2 ? argv[2] : "all");
 	}
