@@ -1126,7 +1126,21 @@ static int c_after_enomem(void)
 		      errno);
 		p = calloc(sz(sizes[i]), 1);
 		CHECK("impossible-calloc", !p && errno == ENOMEM, "calloc(%#zx, 1) = %p", sizes[i], p);
+		p = memalign(64, sz(sizes[i]));
+		CHECK("impossible-memalign", !p, "memalign(64, %#zx) = %p", sizes[i], p);
+		p = valloc(sz(sizes[i]));
+		CHECK("impossible-valloc", !p, "valloc(%#zx) = %p", sizes[i], p);
+		char *q = malloc(16);
+		p = realloc(q, sz(sizes[i]));
+		CHECK("impossible-realloc", !p, "realloc(, %#zx) = %p", sizes[i], p);
+		free(q);
 	}
+	/* impossible alignments (glibc: NULL, ENOMEM or EINVAL) */
+	void *m = NULL;
+	CHECK("impossible-memalign-align", !memalign(sz(SIZE_MAX / 2 + 1), 16), "not NULL");
+	CHECK("impossible-aligned_alloc-align", !aligned_alloc(sz(SIZE_MAX / 2 + 1), 16), "not NULL");
+	CHECK("impossible-posix_memalign-align", posix_memalign(&m, sz(SIZE_MAX / 2 + 1), 16) != 0, "0");
+	CHECK("impossible-pvalloc", !pvalloc(sz(SIZE_MAX)), "not NULL");
 	for (size_t n = 16; n <= 65536; n *= 4) {
 		char *p = site_after_enomem(n);
 		memset(p, 'a', n);
