@@ -39,7 +39,7 @@ fi
 if [ -x "$OOH_BIN/ooh-test-guard" ]; then
 	start=$(cut -d' ' -f1 /proc/uptime)
 	OOH_GUARD_TEST_BINDIR=$OOH_BIN OOH_GUARD_TEST_LIBDIR=/ooh/lib OOH_GUARD_TEST_SUBSET=rig \
-		OOH_GUARD_TEST_MAXSIZE=1024 OOH_GUARD_TEST_TIMEOUT=1200 OOH_GUARD_BACKEND=mprotect CK_TIMEOUT_MULTIPLIER=4 \
+		OOH_GUARD_TEST_MAXSIZE=1024 OOH_GUARD_TEST_TIMEOUT=300 OOH_GUARD_BACKEND=mprotect CK_TIMEOUT_MULTIPLIER=4 \
 		"$OOH_BIN/ooh-test-guard" 2>&1 || fail=1
 	echo "l1-guard: $(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.0f", b - a }') s"
 	ooh_skip l1-guard-real-programs "perl, xz, sort: L1's image has only static busybox (LD_PRELOAD does not reach it); they run on the host"

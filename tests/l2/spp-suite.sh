@@ -71,7 +71,7 @@ done
 # correct program): each write to a protected page is a VM exit here
 if [ -x "$OOH_BIN/ooh-test-guard" ]; then
 	OOH_GUARD_TEST_BINDIR=$OOH_BIN OOH_GUARD_TEST_LIBDIR=/ooh/lib OOH_GUARD_TEST_SUBSET=l2 \
-		OOH_GUARD_TEST_MAXSIZE=256 OOH_GUARD_TEST_TIMEOUT=1200 OOH_GUARD_BACKEND=ooh CK_TIMEOUT_MULTIPLIER=4 \
+		OOH_GUARD_TEST_MAXSIZE=256 OOH_GUARD_TEST_TIMEOUT=300 OOH_GUARD_BACKEND=ooh CK_TIMEOUT_MULTIPLIER=4 \
 		"$OOH_BIN/ooh-test-guard" 2>&1 || fail=1
 else
 	ooh_fail l2-guard-binaries "ooh-test-guard missing in $OOH_BIN"
