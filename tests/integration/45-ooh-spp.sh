@@ -31,6 +31,23 @@ fi
 # the software backend's cost here, next to the ooh backend's in L2
 "$OOH_BIN/ooh-bench-spp" --quick --backend mprotect 2>&1 | sed 's/^/bench-spp-l1: /'
 
+# ooh-guard (LD_PRELOAD=libooh-guard.so) on the software backend: its Check
+# suite (counted as it is), sizes 1..1024 for the every-size cases (each
+# write to a page that holds a guard is single-stepped, slow under TCG),
+# without the Debian programs: L1's image is static busybox, which no
+# LD_PRELOAD reaches, and has no perl or xz.
+if [ -x "$OOH_BIN/ooh-test-guard" ]; then
+	start=$(cut -d' ' -f1 /proc/uptime)
+	OOH_GUARD_TEST_BINDIR=$OOH_BIN OOH_GUARD_TEST_LIBDIR=/ooh/lib OOH_GUARD_TEST_SUBSET=rig \
+		OOH_GUARD_TEST_MAXSIZE=1024 OOH_GUARD_TEST_TIMEOUT=300 OOH_GUARD_BACKEND=mprotect CK_TIMEOUT_MULTIPLIER=4 \
+		"$OOH_BIN/ooh-test-guard" 2>&1 || fail=1
+	echo "l1-guard: $(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.0f", b - a }') s"
+	ooh_skip l1-guard-real-programs "perl, xz, sort: L1's image has only static busybox (LD_PRELOAD does not reach it); they run on the host"
+else
+	ooh_fail l1-guard-binaries "ooh-test-guard missing in $OOH_BIN"
+	fail=1
+fi
+
 sw=
 [ -f /ooh/include/spp-l2 ] && sw=" ooh.spp_sw=1"
 # ooh-test-budget's cycles (default 300): a file include/budget-cycles

@@ -3,7 +3,8 @@
 # loads and finds SPP below; then, on libooh's "ooh" backend only:
 # ooh-spp-selftest (1-byte overflow at the exact address, every byte,
 # straddling stores, threads, fork, munmap, no handler), the SPP Check
-# suites (the ones the host runs on the software backend), the malicious
+# suites (the ones the host runs on the software backend), ooh-guard's
+# Check suite (a subset, OOH_GUARD_BACKEND=ooh), the malicious
 # guest against the SPP hypercalls, the per-user limits (ooh-test-budget),
 # the cost per write, and the module unloads. Kernel parameter
 # ooh.spp_sw=1 adds libooh's software backend
@@ -63,6 +64,19 @@ for t in "$OOH_BIN"/ooh-test-spp-*; do
 	"$t" 2>&1 || fail=1
 done
 "$OOH_BIN/ooh-test-spp-evil" || fail=1
+
+# ooh-guard (LD_PRELOAD=libooh-guard.so) on the ooh backend: a subset of
+# its Check suite (exact overflows of sizes 1..256 and up to 1 MiB,
+# underflow, write after free, double and invalid free, 4 threads, a
+# correct program): each write to a protected page is a VM exit here
+if [ -x "$OOH_BIN/ooh-test-guard" ]; then
+	OOH_GUARD_TEST_BINDIR=$OOH_BIN OOH_GUARD_TEST_LIBDIR=/ooh/lib OOH_GUARD_TEST_SUBSET=l2 \
+		OOH_GUARD_TEST_MAXSIZE=256 OOH_GUARD_TEST_TIMEOUT=300 OOH_GUARD_BACKEND=ooh CK_TIMEOUT_MULTIPLIER=4 \
+		"$OOH_BIN/ooh-test-guard" 2>&1 || fail=1
+else
+	ooh_fail l2-guard-binaries "ooh-test-guard missing in $OOH_BIN"
+	fail=1
+fi
 
 # What unprivileged users may take (RLIMIT_MEMLOCK, per-user budgets,
 # memcg, nothing left behind): children drop to uids 65534 and 65533
