@@ -127,9 +127,11 @@ for c in "${CFG_LIST[@]}"; do
 	esac
 done
 
-human() {	# 20000 -> 20k, 1000000 -> 1M
+human() {	# 20000 -> 20k, 1000000 -> 1M, 1200000 -> 1.2M
 	local n=$1
 	if [ $((n % 1000000)) = 0 ]; then echo "$((n / 1000000))M"
+	elif [ "$n" -gt 1000000 ] && [ $((n % 100000)) = 0 ]; then
+		echo "$((n / 1000000)).$((n % 1000000 / 100000))M"
 	elif [ $((n % 1000)) = 0 ]; then echo "$((n / 1000))k"
 	else echo "$n"; fi
 }
@@ -260,7 +262,7 @@ run_one() {	# workload config rep
 		R_ERR[$key]=$(awk 'NF' "$base.err" | tail -1 | cut -c1-100)
 	fi
 	[ -n "$check" ] && R_CHECK[$key]=$check
-	printf '  run %d  %-12s %-14s %7s s  %7s MiB  %s\n' "$rep" "$wl" "$c" "$wall" \
+	printf '  run %d  %-13s %-14s %7s s  %7s MiB  %s\n' "$rep" "$wl" "$c" "$wall" \
 		"$(awk -v k="$rss" 'BEGIN{printf "%.1f", k / 1024}')" "${status/#ok/ok ${check}}" >&2
 }
 
