@@ -52,6 +52,7 @@
  * does not interpose it), and nothing relies on malloc_usable_size() or on
  * more alignment than EF_ALIGNMENT gives: objects are only touched bytewise.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -61,6 +62,33 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+/* With ooh-guard's header at hand (examples/guard), mix and maxlive end by
+ * printing the preloaded ooh-guard's own counts, if it is there: the runner
+ * shows whether the objects really were guarded (and not degraded to plain). */
+#if defined(__has_include)
+#if __has_include("ooh-guard.h")
+#include "ooh-guard.h"
+#define HAVE_OOH_GUARD_STATS 1
+#endif
+#endif
+
+static void print_guard_stats(void)
+{
+#ifdef HAVE_OOH_GUARD_STATS
+	int (*stats)(struct ooh_guard_stats *) =
+		(int (*)(struct ooh_guard_stats *))dlsym(RTLD_DEFAULT, "ooh_guard_stats");
+	struct ooh_guard_stats st;
+
+	if (!stats || stats(&st))
+		return;
+	printf("guard-stats guarded %" PRIu64 " plain %" PRIu64 " live %" PRIu64
+	       " heap_bytes %" PRIu64 " backend %d degraded %d sample %u\n",
+	       st.guarded_allocs, st.plain_allocs, st.live_objects, st.heap_bytes,
+	       st.backend, st.degraded, st.sample);
+	fflush(stdout);
+#endif
+}
 
 static uint64_t rng_state;
 static uint64_t progress_dummy;
@@ -231,6 +259,7 @@ static int run_mix(uint64_t n, double free_ratio)
 		bytes += size[i];
 		checksum = (checksum ^ (sum + size[i])) * 0x100000001b3ull;
 	}
+	print_guard_stats();	/* all N live */
 	for (i = 0; i < n; i++) {
 		free(obj[i]);
 		frees++;
@@ -255,6 +284,7 @@ static int run_maxlive(uint64_t limit, size_t fixed, unsigned nbuckets)
 		unsigned char *p = malloc(sz);
 
 		if (!p) {
+			print_guard_stats();
 			printf("maxlive %" PRIu64 " null\n", live);
 			fflush(stdout);
 			return 2;
@@ -267,6 +297,7 @@ static int run_maxlive(uint64_t limit, size_t fixed, unsigned nbuckets)
 			fflush(stdout);
 		}
 	}
+	print_guard_stats();
 	printf("maxlive %" PRIu64 " limit\n", live);
 	fflush(stdout);
 	return 0;

@@ -170,7 +170,7 @@ done
 # ---- one run ----
 # Per (workload, config): space-separated lists over the runs, and the
 # first failure, if any.
-declare -A R_WALL R_CPU R_RSS R_FIN R_COUNT R_STATUS R_CHECK R_ERR REF REF_CFG
+declare -A R_WALL R_CPU R_RSS R_FIN R_COUNT R_STATUS R_CHECK R_ERR R_GUARD REF REF_CFG
 
 run_one() {	# workload config rep
 	local wl=$1 c=$2 rep=$3 kind=${WL_KIND[$1]} size=${WL_SIZE[$1]}
@@ -251,6 +251,15 @@ run_one() {	# workload config rep
 		esac
 	fi
 	rm -f "$base.result"
+	# the driver's own report of a preloaded ooh-guard (mix, maxlive)
+	local gs
+	gs=$(sed -n 's/^guard-stats //p' "$base.out" 2>/dev/null | tail -1)
+	if [ -n "$gs" ]; then
+		R_GUARD[$key]=$gs
+		awk '{ for (i = 1; i < NF; i += 2) v[$i] = $(i + 1) }
+		     END { exit !(v["degraded"] != 0 || (v["sample"] == 1 && v["plain"] > 0)) }' <<<"$gs" &&
+			check="$check; ooh-guard DEGRADED: $gs"
+	fi
 
 	R_WALL[$key]="${R_WALL[$key]:-} $wall"
 	R_CPU[$key]="${R_CPU[$key]:-} $(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u + s}')"
@@ -355,6 +364,11 @@ echo
 echo "(figures: medians of the finished runs; in parentheses: of runs that did not finish, up to their death or timeout)"
 for wl in "${WL_NAMES[@]}"; do
 	for c in "${CFG_LIST[@]}"; do
+		[ -n "${R_GUARD[$wl|$c]:-}" ] && echo "  $wl $c: ooh-guard's counts with all objects live: ${R_GUARD[$wl|$c]}"
+	done
+done
+for wl in "${WL_NAMES[@]}"; do
+	for c in "${CFG_LIST[@]}"; do
 		[ -n "${R_STATUS[$wl|$c]:-}" ] || continue
 		echo "  $wl $c: ${R_STATUS[$wl|$c]}; its last stderr line: ${R_ERR[$wl|$c]:-(none)}"
 	done
@@ -425,9 +439,9 @@ if [ -n "$JSON" ]; then
 					ovh=$(overhead "${M_RSS[$k]}" "${M_RSS[$wl|glibc]}")
 					tr=$(ratio "${M_WALL[$k]}" "${M_WALL[$wl|glibc]}")
 				fi
-				printf '{"config":%s,"status":%s,"finished":%s,"check":%s,"stderr":%s,' "$(jstr "$c")" \
+				printf '{"config":%s,"status":%s,"finished":%s,"check":%s,"stderr":%s,"guard_stats":%s,' "$(jstr "$c")" \
 					"$(jstr "${R_STATUS[$k]:-ok}")" "$(ok "$wl" "$c" && echo true || echo false)" \
-					"$(jstr "${R_CHECK[$k]:-}")" "$(jstr "${R_ERR[$k]:-}")"
+					"$(jstr "${R_CHECK[$k]:-}")" "$(jstr "${R_ERR[$k]:-}")" "$(jstr "${R_GUARD[$k]:-}")"
 				printf '"wall_s":%s,"cpu_s":%s,"peak_rss_kib":%s,"max_count":%s,' \
 					"$(jnum "${M_WALL[$k]}")" "$(jnum "${M_CPU[$k]}")" "$(jnum "${M_RSS[$k]}")" \
 					"$(jnum "${M_COUNT[$k]:-}")"
