@@ -40,8 +40,8 @@ extern "C" {
 #endif
 
 #define OOH_VERSION_MAJOR 1
-#define OOH_VERSION_MINOR 1
-#define OOH_VERSION_PATCH 1
+#define OOH_VERSION_MINOR 2
+#define OOH_VERSION_PATCH 0
 /* Compile-time version as one number: major << 16 | minor << 8 | patch. */
 #define OOH_VERSION ((OOH_VERSION_MAJOR << 16) | (OOH_VERSION_MINOR << 8) | OOH_VERSION_PATCH)
 
@@ -280,6 +280,24 @@ OOH_API int ooh_spp_open(ooh_spp **spp, unsigned flags);
 OOH_API int ooh_spp_protect(ooh_spp *spp, void *addr, size_t len, uint32_t writable_mask);
 /* Set per-page vectors: masks[i] applies to page addr + i * 4096. */
 OOH_API int ooh_spp_protect_pages(ooh_spp *spp, void *addr, const uint32_t *masks, size_t nr_pages);
+/*
+ * Change the vectors of pages this domain already protects, for callers
+ * that own the memory and have not unmapped it since (allocators): no
+ * mapping check, no allocation, and on the software backend no mprotect
+ * (the page stays write-protected, only the recorded vector changes).
+ * Every page must be protected by spp (vector not OOH_SPP_ALL_WRITABLE)
+ * and no new vector may be OOH_SPP_ALL_WRITABLE (use ooh_spp_release for
+ * that).  masks[i] applies to page addr + i * 4096.  All or nothing.
+ * Returns 0, -EINVAL (addr not page-aligned, nr_pages 0 or more than
+ * OOH_SPP_UPDATE_MAX_PAGES or past the end of the address space, masks
+ * NULL, a new vector ALL_WRITABLE), -ENOENT (a page not protected by this
+ * domain), -EBADF (not an open domain), or the backend's error.  It
+ * never calls malloc, so a malloc implementation may call it.  A page
+ * unmapped since it was protected breaks the contract: see
+ * ooh_spp_update(3).  (Since 1.2.0.)
+ */
+#define OOH_SPP_UPDATE_MAX_PAGES (1u << 20)
+OOH_API int ooh_spp_update(ooh_spp *spp, void *addr, const uint32_t *masks, size_t nr_pages);
 /* Read back the vector of the page containing addr. */
 OOH_API int ooh_spp_query(ooh_spp *spp, const void *addr, uint32_t *writable_mask);
 /* Make [addr, addr + len) fully writable again. */

@@ -51,6 +51,8 @@
  * handlers and the vectors, so protection goes on in the child.
  * munmap: the kernel drops the read-only mapping; the stale vector is
  * dropped by the next ooh_spp_query/protect of the page (or release).
+ * ooh_spp_update does not look (no /proc, no mprotect): on such a page it
+ * succeeds and records a vector nothing enforces.
  */
 #include <cpuid.h>
 #include <errno.h>
@@ -1052,6 +1054,62 @@ static int sp_set(struct ooh_spp *s, uint64_t a, size_t n, const uint32_t *masks
 	return err;
 }
 
+/*
+ * ooh_spp_update.  The pages stay write-protected (read-only, or tagged
+ * with our key), so only the records change, under slock, where the fault
+ * handlers read them.  A write racing with the update:
+ *
+ *  - a fault whose handler reads the record after the update is judged by
+ *    the new vector (nothing of the write has landed: it is ordered after
+ *    the update);
+ *  - a window opened before the update holds its own copy of the old
+ *    vector (win.mask, read under slock after parking): it lets its one
+ *    instruction through, or rewinds one that straddled into a sub-page
+ *    protected in the old vector, by that copy.  That write is ordered
+ *    before the update, which is correct as long as it has also landed (or
+ *    been refused) by the time the update returns: else an allocator that
+ *    protects a freed object and then looks at it, or hands the slot out
+ *    again after another update, could see a write permitted by the old
+ *    vector arrive afterwards.  With parking a window re-reads the vector
+ *    after every other thread is parked: an updater inside slock (the park
+ *    signal blocked) finishes before that read, any other is parked until
+ *    the window closes, so the copy is never older than a returned update.
+ *    With keys nobody is parked, and an updater that blocks the park
+ *    signal is not either: so after the update we wait for a window that
+ *    is open now (another thread's) to close.  It lasts one instruction.
+ */
+static void wait_open_window(void)
+{
+	unsigned seq = atomic_load(&wlock_seq);
+	pid_t owner = atomic_load(&wlock);
+
+	if (!owner || owner == my_tid())
+		return;
+	/* give_window() clears wlock, then bumps wlock_seq: the window that
+	 * was open when seq was read has closed once it changed. */
+	while (atomic_load(&wlock_seq) == seq)
+		futex_wait(&wlock_seq, seq, 1000000);
+}
+
+static int sp_update(struct ooh_spp *s, uint64_t a, size_t n, const uint32_t *masks)
+{
+	sigset_t old;
+	int err = 0;
+
+	lock_state(&old);
+	for (size_t i = 0; i < n && !err; i++) {
+		struct rec *r = find(a + i * OOH_PAGE_SIZE);
+		if (!r || r->domain != s->id || r->mask == OOH_SPP_ALL_WRITABLE)
+			err = -ENOENT;
+	}
+	for (size_t i = 0; i < n && !err; i++)
+		find(a + i * OOH_PAGE_SIZE)->mask = masks[i];
+	unlock_state(&old);
+	if (!err)
+		wait_open_window();
+	return err;
+}
+
 static int sp_query(struct ooh_spp *s, uint64_t page, uint32_t *mask)
 {
 	sigset_t old;
@@ -1163,6 +1221,11 @@ static int sp_query(struct ooh_spp *s, uint64_t page, uint32_t *mask)
 	(void)s; (void)page; (void)mask;
 	return -EOPNOTSUPP;
 }
+static int sp_update(struct ooh_spp *s, uint64_t a, size_t n, const uint32_t *masks)
+{
+	(void)s; (void)a; (void)n; (void)masks;
+	return -EOPNOTSUPP;
+}
 static int sp_stats(struct ooh_spp_stats *st) { memset(st, 0, sizeof(*st)); return 0; }
 static int sp_page_prot(uint64_t page) { (void)page; return -1; }
 static bool sp_stale(uint64_t page) { (void)page; return true; }
@@ -1176,6 +1239,7 @@ const struct spp_backend_ops ooh_spp_backend_mprotect = {
 	.open = sp_open,
 	.close = sp_close,
 	.set = sp_set,
+	.update = sp_update,
 	.query = sp_query,
 	.stats = sp_stats,
 	.page_prot = sp_page_prot,

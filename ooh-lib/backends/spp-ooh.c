@@ -349,6 +349,72 @@ static int sp_set(struct ooh_spp *s, uint64_t a, size_t n, const uint32_t *masks
 	return err;
 }
 
+_Static_assert(OOH_SPP_UPDATE_MAX_PAGES <= OOH_SPP_MAX_PAGES,
+	       "ooh_spp_update takes what one OOH_IOC_SPP_PROTECT takes");
+
+/*
+ * ooh_spp_update: every page must be in the domain's records (-ENOENT
+ * otherwise, nothing changed), then ONE OOH_IOC_SPP_PROTECT with the
+ * caller's masks; ooh.ko finds each page already pinned and protected and
+ * only changes its vector.  No malloc: the records are changed in place.
+ * The front limits n to OOH_SPP_UPDATE_MAX_PAGES, what one ioctl takes.
+ *
+ * ooh.ko works in batches and keeps the ones done when a later one fails
+ * (a page unmapped since: -EFAULT; mapped again: it may even protect the
+ * new page).  Then, as sp_set does, the old vectors (our records) are put
+ * back with a second PROTECT, in the domain's scratch buffer: all the
+ * pages are recorded, so n <= nr <= cap always fits.  That one stops at
+ * the same page, after restoring the batches before it; the batches after
+ * it were not touched by either.  Last, the records are brought in line
+ * with the kernel's (the unmapped page's record goes): one SPP_GET into
+ * scratch, or page by page when that fails.
+ */
+static int sp_update(struct ooh_spp *s, uint64_t a, size_t n, const uint32_t *masks)
+{
+	struct spp_ooh_priv *p = s->priv;
+	struct ooh_spp_range r = { .addr = a, .nr_pages = n, .masks = (uint64_t)(uintptr_t)masks };
+	long i0;
+	int err = 0;
+
+	if (n > OOH_SPP_MAX_PAGES)
+		return -EINVAL;
+	pthread_mutex_lock(&fork_lock);
+	/* Sorted and distinct: n consecutive pages are all recorded iff the
+	 * first and the last are, n - 1 entries apart. */
+	i0 = find(p, a);
+	if (i0 < 0 || (size_t)i0 + n > p->nr ||
+	    p->rec[(size_t)i0 + n - 1].page != a + (n - 1) * OOH_PAGE_SIZE) {
+		err = -ENOENT;
+	} else if (ioctl(p->fd, OOH_IOC_SPP_PROTECT, &r) == 0) {
+		for (size_t k = 0; k < n; k++)
+			p->rec[(size_t)i0 + k].mask = masks[k];
+	} else {
+		err = -errno;
+		if (n <= p->cap) {
+			struct ooh_spp_range back = { .addr = a, .nr_pages = n,
+						      .masks = (uint64_t)(uintptr_t)p->scratch };
+
+			for (size_t k = 0; k < n; k++)
+				p->scratch[k] = p->rec[(size_t)i0 + k].mask;
+			(void)ioctl(p->fd, OOH_IOC_SPP_PROTECT, &back);
+		}
+		if (n > p->cap || get_masks(p->fd, a, n, p->scratch) != 0) {
+			for (size_t k = n; k-- > 0;) {
+				struct ooh_spp_query q = { .addr = a + k * OOH_PAGE_SIZE };
+
+				if (ioctl(p->fd, OOH_IOC_SPP_QUERY, &q) == 0)
+					note(p, q.addr, q.mask);
+			}
+		} else {
+			/* note() may remove entries: apply from the end */
+			for (size_t k = n; k-- > 0;)
+				note(p, a + k * OOH_PAGE_SIZE, p->scratch[k]);
+		}
+	}
+	pthread_mutex_unlock(&fork_lock);
+	return err;
+}
+
 static int sp_query(struct ooh_spp *s, uint64_t page, uint32_t *mask)
 {
 	struct spp_ooh_priv *p = s->priv;
@@ -387,6 +453,7 @@ const struct spp_backend_ops ooh_spp_backend_ooh = {
 	.open = sp_open,
 	.close = sp_close,
 	.set = sp_set,
+	.update = sp_update,
 	.query = sp_query,
 	.stats = sp_stats,
 	.page_prot = sp_page_prot,

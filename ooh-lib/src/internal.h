@@ -150,6 +150,11 @@ struct spp_backend_ops {
 	 * writable.  All or nothing. */
 	int (*set)(struct ooh_spp *s, uint64_t addr, size_t n, const uint32_t *masks,
 		   uint32_t mask, const int *prot, bool release);
+	/* ooh_spp_update: pages addr + i*4096 (i < n, n <= OOH_SPP_UPDATE_MAX_PAGES)
+	 * all protected by this domain get masks[i] (none ALL_WRITABLE, the
+	 * front checked), else -ENOENT and nothing changes.  All or nothing.
+	 * Never calls malloc (the caller may be a malloc), never reads /proc. */
+	int (*update)(struct ooh_spp *s, uint64_t addr, size_t n, const uint32_t *masks);
 	/* The vector of the page at addr (page-aligned), ALL_WRITABLE if none. */
 	int (*query)(struct ooh_spp *s, uint64_t addr, uint32_t *mask);
 	int (*stats)(struct ooh_spp_stats *st);

@@ -200,6 +200,29 @@ int ooh_spp_protect_pages(ooh_spp *spp, void *addr, const uint32_t *masks, size_
 	return set_common(spp, addr, nr_pages, true, masks, 0, false);
 }
 
+/*
+ * The allocator's call: no mapping check, no allocation (the caller may be
+ * a malloc implementation, whose own lock we must not re-enter), no /proc.
+ * The backend checks that every page is already protected by the domain.
+ */
+int ooh_spp_update(ooh_spp *h, void *addr, const uint32_t *masks, size_t n)
+{
+	uint64_t a = (uint64_t)(uintptr_t)addr;
+	int err;
+
+	if (a & (OOH_PAGE_SIZE - 1) || !n || n > OOH_SPP_UPDATE_MAX_PAGES || !masks ||
+	    a >= OOH_USER_END || n > (OOH_USER_END - a) / OOH_PAGE_SIZE)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (masks[i] == OOH_SPP_ALL_WRITABLE)
+			return -EINVAL;
+	pthread_mutex_lock(&spp_lock);
+	struct ooh_spp *s = lookup(h);
+	err = s ? s->ops->update(s, a, n, masks) : -EBADF;
+	pthread_mutex_unlock(&spp_lock);
+	return err;
+}
+
 int ooh_spp_release(ooh_spp *spp, void *addr, size_t len)
 {
 	return set_common(spp, addr, len, false, NULL, OOH_SPP_ALL_WRITABLE, true);
