@@ -23,12 +23,15 @@
 # OOH_GUARD_* (BACKEND, QUARANTINE) and EF_* variables pass through.
 #
 # Workloads (--workloads, comma-separated KIND:SIZE; default
-# mix:20000,mix:100000,mix:1000000,maxlive:1200000,sort:1000000,xz:20000000;
+# mix:5000,mix:20000,mix:100000,mix:1000000,maxlive:1200000,sort:1000000,xz:20000000;
 # --quick: mix:2000,mix:20000,maxlive:50000,sort:50000,xz:2000000, 1 run):
 #   mix:N      ooh-guard-bench-mix mix --objects N (bench/ooh-guard-bench.c):
 #	       N live objects of 16 B-64 KiB with churn, each written and read
 #	       back; the checksum must equal glibc's. 20 000 is the largest
-#	       mix Electric Fence survives (one guard page, two VMAs, each).
+#	       mix Electric Fence survives (one guard page, two VMAs, each);
+#	       5 000 is one that ooh-guard's full mode finishes within the
+#	       timeout on the software SPP backend (every write to a page
+#	       holding a guard is a fault).
 #   maxlive:N  ooh-guard-bench-mix maxlive --limit N: 16-256 B objects
 #	       until N are live, malloc fails or the process dies; the count
 #	       reached is the figure.
@@ -36,9 +39,13 @@
 #   xz:N       xz -6 -T1 of N bytes of word-like text (generated)
 #	       sort's and xz's outputs must be byte-identical to glibc's (cmp).
 #
-# Columns: wall (s, around the run), cpu = user+sys (s), peak RSS (MiB, ru_maxrss of the
+# Columns: wall (s), cpu = user+sys (s), peak RSS (MiB, ru_maxrss of the
 # workload process, from GNU time), RSS overhead = peak RSS / glibc's - 1,
-# time/glibc = wall / glibc's wall; status and what was checked.
+# wall/glibc and cpu/glibc = the ratios to glibc's; status and what was
+# checked. Goals, computed in the same run: memory overhead of guard-full /
+# efence's <= 0.1 (on the mixes both finish), CPU time of guard-sampled /
+# glibc's <= 1.2 (on the mixes; wall beside it), guard-full's time beside
+# efence's.
 set -u
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -85,7 +92,7 @@ if [ "$QUICK" = 1 ]; then
 	[ "$TIMEOUT_SET" = 1 ] || TIMEOUT=60
 	[ -n "$WORKLOADS" ] || WORKLOADS="mix:2000,mix:20000,maxlive:50000,sort:50000,xz:2000000"
 fi
-[ -n "$WORKLOADS" ] || WORKLOADS="mix:20000,mix:100000,mix:1000000,maxlive:1200000,sort:1000000,xz:20000000"
+[ -n "$WORKLOADS" ] || WORKLOADS="mix:5000,mix:20000,mix:100000,mix:1000000,maxlive:1200000,sort:1000000,xz:20000000"
 
 DRIVER=$BINDIR/ooh-guard-bench-mix
 GUARD=$LIBDIR/libooh-guard.so
@@ -185,19 +192,18 @@ run_one() {	# workload config rep
 	xz) cmd=(xz -6 -T1 -c "$WORK/text.$size"); stdout_to=$base.result ;;
 	esac
 	: >"$base.progress"
-	local t0 t1
-	t0=$(date +%s%N)
-	LC_ALL=C "$TIME" -f '%e %U %S %M' -o "$base.time" \
+	# GNU time for the peak RSS and how the command ended; bash's time for
+	# wall and CPU in ms (GNU time's have 10 ms steps). Bash's covers
+	# GNU time + timeout + env too: a millisecond or two, alike for all.
+	local TIMEFORMAT='%3R %3U %3S'
+	{ time LC_ALL=C "$TIME" -f '%M' -o "$base.time" \
 		timeout -k 5 "$TIMEOUT" env -u LD_PRELOAD -u OOH_GUARD_SAMPLE "${envs[@]}" "${cmd[@]}" \
-		>"$stdout_to" 2>"$base.err"
+		>"$stdout_to" 2>"$base.err"; } 2>"$base.btime"
 	rc=$?
-	t1=$(date +%s%N)
 
-	# wall: from date (ns; GNU time's %e has 10 ms steps), taken around
-	# time + timeout + env: a few ms more than the workload, alike for all.
 	local wall user sys rss count="" status=ok check="" sig
-	read -r _ user sys rss < <(tail -1 "$base.time")
-	wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b - a) / 1e9}')
+	read -r wall user sys < <(tail -1 "$base.btime")
+	rss=$(tail -1 "$base.time")
 	if [ -s "$base.progress" ]; then
 		count=$(od -An -t u8 -N8 "$base.progress" | tr -d ' ')
 	fi
@@ -262,7 +268,7 @@ run_one() {	# workload config rep
 	fi
 
 	R_WALL[$key]="${R_WALL[$key]:-} $wall"
-	R_CPU[$key]="${R_CPU[$key]:-} $(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u + s}')"
+	R_CPU[$key]="${R_CPU[$key]:-} $(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.3f", u + s}')"
 	R_RSS[$key]="${R_RSS[$key]:-} $rss"
 	R_FIN[$key]="${R_FIN[$key]:-} $([ "$status" = ok ] && echo 1 || echo 0)"
 	[ -n "$count" ] && R_COUNT[$key]="${R_COUNT[$key]:-} $count"
@@ -334,30 +340,32 @@ overhead() {	# rss ref -> rss/ref - 1
 
 echo
 echo "Heap-guard benchmark: $RUNS run(s) per pair, medians; timeout ${TIMEOUT} s per run"
-echo "columns: wall s | cpu s (user+sys) | peak RSS MiB | RSS overhead (/glibc - 1) | time/glibc (wall) | status, check"
+echo "columns: wall s | cpu s (user+sys) | peak RSS MiB | RSS overhead (/glibc - 1) | wall/glibc | cpu/glibc | status, check"
 for wl in "${WL_NAMES[@]}"; do
 	echo
 	echo "== $wl: ${WL_DESC[$wl]}"
-	printf '%-14s %8s %8s %9s %9s %8s  %s\n' config "wall s" "cpu s" "RSS MiB" "RSS ovh" "t/glibc" "status"
+	printf '%-14s %8s %8s %9s %9s %9s %9s  %s\n' config "wall s" "cpu s" "RSS MiB" "RSS ovh" "wall/gl" "cpu/gl" "status"
 	for c in "${CFG_LIST[@]}"; do
 		k="$wl|$c"
 		if [ -n "${CFG_MISSING[$c]:-}" ]; then
-			printf '%-14s %8s %8s %9s %9s %8s  %s\n' "$c" - - - - - "not run: ${CFG_MISSING[$c]}"
+			printf '%-14s %8s %8s %9s %9s %9s %9s  %s\n' "$c" - - - - - - "not run: ${CFG_MISSING[$c]}"
 			continue
 		fi
 		st=${R_STATUS[$k]:-ok}
 		[ "$st" = ok ] && st="ok, ${R_CHECK[$k]:-}"
 		[ -n "${M_COUNT[$k]:-}" ] && [ "${WL_KIND[$wl]}" = maxlive ] && st="$st; reached $(group "${M_COUNT[$k]}")"
 		rss=$(awk -v k="${M_RSS[$k]}" 'BEGIN{printf "%.1f", k / 1024}')
-		ovh=-; tr=-
+		ovh=-; tr=-; cr=-
 		if ok "$wl" glibc && [ "$c" != glibc ]; then
 			ovh=$(overhead "${M_RSS[$k]}" "${M_RSS[$wl|glibc]}")
 			tr=$(ratio "${M_WALL[$k]}" "${M_WALL[$wl|glibc]}")
+			cr=$(ratio "${M_CPU[$k]}" "${M_CPU[$wl|glibc]}")
 			[ -n "$ovh" ] || ovh=-
 			[ -n "$tr" ] || tr=-
-			ok "$wl" "$c" || { ovh="($ovh)"; tr="($tr)"; }
+			[ -n "$cr" ] || cr=-
+			ok "$wl" "$c" || { ovh="($ovh)"; tr="($tr)"; cr="($cr)"; }
 		fi
-		printf '%-14s %8s %8s %9s %9s %8s  %s\n' "$c" "${M_WALL[$k]}" "${M_CPU[$k]}" "$rss" "$ovh" "$tr" "$st"
+		printf '%-14s %8s %8s %9s %9s %9s %9s  %s\n' "$c" "${M_WALL[$k]}" "${M_CPU[$k]}" "$rss" "$ovh" "$tr" "$cr" "$st"
 	done
 done
 echo
@@ -385,15 +393,22 @@ for wl in "${WL_NAMES[@]}"; do
 		of=$(overhead "${M_RSS[$wl|guard-full]}" "$g")
 		oe=$(overhead "${M_RSS[$wl|efence]}" "$g")
 		r=$(awk -v a="$of" -v b="$oe" 'BEGIN{ if (b > 0) printf "%.3f", a / b; else print "n/a" }')
-		met=$(awk -v r="$r" 'BEGIN{ print (r != "n/a" && r <= 0.1) ? "met" : "NOT met" }')
-		echo "  $wl: memory overhead ooh-guard full $of vs efence $oe: ratio $r (goal <= 0.1: $met)"
-		GOALS+=("{\"workload\":\"$wl\",\"goal\":\"memory overhead full / efence <= 0.1\",\"full\":$of,\"efence\":$oe,\"ratio\":\"$r\",\"met\":\"$met\"}")
+		if [ "${WL_KIND[$wl]}" = mix ]; then
+			# the goal is about many small objects: the mixes
+			met=$(awk -v r="$r" 'BEGIN{ print (r != "n/a" && r <= 0.1) ? "met" : "NOT met" }')
+			echo "  $wl: memory overhead ooh-guard full $of vs efence $oe: ratio $r (goal <= 0.1: $met)"
+			GOALS+=("{\"workload\":\"$wl\",\"goal\":\"memory overhead full / efence <= 0.1\",\"full\":$of,\"efence\":$oe,\"ratio\":\"$r\",\"met\":\"$met\"}")
+		else
+			echo "  $wl: memory overhead ooh-guard full $of vs efence $oe (few, large allocations: not a goal)"
+		fi
 	fi
 	if [ "${WL_KIND[$wl]}" = mix ] && ok "$wl" guard-sampled; then
-		r=$(ratio "${M_WALL[$wl|guard-sampled]}" "${M_WALL[$wl|glibc]}")
+		# judged on CPU time (wall is noisy on a shared machine); wall beside
+		r=$(ratio "${M_CPU[$wl|guard-sampled]}" "${M_CPU[$wl|glibc]}")
+		rw=$(ratio "${M_WALL[$wl|guard-sampled]}" "${M_WALL[$wl|glibc]}")
 		met=$(awk -v r="$r" 'BEGIN{ print (r <= 1.2) ? "met" : "NOT met" }')
-		echo "  $wl: time ooh-guard sampled / glibc $r (goal <= 1.2: $met)"
-		GOALS+=("{\"workload\":\"$wl\",\"goal\":\"sampled time / glibc time <= 1.2\",\"ratio\":$r,\"met\":\"$met\"}")
+		echo "  $wl: CPU time ooh-guard sampled / glibc $r (goal <= 1.2: $met); wall $rw"
+		GOALS+=("{\"workload\":\"$wl\",\"goal\":\"sampled CPU time / glibc CPU time <= 1.2\",\"ratio\":$r,\"wall_ratio\":$rw,\"met\":\"$met\"}")
 	fi
 	if [ -n "${R_WALL[$wl|guard-full]:-}" ] && [ -n "${R_WALL[$wl|efence]:-}" ]; then
 		fs=${R_STATUS[$wl|guard-full]:-ok}
@@ -434,10 +449,11 @@ if [ -n "$JSON" ]; then
 					printf '{"config":%s,"status":%s}' "$(jstr "$c")" "$(jstr "not run: ${CFG_MISSING[$c]}")"
 					continue
 				fi
-				ovh=""; tr=""
+				ovh=""; tr=""; cr=""
 				if ok "$wl" glibc && [ "$c" != glibc ]; then
 					ovh=$(overhead "${M_RSS[$k]}" "${M_RSS[$wl|glibc]}")
 					tr=$(ratio "${M_WALL[$k]}" "${M_WALL[$wl|glibc]}")
+					cr=$(ratio "${M_CPU[$k]}" "${M_CPU[$wl|glibc]}")
 				fi
 				printf '{"config":%s,"status":%s,"finished":%s,"check":%s,"stderr":%s,"guard_stats":%s,' "$(jstr "$c")" \
 					"$(jstr "${R_STATUS[$k]:-ok}")" "$(ok "$wl" "$c" && echo true || echo false)" \
@@ -445,7 +461,7 @@ if [ -n "$JSON" ]; then
 				printf '"wall_s":%s,"cpu_s":%s,"peak_rss_kib":%s,"max_count":%s,' \
 					"$(jnum "${M_WALL[$k]}")" "$(jnum "${M_CPU[$k]}")" "$(jnum "${M_RSS[$k]}")" \
 					"$(jnum "${M_COUNT[$k]:-}")"
-				printf '"rss_overhead":%s,"time_vs_glibc":%s,' "$(jnum "$ovh")" "$(jnum "$tr")"
+				printf '"rss_overhead":%s,"wall_vs_glibc":%s,"cpu_vs_glibc":%s,' "$(jnum "$ovh")" "$(jnum "$tr")" "$(jnum "$cr")"
 				printf '"runs_wall_s":%s,"runs_cpu_s":%s,"runs_peak_rss_kib":%s}' \
 					"$(jlist "${R_WALL[$k]}")" "$(jlist "${R_CPU[$k]}")" "$(jlist "${R_RSS[$k]}")"
 			done
