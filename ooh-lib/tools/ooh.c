@@ -8,6 +8,7 @@
  *   ooh version
  *   ooh wss ARGS...      (runs ooh-wss, examples/wss)
  *   ooh vmwss ARGS...    (runs ooh-vmwss, vmwss/)
+ *   ooh guard [OPTIONS] -- CMD ARGS...  (CMD under ooh-guard, examples/guard)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,6 +37,9 @@ static void usage(FILE *f)
 		"       ooh version\n"
 		"       ooh wss ARGS...    working set of a process (ooh-wss --help)\n"
 		"       ooh vmwss ARGS...  working set of a whole VM (ooh-vmwss --help)\n"
+		"       ooh guard [--sample N] [--align N] [--left] [--report] [--log FILE]\n"
+		"                 [--quarantine BYTES] [--backend B] [--slots N] [--stack N]\n"
+		"                 -- CMD ARGS...  CMD with heap guards (ooh-guard(7))\n"
 		"backends: auto pagemap softdirty uffd mprotect ooh-spml ooh-epml\n");
 }
 
@@ -323,6 +327,90 @@ static int exec_sibling(const char *name, char **argv)
 	return 1;
 }
 
+/* The directory this program is in, or "." */
+static void self_dir(char *dir, size_t len)
+{
+	ssize_t n = readlink("/proc/self/exe", dir, len - 1);
+	char *slash;
+
+	if (n < 0) {
+		snprintf(dir, len, ".");
+		return;
+	}
+	dir[n] = '\0';
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+}
+
+/*
+ * `ooh guard`: run a program with libooh-guard.so preloaded.  The options
+ * are the OOH_GUARD_* variables of ooh-guard(7); the library is
+ * $OOH_GUARD_LIBRARY, else ../lib/libooh-guard.so next to this program.
+ */
+static int cmd_guard(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "sample", required_argument, NULL, 's' },
+		{ "align", required_argument, NULL, 'a' },
+		{ "left", no_argument, NULL, 'l' },
+		{ "report", no_argument, NULL, 'r' },
+		{ "log", required_argument, NULL, 'o' },
+		{ "quarantine", required_argument, NULL, 'q' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "slots", required_argument, NULL, 'n' },
+		{ "stack", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char dir[4096], lib[4200], preload[8400];
+	const char *old;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': setenv("OOH_GUARD_SAMPLE", optarg, 1); break;
+		case 'a': setenv("OOH_GUARD_ALIGN", optarg, 1); break;
+		case 'l': setenv("OOH_GUARD_SIDE", "left", 1); break;
+		case 'r': setenv("OOH_GUARD_MODE", "report", 1); break;
+		case 'o': setenv("OOH_GUARD_LOG", optarg, 1); break;
+		case 'q': setenv("OOH_GUARD_QUARANTINE", optarg, 1); break;
+		case 'b':
+			if (strcmp(optarg, "auto") && strcmp(optarg, "mprotect") &&
+			    strcmp(optarg, "ooh")) {
+				fprintf(stderr, "ooh guard: backend is auto, mprotect or ooh\n");
+				return 2;
+			}
+			setenv("OOH_GUARD_BACKEND", optarg, 1);
+			break;
+		case 'n': setenv("OOH_GUARD_SLOTS", optarg, 1); break;
+		case 'd': setenv("OOH_GUARD_STACK", optarg, 1); break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "ooh guard: no command (ooh guard [OPTIONS] -- CMD ARGS...)\n");
+		return 2;
+	}
+	if (getenv("OOH_GUARD_LIBRARY")) {
+		snprintf(lib, sizeof(lib), "%s", getenv("OOH_GUARD_LIBRARY"));
+	} else {
+		self_dir(dir, sizeof(dir));
+		snprintf(lib, sizeof(lib), "%s/../lib/libooh-guard.so", dir);
+	}
+	if (access(lib, R_OK) != 0) {
+		fprintf(stderr, "ooh guard: %s: %s (set OOH_GUARD_LIBRARY)\n", lib, strerror(errno));
+		return 1;
+	}
+	old = getenv("LD_PRELOAD");
+	snprintf(preload, sizeof(preload), "%s%s%s", lib, old && *old ? ":" : "", old ? old : "");
+	setenv("LD_PRELOAD", preload, 1);
+	execvp(argv[optind], argv + optind);
+	fprintf(stderr, "ooh guard: cannot run %s: %s\n", argv[optind], strerror(errno));
+	return 127;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -337,6 +425,8 @@ int main(int argc, char **argv)
 		return exec_sibling("ooh-wss", argv + 1);
 	if (!strcmp(argv[1], "vmwss"))
 		return exec_sibling("ooh-vmwss", argv + 1);
+	if (!strcmp(argv[1], "guard"))
+		return cmd_guard(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "version")) {
 		unsigned v = ooh_version();
 		printf("ooh %u.%u.%u\n", v >> 16, (v >> 8) & 0xff, v & 0xff);

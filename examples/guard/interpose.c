@@ -1,0 +1,630 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ooh-guard's entry points: the C allocator family, sigaction/signal for
+ * the signals the protection needs, set-up from the environment, fork.
+ *
+ * Calls made while the allocator itself is busy (libooh's and the
+ * unwinder's own mallocs) and, in sampled mode, the allocations not
+ * sampled go to glibc's allocator (__libc_malloc and friends); free()
+ * tells the two apart by address.  In full mode the glibc blocks handed
+ * out that way are remembered, so that any other pointer that is not ours
+ * can be reported as an invalid free instead of reaching glibc.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "guard.h"
+
+#define API __attribute__((visibility("default")))
+
+__thread int guard_busy __attribute__((tls_model("initial-exec")));
+static __thread uint64_t rng __attribute__((tls_model("initial-exec")));
+static size_t (*glibc_usable_size)(void *);
+
+extern int __sigaction(int, const struct sigaction *, struct sigaction *);
+
+int real_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	return __sigaction(sig, act, old);
+}
+
+/* ---- glibc blocks we handed out in full mode ---- */
+
+static struct {
+	uintptr_t *v;
+	size_t cap, n;
+	atomic_int lock;
+	bool off;       /* too many (degraded mode): free() trusts glibc */
+} foreign;
+
+static void foreign_lock(void)
+{
+	int zero = 0;
+	while (!atomic_compare_exchange_weak(&foreign.lock, &zero, 1)) {
+		zero = 0;
+		sched_yield();
+	}
+}
+
+static size_t foreign_slot(uintptr_t p)
+{
+	return (size_t)((p >> 4) * 0x9e3779b97f4a7c15ull) & (foreign.cap - 1);
+}
+
+static void foreign_add(void *p)
+{
+	if (!p || g.cfg.sample > 1 || foreign.off)
+		return;
+	foreign_lock();
+	if ((foreign.n + 1) * 2 > foreign.cap) {
+		size_t cap = foreign.cap ? foreign.cap * 2 : 4096;
+		uintptr_t *v = mmap(NULL, cap * sizeof(*v), PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (v == MAP_FAILED || cap > ((size_t)1 << 26)) {
+			foreign.off = true;
+			atomic_store(&foreign.lock, 0);
+			return;
+		}
+		uintptr_t *old = foreign.v;
+		size_t old_cap = foreign.cap;
+		foreign.v = v;
+		foreign.cap = cap;
+		for (size_t i = 0; i < old_cap; i++) {
+			if (old[i] > 1) {
+				size_t k = foreign_slot(old[i]);
+				while (v[k])
+					k = (k + 1) & (cap - 1);
+				v[k] = old[i];
+			}
+		}
+		if (old)
+			munmap(old, old_cap * sizeof(*old));
+	}
+	size_t k = foreign_slot((uintptr_t)p);
+	while (foreign.v[k] > 1 && foreign.v[k] != (uintptr_t)p)
+		k = (k + 1) & (foreign.cap - 1);
+	if (foreign.v[k] != (uintptr_t)p)
+		foreign.n++;
+	foreign.v[k] = (uintptr_t)p;
+	atomic_store(&foreign.lock, 0);
+}
+
+/* Forget p; true if it was there (or nobody keeps count). */
+static bool foreign_take(void *p)
+{
+	bool found = false;
+
+	if (g.cfg.sample > 1 || foreign.off || atomic_load(&g.state) != 2)
+		return true;
+	foreign_lock();
+	if (foreign.cap) {
+		for (size_t k = foreign_slot((uintptr_t)p);; k = (k + 1) & (foreign.cap - 1)) {
+			if (!foreign.v[k])
+				break;
+			if (foreign.v[k] == (uintptr_t)p) {
+				foreign.v[k] = 1; /* tombstone */
+				found = true;
+				break;
+			}
+		}
+	}
+	atomic_store(&foreign.lock, 0);
+	return found || foreign.off;
+}
+
+/* ---- configuration ---- */
+
+static size_t parse_size(const char *s, size_t dflt)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s)
+		return dflt;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return dflt;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; break;
+	case 'm': case 'M': v <<= 20; break;
+	case 'g': case 'G': v <<= 30; break;
+	default: break;
+	}
+	return (size_t)v;
+}
+
+static int open_log(const char *name)
+{
+	char path[PATH_MAX];
+	size_t o = 0;
+
+	for (const char *c = name; *c && o < sizeof(path) - 16; c++) {
+		if (c[0] == '%' && c[1] == 'p') {
+			o += (size_t)snprintf(path + o, sizeof(path) - o, "%d", (int)getpid());
+			c++;
+		} else {
+			path[o++] = *c;
+		}
+	}
+	path[o] = '\0';
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	int hi = fcntl(fd, F_DUPFD_CLOEXEC, 600);
+	if (hi >= 0) {
+		close(fd);
+		fd = hi;
+	}
+	return fd;
+}
+
+static void configure(void)
+{
+	struct guard_config *c = &g.cfg;
+	const char *e;
+
+	c->sample = (unsigned)parse_size(getenv("OOH_GUARD_SAMPLE"), 1);
+	if (!c->sample)
+		c->sample = 1;
+	c->align = (unsigned)parse_size(getenv("OOH_GUARD_ALIGN"), 16);
+	if (c->align < 1 || c->align > 16 || (c->align & (c->align - 1)))
+		c->align = 16;
+	e = getenv("OOH_GUARD_SIDE");
+	c->left = e && !strcmp(e, "left");
+	e = getenv("OOH_GUARD_MODE");
+	c->report_only = e && !strcmp(e, "report");
+	c->depth = (unsigned)parse_size(getenv("OOH_GUARD_STACK"), 8);
+	if (c->depth > MAX_DEPTH)
+		c->depth = MAX_DEPTH;
+	c->max_sampled = (unsigned)parse_size(getenv("OOH_GUARD_SLOTS"), 1024);
+	c->backend = OOH_SPP_BACKEND_AUTO;
+	e = getenv("OOH_GUARD_BACKEND");
+	if (e && !strcmp(e, "mprotect"))
+		c->backend = OOH_SPP_BACKEND_MPROTECT;
+	else if (e && !strcmp(e, "ooh"))
+		c->backend = OOH_SPP_BACKEND_OOH;
+	c->log_fd = -1;
+	e = getenv("OOH_GUARD_LOG");
+	if (e && *e)
+		c->log_fd = open_log(e);
+	/* The quarantine's default depends on the backend (set in init). */
+	c->quarantine = parse_size(getenv("OOH_GUARD_QUARANTINE"), SIZE_MAX);
+}
+
+/* ---- signals ---- */
+
+static struct sigaction user_act[NSIG]; /* what the program asked for */
+static atomic_int sig_lock;
+
+static bool guarded_signal(int sig)
+{
+	return (sig == SIGSEGV || sig == SIGTRAP) && atomic_load(&g.state) == 2;
+}
+
+/* Hand a signal that is not ours to what the program installed. */
+static void forward(int sig, siginfo_t *si, void *uc)
+{
+	struct sigaction a = user_act[sig];
+
+	if (a.sa_flags & SA_RESETHAND) {
+		user_act[sig].sa_handler = SIG_DFL;
+		user_act[sig].sa_flags &= ~SA_SIGINFO;
+	}
+	if ((a.sa_flags & SA_SIGINFO) && a.sa_sigaction) {
+		a.sa_sigaction(sig, si, uc);
+	} else if (a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN) {
+		a.sa_handler(sig);
+	} else {
+		/* Default action: die of this signal, as without us. */
+		struct sigaction dfl = { .sa_handler = SIG_DFL };
+		sigset_t set;
+		real_sigaction(sig, &dfl, NULL);
+		sigemptyset(&set);
+		sigaddset(&set, sig);
+		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+		if (si->si_code <= 0)  /* sent, or a refused write that retired */
+			raise(sig);
+		/* else: returning repeats the faulting instruction */
+	}
+}
+
+static void on_segv(int sig, siginfo_t *si, void *uc)
+{
+	int saved = errno;
+
+	if (si->si_code == OOH_SEGV_SPPERR && heap_violation((uintptr_t)si->si_addr)) {
+		errno = saved;
+		return;
+	}
+	errno = saved;
+	forward(sig, si, uc);
+}
+
+static void on_trap(int sig, siginfo_t *si, void *uc)
+{
+	forward(sig, si, uc);
+}
+
+/* Ours go in before libooh's (it chains to the handlers it finds), and
+ * what was there becomes the program's. */
+void signals_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_sigaction = on_segv;
+	real_sigaction(SIGSEGV, &sa, &user_act[SIGSEGV]);
+	sa.sa_sigaction = on_trap;
+	real_sigaction(SIGTRAP, &sa, &user_act[SIGTRAP]);
+}
+
+API int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	if (!guarded_signal(sig))
+		return real_sigaction(sig, act, old);
+	int zero = 0;
+	while (!atomic_compare_exchange_weak(&sig_lock, &zero, 1)) {
+		zero = 0;
+		sched_yield();
+	}
+	if (old)
+		*old = user_act[sig];
+	if (act)
+		user_act[sig] = *act;
+	atomic_store(&sig_lock, 0);
+	return 0;
+}
+
+API sighandler_t signal(int sig, sighandler_t handler)
+{
+	struct sigaction sa, old;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handler;
+	sa.sa_flags = SA_RESTART; /* glibc's signal() has BSD semantics */
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, sig);
+	if (sigaction(sig, &sa, &old) < 0)
+		return SIG_ERR;
+	return old.sa_handler;
+}
+
+/* ---- set-up ---- */
+
+static void fork_prepare(void)
+{
+	heap_fork_prepare();
+	report_fork_prepare();
+}
+
+static void fork_parent(void)
+{
+	report_fork_parent();
+	heap_fork_parent();
+}
+
+static void fork_child(void)
+{
+	report_fork_child();
+	heap_fork_child();
+}
+
+static void init(void)
+{
+	int expect = 0;
+	char reason[160] = "";
+
+	if (!atomic_compare_exchange_strong(&g.state, &expect, 1))
+		return;
+	guard_busy++;
+	configure();
+	report_init();
+	glibc_usable_size = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+	int err = heap_init();
+	if (!err) {
+		signals_install();
+		err = ooh_spp_open(&g.spp, OOH_SPP_OPEN_BACKEND(g.cfg.backend));
+		if (err) {
+			ooh_spp_probe((enum ooh_spp_backend)g.cfg.backend, reason, sizeof(reason));
+			real_sigaction(SIGSEGV, &user_act[SIGSEGV], NULL);
+			real_sigaction(SIGTRAP, &user_act[SIGTRAP], NULL);
+		}
+	}
+	if (err) {
+		guard_say("no sub-page protection (%s%s%s): running as a plain allocator, "
+			  "nothing is guarded\n", ooh_strerror(err), *reason ? ": " : "", reason);
+		atomic_store(&g.state, 3);
+		guard_busy--;
+		return;
+	}
+	g.backend = ooh_spp_backend(g.spp);
+	if (g.cfg.quarantine == SIZE_MAX)
+		/* ooh backend: quarantined large objects pin pages (the user's
+		 * SPP budget); the software one has address space to spare */
+		g.cfg.quarantine = g.backend == OOH_SPP_BACKEND_OOH ? (size_t)1 << 20
+								    : (size_t)16 << 20;
+	if (g.backend == OOH_SPP_BACKEND_MPROTECT)
+		heap_open_mem();
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	atomic_store(&g.state, 2);
+	guard_busy--;
+}
+
+__attribute__((constructor(101))) static void guard_ctor(void)
+{
+	init();
+}
+
+__attribute__((destructor(101))) static void guard_dtor(void)
+{
+	if (atomic_load(&g.state) == 2) {
+		guard_busy++;
+		heap_check_all(true);
+		guard_busy--;
+	}
+}
+
+/* Whether this call goes to our heap. */
+static inline bool ours(void)
+{
+	if (guard_busy)
+		return false;
+	if (atomic_load_explicit(&g.state, memory_order_acquire) == 0)
+		init();
+	return atomic_load_explicit(&g.state, memory_order_acquire) == 2 &&
+	       !atomic_load_explicit(&g.degraded, memory_order_relaxed);
+}
+
+/* Sampled mode: one allocation in cfg.sample, at random. */
+static inline bool sampled_out(void)
+{
+	if (g.cfg.sample <= 1)
+		return false;
+	if (!rng)
+		rng = (uint64_t)guard_tid() * 0x9e3779b97f4a7c15ull | 1;
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng % g.cfg.sample || g.sampled_live >= g.cfg.max_sampled;
+}
+
+static void *plain_alloc(size_t size, size_t align, bool zero)
+{
+	void *p;
+
+	if (align > 16)
+		p = __libc_memalign(align, size);
+	else if (zero)
+		p = __libc_calloc(1, size);
+	else
+		p = __libc_malloc(size);
+	if (!guard_busy)
+		atomic_fetch_add(&g.plain_allocs, 1);
+	foreign_add(p);
+	return p;
+}
+
+static void *alloc(size_t size, size_t align, bool zero, uintptr_t caller)
+{
+	if (!ours() || sampled_out())
+		return plain_alloc(size, align, zero);
+	guard_busy++;
+	int saved = errno;
+	void *p = heap_alloc(size, align, zero, caller);
+	bool fallback = !p && errno != ENOMEM;
+	guard_busy--;
+	if (fallback) {
+		errno = saved;
+		return plain_alloc(size, align, zero);
+	}
+	return p;
+}
+
+static void release(void *p, uintptr_t caller)
+{
+	if (!p)
+		return;
+	if (heap_owns(p)) {
+		guard_busy++;
+		heap_free(p, caller);
+		guard_busy--;
+		return;
+	}
+	if (foreign_take(p) || guard_busy) {
+		__libc_free(p);
+		return;
+	}
+	guard_busy++;
+	report(K_INVALID_FREE, (uintptr_t)p, 0, 0, NULL, "not from this allocator");
+	guard_busy--;
+}
+
+#define CALLER ((uintptr_t)__builtin_return_address(0))
+
+API void *malloc(size_t size)
+{
+	return alloc(size, 0, false, CALLER);
+}
+
+API void free(void *p)
+{
+	release(p, CALLER);
+}
+
+API void *calloc(size_t n, size_t size)
+{
+	size_t total;
+
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return alloc(total, 0, true, CALLER);
+}
+
+static void *resize(void *p, size_t size, uintptr_t caller)
+{
+	if (!p)
+		return alloc(size, 0, false, caller);
+	if (!heap_owns(p)) {
+		if (foreign_take(p) || guard_busy) {
+			void *q = __libc_realloc(p, size);
+			foreign_add(q ? q : (size ? p : NULL));
+			return q;
+		}
+		report(K_INVALID_FREE, (uintptr_t)p, 0, 0, NULL, "realloc of a pointer not from this allocator");
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!size) { /* glibc's: free, and return NULL */
+		release(p, caller);
+		return NULL;
+	}
+	size_t old = heap_size(p);
+	if (old == SIZE_MAX) {
+		release(p, caller); /* reports the double or invalid free */
+		errno = EINVAL;
+		return NULL;
+	}
+	void *q = alloc(size, 0, false, caller);
+	if (!q)
+		return NULL;
+	guard_busy++;
+	if (heap_owns(q))
+		heap_write(q, p, 0, old < size ? old : size);
+	else
+		memcpy(q, p, old < size ? old : size);
+	guard_busy--;
+	release(p, caller);
+	return q;
+}
+
+API void *realloc(void *p, size_t size)
+{
+	return resize(p, size, CALLER);
+}
+
+API void *reallocarray(void *p, size_t n, size_t size)
+{
+	size_t total;
+
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return resize(p, total, CALLER);
+}
+
+static bool pow2(size_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+API int posix_memalign(void **out, size_t align, size_t size)
+{
+	if (!pow2(align) || align % sizeof(void *))
+		return EINVAL;
+	int saved = errno;
+	void *p = alloc(size, align, false, CALLER);
+	if (!p)
+		return ENOMEM;
+	errno = saved;
+	*out = p;
+	return 0;
+}
+
+API void *aligned_alloc(size_t align, size_t size)
+{
+	if (!pow2(align)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return alloc(size, align, false, CALLER);
+}
+
+API void *memalign(size_t align, size_t size)
+{
+	if (!pow2(align)) { /* glibc rounds up to a power of two */
+		size_t a = 1;
+		while (a < align && a)
+			a <<= 1;
+		align = a;
+	}
+	if (!align) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return alloc(size, align, false, CALLER);
+}
+
+API void *valloc(size_t size)
+{
+	return alloc(size, PAGE, false, CALLER);
+}
+
+API void *pvalloc(size_t size)
+{
+	size_t rounded = (size + PAGE - 1) & ~(PAGE - 1);
+
+	if (rounded < size) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return alloc(rounded ? rounded : PAGE, PAGE, false, CALLER);
+}
+
+API size_t malloc_usable_size(void *p)
+{
+	if (!p)
+		return 0;
+	if (heap_owns(p)) {
+		size_t n = heap_size(p);
+		return n == SIZE_MAX ? 0 : n;
+	}
+	return glibc_usable_size ? glibc_usable_size(p) : 0;
+}
+
+/* ---- ooh-guard.h ---- */
+
+API int ooh_guard_stats(struct ooh_guard_stats *st)
+{
+	if (!st)
+		return -EINVAL;
+	if (atomic_load(&g.state) == 0)
+		init();
+	memset(st, 0, sizeof(*st));
+	st->guarded_allocs = atomic_load(&g.guarded_allocs);
+	st->plain_allocs = atomic_load(&g.plain_allocs);
+	st->live_objects = atomic_load(&g.live_objects);
+	st->live_bytes = atomic_load(&g.live_bytes);
+	st->quarantined_bytes = g.quarantined_bytes;
+	st->reports = atomic_load(&g.reports);
+	st->heap_bytes = (g.small_next - g.base) + (g.large_next - g.small_end);
+	st->backend = atomic_load(&g.state) == 2 ? g.backend : -1;
+	st->degraded = atomic_load(&g.degraded);
+	st->sample = g.cfg.sample;
+	return 0;
+}
+
+API int ooh_guard_check(void)
+{
+	if (atomic_load(&g.state) != 2)
+		return 0;
+	guard_busy++;
+	int n = heap_check_all(false);
+	guard_busy--;
+	return n;
+}
