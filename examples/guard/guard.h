@@ -129,6 +129,7 @@ pid_t guard_tid(void);
 
 /* interpose.c */
 extern __thread int guard_busy; /* inside the allocator: nested calls go to glibc */
+extern __thread int guard_page_own; /* allocate on pages of their own (popen) */
 int real_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 void signals_install(void);
 

@@ -474,7 +474,8 @@ void *heap_alloc(size_t size, size_t align, bool zero, uintptr_t caller)
 		errno = E2BIG;
 		return NULL;
 	}
-	if (!sampled && al <= SUB && need <= SMALL_MAX_AREA && size < g.cfg.page_min) {
+	if (!sampled && al <= SUB && need <= SMALL_MAX_AREA && size < g.cfg.page_min &&
+	    !guard_page_own) {
 		unsigned cls = need ? (unsigned)((need - 1) / SUB) : 0;
 		uintptr_t area = take_area(cls);
 		if (!area)
@@ -646,7 +647,9 @@ static void evict(uint32_t id, unsigned i)
 			ooh_spp_protect(g.spp, (void *)(g.cfg.left ? r->start : r->area + data),
 					PAGE, 0);
 		guard_busy--;
-		madvise((void *)r->area, data, MADV_DONTNEED);
+		if (g.backend != OOH_SPP_BACKEND_MPROTECT || (s->reported & OPEN_AREA) ||
+		    !g.cfg.quarantine)
+			madvise((void *)r->area, data, MADV_DONTNEED);
 		s->reported = 0;
 		atomic_store(&s->state, SLOT_FREE);
 		uint32_t *head = r->npages < BUCKETS ? &large_free[r->npages] : &large_free_big;
@@ -758,10 +761,17 @@ int heap_free(void *p, uintptr_t caller)
 					  "are reused without quarantine\n", ooh_strerror(err));
 			said = true;
 		}
-		if (err || !g.cfg.quarantine)
+		if (err || !g.cfg.quarantine) {
 			evict(id, 0);
-		else
+		} else {
+			/* Software backend: the contents of a quarantined object
+			 * are not needed (a write faults whatever the page holds,
+			 * a read sees zeros), so its memory goes back now.  Not on
+			 * ooh: its pages are pinned, and a new page would not be. */
+			if (g.backend == OOH_SPP_BACKEND_MPROTECT)
+				madvise((void *)r->area, data, MADV_DONTNEED);
 			quarantine(id, 0);
+		}
 	}
 	pthread_mutex_unlock(&g.lock);
 	return 1;

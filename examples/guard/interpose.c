@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -379,6 +380,57 @@ API ssize_t recv(int fd, void *buf, size_t n, int flags)
 	return recvfrom(fd, buf, n, flags, NULL, NULL);
 }
 
+/*
+ * glibc's posix_spawn writes the child's pid with every signal blocked;
+ * on the software backend a write to a small object then faults with
+ * SIGSEGV blocked, and the kernel kills the process.  So a pid that lives
+ * in a small object is written by us, and popen (which spawns with its
+ * own FILE's pid field, calling glibc's internal posix_spawn) gets its
+ * allocations on pages of their own.
+ */
+__thread int guard_page_own __attribute__((tls_model("initial-exec")));
+static int (*real_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+			 const posix_spawnattr_t *, char *const[], char *const[]);
+static int (*real_spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+			  const posix_spawnattr_t *, char *const[], char *const[]);
+static FILE *(*real_popen)(const char *, const char *);
+
+static int spawn(bool path, pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+		 const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	int (*fn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+		  const posix_spawnattr_t *, char *const[], char *const[]) =
+		path ? real_spawnp : real_spawn;
+	pid_t mine;
+
+	if (!pid || !bounce_needed((uintptr_t)pid, sizeof(*pid)))
+		return fn(pid, file, fa, attr, argv, envp);
+	int err = fn(&mine, file, fa, attr, argv, envp);
+	if (!err)
+		bounced(pid, sizeof(mine), (const char *)&mine);
+	return err;
+}
+
+API int posix_spawn(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+		    const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	return spawn(false, pid, file, fa, attr, argv, envp);
+}
+
+API int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+		     const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	return spawn(true, pid, file, fa, attr, argv, envp);
+}
+
+API FILE *popen(const char *command, const char *type)
+{
+	guard_page_own++;
+	FILE *f = real_popen(command, type);
+	guard_page_own--;
+	return f;
+}
+
 /* ---- set-up ---- */
 
 static void fork_prepare(void)
@@ -414,6 +466,13 @@ static void init(void)
 	real_pread = (ssize_t (*)(int, void *, size_t, off_t))dlsym(RTLD_NEXT, "pread64");
 	real_recvfrom = (ssize_t (*)(int, void *, size_t, int, struct sockaddr *, socklen_t *))
 		dlsym(RTLD_NEXT, "recvfrom");
+	real_spawn = (int (*)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+			      const posix_spawnattr_t *, char *const[], char *const[]))
+		dlsym(RTLD_NEXT, "posix_spawn");
+	real_spawnp = (int (*)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+			       const posix_spawnattr_t *, char *const[], char *const[]))
+		dlsym(RTLD_NEXT, "posix_spawnp");
+	real_popen = (FILE * (*)(const char *, const char *))dlsym(RTLD_NEXT, "popen");
 	int err = heap_init();
 	if (!err) {
 		signals_install();

@@ -25,7 +25,9 @@
 #include <pthread.h>
 #include <regex.h>
 #include <setjmp.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -34,6 +36,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #define NOINL __attribute__((noinline, noclone, used))
 
@@ -843,6 +847,37 @@ static int c_ok_libc(void)
 	free(line);
 	free(text);
 	CHECK("getline", ok && lines == 300, "%d lines", lines);
+
+	/* popen (glibc's posix_spawn writes the FILE's pid with every signal
+	 * blocked), posix_spawn into a pid inside a heap object, read(2) and
+	 * fread from /proc (1 KiB stdio buffer) into heap objects */
+	FILE *pp = popen("echo popen-ok", "r");
+	char pbuf[32] = "";
+	bool pok = pp && fgets(pbuf, sizeof(pbuf), pp) && !strcmp(pbuf, "popen-ok\n");
+	CHECK("popen", pok && pp && pclose(pp) == 0, "'%s'", pbuf);
+	struct { int tag; pid_t pid; } *sp = malloc(sizeof(*sp));
+	char *sargv[] = { (char *)"true", NULL };
+	int st = -1;
+	int serr = posix_spawnp(&sp->pid, "true", NULL, NULL, sargv, environ);
+	CHECK("posix_spawn", !serr && sp->pid > 0 && waitpid(sp->pid, &st, 0) == sp->pid && st == 0,
+	      "err %d pid %d status %d", serr, (int)sp->pid, st);
+	free(sp);
+	char *rb = malloc(100);
+	int rfd = open("/proc/self/stat", O_RDONLY);
+	ssize_t rn = rfd >= 0 ? read(rfd, rb, 99) : -1;
+	CHECK("read-into-heap", rn > 10 && rb[0] >= '1' && rb[0] <= '9', "%zd (%s)", rn,
+	      rn < 0 ? strerror(errno) : "short");
+	if (rfd >= 0)
+		close(rfd);
+	free(rb);
+	FILE *pf = fopen("/proc/self/maps", "r");
+	int plines = 0;
+	char lbuf[512];
+	while (pf && fgets(lbuf, sizeof(lbuf), pf))
+		plines++;
+	CHECK("fopen-proc", pf && !ferror(pf) && plines > 5, "%d lines", plines);
+	if (pf)
+		fclose(pf);
 
 	/* qsort of 100000 ints (glibc's merge sort takes a malloc'd buffer) */
 	int *v = malloc(100000 * sizeof(int));
