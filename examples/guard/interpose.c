@@ -452,20 +452,24 @@ static void find_stdio_allocator(void)
 
 /* ---- set-up ---- */
 
+/* fork: no lock of ours may stay held by a thread the child does not have. */
 static void fork_prepare(void)
 {
 	heap_fork_prepare();
 	report_fork_prepare();
+	foreign_lock();
 }
 
 static void fork_parent(void)
 {
+	atomic_store(&foreign.lock, 0);
 	report_fork_parent();
 	heap_fork_parent();
 }
 
 static void fork_child(void)
 {
+	atomic_store(&foreign.lock, 0);
 	report_fork_child();
 	heap_fork_child();
 }
