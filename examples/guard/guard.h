@@ -131,6 +131,8 @@ pid_t guard_tid(void);
 extern __thread int guard_busy; /* inside the allocator: nested calls go to glibc */
 extern __thread int guard_page_own; /* allocate on pages of their own (popen) */
 int real_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+/* sig's disposition back to SIG_DFL and unblocked in this thread. */
+void default_action(int sig);
 void signals_install(void);
 
 extern void *__libc_malloc(size_t);

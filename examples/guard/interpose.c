@@ -40,6 +40,17 @@ int real_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 	return __sigaction(sig, act, old);
 }
 
+void default_action(int sig)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigset_t set;
+
+	real_sigaction(sig, &dfl, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
 /* ---- glibc blocks we handed out in full mode ---- */
 
 static struct {
@@ -229,12 +240,7 @@ static void forward(int sig, siginfo_t *si, void *uc)
 		a.sa_handler(sig);
 	} else {
 		/* Default action: die of this signal, as without us. */
-		struct sigaction dfl = { .sa_handler = SIG_DFL };
-		sigset_t set;
-		real_sigaction(sig, &dfl, NULL);
-		sigemptyset(&set);
-		sigaddset(&set, sig);
-		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+		default_action(sig);
 		if (si->si_code <= 0)  /* sent, or a refused write that retired */
 			raise(sig);
 		/* else: returning repeats the faulting instruction */

@@ -305,12 +305,7 @@ void report(enum guard_kind kind, uintptr_t addr, uintptr_t obj, size_t size,
 	unlock_report();
 	if (!g.cfg.report_only) {
 		/* abort() with its default action, whatever the program set. */
-		struct sigaction dfl = { .sa_handler = SIG_DFL };
-		sigset_t set;
-		real_sigaction(SIGABRT, &dfl, NULL);
-		sigemptyset(&set);
-		sigaddset(&set, SIGABRT);
-		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+		default_action(SIGABRT);
 		abort();
 	}
 }
