@@ -86,6 +86,8 @@ struct guard {
 	uint32_t nruns, runs_cap;
 	pthread_mutex_t lock;
 	_Atomic bool degraded;
+	bool large_failed;    /* a guard page could not be protected */
+	uint32_t large_carved, large_cap; /* large runs made, and the limit */
 	_Atomic uint64_t guarded_allocs, plain_allocs, live_objects, live_bytes, reports;
 	uint64_t quarantined_bytes;
 	unsigned sampled_live;
@@ -95,6 +97,7 @@ extern struct guard g;
 
 /* heap.c */
 int heap_init(void);
+void heap_set_limits(void);
 void *heap_alloc(size_t size, size_t align, bool zero, uintptr_t caller);
 /* 1: ours and freed (or reported), 0: not ours. */
 int heap_free(void *p, uintptr_t caller);

@@ -403,6 +403,19 @@ static struct run *take_large(size_t npages, size_t align, uint32_t *id)
 		r->next_free = 0;
 		return r;
 	}
+	/* Software backend: each run is two VMAs (its pages, its read-only
+	 * guard page); keep a share of vm.max_map_count for everything else
+	 * (spans, libooh's tables, the program's own mappings). */
+	if (g.large_carved >= g.large_cap) {
+		static bool said;
+		if (!said)
+			guard_say("%u objects with pages of their own use %u of vm.max_map_count's "
+				  "mappings: larger objects beyond those are NOT guarded (plain "
+				  "allocator) until some are freed\n", g.large_carved, 2 * g.large_cap);
+		said = true;
+		errno = EAGAIN;
+		return NULL;
+	}
 	/* Carve: the aligned edge is the one the object touches. */
 	uintptr_t start, area, guard;
 	size_t data = (npages - 1) * PAGE;
@@ -426,12 +439,21 @@ static struct run *take_large(size_t npages, size_t align, uint32_t *id)
 	int err = ooh_spp_protect(g.spp, (void *)guard, PAGE, 0);
 	guard_busy--;
 	if (err) {
+		/* Out of VMAs (software backend: a guard page splits the
+		 * mapping) or of protected pages: objects with pages of their
+		 * own go plain from now on; small ones are still guarded. */
 		g.nruns--;
-		say_degraded("a guard page", err);
+		if (!g.large_failed)
+			guard_say("cannot protect a guard page (%s): objects with pages of their own "
+				  "(%zu bytes and up, and sampled ones) are NOT guarded from now on "
+				  "(plain allocator); smaller ones still are\n", ooh_strerror(err),
+				  g.cfg.page_min < SMALL_MAX_AREA ? g.cfg.page_min : SMALL_MAX_AREA + 1);
+		g.large_failed = true;
 		errno = EAGAIN;
 		return NULL;
 	}
 	g.large_next = start + npages * PAGE;
+	g.large_carved++;
 	r->start = start;
 	r->npages = (uint32_t)npages;
 	r->cls = LARGE_CLASS;
@@ -486,6 +508,10 @@ void *heap_alloc(size_t size, size_t align, bool zero, uintptr_t caller)
 		s = &r->slots[i];
 		s->off = (uint16_t)(obj - area);
 	} else {
+		if (g.large_failed) {
+			errno = EAGAIN;
+			return NULL;
+		}
 		size_t data = round_up(need, PAGE);
 		if (!data)
 			data = PAGE;
@@ -921,7 +947,26 @@ int heap_init(void)
 		return -ENOMEM;
 	if (pthread_key_create(&tc_key, tc_flush))
 		return -EAGAIN;
+	g.large_cap = UINT32_MAX;
 	return 0;
+}
+
+/* The backend is known: on the software one, large runs may take half of
+ * what vm.max_map_count leaves after a reserve of 8192 mappings. */
+void heap_set_limits(void)
+{
+	FILE *f;
+	unsigned long max = 65530;
+
+	if (g.backend != OOH_SPP_BACKEND_MPROTECT)
+		return;
+	f = fopen("/proc/sys/vm/max_map_count", "re");
+	if (f) {
+		if (fscanf(f, "%lu", &max) != 1)
+			max = 65530;
+		fclose(f);
+	}
+	g.large_cap = max > 16384 ? (uint32_t)((max - 8192) / 2) : 4096;
 }
 
 void heap_fork_prepare(void)

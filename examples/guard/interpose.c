@@ -529,6 +529,7 @@ static void init(void)
 								    : (size_t)16 << 20;
 	if (g.backend == OOH_SPP_BACKEND_MPROTECT)
 		heap_open_mem();
+	heap_set_limits();
 	/* Software backend: objects of 1 KiB or more get pages of their own,
 	 * which stay writable: glibc's memset/memcpy use rep stos/movs from
 	 * 2 KiB on, and a single-stepped rep instruction traps once per
