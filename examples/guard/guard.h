@@ -88,6 +88,7 @@ struct guard {
 	_Atomic bool degraded;
 	bool large_failed;    /* a guard page could not be protected */
 	uint32_t large_carved, large_cap; /* large runs made, and the limit */
+	unsigned long map_max;  /* vm.max_map_count */
 	_Atomic uint64_t guarded_allocs, plain_allocs, live_objects, live_bytes, reports;
 	uint64_t quarantined_bytes;
 	unsigned sampled_live;
@@ -116,6 +117,7 @@ void heap_fork_child(void);
 void heap_thread_flush(void);
 /* The fault handler's question: a violation at addr; 1 if it reported it. */
 int heap_violation(uintptr_t addr);
+int heap_shed_mappings(void);
 struct run *run_of(uintptr_t a, uint32_t *id);
 uint32_t small_stride(unsigned cls);
 

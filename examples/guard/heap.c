@@ -387,6 +387,23 @@ static uintptr_t take_area(unsigned cls)
 	return tc.v[cls][--tc.n[cls]];
 }
 
+/* The process's mappings now (lines of /proc/self/maps; no malloc). */
+static unsigned long count_mappings(void)
+{
+	char buf[8192];
+	unsigned long n = 0;
+	ssize_t got;
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	while ((got = read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < got; i++)
+			n += buf[i] == '\n';
+	close(fd);
+	return n;
+}
+
 /* A large run of npages (guard included) whose object can be aligned to
  * align.  Call with g.lock.  NULL with errno. */
 static struct run *take_large(size_t npages, size_t align, uint32_t *id)
@@ -405,7 +422,11 @@ static struct run *take_large(size_t npages, size_t align, uint32_t *id)
 	}
 	/* Software backend: each run is two VMAs (its pages, its read-only
 	 * guard page); keep a share of vm.max_map_count for everything else
-	 * (spans, libooh's tables, the program's own mappings). */
+	 * (spans, libooh's tables, a window's split, the program's own
+	 * mappings, which are counted every 512 runs). */
+	if (g.backend == OOH_SPP_BACKEND_MPROTECT && g.large_carved % 512 == 0 &&
+	    g.large_carved < g.large_cap && count_mappings() + 4096 > g.map_max)
+		g.large_cap = g.large_carved;
 	if (g.large_carved >= g.large_cap) {
 		static bool said;
 		if (!said)
@@ -887,6 +908,39 @@ int heap_violation(uintptr_t addr)
 	return 1;
 }
 
+/*
+ * The software backend could not open a page for a permitted write: out
+ * of mappings (vm.max_map_count; the program's own mappings count too).
+ * Free large runs give theirs back: the guard page is released (it merges
+ * with the writable pages around it, two mappings fewer) and the run is
+ * forgotten; no more runs are made.  Returns how many were given back.
+ */
+int heap_shed_mappings(void)
+{
+	int n = 0;
+
+	if (pthread_mutex_trylock(&g.lock))
+		return 0; /* this thread may hold it: no waiting in a handler */
+	g.large_cap = g.large_carved;
+	for (unsigned b = 0; b <= BUCKETS && n < 64; b++) {
+		uint32_t *head = b < BUCKETS ? &large_free[b] : &large_free_big;
+		while (*head && n < 64) {
+			struct run *r = &g.runs[*head - 1];
+			size_t data = (size_t)(r->npages - 1) * PAGE;
+			*head = r->next_free;
+			guard_busy++;
+			ooh_spp_release(g.spp, (void *)(g.cfg.left ? r->start : r->area + data), PAGE);
+			guard_busy--;
+			for (size_t k = 0; k < r->npages; k++)
+				atomic_store(&g.pagemap[page_index(r->start) + k], 0);
+			g.large_carved--;
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&g.lock);
+	return n;
+}
+
 /* ---- exit, checks ---- */
 
 int heap_check_all(bool at_exit)
@@ -966,6 +1020,7 @@ void heap_set_limits(void)
 			max = 65530;
 		fclose(f);
 	}
+	g.map_max = max;
 	g.large_cap = max > 16384 ? (uint32_t)((max - 8192) / 2) : 4096;
 }
 

@@ -251,6 +251,20 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 {
 	int saved = errno;
 
+	if (si->si_code == OOH_SEGV_SPPERR && si->si_errno && heap_owns(si->si_addr)) {
+		/* Not a bad write: the backend could not let a good one
+		 * through (si_errno says why; out of mappings, in practice). */
+		if (heap_shed_mappings() > 0) {
+			errno = saved;
+			return; /* the write runs again */
+		}
+		guard_say("the software backend could not let a permitted write at %p through (%s): "
+			  "too few mappings left under vm.max_map_count for this program with "
+			  "ooh-guard; raise it, or use OOH_GUARD_SAMPLE\n", si->si_addr,
+			  strerror(si->si_errno));
+		default_action(SIGABRT);
+		abort();
+	}
 	if (si->si_code == OOH_SEGV_SPPERR && heap_violation((uintptr_t)si->si_addr)) {
 		errno = saved;
 		return;
