@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -164,6 +165,7 @@ static size_t round16(size_t n)
 		return launder(p); \
 	}
 SITE(site_overflow)
+SITE(site_mappings)
 SITE(site_slack)
 SITE(site_large)
 SITE(site_off_by_one)
@@ -1194,6 +1196,65 @@ static int c_after_enomem(void)
 	return failures ? 1 : 0;
 }
 
+/*
+ * The program itself holds all but ~6000 of vm.max_map_count's mappings;
+ * then many objects with pages of their own (2000 bytes: on the software
+ * backend each is two mappings) and small ones, written and read back:
+ * ooh-guard must say once that it stops guarding the big ones, never take
+ * a good write for a bad one, and still guard the small ones.
+ */
+static int c_many_mappings(void)
+{
+	unsigned long max = 65530;
+	FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+
+	if (f) {
+		if (fscanf(f, "%lu", &max) != 1)
+			max = 65530;
+		fclose(f);
+	}
+	long splits = max > 12000 ? (long)(max - 6000) / 2 : 0;
+	char *m = mmap(NULL, (size_t)(2 * splits + 2) * 4096, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	long done = 0;
+	for (long i = 0; m != MAP_FAILED && i < splits; i++, done++)
+		if (mprotect(m + (2 * i + 1) * 4096, 4096, PROT_READ))
+			break;
+	enum { BIG = 4000, SMALL = 4000 };
+	static char *big[BIG], *small[SMALL];
+	bool ok = true;
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < BIG; i++) {
+			big[i] = malloc(2000);
+			ok &= big[i] != NULL;
+			if (big[i])
+				memset(big[i], i & 0xff, 2000);
+		}
+		for (int i = 0; i < SMALL; i++) {
+			small[i] = malloc(40);
+			ok &= small[i] != NULL;
+			if (small[i])
+				memset(small[i], i & 0x7f, 40);
+		}
+		for (int i = 0; i < BIG; i++)
+			ok &= big[i] && big[i][1999] == (char)(i & 0xff);
+		for (int i = 0; i < SMALL; i++)
+			ok &= small[i] && small[i][39] == (char)(i & 0x7f);
+		for (int i = 0; i < BIG; i++)
+			free(big[i]);
+		for (int i = 0; i < SMALL; i++)
+			free(small[i]);
+	}
+	CHECK("many-mappings", ok && done == splits, "%ld of %ld splits, contents %s", done, splits,
+	      ok ? "ok" : "wrong");
+	/* small objects still guarded */
+	char *p = site_mappings(48);
+	expect("heap-buffer-overflow", p + 48, p, 48, "site_mappings");
+	poke(p + 48, 'x');
+	free(p);
+	return 0;
+}
+
 static const struct cmd {
 	const char *name;
 	int (*fn0)(void);
@@ -1226,6 +1287,7 @@ static const struct cmd {
 	{ "ok-fork", c_ok_fork, NULL, NULL, "" },
 	{ "ok-usable", c_ok_usable, NULL, NULL, "" },
 	{ "errno", c_errno, NULL, NULL, "impossible sizes: NULL + ENOMEM as glibc" },
+	{ "many-mappings", c_many_mappings, NULL, NULL, "the program holds nearly all of vm.max_map_count" },
 };
 
 static void usage(void)

@@ -693,6 +693,31 @@ START_TEST(impossible_sizes_errno)
 }
 END_TEST
 
+/*
+ * The program holds nearly all of vm.max_map_count: ooh-guard says once
+ * (stderr and log) that objects with pages of their own are no longer
+ * guarded, takes no good write for a bad one (the one report is the
+ * expected overflow of a small object), and the program's data is intact.
+ */
+START_TEST(out_of_mappings)
+{
+	struct run r;
+	char *argv[] = { corpus, (char *)"many-mappings", NULL };
+
+	make_dir();
+	run_corpus(&r, ENV(REPORT), argv);
+	ck_assert_msg(r.status == 0, "status %d, stderr: %.400s", r.status, r.err);
+	ck_assert_msg(strstr(r.out, "PASS many-mappings"), "%.400s", r.out);
+	ck_assert_msg(strstr(r.err, "are NOT guarded"), "nothing said on stderr: %.400s", r.err);
+	const char *sum = strstr(r.log, "SUMMARY: ");
+	ck_assert_msg(sum && !strstr(sum + 1, "SUMMARY: "), "one report expected: %.600s", r.log);
+	ck_assert_msg(!strncmp(sum, "SUMMARY: heap-buffer-overflow", 29) && strstr(sum, "site=site_mappings"),
+		      "%.300s", sum);
+	free_run(&r);
+	remove_dir();
+}
+END_TEST
+
 /* ---- unmodified Debian programs: output as under glibc, no report ---- */
 
 /* run argv without and with the guard (each env), same output, no report */
@@ -961,6 +986,7 @@ int main(void)
 	add(s, "sampled_every_allocation", sampled_every_allocation, 60);
 	add(s, "correct_programs_default", correct_programs_default, 300);
 	add(s, "impossible_sizes_errno", impossible_sizes_errno, 60);
+	add(s, "out_of_mappings", out_of_mappings, 120);
 	if (strcmp(subset, "rig")) {
 		/* (not in L1 under TCG: each placement is ~15 s on the host) */
 		add(s, "correct_programs_byte_exact", correct_programs_byte_exact, 300);
