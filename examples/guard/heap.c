@@ -694,9 +694,9 @@ static void evict(uint32_t id, unsigned i)
 			ooh_spp_protect(g.spp, (void *)(g.cfg.left ? r->start : r->area + data),
 					PAGE, 0);
 		guard_busy--;
-		if (g.backend != OOH_SPP_BACKEND_MPROTECT || (s->reported & OPEN_AREA) ||
-		    !g.cfg.quarantine)
-			madvise((void *)r->area, data, MADV_DONTNEED);
+		/* (again, if done at free: cheap on empty pages) the next
+		 * object here, calloc's included, must read zero */
+		madvise((void *)r->area, data, MADV_DONTNEED);
 		s->reported = 0;
 		atomic_store(&s->state, SLOT_FREE);
 		uint32_t *head = r->npages < BUCKETS ? &large_free[r->npages] : &large_free_big;
