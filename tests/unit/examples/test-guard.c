@@ -46,7 +46,8 @@
 
 extern char **environ;
 
-static char corpus[4096], corpus_cxx[4096], guard_lib[4096];
+static char corpus[4096], corpus_cxx[4096], corpus_linked[4096], guard_lib[4096];
+static bool preload_guard = true; /* false: the corpus linked with libooh-guard.a */
 static const char *subset = "all";
 static int run_timeout = 300; /* seconds, per process (alarm before exec) */
 
@@ -187,7 +188,7 @@ static void run_corpus(struct run *r, const char *const env[], char *const argv[
 	full_env[n] = NULL;
 	snprintf(out, sizeof(out), "%s/out", dir);
 	snprintf(err, sizeof(err), "%s/err", dir);
-	r->status = spawn(argv, full_env, true, NULL, out, err, &r->secs, &r->pid);
+	r->status = spawn(argv, full_env, preload_guard, NULL, out, err, &r->secs, &r->pid);
 	r->out = slurp(out);
 	r->err = slurp(err);
 	r->log = slurp(r->log_path);
@@ -718,6 +719,29 @@ START_TEST(out_of_mappings)
 }
 END_TEST
 
+/*
+ * libooh-guard.a linked into the program instead of preloaded: the same
+ * corpus, the same expectations (an overflow at the store, one at free,
+ * a correct program).
+ */
+static char saved_corpus[4096];
+
+START_TEST(linked_library)
+{
+	make_dir();
+	ck_assert_msg(!access(corpus_linked, X_OK), "%s missing", corpus_linked);
+	preload_guard = false;
+	memcpy(saved_corpus, corpus, sizeof(saved_corpus));
+	snprintf(corpus, sizeof(corpus), "%s", corpus_linked);
+	corpus_ok(NULL, ABORT, "off-by-one", "64", NULL);
+	corpus_ok(NULL, ABORT, "off-by-one", "100", NULL);
+	corpus_ok(NULL, 0, "ok-libc", NULL, NULL);
+	memcpy(corpus, saved_corpus, sizeof(saved_corpus));
+	preload_guard = true;
+	remove_dir();
+}
+END_TEST
+
 /* ---- unmodified Debian programs: output as under glibc, no report ---- */
 
 /* run argv without and with the guard (each env), same output, no report */
@@ -938,6 +962,7 @@ int main(void)
 		run_timeout = atoi(t);
 	snprintf(corpus, sizeof(corpus), "%s/ooh-guard-corpus", b);
 	snprintf(corpus_cxx, sizeof(corpus_cxx), "%s/ooh-guard-corpus-cxx", b);
+	snprintf(corpus_linked, sizeof(corpus_linked), "%s/ooh-guard-corpus-linked", b);
 	snprintf(guard_lib, sizeof(guard_lib), "%s/libooh-guard.so", l);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
@@ -987,6 +1012,7 @@ int main(void)
 	add(s, "correct_programs_default", correct_programs_default, 300);
 	add(s, "impossible_sizes_errno", impossible_sizes_errno, 60);
 	add(s, "out_of_mappings", out_of_mappings, 120);
+	add(s, "linked_library", linked_library, 120);
 	if (strcmp(subset, "rig")) {
 		/* (not in L1 under TCG: each placement is ~15 s on the host) */
 		add(s, "correct_programs_byte_exact", correct_programs_byte_exact, 300);
