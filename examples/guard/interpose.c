@@ -241,9 +241,11 @@ static void forward(int sig, siginfo_t *si, void *uc)
 	} else {
 		/* Default action: die of this signal, as without us. */
 		default_action(sig);
-		if (si->si_code <= 0)  /* sent, or a refused write that retired */
+		/* A fault returned from repeats its instruction (and now kills);
+		 * a trap, a sent signal or a refused write that retired does
+		 * not: raise it. */
+		if (sig == SIGTRAP || si->si_code <= 0)
 			raise(sig);
-		/* else: returning repeats the faulting instruction */
 	}
 }
 
