@@ -1255,6 +1255,19 @@ static int c_many_mappings(void)
 	return 0;
 }
 
+/* Faults and traps the program has no handler for end it as without
+ * ooh-guard: a NULL write (SIGSEGV), an int3 (SIGTRAP). */
+static int c_no_handler(const char *what)
+{
+	expect_none();
+	if (what && !strcmp(what, "trap"))
+		__asm__ volatile("int3");
+	else
+		poke(launder(NULL), 'x');
+	printf("survived\n");
+	return 0;
+}
+
 static const struct cmd {
 	const char *name;
 	int (*fn0)(void);
@@ -1288,6 +1301,7 @@ static const struct cmd {
 	{ "ok-usable", c_ok_usable, NULL, NULL, "" },
 	{ "errno", c_errno, NULL, NULL, "impossible sizes: NULL + ENOMEM as glibc" },
 	{ "many-mappings", c_many_mappings, NULL, NULL, "the program holds nearly all of vm.max_map_count" },
+	{ "no-handler", NULL, NULL, c_no_handler, "segv|trap: dies of the signal, as without ooh-guard" },
 };
 
 static void usage(void)

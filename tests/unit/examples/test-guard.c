@@ -551,6 +551,16 @@ START_TEST(own_sigsegv_handler)
 }
 END_TEST
 
+/* a fault or trap with no handler of the program's: it dies of it */
+START_TEST(unhandled_fault_and_trap)
+{
+	make_dir();
+	corpus_ok(NULL, -SIGSEGV, "no-handler", "segv", NULL);
+	corpus_ok(NULL, -SIGTRAP, "no-handler", "trap", NULL);
+	remove_dir();
+}
+END_TEST
+
 START_TEST(malloc0_write)
 {
 	make_dir();
@@ -1005,6 +1015,7 @@ int main(void)
 	add(s, "threads_overflow_at_once", threads_overflow_at_once, 60);
 	add(s, "own_sigsegv_handler", own_sigsegv_handler, 60);
 	add(s, "malloc0_write", malloc0_write, 60);
+	add(s, "unhandled_fault_and_trap", unhandled_fault_and_trap, 60);
 	add(s, "report_mode_once_per_object", report_mode_once_per_object, 60);
 	add(s, "slack_checked_at_exit", slack_checked_at_exit, 60);
 	add(s, "log_file_and_stderr", log_file_and_stderr, 60);
