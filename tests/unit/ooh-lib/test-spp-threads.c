@@ -157,12 +157,15 @@ END_TEST
 /* A thread that blocks every signal (sigwait style) cannot be parked: the
  * window still completes (after ~ms), and the thread is counted (parking
  * mechanism; with protection keys nobody is parked). */
+static atomic_int blocking;
+
 static void *blocker(void *arg)
 {
 	sigset_t all;
 	(void)arg;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	atomic_store(&blocking, 1);
 	while (!atomic_load(&stop))
 		usleep(1000);
 	return NULL;
@@ -178,7 +181,12 @@ START_TEST(thread_blocking_signals_does_not_hang)
 	ts_install_catcher();
 	s = ts_open(_i);
 	ck_assert_int_eq(ooh_spp_protect(s, m, PG, ts_guard(3, 3)), 0);
+	atomic_store(&blocking, 0);
 	ck_assert_int_eq(pthread_create(&t, NULL, blocker, NULL), 0);
+	/* until it blocks signals: a loaded machine may run it late, and a
+	 * thread that has not blocked yet is simply parked */
+	while (!atomic_load(&blocking))
+		usleep(1000);
 	usleep(20000);
 	ooh_spp_stats(&a);
 	ts_expect_lands(&m[0], 1);
