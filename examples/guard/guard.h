@@ -4,6 +4,7 @@
 #define OOH_GUARD_INTERNAL_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -96,6 +97,23 @@ struct guard {
 
 extern struct guard g;
 
+/* A lock for what signal handlers and fork handlers also take (no
+ * pthread mutex there): spins, yielding. */
+static inline void spin_lock(atomic_int *l)
+{
+	int zero = 0;
+
+	while (!atomic_compare_exchange_weak(l, &zero, 1)) {
+		zero = 0;
+		sched_yield();
+	}
+}
+
+static inline void spin_unlock(atomic_int *l)
+{
+	atomic_store(l, 0);
+}
+
 /* heap.c */
 int heap_init(void);
 void heap_set_limits(void);
@@ -114,12 +132,9 @@ int heap_open_mem(void);
 void heap_fork_prepare(void);
 void heap_fork_parent(void);
 void heap_fork_child(void);
-void heap_thread_flush(void);
 /* The fault handler's question: a violation at addr; 1 if it reported it. */
 int heap_violation(uintptr_t addr);
 int heap_shed_mappings(void);
-struct run *run_of(uintptr_t a, uint32_t *id);
-uint32_t small_stride(unsigned cls);
 
 /* report.c */
 uint32_t stack_capture(uintptr_t caller);

@@ -106,7 +106,7 @@ static inline size_t page_index(uintptr_t a)
 	return (a - g.base) / PAGE;
 }
 
-struct run *run_of(uintptr_t a, uint32_t *id)
+static struct run *run_of(uintptr_t a, uint32_t *id)
 {
 	if (a < g.base || a >= g.end)
 		return NULL;
@@ -123,7 +123,7 @@ static inline unsigned area_of(unsigned cls)
 	return (cls + 1) * SUB;
 }
 
-uint32_t small_stride(unsigned cls)
+static uint32_t small_stride(unsigned cls)
 {
 	return area_of(cls) + SUB;
 }
@@ -357,11 +357,6 @@ static void tc_flush(void *unused)
 		while (tc.n[c])
 			vec_push(&free_slots[c], tc.v[c][--tc.n[c]]);
 	pthread_mutex_unlock(&g.lock);
-}
-
-void heap_thread_flush(void)
-{
-	tc_flush(NULL);
 }
 
 /* An area of class cls for this thread; 0 with errno set when none. */

@@ -60,14 +60,6 @@ static struct {
 	bool off;       /* too many (degraded mode): free() trusts glibc */
 } foreign;
 
-static void foreign_lock(void)
-{
-	int zero = 0;
-	while (!atomic_compare_exchange_weak(&foreign.lock, &zero, 1)) {
-		zero = 0;
-		sched_yield();
-	}
-}
 
 static size_t foreign_slot(uintptr_t p)
 {
@@ -78,14 +70,14 @@ static void foreign_add(void *p)
 {
 	if (!p || g.cfg.sample > 1 || foreign.off)
 		return;
-	foreign_lock();
+	spin_lock(&foreign.lock);
 	if ((foreign.n + 1) * 2 > foreign.cap) {
 		size_t cap = foreign.cap ? foreign.cap * 2 : 4096;
 		uintptr_t *v = mmap(NULL, cap * sizeof(*v), PROT_READ | PROT_WRITE,
 				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (v == MAP_FAILED || cap > ((size_t)1 << 26)) {
 			foreign.off = true;
-			atomic_store(&foreign.lock, 0);
+			spin_unlock(&foreign.lock);
 			return;
 		}
 		uintptr_t *old = foreign.v;
@@ -109,7 +101,7 @@ static void foreign_add(void *p)
 	if (foreign.v[k] != (uintptr_t)p)
 		foreign.n++;
 	foreign.v[k] = (uintptr_t)p;
-	atomic_store(&foreign.lock, 0);
+	spin_unlock(&foreign.lock);
 }
 
 /* Forget p; true if it was there (or nobody keeps count). */
@@ -119,7 +111,7 @@ static bool foreign_take(void *p)
 
 	if (g.cfg.sample > 1 || foreign.off || atomic_load(&g.state) != 2)
 		return true;
-	foreign_lock();
+	spin_lock(&foreign.lock);
 	if (foreign.cap) {
 		for (size_t k = foreign_slot((uintptr_t)p);; k = (k + 1) & (foreign.cap - 1)) {
 			if (!foreign.v[k])
@@ -131,7 +123,7 @@ static bool foreign_take(void *p)
 			}
 		}
 	}
-	atomic_store(&foreign.lock, 0);
+	spin_unlock(&foreign.lock);
 	return found || foreign.off;
 }
 
@@ -299,16 +291,12 @@ API int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	if (!guarded_signal(sig))
 		return real_sigaction(sig, act, old);
-	int zero = 0;
-	while (!atomic_compare_exchange_weak(&sig_lock, &zero, 1)) {
-		zero = 0;
-		sched_yield();
-	}
+	spin_lock(&sig_lock);
 	if (old)
 		*old = user_act[sig];
 	if (act)
 		user_act[sig] = *act;
-	atomic_store(&sig_lock, 0);
+	spin_unlock(&sig_lock);
 	return 0;
 }
 
@@ -479,19 +467,19 @@ static void fork_prepare(void)
 {
 	heap_fork_prepare();
 	report_fork_prepare();
-	foreign_lock();
+	spin_lock(&foreign.lock);
 }
 
 static void fork_parent(void)
 {
-	atomic_store(&foreign.lock, 0);
+	spin_unlock(&foreign.lock);
 	report_fork_parent();
 	heap_fork_parent();
 }
 
 static void fork_child(void)
 {
-	atomic_store(&foreign.lock, 0);
+	spin_unlock(&foreign.lock);
 	report_fork_child();
 	heap_fork_child();
 }

@@ -157,17 +157,12 @@ static void put(const char *fmt, ...)
 
 static void lock_report(void)
 {
-	int zero = 0;
-
-	while (!atomic_compare_exchange_weak(&report_lock, &zero, 1)) {
-		zero = 0;
-		sched_yield();
-	}
+	spin_lock(&report_lock);
 }
 
 static void unlock_report(void)
 {
-	atomic_store(&report_lock, 0);
+	spin_unlock(&report_lock);
 }
 
 void guard_say(const char *fmt, ...)
