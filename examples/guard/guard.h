@@ -35,15 +35,15 @@ enum guard_kind {
 #define OPEN_AREA 2u
 #define KIND_BIT(k) (4u << (k))
 
-/* One object place.  Read by the fault handler without the lock: state
+/* One object place, 16 bytes (a 16-byte object's slot is 256: metadata
+ * is 6 % of the heap).  Read by the fault handler without the lock: state
  * is stored last (release) when a slot goes live. */
 struct slot {
 	uint32_t size;        /* requested bytes (large runs: see run.size) */
 	uint16_t off;         /* object start - area start */
 	_Atomic uint8_t state;
 	uint8_t reported;     /* OPEN_* and KIND_BIT()s (report mode) */
-	uint32_t alloc_stack, free_stack; /* stack depot ids, 0 = none */
-	uint32_t alloc_tid, free_tid;
+	uint32_t alloc_stack, free_stack; /* stack depot ids (thread and stack), 0 = none */
 };
 
 /* A span of small slots of one class, or one large object with its guard
@@ -54,6 +54,7 @@ struct run {
 	uint8_t cls;          /* size class, or LARGE_CLASS */
 	uint8_t sampled;
 	uint16_t nslots;
+	uint16_t filled;      /* small, software backend: pages holding the pattern */
 	uintptr_t area;       /* large: first data page */
 	size_t size;          /* large: requested bytes */
 	size_t obj;           /* large: object address */

@@ -330,7 +330,13 @@ static int carve_span(unsigned cls)
 		g.nruns--;
 		return -ENOMEM;
 	}
-	memset((void *)r->start, PATTERN, SPAN);
+	/* Free areas hold the pattern.  On the software backend a page gets
+	 * it when its first slot is handed out (span_fill): a class with few
+	 * objects costs the pages it uses, not a whole span.  Elsewhere
+	 * protection pins every page of the span anyway: fill it now. */
+	if (g.backend != OOH_SPP_BACKEND_MPROTECT)
+		memset((void *)r->start, PATTERN, SPAN);
+	r->filled = g.backend != OOH_SPP_BACKEND_MPROTECT ? UINT16_MAX : 0;
 	for (unsigned j = 0; j < SPAN_PAGES; j++)
 		r->masks[j] = small_mask(r, j);
 	guard_busy++;
@@ -347,6 +353,23 @@ static int carve_span(unsigned cls)
 		if (vec_push(&free_slots[cls], slot_area(r, i)))
 			return -ENOMEM;
 	return 0;
+}
+
+/* The pages under the area at a get the pattern if they have not yet.
+ * Call with g.lock. */
+static void span_fill(uintptr_t a)
+{
+	struct run *r = run_of(a, NULL);
+	unsigned cls = r->cls;
+	unsigned j0 = (unsigned)((a - r->start) / PAGE);
+	unsigned j1 = (unsigned)((a + area_of(cls) - 1 - r->start) / PAGE);
+
+	for (unsigned j = j0; j <= j1; j++) {
+		if (r->filled & (1u << j))
+			continue;
+		heap_write((void *)(r->start + (uintptr_t)j * PAGE), NULL, PATTERN, PAGE);
+		r->filled |= (uint16_t)(1u << j);
+	}
 }
 
 static void tc_flush(void *unused)
@@ -372,8 +395,15 @@ static uintptr_t take_area(unsigned cls)
 	int err = 0;
 	if (!free_slots[cls].n)
 		err = carve_span(cls);
-	while (!err && free_slots[cls].n && tc.n[cls] < TC_MAX / 2)
-		tc.v[cls][tc.n[cls]++] = free_slots[cls].v[--free_slots[cls].n];
+	/* Two pages' worth at most: a thread does not sit on (filled) pages
+	 * of a large class it may not use again. */
+	unsigned want = 2 * PAGE / small_stride(cls);
+	want = want < 1 ? 1 : want > TC_MAX / 2 ? TC_MAX / 2 : want;
+	while (!err && free_slots[cls].n && tc.n[cls] < want) {
+		uintptr_t a = free_slots[cls].v[--free_slots[cls].n];
+		span_fill(a);
+		tc.v[cls][tc.n[cls]++] = a;
+	}
 	pthread_mutex_unlock(&g.lock);
 	if (!tc.n[cls]) {
 		errno = EAGAIN; /* said once (degraded): the caller goes plain */
@@ -552,8 +582,6 @@ void *heap_alloc(size_t size, size_t align, bool zero, uintptr_t caller)
 	s->size = (uint32_t)(size > UINT32_MAX ? UINT32_MAX : size);
 	s->reported = 0;
 	s->free_stack = 0;
-	s->free_tid = 0;
-	s->alloc_tid = (uint32_t)guard_tid();
 	s->alloc_stack = stack_capture(caller);
 	atomic_store_explicit(&s->state, SLOT_LIVE, memory_order_release);
 	if (zero)
@@ -713,6 +741,26 @@ static size_t entry_bytes(uint64_t e)
 	return r->cls == LARGE_CLASS ? (size_t)(r->npages - 1) * PAGE : area_of(r->cls);
 }
 
+/*
+ * How many bytes of freed objects the quarantine keeps.  Set by the user,
+ * that; else, on the software backend, an eighth of the live objects'
+ * bytes, between 1 MiB and 16 MiB: a small freed object holds its slot
+ * (area and guard, sub-pages cannot be given back), so a fixed 16 MiB would
+ * double the memory of a program with a small heap, while an eighth adds
+ * little to the 128-byte granularity.  On ooh: 1 MiB, as quarantined large
+ * objects pin protected pages, which ooh.ko counts against the user.
+ */
+static size_t quarantine_limit(void)
+{
+	size_t q = atomic_load(&g.live_bytes) / 8;
+
+	if (g.cfg.quarantine != SIZE_MAX)
+		return g.cfg.quarantine;
+	if (g.backend == OOH_SPP_BACKEND_OOH)
+		return (size_t)1 << 20;
+	return q < ((size_t)1 << 20) ? (size_t)1 << 20 : q > ((size_t)16 << 20) ? (size_t)16 << 20 : q;
+}
+
 /* Quarantine slot i of run id (protected already), then evict the oldest
  * entries while over the limit.  Call with g.lock. */
 static void quarantine(uint32_t id, unsigned i)
@@ -738,7 +786,8 @@ static void quarantine(uint32_t id, unsigned i)
 	quar.v[(quar.head + quar.n) % quar.cap] = e;
 	quar.n++;
 	g.quarantined_bytes += entry_bytes(e);
-	while (quar.n && g.quarantined_bytes > g.cfg.quarantine) {
+	size_t limit = quarantine_limit();
+	while (quar.n && g.quarantined_bytes > limit) {
 		uint64_t old = quar.v[quar.head];
 		quar.head = (quar.head + 1) % quar.cap;
 		quar.n--;
@@ -773,7 +822,6 @@ int heap_free(void *p, uintptr_t caller)
 			report(K_INVALID_FREE, a, 0, 0, NULL, NULL);
 		return 1;
 	}
-	s->free_tid = (uint32_t)guard_tid();
 	s->free_stack = stack_capture(caller);
 	uintptr_t bad = slack_damage(r, i, false);
 	if (bad)

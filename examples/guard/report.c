@@ -4,8 +4,8 @@
  *
  * At malloc and free the call stack is taken as return addresses only
  * (glibc's backtrace(): the unwinder, no symbols) and stored once in a
- * stack depot: a hash set of stacks, lock-free to insert, so a slot keeps
- * a 32-bit id and a hot call site costs its memory once.  Symbols are
+ * stack depot: a hash set of (thread, stack), lock-free to insert, so a
+ * slot keeps a 32-bit id and a hot call site costs its memory once.  Symbols are
  * looked up (dladdr) only when a report is written.  Reports are formatted
  * into a static buffer and written with write(2): they run inside a
  * SIGSEGV handler, and inside malloc.
@@ -31,7 +31,7 @@ struct stack {
 	uint32_t next;   /* id of the next stack in the bucket, 0 = end */
 	uint32_t hash;
 	uint32_t n;
-	uint32_t pad;
+	uint32_t tid;    /* the thread that allocated or freed */
 	uintptr_t pc[];
 };
 
@@ -49,9 +49,9 @@ pid_t guard_tid(void)
 	return my_tid;
 }
 
-static uint32_t hash_pcs(const uintptr_t *pc, int n)
+static uint32_t hash_pcs(const uintptr_t *pc, int n, uint32_t tid)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = (0xcbf29ce484222325ull ^ tid) * 0x100000001b3ull;
 
 	for (int i = 0; i < n; i++)
 		h = (h ^ pc[i]) * 0x100000001b3ull;
@@ -63,15 +63,16 @@ static struct stack *stack_at(uint32_t id)
 	return id ? (struct stack *)(depot + (size_t)id * 8) : NULL;
 }
 
-static uint32_t depot_put(const uintptr_t *pc, int n)
+static uint32_t depot_put(const uintptr_t *pc, int n, uint32_t tid)
 {
-	uint32_t h = hash_pcs(pc, n);
+	uint32_t h = hash_pcs(pc, n, tid);
 	_Atomic uint32_t *b = &buckets[h & (DEPOT_BUCKETS - 1)];
 	uint32_t head = atomic_load_explicit(b, memory_order_acquire);
 
 	for (uint32_t id = head; id; id = stack_at(id)->next) {
 		struct stack *s = stack_at(id);
-		if (s->hash == h && s->n == (uint32_t)n && !memcmp(s->pc, pc, n * sizeof(*pc)))
+		if (s->hash == h && s->n == (uint32_t)n && s->tid == tid &&
+		    !memcmp(s->pc, pc, n * sizeof(*pc)))
 			return id;
 	}
 	size_t len = sizeof(struct stack) + n * sizeof(*pc);
@@ -81,6 +82,7 @@ static uint32_t depot_put(const uintptr_t *pc, int n)
 	struct stack *s = (struct stack *)(depot + at);
 	s->hash = h;
 	s->n = (uint32_t)n;
+	s->tid = tid;
 	memcpy(s->pc, pc, n * sizeof(*pc));
 	uint32_t id = (uint32_t)(at / 8);
 	/* Publish; a racing insert of the same stack only wastes a copy. */
@@ -91,13 +93,17 @@ static uint32_t depot_put(const uintptr_t *pc, int n)
 	return id;
 }
 
+/* The calling thread and its stack, as a depot id: a slot keeps 4 bytes
+ * for both, and a thread's hot call site costs its memory once. */
 uint32_t stack_capture(uintptr_t caller)
 {
 	void *buf[MAX_DEPTH + 6];
 	int n, from = 0;
 
-	if (!depot || !g.cfg.depth)
+	if (!depot)
 		return 0;
+	if (!g.cfg.depth)
+		return depot_put((const uintptr_t *)buf, 0, (uint32_t)guard_tid());
 	/* The unwinder costs per frame: ours (at most 5) and depth more. */
 	n = backtrace(buf, (int)g.cfg.depth + 6);
 	/* Drop our own frames: the stack starts at the allocator's caller. */
@@ -110,9 +116,9 @@ uint32_t stack_capture(uintptr_t caller)
 	n -= from;
 	if (n > (int)g.cfg.depth)
 		n = (int)g.cfg.depth;
-	if (n <= 0)
-		return 0;
-	return depot_put((const uintptr_t *)&buf[from], n);
+	if (n < 0)
+		n = 0;
+	return depot_put((const uintptr_t *)&buf[from], n, (uint32_t)guard_tid());
 }
 
 /* ---- output ---- */
@@ -204,12 +210,15 @@ static const char *symbol(uintptr_t pc, uintptr_t *off, const char **module, uin
 	return info.dli_sname;
 }
 
-static void put_stack(const char *what, uint32_t tid, uint32_t id)
+static void put_stack(const char *what, uint32_t id)
 {
 	struct stack *s = stack_at(id);
 
-	put("%s by thread %u:\n", what, tid);
-	if (!s) {
+	if (s)
+		put("%s by thread %u:\n", what, s->tid);
+	else
+		put("%s by thread ?:\n", what);
+	if (!s || !s->n) {
 		put("    (no stack recorded)\n");
 		return;
 	}
@@ -275,9 +284,9 @@ void report(enum guard_kind kind, uintptr_t addr, uintptr_t obj, size_t size,
 		const char *mod;
 		if (st && st->n)
 			site = symbol(st->pc[0], &off, &mod, &moff);
-		put_stack("allocated", s->alloc_tid, s->alloc_stack);
+		put_stack("allocated", s->alloc_stack);
 		if (s->free_stack)
-			put_stack("freed", s->free_tid, s->free_stack);
+			put_stack("freed", s->free_stack);
 	}
 	if (is_free) {
 		uintptr_t pcs[MAX_DEPTH];

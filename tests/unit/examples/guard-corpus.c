@@ -1198,7 +1198,7 @@ static int c_after_enomem(void)
 
 /*
  * The program itself holds all but ~6000 of vm.max_map_count's mappings;
- * then many objects with pages of their own (2000 bytes: on the software
+ * then many objects with pages of their own (3000 bytes: on the software
  * backend each is two mappings) and small ones, written and read back:
  * ooh-guard must say once that it stops guarding the big ones, never take
  * a good write for a bad one, and still guard the small ones.
@@ -1225,10 +1225,10 @@ static int c_many_mappings(void)
 	bool ok = true;
 	for (int round = 0; round < 2; round++) {
 		for (int i = 0; i < BIG; i++) {
-			big[i] = malloc(2000);
+			big[i] = malloc(3000);
 			ok &= big[i] != NULL;
 			if (big[i])
-				memset(big[i], i & 0xff, 2000);
+				memset(big[i], i & 0xff, 3000);
 		}
 		for (int i = 0; i < SMALL; i++) {
 			small[i] = malloc(40);
@@ -1237,7 +1237,7 @@ static int c_many_mappings(void)
 				memset(small[i], i & 0x7f, 40);
 		}
 		for (int i = 0; i < BIG; i++)
-			ok &= big[i] && big[i][1999] == (char)(i & 0xff);
+			ok &= big[i] && big[i][2999] == (char)(i & 0xff);
 		for (int i = 0; i < SMALL; i++)
 			ok &= small[i] && small[i][39] == (char)(i & 0x7f);
 		for (int i = 0; i < BIG; i++)
