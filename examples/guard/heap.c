@@ -13,7 +13,9 @@
  * [guard][area], the object starts after it.  Every page of a span holds a
  * guard, so the span is protected once, when it is made (one
  * ooh_spp_protect_pages); afterwards only vectors change
- * (ooh_spp_update: no system call on the software backend).
+ * (ooh_spp_update: no system call on the software backend).  Free areas
+ * hold a pattern; on the software backend a span's page gets it when its
+ * first slot is handed out, so a span costs the pages in use.
  *
  * Large objects (and every sampled one): data pages plus one guard page
  * (vector 0), the object against it.  The data pages are not protected
@@ -21,8 +23,8 @@
  *
  * Free: the slack is checked, the object's sub-pages (its data pages, for
  * a large one) are write-protected and it joins the quarantine, a FIFO
- * bounded in bytes; leaving it, the area is refilled with the pattern and
- * becomes allocatable again.  Slots are handed out through per-thread
+ * bounded in bytes (quarantine_limit); leaving it, the area is refilled
+ * with the pattern and becomes allocatable again.  Slots are handed out through per-thread
  * caches (no lock, no system call for a malloc that hits the cache).
  */
 #include <errno.h>
