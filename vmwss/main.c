@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * ooh-vmwss (--xen DOMID | --l0 SOCKET) [--interval MS] [--count N]
- *           [--window W] [--tolerance F] [--json] [--svg FILE]
+ * ooh-vmwss (--xen DOMID | --l0 SOCKET | --replay FILE) [--interval MS]
+ *           [--count N] [--window W] [--tolerance F] [--json] [--svg FILE]
  *
  * Per interval: dirty pages, dirty rate, and the estimated working set
- * with PRL-style plateau detection; at the end, the plateaus found. What
+ * (wss-estimator/, fed online); at the end, the plateaus found. What
  * a write log can and cannot see: it measures the WRITE working set; pages
  * a VM only reads are invisible to log-dirty (PRL's point), so a read-heavy
  * VM's working set is underestimated.
@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "vmwss.h"
+#include "wss-estimator.h"
 
 #define EXIT_USAGE	2
 #define EXIT_VM_GONE	3
@@ -32,11 +33,6 @@ static void on_signal(int sig)
 	stop_requested = 1;
 }
 
-struct plateau {
-	unsigned int first, last;	/* intervals */
-	double pages;
-};
-
 struct monitor {
 	unsigned int interval_ms, count, window;
 	double tolerance;
@@ -45,18 +41,19 @@ struct monitor {
 	uint64_t *dirty;		/* per interval */
 	double *sample_us;		/* per interval: the source's cost */
 	double *wss;			/* per interval, -1 if not stable */
-	unsigned int n;
-	struct plateau *plateaus;
-	unsigned int nr_plateaus;
+	unsigned int n, cap;
+	struct wss_estimator est;	/* its plateaus are the summary's */
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: ooh-vmwss (--xen DOMID | --l0 SOCKET) [--interval MS] [--count N]\n"
-		"                 [--window W] [--tolerance F] [--json] [--svg FILE]\n"
+		"usage: ooh-vmwss (--xen DOMID | --l0 SOCKET | --replay FILE) [--interval MS]\n"
+		"                 [--count N] [--window W] [--tolerance F] [--json] [--svg FILE]\n"
 		"  --xen DOMID     a Xen domain, from dom0 (libxenctrl log-dirty)\n"
 		"  --l0 SOCKET     an ooh-l0 VM, through its control socket (KVM dirty ring)\n"
+		"  --replay FILE   a recorded series, not waited for: per line, one interval's\n"
+		"                  dirty pages\n"
 		"  --interval MS   sampling interval (default 1000)\n"
 		"  --count N       stop after N intervals (default: until SIGINT/SIGTERM)\n"
 		"  --window W      intervals that must agree to call a plateau (default 3)\n"
@@ -76,11 +73,11 @@ static void sleep_until(struct timespec *next, unsigned int ms)
 			return;
 }
 
-static void print_interval(const struct monitor *m, unsigned int i,
-			   const struct vmwss_estimator *est)
+static void print_interval(const struct monitor *m, unsigned int i)
 {
 	double secs = m->interval_ms / 1000.0;
 	double rate = (double)m->dirty[i] * PAGE_MIB / secs;
+	unsigned int phase = m->est.nr_plateaus;	/* plateaus found so far */
 
 	if (m->json) {
 		printf("{\"interval\":%u,\"t\":%.3f,\"dirty_pages\":%llu,\"dirty_mib_s\":%.3f,\"sample_us\":%.1f,",
@@ -88,10 +85,10 @@ static void print_interval(const struct monitor *m, unsigned int i,
 		       m->sample_us[i]);
 		if (m->wss[i] >= 0)
 			printf("\"wss_pages\":%.0f,\"wss_mib\":%.3f,\"stable\":true,\"phase\":%u}\n",
-			       m->wss[i], m->wss[i] * PAGE_MIB, est->phase);
+			       m->wss[i], m->wss[i] * PAGE_MIB, phase);
 		else
 			printf("\"wss_pages\":null,\"wss_mib\":null,\"stable\":false,\"phase\":%u}\n",
-			       est->phase);
+			       phase);
 	} else {
 		if (i == 0)
 			printf("%8s %8s %12s %12s %12s %9s %5s\n", "interval", "t_s",
@@ -99,29 +96,32 @@ static void print_interval(const struct monitor *m, unsigned int i,
 		printf("%8u %8.2f %12llu %12.2f ", i + 1, (i + 1) * secs,
 		       (unsigned long long)m->dirty[i], rate);
 		if (m->wss[i] >= 0)
-			printf("%12.0f %9.2f %5u\n", m->wss[i], m->wss[i] * PAGE_MIB, est->phase);
+			printf("%12.0f %9.2f %5u\n", m->wss[i], m->wss[i] * PAGE_MIB, phase);
 		else
 			printf("%12s %9s %5s\n", "-", "-", "-");
 	}
 	fflush(stdout);
 }
 
+/* Intervals are numbered from 1 in the output, from 0 in the estimator. */
 static void print_summary(const struct monitor *m)
 {
+	const struct wss_plateau *pl = m->est.plateaus;
+	unsigned int n = m->est.nr_plateaus;
+
 	if (m->json) {
 		printf("{\"plateaus\":[");
-		for (unsigned int i = 0; i < m->nr_plateaus; i++)
+		for (unsigned int i = 0; i < n; i++)
 			printf("%s{\"first\":%u,\"last\":%u,\"wss_pages\":%.0f,\"wss_mib\":%.3f}",
-			       i ? "," : "", m->plateaus[i].first, m->plateaus[i].last,
-			       m->plateaus[i].pages, m->plateaus[i].pages * PAGE_MIB);
+			       i ? "," : "", pl[i].first + 1, pl[i].last + 1,
+			       pl[i].level, pl[i].level * PAGE_MIB);
 		printf("],\"intervals\":%u}\n", m->n);
 		return;
 	}
-	printf("%u intervals, %u plateau(s):\n", m->n, m->nr_plateaus);
-	for (unsigned int i = 0; i < m->nr_plateaus; i++)
+	printf("%u intervals, %u plateau(s):\n", m->n, n);
+	for (unsigned int i = 0; i < n; i++)
 		printf("  plateau %u: %.0f pages (%.2f MiB), intervals %u-%u\n", i + 1,
-		       m->plateaus[i].pages, m->plateaus[i].pages * PAGE_MIB,
-		       m->plateaus[i].first, m->plateaus[i].last);
+		       pl[i].level, pl[i].level * PAGE_MIB, pl[i].first + 1, pl[i].last + 1);
 }
 
 /* A plot a person can read: dirty pages per interval and the estimate. */
@@ -161,15 +161,15 @@ static int write_svg(const struct monitor *m, const char *path)
 	for (unsigned int i = 0; i < m->n; i++)
 		fprintf(f, "%.1f,%.1f ", left + i * xs, h - bottom - (double)m->dirty[i] * ys);
 	fprintf(f, "\"/>\n");
-	for (unsigned int p = 0; p < m->nr_plateaus; p++) {
-		const struct plateau *pl = &m->plateaus[p];
-		double y = h - bottom - pl->pages * ys;
+	for (unsigned int p = 0; p < m->est.nr_plateaus; p++) {
+		const struct wss_plateau *pl = &m->est.plateaus[p];
+		double y = h - bottom - pl->level * ys;
 
 		fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#c0282d\" "
-			"stroke-width=\"3\"/>\n", left + (pl->first - 1) * xs, y,
-			left + (pl->last - 1) * xs, y);
+			"stroke-width=\"3\"/>\n", left + pl->first * xs, y,
+			left + pl->last * xs, y);
 		fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" fill=\"#c0282d\">%.2f MiB</text>\n",
-			left + (pl->first - 1) * xs, y - 6, pl->pages * PAGE_MIB);
+			left + pl->first * xs, y - 6, pl->level * PAGE_MIB);
 	}
 	fprintf(f, "</svg>\n");
 	return fclose(f) ? -errno : 0;
@@ -186,11 +186,89 @@ static int parse_uint(const char *s, unsigned int *out)
 	return 0;
 }
 
+/* Keeps interval m->n (growing the arrays) and feeds it to the estimator. */
+static int record(struct monitor *m, uint64_t dirty, double sample_us)
+{
+	const struct wss_plateau *cur;
+
+	if (m->n == m->cap) {
+		unsigned int cap = m->cap ? m->cap * 2 : 64;
+		uint64_t *d = realloc(m->dirty, cap * sizeof(*d));
+		double *w = d ? realloc(m->wss, cap * sizeof(*w)) : NULL;
+		double *us = w ? realloc(m->sample_us, cap * sizeof(*us)) : NULL;
+
+		m->dirty = d ? d : m->dirty;
+		m->wss = w ? w : m->wss;
+		m->sample_us = us ? us : m->sample_us;
+		if (!us)
+			return -ENOMEM;
+		m->cap = cap;
+	}
+	if (wss_estimator_add(&m->est, (double)dirty) < 0)
+		return -ENOMEM;
+	cur = wss_estimator_current(&m->est);
+	m->dirty[m->n] = dirty;
+	m->sample_us[m->n] = sample_us;
+	m->wss[m->n] = cur ? cur->level : -1;
+	print_interval(m, m->n);
+	m->n++;
+	return 0;
+}
+
+static double us_between(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) * 1e6 + (double)(b->tv_nsec - a->tv_nsec) / 1e3;
+}
+
+/* Samples until --count, a signal, the end of a recording or an error: the exit status. */
+static int monitor_loop(struct monitor *m, struct vmwss_source *src)
+{
+	struct timespec next, t0, t1;
+	char err[256] = "";
+
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	while (!stop_requested && (!m->count || m->n < m->count)) {
+		uint64_t dirty;
+		bool gone;
+		int got;
+
+		if (!src->recorded)
+			sleep_until(&next, m->interval_ms);
+		if (stop_requested)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		got = src->sample(src, &dirty, &gone, err, sizeof(err));
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (got == 1)
+			break;
+		if (got < 0) {
+			fprintf(stderr, "ooh-vmwss: %s\n", err);
+			return gone ? EXIT_VM_GONE : 1;
+		}
+		if (record(m, dirty, us_between(&t0, &t1)) < 0) {
+			fprintf(stderr, "ooh-vmwss: out of memory\n");
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int open_source(struct vmwss_source *src, const char *xen_domain,
+		       const char *l0_socket, const char *replay, char *err, size_t errlen)
+{
+	if (xen_domain)
+		return vmwss_source_xen(src, xen_domain, err, errlen);
+	if (l0_socket)
+		return vmwss_source_l0(src, l0_socket, err, errlen);
+	return vmwss_source_replay(src, replay, err, errlen);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "xen", required_argument, NULL, 'x' },
 		{ "l0", required_argument, NULL, 'l' },
+		{ "replay", required_argument, NULL, 'r' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "count", required_argument, NULL, 'c' },
 		{ "window", required_argument, NULL, 'w' },
@@ -201,18 +279,17 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	struct monitor m = { .interval_ms = 1000, .window = 3, .tolerance = 0.1 };
-	struct vmwss_estimator est;
+	struct wss_params params;
 	struct vmwss_source src;
-	const char *xen_domain = NULL, *l0_socket = NULL;
+	const char *xen_domain = NULL, *l0_socket = NULL, *replay = NULL;
 	char err[256] = "";
-	struct timespec next;
-	int opt, ret, status = 0;
-	unsigned int cap;
+	int opt, ret, status;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'x': xen_domain = optarg; break;
 		case 'l': l0_socket = optarg; break;
+		case 'r': replay = optarg; break;
 		case 'i': if (parse_uint(optarg, &m.interval_ms)) goto bad; break;
 		case 'c': if (parse_uint(optarg, &m.count)) goto bad; break;
 		case 'w': if (parse_uint(optarg, &m.window)) goto bad; break;
@@ -223,18 +300,24 @@ int main(int argc, char **argv)
 		default: goto bad;
 		}
 	}
-	if (!xen_domain == !l0_socket || optind != argc)
+	if (!!xen_domain + !!l0_socket + !!replay != 1 || optind != argc)
 		goto bad;
-	if (vmwss_estimator_init(&est, m.window, m.tolerance) < 0) {
+	/* the slack ooh-wss uses too: the same series gives both the same plateaus */
+	params = (struct wss_params){ .window = m.window, .tolerance = m.tolerance,
+				      .slack = WSS_SLACK_PAGES };
+	ret = wss_estimator_init(&m.est, &params);
+	if (ret == -EINVAL) {
 		fprintf(stderr, "ooh-vmwss: --window must be >= 2 and --tolerance in (0, 1)\n");
 		return EXIT_USAGE;
 	}
-	if (xen_domain)
-		ret = vmwss_source_xen(&src, xen_domain, err, sizeof(err));
-	else
-		ret = vmwss_source_l0(&src, l0_socket, err, sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "ooh-vmwss: out of memory\n");
+		return 1;
+	}
+	ret = open_source(&src, xen_domain, l0_socket, replay, err, sizeof(err));
 	if (ret < 0) {
 		fprintf(stderr, "ooh-vmwss: %s\n", err);
+		wss_estimator_free(&m.est);
 		return ret == -EINVAL ? EXIT_USAGE : 1;
 	}
 	/* Signals only set a flag: the loop then turns log-dirty off. */
@@ -247,76 +330,22 @@ int main(int argc, char **argv)
 	if (ret < 0) {
 		fprintf(stderr, "ooh-vmwss: %s\n", err);
 		src.stop(&src);
+		wss_estimator_free(&m.est);
 		return 1;
 	}
-	cap = m.count ? m.count : 64;
-	m.dirty = malloc(cap * sizeof(*m.dirty));
-	m.wss = malloc(cap * sizeof(*m.wss));
-	m.plateaus = malloc(cap * sizeof(*m.plateaus));
-	m.sample_us = malloc(cap * sizeof(*m.sample_us));
-	if (!m.dirty || !m.wss || !m.plateaus || !m.sample_us) {
-		fprintf(stderr, "ooh-vmwss: out of memory\n");
-		src.stop(&src);
-		return 1;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &next);
-	while (!stop_requested && (!m.count || m.n < m.count)) {
-		struct timespec t0, t1;
-		uint64_t dirty;
-		bool gone;
-		int got;
-
-		sleep_until(&next, m.interval_ms);
-		if (stop_requested)
-			break;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		got = src.sample(&src, &dirty, &gone, err, sizeof(err));
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		if (got < 0) {
-			fprintf(stderr, "ooh-vmwss: %s\n", err);
-			status = gone ? EXIT_VM_GONE : 1;
-			break;
-		}
-		if (m.n == cap) {
-			cap *= 2;
-			m.dirty = realloc(m.dirty, cap * sizeof(*m.dirty));
-			m.wss = realloc(m.wss, cap * sizeof(*m.wss));
-			m.plateaus = realloc(m.plateaus, cap * sizeof(*m.plateaus));
-			m.sample_us = realloc(m.sample_us, cap * sizeof(*m.sample_us));
-			if (!m.dirty || !m.wss || !m.plateaus || !m.sample_us) {
-				fprintf(stderr, "ooh-vmwss: out of memory\n");
-				status = 1;
-				break;
-			}
-		}
-		m.dirty[m.n] = dirty;
-		m.sample_us[m.n] = (double)(t1.tv_sec - t0.tv_sec) * 1e6 +
-				   (double)(t1.tv_nsec - t0.tv_nsec) / 1e3;
-		if (vmwss_estimator_add(&est, (double)dirty))
-			m.plateaus[m.nr_plateaus++] = (struct plateau){
-				.first = m.n + 2 - m.window, .last = m.n + 1,
-				.pages = est.estimate };
-		else if (est.stable)
-			m.plateaus[m.nr_plateaus - 1].last = m.n + 1;
-		m.wss[m.n] = est.stable ? est.estimate : -1;
-		print_interval(&m, m.n, &est);
-		m.n++;
-	}
+	status = monitor_loop(&m, &src);
 	src.stop(&src);
 	if (stop_requested)
 		fprintf(stderr, "ooh-vmwss: stopped by signal; dirty logging turned off\n");
-	if (m.dirty && m.wss && m.plateaus && m.sample_us) {
-		print_summary(&m);
-		if (m.svg_path && (ret = write_svg(&m, m.svg_path)) < 0) {
-			fprintf(stderr, "ooh-vmwss: %s: %s\n", m.svg_path, strerror(-ret));
-			status = 1;
-		}
+	print_summary(&m);
+	if (m.svg_path && (ret = write_svg(&m, m.svg_path)) < 0) {
+		fprintf(stderr, "ooh-vmwss: %s: %s\n", m.svg_path, strerror(-ret));
+		status = 1;
 	}
 	free(m.dirty);
 	free(m.sample_us);
 	free(m.wss);
-	free(m.plateaus);
-	vmwss_estimator_free(&est);
+	wss_estimator_free(&m.est);
 	return status;
 bad:
 	usage(stderr);

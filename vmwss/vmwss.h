@@ -2,7 +2,8 @@
 /*
  * ooh-vmwss: working-set monitor for whole VMs, seen from the privileged
  * side. One output model (per interval: dirty pages, dirty rate, estimated
- * working set with PRL-style plateau detection) over several sources.
+ * working set with the plateau detection of wss-estimator/) over several
+ * sources.
  */
 #ifndef OOH_VMWSS_H
 #define OOH_VMWSS_H
@@ -18,13 +19,15 @@ struct vmwss_source {
 	int (*start)(struct vmwss_source *src, char *err, size_t errlen);
 	/*
 	 * Dirty pages since the previous sample (or start), re-arming so the
-	 * next interval starts clean. *gone is set when the VM has exited.
+	 * next interval starts clean: 0, 1 at the end of a recording, or
+	 * -errno with a message in err. *gone is set when the VM has exited.
 	 */
 	int (*sample)(struct vmwss_source *src, uint64_t *dirty, bool *gone,
 		      char *err, size_t errlen);
 	/* Stops dirty logging; must leave no logging state behind. */
 	void (*stop)(struct vmwss_source *src);
 	uint64_t vm_pages;	/* pages of guest memory, for the plot's scale */
+	bool recorded;		/* a recording: its intervals are not waited for */
 	void *priv;
 };
 
@@ -32,26 +35,8 @@ int vmwss_source_xen(struct vmwss_source *src, const char *domain,
 		     char *err, size_t errlen);
 int vmwss_source_l0(struct vmwss_source *src, const char *socket_path,
 		    char *err, size_t errlen);
-
-/*
- * PRL-style plateau detection: the working set is stable once `window`
- * consecutive intervals agree within `tolerance` (fraction) of their mean;
- * the estimate is that mean, held until the plateau breaks (a new phase).
- */
-struct vmwss_estimator {
-	unsigned int window;
-	double tolerance;
-	double *recent;		/* ring of the last `window` samples */
-	unsigned int filled, next;
-	bool stable;
-	double estimate;	/* pages; valid when stable */
-	unsigned int phase;	/* plateaus found so far */
-};
-
-int vmwss_estimator_init(struct vmwss_estimator *est, unsigned int window,
-			 double tolerance);
-void vmwss_estimator_free(struct vmwss_estimator *est);
-/* Feeds one interval's dirty pages; true when a new plateau begins here. */
-bool vmwss_estimator_add(struct vmwss_estimator *est, double dirty_pages);
+/* A recorded series: one interval per line, its dirty pages first. */
+int vmwss_source_replay(struct vmwss_source *src, const char *path,
+			char *err, size_t errlen);
 
 #endif

@@ -3,7 +3,8 @@
  * ooh-wss: a synthetic target with known phases (write 24 MiB, read 40 MiB,
  * write 8 MiB) must be estimated within 5 %: dirty plateaus 24 / ~0 / 8 MiB,
  * referenced (anonymous) plateaus 24 / 40 / 8 MiB, in that order; the JSON
- * and SVG outputs are well formed; bad input gives clear errors.
+ * and SVG outputs are well formed; bad input (and a bad --replay
+ * recording) gives clear errors.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -198,6 +199,23 @@ START_TEST(errors)
 	char *vm[] = { OOH_BINDIR "/ooh-wss", "--vm", "/nonexistent/ooh-l0.sock", NULL };
 	st = run(vm, out, sizeof(out), 0);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(out, "is ooh-l0 running"), "%s", out);
+	char *norec[] = { OOH_BINDIR "/ooh-wss", "--replay", "/nonexistent/rec", NULL };
+	st = run(norec, out, sizeof(out), 0);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(out, "cannot open the recording"),
+		      "%s", out);
+	char rec[] = "/tmp/ooh-wss-rec-XXXXXX";
+	int rfd = mkstemp(rec);
+	ck_assert_int_ge(rfd, 0);
+	ck_assert_int_eq(write(rfd, "5 5 5\n6\n", 8), 8);
+	close(rfd);
+	char *badrec[] = { OOH_BINDIR "/ooh-wss", "--replay", rec, NULL };
+	st = run(badrec, out, sizeof(out), 0);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(out, ":2: wanted 3 page counts"),
+		      "%s", out);
+	char *both[] = { OOH_BINDIR "/ooh-wss", "--replay", rec, "1", NULL };
+	st = run(both, out, sizeof(out), 0);
+	unlink(rec);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
 	if (geteuid() == 0) {
 		/* an unprivileged user may not track init */
 		char *perm[] = { OOH_BINDIR "/ooh-wss", "-n", "1", "1", NULL };
