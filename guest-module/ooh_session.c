@@ -35,7 +35,6 @@
 #include <linux/pid.h>
 #include <linux/preempt.h>
 #include <linux/rmap.h>
-#include <linux/sched/coredump.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
@@ -430,50 +429,40 @@ static void ooh_epml_detach(struct ooh_session *s)
 /* ---- permissions ---- */
 
 /*
- * The security modules' word (Yama's ptrace_scope, SELinux, ...): opening
- * the target's /proc/PID/mem goes through ptrace_may_access(PTRACE_MODE_ATTACH)
- * with every LSM hook, as the tracker.
+ * May the caller track task?  The kernel's own answer, not a copy of its
+ * rules: opening the target's /proc/PID/mem asks ptrace_may_access() with
+ * every security module's hook (Yama's ptrace_scope, SELinux, ...).  That
+ * open checks the file-system ids (PTRACE_MODE_ATTACH_FSCREDS); ptrace(2)
+ * attach checks the real ones, so the open runs with fsuid/fsgid set to
+ * the caller's real ids, and past the file's mode (CAP_DAC_OVERRIDE: the
+ * mode only mirrors the ptrace rule, without CAP_SYS_PTRACE): a tracker
+ * may track exactly what it could ptrace (ptrace_may_access itself is not
+ * exported).  A pid reused between the
+ * lookup and the open can only name a process the caller could ptrace,
+ * and then the task it looked up is gone: its session sees no mm.
  */
-static bool ooh_may_track_lsm(struct task_struct *task)
+static bool ooh_may_track(struct task_struct *task)
 {
+	const struct cred *saved;
+	struct cred *real;
 	char path[32];
 	struct file *f;
 
+	real = prepare_creds();
+	if (!real)
+		return false;
+	real->fsuid = real->uid;
+	real->fsgid = real->gid;
+	cap_raise(real->cap_effective, CAP_DAC_OVERRIDE);
+	saved = override_creds(real);
 	snprintf(path, sizeof(path), "/proc/%d/mem", task_tgid_vnr(task));
 	f = filp_open(path, O_RDONLY, 0);
+	revert_creds(saved);
+	put_cred(real);
 	if (IS_ERR(f))
 		return false;
 	filp_close(f, NULL);
 	return true;
-}
-
-/* ptrace_may_access(PTRACE_MODE_ATTACH_REALCREDS) is not exported: its rules. */
-static bool ooh_may_track(struct task_struct *task)
-{
-	const struct cred *cred = current_cred();
-	const struct cred *tcred;
-	struct mm_struct *mm;
-	bool ok, dumpable = true;
-
-	if (same_thread_group(task, current))
-		return true;
-	tcred = get_task_cred(task);
-	ok = uid_eq(cred->uid, tcred->euid) && uid_eq(cred->uid, tcred->suid) &&
-	     uid_eq(cred->uid, tcred->uid) && gid_eq(cred->gid, tcred->egid) &&
-	     gid_eq(cred->gid, tcred->sgid) && gid_eq(cred->gid, tcred->gid);
-	if (!ok)
-		ok = ns_capable(tcred->user_ns, CAP_SYS_PTRACE);
-	put_cred(tcred);
-	if (!ok)
-		return false;
-	task_lock(task);
-	mm = task->mm;
-	if (mm && get_dumpable(mm) != SUID_DUMP_USER)
-		dumpable = false;
-	task_unlock(task);
-	if (!dumpable && !capable(CAP_SYS_PTRACE))
-		return false;
-	return ooh_may_track_lsm(task);
 }
 
 /* ---- results ---- */

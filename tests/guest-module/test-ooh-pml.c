@@ -19,8 +19,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -807,6 +811,158 @@ START_TEST(self_tracking)
 }
 END_TEST
 
+
+/* ---- who may track whom: ooh.ko answers as ptrace(2) attach does ---- */
+
+struct ident {
+	uid_t ruid, euid;	/* the saved uid is the effective one */
+	bool cap_ptrace;	/* keep CAP_SYS_PTRACE, and only it */
+	bool dumpable;
+};
+
+/* Become id (from root); 0 or -1. */
+static int become(const struct ident *id)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = { 0 };
+
+	if (id->cap_ptrace && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0))
+		return -1;
+	if (setresgid(id->ruid, id->euid, id->euid) || setresuid(id->ruid, id->euid, id->euid))
+		return -1;
+	if (id->cap_ptrace) {
+		d[0].effective = d[0].permitted = 1u << CAP_SYS_PTRACE;
+		if (syscall(SYS_capset, &h, d))
+			return -1;
+	}
+	/* changing ids made it non-dumpable (suid_dumpable 0): say which */
+	return prctl(PR_SET_DUMPABLE, id->dumpable ? 1 : 0, 0, 0, 0) ? -1 : 0;
+}
+
+/* A process that sleeps as id; its pid. */
+static pid_t sleeper(const struct ident *id)
+{
+	int fds[2];
+	char c = 0;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		if (become(id))
+			_exit(2);
+		if (write(fds[1], "r", 1) != 1)
+			_exit(3);
+		for (;;)
+			pause();
+	}
+	close(fds[1]);
+	ck_assert_int_eq(read(fds[0], &c, 1), 1);
+	close(fds[0]);
+	return pid;
+}
+
+/* As tracker: bit 0 set if ooh.ko opened a session on target, bit 1 if
+ * PTRACE_SEIZE succeeded (undone by the tracker's exit); 8+ on errors. */
+static int rights(const struct ident *tracker, pid_t target)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct ooh_open_session o = { .pid = target, .mode = test_mode };
+		int code = 0, f;
+
+		if (become(tracker))
+			_exit(8);
+		f = open("/dev/ooh", O_RDWR);
+		if (f < 0)
+			_exit(9);
+		if (ioctl(f, OOH_IOC_OPEN_SESSION, &o) == 0)
+			code |= 1;
+		else if (errno != EPERM)
+			_exit(10);
+		close(f);
+		if (ptrace(PTRACE_SEIZE, target, 0, 0) == 0)
+			code |= 2;
+		else if (errno != EPERM)
+			_exit(11);
+		_exit(code);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status), "tracker status %d", status);
+	return WEXITSTATUS(status);
+}
+
+static int yama_scope(int set)
+{
+	FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "r+");
+	int old = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%d", &old) != 1)
+		old = -1;
+	rewind(f);
+	fprintf(f, "%d\n", set);
+	fclose(f);
+	return old;
+}
+
+/*
+ * Same user, other user, CAP_SYS_PTRACE, a non-dumpable (setuid-like)
+ * target, real vs file-system ids: each answer must be ptrace(2)'s, and
+ * the one expected (Yama at scope 0; its scope 2 is pml-suite.sh's case).
+ */
+START_TEST(tracker_rights_are_ptrace_rights)
+{
+	const uid_t nobody = 65534, other = 65533;
+	const struct ident root = { 0, 0, false, true },
+		user = { nobody, nobody, false, true },
+		user_nodump = { nobody, nobody, false, false },
+		user_cap = { nobody, nobody, true, true },
+		otheruser = { other, other, false, true },
+		/* real id nobody, effective (and so fs) id other */
+		mixed = { nobody, other, false, true };
+	const struct {
+		const char *what;
+		const struct ident *tracker, *target;
+		int expect;
+	} cases[] = {
+		{ "same user", &user, &user, 3 },
+		{ "other user", &user, &otheruser, 0 },
+		{ "user on root", &user, &root, 0 },
+		{ "CAP_SYS_PTRACE on root", &user_cap, &root, 3 },
+		{ "root on user", &root, &user, 3 },
+		{ "same user, non-dumpable target", &user, &user_nodump, 0 },
+		{ "root on non-dumpable target", &root, &user_nodump, 3 },
+		{ "real id counts, not the fs id", &mixed, &otheruser, 0 },
+		{ "real id counts (the target's)", &mixed, &user, 3 },
+	};
+	int old;
+
+	begin("tracker_rights_are_ptrace_rights");
+	if (geteuid() != 0)
+		return; /* needs to become other users */
+	old = yama_scope(0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		pid_t t = sleeper(cases[i].target);
+		int got = rights(cases[i].tracker, t);
+
+		kill(t, SIGKILL);
+		waitpid(t, NULL, 0);
+		ck_assert_msg(got < 8, "%s: tracker could not be set up (%d)", cases[i].what, got);
+		ck_assert_msg(got == cases[i].expect,
+			      "%s: ooh.ko %s, ptrace %s (expected both %s)", cases[i].what,
+			      got & 1 ? "allowed" : "refused", got & 2 ? "allowed" : "refused",
+			      cases[i].expect ? "allowed" : "refused");
+	}
+	if (old >= 0)
+		yama_scope(old);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
 	tcase_set_timeout(tc, 120);
@@ -821,6 +977,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, log_drained_on_notification);
 	tcase_add_test(tc, permissions_and_bad_input);
 	tcase_add_test(tc, self_tracking);
+	tcase_add_test(tc, tracker_rights_are_ptrace_rights);
 }
 
 int main(void)
