@@ -24,51 +24,13 @@
 #include <check.h>
 
 #include "ooh_check.h"
+#include "ooh_run.h"
 
 #define CKPT OOH_BINDIR "/ooh-ckpt"
 #define TARGET OOH_BINDIR "/ooh-ckpt-target"
 
-/* Start argv with stdout to a pipe; returns pid, *fd the read end. */
-static pid_t start(char *const argv[], int *fd, uid_t uid)
-{
-	int p[2];
-	ck_assert_int_eq(pipe(p), 0);
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(p[1], 1);
-		dup2(p[1], 2);
-		close(p[0]);
-		setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
-		if (uid && (setgid(uid) || setuid(uid)))
-			_exit(126);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(p[1]);
-	*fd = p[0];
-	return pid;
-}
 
-static int finish(pid_t pid, int fd, char *out, size_t cap)
-{
-	size_t n = 0;
-	ssize_t r;
-	while (n + 1 < cap && (r = read(fd, out + n, cap - 1 - n)) > 0)
-		n += (size_t)r;
-	out[n] = 0;
-	close(fd);
-	int st;
-	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-	return st;
-}
 
-static int run(char *const argv[], char *out, size_t cap, uid_t uid)
-{
-	int fd;
-	pid_t pid = start(argv, &fd, uid);
-	return finish(pid, fd, out, cap);
-}
 
 #define OK(st) (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 #define FAILS(st) (WIFEXITED(st) && WEXITSTATUS(st) == 1)
@@ -83,7 +45,7 @@ static void make_chain(const char *d)
 	char pid_s[16];
 	int tfd;
 	char *targ[] = { TARGET, "--steps", "1200", NULL };
-	pid_t t = start(targ, &tfd, 0);
+	pid_t t = ooh_run_start(targ, &tfd, 0, true);
 	/* wait for "computing" (its state is complete from then on) */
 	size_t got = 0;
 	while (got < 10) {
@@ -94,9 +56,9 @@ static void make_chain(const char *d)
 	usleep(100000);
 	snprintf(pid_s, sizeof(pid_s), "%d", (int)t);
 	char *dump[] = { CKPT, "dump", pid_s, (char *)d, "-n", "4", "-i", "150", NULL };
-	int st = run(dump, out, sizeof(out), 0);
+	int st = ooh_run(dump, out, sizeof(out), 0, true);
 	ck_assert_msg(OK(st), "dump failed: %s", out);
-	st = finish(t, tfd, tout, sizeof(tout));
+	st = ooh_run_finish(t, tfd, tout, sizeof(tout));
 	ck_assert_msg(OK(st), "target failed: %s", tout);
 	char *r = strstr(tout, "result ");
 	ck_assert_ptr_nonnull(r);
@@ -110,14 +72,14 @@ static long restore_and_run(const char *d, int k, const char *want_result)
 	char pid_s[16], k_s[16];
 	int tfd;
 	char *targ[] = { TARGET, "--wait", NULL };
-	pid_t t = start(targ, &tfd, 0);
+	pid_t t = ooh_run_start(targ, &tfd, 0, true);
 	usleep(100000); /* it stops itself */
 	snprintf(pid_s, sizeof(pid_s), "%d", (int)t);
 	snprintf(k_s, sizeof(k_s), "%d", k);
 	char *rest[] = { CKPT, "restore", (char *)d, pid_s, "-k", k_s, NULL };
-	int st = run(rest, out, sizeof(out), 0);
+	int st = ooh_run(rest, out, sizeof(out), 0, true);
 	ck_assert_msg(OK(st), "restore %d failed: %s", k, out);
-	st = finish(t, tfd, tout, sizeof(tout));
+	st = ooh_run_finish(t, tfd, tout, sizeof(tout));
 	ck_assert_msg(OK(st), "restored target failed: %s", tout);
 	long step = -1;
 	char *r = strstr(tout, "resumed at step ");
@@ -148,15 +110,15 @@ START_TEST(restore_any_checkpoint_same_result)
 	static char tout[1024];
 	int tfd;
 	char *targ[] = { TARGET, "--wait", NULL };
-	pid_t t = start(targ, &tfd, 0);
+	pid_t t = ooh_run_start(targ, &tfd, 0, true);
 	usleep(100000);
 	kill(t, SIGCONT);
-	int st = finish(t, tfd, tout, sizeof(tout));
+	int st = ooh_run_finish(t, tfd, tout, sizeof(tout));
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 3);
 
 	static char out[4096];
 	char *ver[] = { CKPT, "verify", dir, NULL };
-	st = run(ver, out, sizeof(out), 0);
+	st = ooh_run(ver, out, sizeof(out), 0, true);
 	ck_assert_msg(OK(st) && strstr(out, "chain ok: 4 images"), "%s", out);
 	char cmd[256];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
@@ -172,14 +134,14 @@ START_TEST(incremental_images_hold_only_redirtied_pages)
 	int tfd;
 	/* 16 MiB arena = 4096 pages; each SIGUSR1 rewrites 5 % = 204 distinct pages */
 	char *targ[] = { TARGET, "--kick", "--size", "16", "--pct", "5", NULL };
-	pid_t t = start(targ, &tfd, 0);
+	pid_t t = ooh_run_start(targ, &tfd, 0, true);
 	usleep(200000);
 	snprintf(pid_s, sizeof(pid_s), "%d", (int)t);
 	char *dump[] = { CKPT, "dump", pid_s, d, "-n", "4", "-i", "100", "--kick", "10",
 			 "-r", "6f0000000000-6f0001001000", NULL };
-	int st = run(dump, out, sizeof(out), 0);
+	int st = ooh_run(dump, out, sizeof(out), 0, true);
 	kill(t, SIGTERM);
-	finish(t, tfd, tout, sizeof(tout));
+	ooh_run_finish(t, tfd, tout, sizeof(tout));
 	ck_assert_msg(OK(st), "%s", out);
 	printf("%s", out);
 	int lines = 0;
@@ -213,7 +175,7 @@ static bool remote_usable(const char *bk)
 {
 	static char out[4096];
 	char *argv[] = { OOH_BINDIR "/ooh", "backends", NULL };
-	int st = run(argv, out, sizeof(out), 0);
+	int st = ooh_run(argv, out, sizeof(out), 0, true);
 	ck_assert_msg(OK(st), "ooh backends: %s", out);
 	size_t l = strlen(bk);
 	for (char *line = out; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
@@ -295,15 +257,15 @@ static void restore_and_check(const char *d, int k)
 	snprintf(ref, sizeof(ref), "%s/ref-%04d.mem", d, k);
 	char *targ[] = { TARGET, "--check", ref, NULL };
 	int tfd, st;
-	pid_t t = start(targ, &tfd, 0);
+	pid_t t = ooh_run_start(targ, &tfd, 0, true);
 	ck_assert_int_eq(waitpid(t, &st, WUNTRACED), t); /* it stopped itself */
 	ck_assert_msg(WIFSTOPPED(st), "check target did not stop (status %x)", st);
 	snprintf(pid_s, sizeof(pid_s), "%d", (int)t);
 	snprintf(k_s, sizeof(k_s), "%d", k);
 	char *rest[] = { CKPT, "restore", (char *)d, pid_s, "-k", k_s, NULL };
-	st = run(rest, out, sizeof(out), 0);
+	st = ooh_run(rest, out, sizeof(out), 0, true);
 	ck_assert_msg(OK(st) && !strstr(out, "skipped region"), "restore %d: %s", k, out);
-	st = finish(t, tfd, tout, sizeof(tout));
+	st = ooh_run_finish(t, tfd, tout, sizeof(tout));
 	ck_assert_msg(OK(st) && strstr(tout, "memory matches"), "checkpoint %d restored: %s (restore: %s)", k,
 		      tout, out);
 }
@@ -323,15 +285,15 @@ static void churn_chain(const char *bk)
 	ck_assert_ptr_nonnull(mkdtemp(d));
 	int tfd;
 	char *targ[] = { TARGET, "--churn", NULL };
-	pid_t t = start(targ, &tfd, 0);
+	pid_t t = ooh_run_start(targ, &tfd, 0, true);
 	await_word(tfd, tout, sizeof(tout), "ready");
 	snprintf(pid_s, sizeof(pid_s), "%d", (int)t);
 	/* --kick: each checkpoint starts the target's next phase */
 	char *dump[] = { CKPT, "dump", pid_s, d, "-n", "5", "-i", "150", "--kick", "10", "-b", (char *)bk,
 			 "-r", CHURN_RANGE, "--reference", NULL };
-	int st = run(dump, out, sizeof(out), 0);
+	int st = ooh_run(dump, out, sizeof(out), 0, true);
 	kill(t, SIGTERM);
-	int tst = finish(t, tfd, tout, sizeof(tout));
+	int tst = ooh_run_finish(t, tfd, tout, sizeof(tout));
 	ck_assert_msg(OK(st), "%s dump: %s", bk, out);
 	ck_assert_msg(OK(tst), "churn target: %s", tout);
 	printf("%s:\n%s", bk, out);
@@ -356,7 +318,7 @@ static void churn_chain(const char *bk)
 		snprintf(mat, sizeof(mat), "%s/mat-%04d.mem", d, k);
 		snprintf(ref, sizeof(ref), "%s/ref-%04d.mem", d, k);
 		char *m[] = { CKPT, "materialize", d, mat, "-k", k_s, NULL };
-		st = run(m, out, sizeof(out), 0);
+		st = ooh_run(m, out, sizeof(out), 0, true);
 		ck_assert_msg(OK(st), "materialize %d: %s", k, out);
 		ck_assert_msg(same_memory(ref, mat, why, sizeof(why)), "%s: checkpoint %d differs from the "
 			      "target's memory then: %s", bk, k, why);
@@ -396,22 +358,22 @@ START_TEST(changes_without_writes_restored_exactly)
 	ck_assert_ptr_nonnull(mkdtemp(d));
 	int tfd, st;
 	char *targ[] = { TARGET, "--churn", NULL };
-	pid_t t = start(targ, &tfd, 0);
+	pid_t t = ooh_run_start(targ, &tfd, 0, true);
 	await_word(tfd, tout, sizeof(tout), "ready");
 	char pid_s[16];
 	snprintf(pid_s, sizeof(pid_s), "%d", (int)t);
 	static char out[4096];
 	char *dump[] = { CKPT, "dump", pid_s, d, "-r", CHURN_RANGE, "--reference", NULL };
-	st = run(dump, out, sizeof(out), 0);
+	st = ooh_run(dump, out, sizeof(out), 0, true);
 	kill(t, SIGTERM);
-	finish(t, tfd, tout, sizeof(tout));
+	ooh_run_finish(t, tfd, tout, sizeof(tout));
 	ck_assert_msg(OK(st), "%s", out);
 	snprintf(ref, sizeof(ref), "%s/ref-0000.mem", d);
 	char *chk[] = { TARGET, "--check", ref, NULL };
-	t = start(chk, &tfd, 0);
+	t = ooh_run_start(chk, &tfd, 0, true);
 	ck_assert_int_eq(waitpid(t, &st, WUNTRACED), t);
 	kill(t, SIGCONT);
-	st = finish(t, tfd, tout, sizeof(tout));
+	st = ooh_run_finish(t, tfd, tout, sizeof(tout));
 	ck_assert_msg(FAILS(st) && strstr(tout, "memory differs"), "%s", tout);
 	char cmd[256];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", d);
@@ -432,29 +394,29 @@ START_TEST(lossy_backend_refused_unless_allowed)
 	ck_assert_ptr_nonnull(mkdtemp(d));
 	int tfd;
 	char *targ[] = { TARGET, "--churn", NULL };
-	pid_t t = start(targ, &tfd, 0);
+	pid_t t = ooh_run_start(targ, &tfd, 0, true);
 	await_word(tfd, tout, sizeof(tout), "ready");
 	snprintf(pid_s, sizeof(pid_s), "%d", (int)t);
 	setenv("OOH_CKPT_ASSUME_LOSSY", "1", 1);
 	char *dump[] = { CKPT, "dump", pid_s, d, "-n", "2", "-i", "0", "-r", CHURN_RANGE, NULL };
-	int st = run(dump, out, sizeof(out), 0);
+	int st = ooh_run(dump, out, sizeof(out), 0, true);
 	ck_assert_msg(FAILS(st) && strstr(out, "stale contents") && strstr(out, "--allow-lossy-backend"),
 		      "%s", out);
 	snprintf(img, sizeof(img), "%s/ckpt-0000.img", d);
 	ck_assert_msg(access(img, F_OK) < 0, "an image was written before the refusal");
 	char *lossy[] = { CKPT, "dump", pid_s, d, "-n", "2", "-i", "0", "-r", CHURN_RANGE,
 			  "--allow-lossy-backend", NULL };
-	st = run(lossy, out, sizeof(out), 0);
+	st = ooh_run(lossy, out, sizeof(out), 0, true);
 	unsetenv("OOH_CKPT_ASSUME_LOSSY");
 	ck_assert_msg(OK(st), "%s", out);
 	kill(t, SIGTERM);
-	finish(t, tfd, tout, sizeof(tout));
+	ooh_run_finish(t, tfd, tout, sizeof(tout));
 	char *ver[] = { CKPT, "verify", d, NULL };
-	st = run(ver, out, sizeof(out), 0);
+	st = ooh_run(ver, out, sizeof(out), 0, true);
 	ck_assert_msg(OK(st) && strstr(out, "ckpt-0001.img: incremental") && strstr(out, "lossy backend"),
 		      "%s", out);
 	char *help[] = { CKPT, "--help", NULL };
-	st = run(help, out, sizeof(out), 0);
+	st = ooh_run(help, out, sizeof(out), 0, true);
 	ck_assert_msg(OK(st) && strstr(out, "--allow-lossy-backend") && strstr(out, "stale contents"), "%s", out);
 	char cmd[256];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", d);
@@ -497,10 +459,10 @@ static void expect_restore_error(const char *d, const char *k, const char *msg)
 {
 	static char out[4096];
 	char *rest[] = { CKPT, "restore", (char *)d, (char *)gone_pid(), "-k", (char *)k, NULL };
-	int st = run(rest, out, sizeof(out), 0);
+	int st = ooh_run(rest, out, sizeof(out), 0, true);
 	ck_assert_msg(FAILS(st) && strstr(out, msg), "want '%s', got: %s", msg, out);
 	char *ver[] = { CKPT, "verify", (char *)d, NULL };
-	st = run(ver, out, sizeof(out), 0);
+	st = ooh_run(ver, out, sizeof(out), 0, true);
 	ck_assert_msg(FAILS(st) && strstr(out, msg), "verify: want '%s', got: %s", msg, out);
 }
 
@@ -538,7 +500,7 @@ START_TEST(bad_chains_are_refused)
 	static char out[4096];
 	snprintf(cmd, sizeof(cmd), "%s.g", d);
 	char *rest[] = { CKPT, "restore", cmd, (char *)gone_pid(), "-k", "2", NULL };
-	int st = run(rest, out, sizeof(out), 0);
+	int st = ooh_run(rest, out, sizeof(out), 0, true);
 	ck_assert_msg(FAILS(st) && strstr(out, "chain broken") && strstr(out, "ckpt-0001.img is missing"),
 		      "%s", out);
 
@@ -550,7 +512,7 @@ START_TEST(bad_chains_are_refused)
 
 	/* beyond the chain; empty directory */
 	char *beyond[] = { CKPT, "restore", d, (char *)gone_pid(), "-k", "9", NULL };
-	st = run(beyond, out, sizeof(out), 0);
+	st = ooh_run(beyond, out, sizeof(out), 0, true);
 	ck_assert_msg(FAILS(st) && strstr(out, "no checkpoint 9"), "%s", out);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s %s.c %s.t %s.m %s.g %s.x %s", d, d, d, d, d, d, d2);
 	ck_assert_int_eq(system(cmd), 0);
@@ -564,20 +526,20 @@ START_TEST(process_errors)
 	ck_assert_ptr_nonnull(mkdtemp(d));
 
 	char *nopid[] = { CKPT, "dump", "999999999", d, NULL };
-	int st = run(nopid, out, sizeof(out), 0);
+	int st = ooh_run(nopid, out, sizeof(out), 0, true);
 	ck_assert_msg(FAILS(st) && strstr(out, "no such process"), "%s", out);
 	char *badpid[] = { CKPT, "dump", "x1", d, NULL };
-	st = run(badpid, out, sizeof(out), 0);
+	st = ooh_run(badpid, out, sizeof(out), 0, true);
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2 && strstr(out, "bad PID"));
 	char *usage[] = { CKPT, "frobnicate", NULL };
-	st = run(usage, out, sizeof(out), 0);
+	st = ooh_run(usage, out, sizeof(out), 0, true);
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2 && strstr(out, "usage"));
 	if (geteuid() == 0) {
 		char d2[] = "/tmp/ooh-ckpt-perm-XXXXXX";
 		ck_assert_ptr_nonnull(mkdtemp(d2));
 		ck_assert_int_eq(chmod(d2, 0777), 0);
 		char *perm[] = { CKPT, "dump", "1", d2, NULL };
-		st = run(perm, out, sizeof(out), 65534);
+		st = ooh_run(perm, out, sizeof(out), 65534, true);
 		/* 127: uid 65534 cannot even reach the binary (a private build dir) */
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
 			fprintf(stderr, "note: uid 65534 cannot run %s: permission check not made\n", perm[0]);
@@ -590,18 +552,18 @@ START_TEST(process_errors)
 	make_chain(d);
 	int tfd;
 	char *sl[] = { "/bin/sleep", "5", NULL };
-	pid_t s = start(sl, &tfd, 0);
+	pid_t s = ooh_run_start(sl, &tfd, 0, true);
 	char pid_s[16];
 	snprintf(pid_s, sizeof(pid_s), "%d", (int)s);
 	char *rest[] = { CKPT, "restore", d, pid_s, NULL };
-	st = run(rest, out, sizeof(out), 0);
+	st = ooh_run(rest, out, sizeof(out), 0, true);
 	kill(s, SIGKILL);
 	kill(s, SIGCONT);
 	static char o2[256];
-	finish(s, tfd, o2, sizeof(o2));
+	ooh_run_finish(s, tfd, o2, sizeof(o2));
 	ck_assert_msg(FAILS(st) && strstr(out, "must recreate its mappings"), "%s", out);
 	char *gone[] = { CKPT, "restore", d, "999999999", NULL };
-	st = run(gone, out, sizeof(out), 0);
+	st = ooh_run(gone, out, sizeof(out), 0, true);
 	ck_assert_msg(FAILS(st) && strstr(out, "no such process"), "%s", out);
 	char cmd[256];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", d);

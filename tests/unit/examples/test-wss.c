@@ -16,37 +16,10 @@
 #include <check.h>
 
 #include "ooh_check.h"
+#include "ooh_run.h"
 
 #define MiB 1048576.0
 
-/* Run argv, capture stdout+stderr into out; return the wait status. */
-static int run(char *const argv[], char *out, size_t cap, uid_t as_uid)
-{
-	int fd[2];
-	ck_assert_int_eq(pipe(fd), 0);
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(fd[1], 1);
-		dup2(fd[1], 2);
-		close(fd[0]);
-		setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
-		if (as_uid && (setgid(as_uid) || setuid(as_uid)))
-			_exit(126);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(fd[1]);
-	size_t n = 0;
-	ssize_t r;
-	while ((r = read(fd[0], out + n, cap - 1 - n)) > 0 && n + 1 < cap)
-		n += (size_t)r;
-	out[n] = 0;
-	close(fd[0]);
-	int st;
-	waitpid(pid, &st, 0);
-	return st;
-}
 
 struct pl {
 	char set[32];
@@ -134,7 +107,7 @@ START_TEST(known_phases_within_5_percent)
 			 OOH_BINDIR "/ooh-wss-target", "write:24M:2.5,read:40M:2.5,write:8M:2.5", NULL };
 	const char *why = NULL;
 	for (int attempt = 1; attempt <= 2; attempt++) {
-		int st = run(argv, out, sizeof(out), 0);
+		int st = ooh_run(argv, out, sizeof(out), 0, true);
 		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "ooh-wss failed: %s", tail_of(out));
 		ck_assert_ptr_nonnull(strstr(out, "{\"type\":\"config\""));
 		ck_assert_ptr_nonnull(strstr(out, "{\"type\":\"summary\""));
@@ -167,7 +140,7 @@ START_TEST(text_output_and_count)
 	static char out[1 << 14];
 	char *argv[] = { OOH_BINDIR "/ooh-wss", "-i", "100", "-n", "5", "--no-referenced", "--",
 			 OOH_BINDIR "/ooh-wss-target", "write:4M:3", NULL };
-	int st = run(argv, out, sizeof(out), 0);
+	int st = ooh_run(argv, out, sizeof(out), 0, true);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s", out);
 	ck_assert_ptr_nonnull(strstr(out, "# ooh-wss pid"));
 	int lines = 0;
@@ -185,22 +158,22 @@ START_TEST(errors)
 {
 	static char out[4096];
 	char *nopid[] = { OOH_BINDIR "/ooh-wss", "-n", "1", "12x", NULL };
-	int st = run(nopid, out, sizeof(out), 0);
+	int st = ooh_run(nopid, out, sizeof(out), 0, true);
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2 && strstr(out, "bad PID"));
 	char *gone[] = { OOH_BINDIR "/ooh-wss", "-n", "1", "999999999", NULL };
-	st = run(gone, out, sizeof(out), 0);
+	st = ooh_run(gone, out, sizeof(out), 0, true);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(out, "no such process"), "%s", out);
 	char *badopt[] = { OOH_BINDIR "/ooh-wss", "-i", "abc", "1", NULL };
-	st = run(badopt, out, sizeof(out), 0);
+	st = ooh_run(badopt, out, sizeof(out), 0, true);
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
 	char *badbk[] = { OOH_BINDIR "/ooh-wss", "-b", "nope", "1", NULL };
-	st = run(badbk, out, sizeof(out), 0);
+	st = ooh_run(badbk, out, sizeof(out), 0, true);
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2 && strstr(out, "unknown backend"));
 	char *vm[] = { OOH_BINDIR "/ooh-wss", "--vm", "/nonexistent/ooh-l0.sock", NULL };
-	st = run(vm, out, sizeof(out), 0);
+	st = ooh_run(vm, out, sizeof(out), 0, true);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(out, "is ooh-l0 running"), "%s", out);
 	char *norec[] = { OOH_BINDIR "/ooh-wss", "--replay", "/nonexistent/rec", NULL };
-	st = run(norec, out, sizeof(out), 0);
+	st = ooh_run(norec, out, sizeof(out), 0, true);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(out, "cannot open the recording"),
 		      "%s", out);
 	char rec[] = "/tmp/ooh-wss-rec-XXXXXX";
@@ -209,17 +182,17 @@ START_TEST(errors)
 	ck_assert_int_eq(write(rfd, "5 5 5\n6\n", 8), 8);
 	close(rfd);
 	char *badrec[] = { OOH_BINDIR "/ooh-wss", "--replay", rec, NULL };
-	st = run(badrec, out, sizeof(out), 0);
+	st = ooh_run(badrec, out, sizeof(out), 0, true);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(out, ":2: wanted 3 page counts"),
 		      "%s", out);
 	char *both[] = { OOH_BINDIR "/ooh-wss", "--replay", rec, "1", NULL };
-	st = run(both, out, sizeof(out), 0);
+	st = ooh_run(both, out, sizeof(out), 0, true);
 	unlink(rec);
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
 	if (geteuid() == 0) {
 		/* an unprivileged user may not track init */
 		char *perm[] = { OOH_BINDIR "/ooh-wss", "-n", "1", "1", NULL };
-		st = run(perm, out, sizeof(out), 65534);
+		st = ooh_run(perm, out, sizeof(out), 65534, true);
 		/* 127: uid 65534 cannot even reach the binary (a private build dir) */
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
 			fprintf(stderr, "note: uid 65534 cannot run %s: permission check not made\n", perm[0]);

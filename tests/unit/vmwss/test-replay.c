@@ -11,35 +11,8 @@
 #include <unistd.h>
 
 #include "ooh_check.h"
+#include "ooh_run.h"
 
-/* Runs argv; stdout and stderr in out (NUL-terminated); the wait status. */
-static int run(char *const argv[], char *out, size_t cap)
-{
-	int fd[2];
-	size_t n = 0;
-	ssize_t r;
-	int st;
-	pid_t pid;
-
-	ck_assert_int_eq(pipe(fd), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(fd[1], 1);
-		dup2(fd[1], 2);
-		close(fd[0]);
-		setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(fd[1]);
-	while (n + 1 < cap && (r = read(fd[0], out + n, cap - 1 - n)) > 0)
-		n += (size_t)r;
-	out[n] = 0;
-	close(fd[0]);
-	waitpid(pid, &st, 0);
-	return st;
-}
 
 /* A recording with these lines, in a temporary file named in path. */
 static void record(char *path, const char *text)
@@ -63,7 +36,7 @@ START_TEST(text_output_of_a_recording)
 
 	record(path, "# idle, then 4 MiB\n91\n93\n90\n\n1117\n1121\n1119 ignored fields\n");
 	char *argv[] = { OOH_BINDIR "/ooh-vmwss", "--replay", path, NULL };
-	int st = run(argv, out, sizeof(out));
+	int st = ooh_run(argv, out, sizeof(out), 0, true);
 
 	unlink(path);
 	ck_assert_msg(exit_status(st) == 0, "%s", out);
@@ -81,7 +54,7 @@ START_TEST(count_stops_a_replay)
 
 	record(path, "1\n2\n3\n4\n5\n");
 	char *argv[] = { OOH_BINDIR "/ooh-vmwss", "--replay", path, "--count", "2", "--json", NULL };
-	int st = run(argv, out, sizeof(out));
+	int st = ooh_run(argv, out, sizeof(out), 0, true);
 
 	unlink(path);
 	ck_assert_msg(exit_status(st) == 0, "%s", out);
@@ -96,7 +69,7 @@ START_TEST(bad_recordings_are_errors)
 	static char out[1 << 14];
 	char path[] = "/tmp/ooh-vmwss-replay-XXXXXX";
 	char *missing[] = { OOH_BINDIR "/ooh-vmwss", "--replay", "/nonexistent/rec", NULL };
-	int st = run(missing, out, sizeof(out));
+	int st = ooh_run(missing, out, sizeof(out), 0, true);
 
 	ck_assert_msg(exit_status(st) == 1 && strstr(out, "cannot open the recording /nonexistent/rec"),
 		      "%s", out);
@@ -105,14 +78,14 @@ START_TEST(bad_recordings_are_errors)
 	char *bad[] = { OOH_BINDIR "/ooh-vmwss", "--replay", path, NULL };
 	char want[64];
 
-	st = run(bad, out, sizeof(out));
+	st = ooh_run(bad, out, sizeof(out), 0, true);
 	unlink(path);
 	snprintf(want, sizeof(want), "%s:2: not a page count: -3\n", path);
 	ck_assert_msg(exit_status(st) == 1 && strstr(out, want), "%s", out);
 
 	char *two[] = { OOH_BINDIR "/ooh-vmwss", "--replay", "x", "--l0", "/tmp/none.sock", NULL };
 
-	st = run(two, out, sizeof(out));
+	st = ooh_run(two, out, sizeof(out), 0, true);
 	ck_assert_msg(exit_status(st) == 2 && strstr(out, "usage:"), "%s", out);
 }
 END_TEST

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "ooh_check.h"
+#include "ooh_run.h"
 #include "wss-estimator.h"
 
 /*
@@ -113,33 +114,6 @@ START_TEST(offline_and_online_find_the_same_plateaus)
 }
 END_TEST
 
-/* Runs argv; its stdout in out (NUL-terminated); the wait status. */
-static int run(char *const argv[], char *out, size_t cap)
-{
-	int fd[2];
-	size_t n = 0;
-	ssize_t r;
-	int st;
-	pid_t pid;
-
-	ck_assert_int_eq(pipe(fd), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(fd[1], 1);
-		close(fd[0]);
-		setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(fd[1]);
-	while (n + 1 < cap && (r = read(fd[0], out + n, cap - 1 - n)) > 0)
-		n += (size_t)r;
-	out[n] = 0;
-	close(fd[0]);
-	waitpid(pid, &st, 0);
-	return st;
-}
 
 /* ooh-wss's dirty plateaus (JSON lines), as the estimator's intervals. */
 static int wss_plateaus(const char *out, double interval_s, struct wss_plateau *pl, int max)
@@ -225,8 +199,8 @@ START_TEST(ooh_wss_and_ooh_vmwss_agree_on_a_recording)
 			"-w", "3", "-t", "10", NULL };
 	char *vm[] = { OOH_BINDIR "/ooh-vmwss", "--replay", path, "--json", "--interval", "2000",
 		       "--window", "3", "--tolerance", "0.1", NULL };
-	int st_wss = run(wss, out_wss, sizeof(out_wss));
-	int st_vm = run(vm, out_vm, sizeof(out_vm));
+	int st_wss = ooh_run(wss, out_wss, sizeof(out_wss), 0, false);
+	int st_vm = ooh_run(vm, out_vm, sizeof(out_vm), 0, false);
 
 	unlink(path);
 	ck_assert_msg(WIFEXITED(st_wss) && WEXITSTATUS(st_wss) == 0, "ooh-wss: %s", out_wss);
