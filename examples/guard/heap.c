@@ -194,11 +194,10 @@ void heap_write(void *dst, const void *src, int byte, size_t n)
 	if (!n)
 		return;
 	if (g.backend == OOH_SPP_BACKEND_MPROTECT) {
-		if (!mem_fd_ok()) {
-			if (g.mem_fd >= 0)
-				close(g.mem_fd);
+		/* Not ours any more (closed, and maybe the number reused by
+		 * the program): open another, leave that number alone. */
+		if (!mem_fd_ok())
 			g.mem_fd = open_mem_checked();
-		}
 		size_t done = 0;
 		while (g.mem_fd >= 0 && done < n) {
 			const void *from = src ? (const char *)src + done
@@ -357,20 +356,36 @@ static int carve_span(unsigned cls)
 	return 0;
 }
 
-/* The pages under the area at a get the pattern if they have not yet.
- * Call with g.lock. */
+/* The pages under the area at a get the pattern if they have not yet
+ * (software backend: they are read-only already).  A page at a time
+ * through /proc/self/mem; without it, area by area (plain stores, single-
+ * stepped: the guards between them must not be written).  g.lock. */
 static void span_fill(uintptr_t a)
 {
 	struct run *r = run_of(a, NULL);
-	unsigned cls = r->cls;
+	unsigned area = area_of(r->cls), stride = small_stride(r->cls);
 	unsigned j0 = (unsigned)((a - r->start) / PAGE);
-	unsigned j1 = (unsigned)((a + area_of(cls) - 1 - r->start) / PAGE);
+	unsigned j1 = (unsigned)((a + area - 1 - r->start) / PAGE);
 
 	for (unsigned j = j0; j <= j1; j++) {
+		uintptr_t lo = r->start + (uintptr_t)j * PAGE, hi = lo + PAGE;
+
 		if (r->filled & (1u << j))
 			continue;
-		heap_write((void *)(r->start + (uintptr_t)j * PAGE), NULL, PATTERN, PAGE);
 		r->filled |= (uint16_t)(1u << j);
+		if (!mem_fd_ok())
+			g.mem_fd = open_mem_checked();
+		if (g.mem_fd >= 0) {
+			heap_write((void *)lo, NULL, PATTERN, PAGE);
+			continue;
+		}
+		for (unsigned i = (unsigned)((lo - r->start) / stride);
+		     i < r->nslots && slot_area(r, i) < hi; i++) {
+			uintptr_t from = slot_area(r, i) > lo ? slot_area(r, i) : lo;
+			uintptr_t to = slot_area(r, i) + area < hi ? slot_area(r, i) + area : hi;
+			if (from < to)
+				heap_write((void *)from, NULL, PATTERN, to - from);
+		}
 	}
 }
 
