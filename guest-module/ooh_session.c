@@ -17,8 +17,10 @@
  * in) come from ooh_mapchg.c and join the interval's answer.
  *
  * EPML: each target thread carries a preempt notifier (registered from the
- * thread itself through task_work) that sets/clears the session's bit in
- * this vCPU's shadow control page on sched-in/out: a plain store, no exit.
+ * thread itself through task_work; for a stopped or traced thread, by the
+ * tracker while the thread cannot run) that sets/clears the session's bit
+ * in this vCPU's shadow control page on sched-in/out: a plain store, no
+ * exit.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -358,7 +360,8 @@ static bool ooh_ctx_tracked(struct ooh_session *s, struct task_struct *t)
 /*
  * Gives every thread of the target a context (session lock held). Returns
  * how many were added; those registered from task_work may lag: wait
- * for them so the interval starts with every thread tracked.
+ * for them so the interval starts with every thread tracked. A stopped
+ * thread is hooked here at once (ooh_ctx_hook_stopped): nothing to wait for.
  */
 static int ooh_epml_attach(struct ooh_session *s, bool wait)
 {
