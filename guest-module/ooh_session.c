@@ -223,6 +223,16 @@ static void ooh_epml_publish(struct ooh_session *s, bool on)
 		ooh_epml_adopt(s);
 }
 
+static bool ooh_switched_out(struct task_struct *t)
+{
+#ifdef CONFIG_SMP
+	/* pairs with finish_task()'s release: its switch-out is over */
+	return !smp_load_acquire(&t->on_cpu);
+#else
+	return true; /* we run, so it does not */
+#endif
+}
+
 /*
  * A stopped or traced thread (SIGSTOP, a group stop, any ptrace stop) runs
  * no task_work until it is continued, and once continued the kernel may
@@ -269,8 +279,7 @@ static bool ooh_ctx_hook_stopped(struct ooh_ctx *ctx, bool add)
 	    !READ_ONCE(t->on_rq)) {
 		/* dequeued first, switched out after: read in that order */
 		smp_rmb();
-		/* pairs with finish_task()'s release: its switch-out is over */
-		if (!smp_load_acquire(&t->on_cpu)) {
+		if (ooh_switched_out(t)) {
 			if (add)
 				hlist_add_head(&ctx->pn.link,
 					       &t->preempt_notifiers);
