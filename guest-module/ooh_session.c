@@ -17,8 +17,10 @@
  * in) come from ooh_mapchg.c and join the interval's answer.
  *
  * EPML: each target thread carries a preempt notifier (registered from the
- * thread itself through task_work) that sets/clears the session's bit in
- * this vCPU's shadow control page on sched-in/out: a plain store, no exit.
+ * thread itself through task_work; for a stopped or traced thread, by the
+ * tracker while the thread cannot run) that sets/clears the session's bit
+ * in this vCPU's shadow control page on sched-in/out: a plain store, no
+ * exit.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -221,6 +223,90 @@ static void ooh_epml_publish(struct ooh_session *s, bool on)
 		ooh_epml_adopt(s);
 }
 
+static bool ooh_switched_out(struct task_struct *t)
+{
+#ifdef CONFIG_SMP
+	/* pairs with finish_task()'s release: its switch-out is over */
+	return !smp_load_acquire(&t->on_cpu);
+#else
+	return true; /* we run, so it does not */
+#endif
+}
+
+/*
+ * A stopped or traced thread (SIGSTOP, a group stop, any ptrace stop) runs
+ * no task_work until it is continued, and once continued the kernel may
+ * write its memory before the work runs: get_signal() runs task_work only
+ * on entry, so a handled signal pending at SIGCONT has its frame written
+ * first; rseq's fields; the rest of a system call after a ptrace stop. So
+ * such a thread gets its notifier from us, as the fork probe gives one to
+ * a child not yet woken: only the task's own context switches walk its
+ * list, and only the task itself changes it. Under its siglock, a thread
+ * whose jobctl says stopped or traced, off its run queue (on_rq 0) and off
+ * every CPU (on_cpu 0: its last switch-out, notifiers included, is done)
+ * runs nothing until woken, and every wake-up of a stopped or traced task
+ * holds that siglock (SIGCONT, SIGKILL, ptrace resume, attach, detach,
+ * interrupt and listen, the freezer's thaw): nothing walks or changes the
+ * list meanwhile, and the wake-up's switch-in fires our sched_in before
+ * the thread runs anything, kernel code included. (The freezer uses the
+ * same test: on_rq and task_curr.) Adds (or removes) ctx's notifier and
+ * returns true, or returns false: the thread is not quiescent so.
+ */
+static bool ooh_ctx_hook_stopped(struct ooh_ctx *ctx, bool add)
+{
+	struct task_struct *t = ctx->task;
+	struct sighand_struct *sighand;
+	unsigned long flags;
+	bool done = false;
+
+	/* lock_task_sighand(), whose __lock_task_sighand is not exported */
+	rcu_read_lock();
+	for (;;) {
+		sighand = rcu_dereference(t->sighand);
+		if (!sighand)
+			break;
+		spin_lock_irqsave(&sighand->siglock, flags);
+		if (sighand == rcu_access_pointer(t->sighand))
+			break;
+		spin_unlock_irqrestore(&sighand->siglock, flags);
+	}
+	rcu_read_unlock();
+	if (!sighand)
+		return false; /* exiting */
+	if (task_is_stopped_or_traced(t) &&
+	    (READ_ONCE(t->__state) & (__TASK_STOPPED | __TASK_TRACED |
+				      TASK_FROZEN)) &&
+	    !READ_ONCE(t->on_rq)) {
+		/* dequeued first, switched out after: read in that order */
+		smp_rmb();
+		if (ooh_switched_out(t)) {
+			if (add)
+				hlist_add_head(&ctx->pn.link,
+					       &t->preempt_notifiers);
+			else
+				hlist_del(&ctx->pn.link);
+			done = true;
+		}
+	}
+	spin_unlock_irqrestore(&sighand->siglock, flags);
+	return done;
+}
+
+/* A stopped thread on its way to the CPU's switch-out: let it finish. */
+static bool ooh_ctx_hook_stopped_wait(struct ooh_ctx *ctx, bool add)
+{
+	int tries;
+
+	for (tries = 0; tries < 20; tries++) {
+		if (ooh_ctx_hook_stopped(ctx, add))
+			return true;
+		if (!task_is_stopped_or_traced(ctx->task))
+			return false;
+		usleep_range(50, 100);
+	}
+	return false;
+}
+
 /* Runs in the target thread (task_work), or directly for current. */
 static void ooh_ctx_register(struct ooh_ctx *ctx)
 {
@@ -283,7 +369,8 @@ static bool ooh_ctx_tracked(struct ooh_session *s, struct task_struct *t)
 /*
  * Gives every thread of the target a context (session lock held). Returns
  * how many were added; those registered from task_work may lag: wait
- * for them so the interval starts with every thread tracked.
+ * for them so the interval starts with every thread tracked. A stopped
+ * thread is hooked here at once (ooh_ctx_hook_stopped): nothing to wait for.
  */
 static int ooh_epml_attach(struct ooh_session *s, bool wait)
 {
@@ -339,6 +426,11 @@ static int ooh_epml_attach(struct ooh_session *s, bool wait)
 			ooh_ctx_register(ctx);
 			continue;
 		}
+		/* stopped: hooked now, not when continued (no wait, no miss) */
+		atomic_set(&ctx->state, CTX_LIVE);
+		if (ooh_ctx_hook_stopped_wait(ctx, true))
+			continue;
+		atomic_set(&ctx->state, CTX_QUEUED);
 		init_task_work(&ctx->reg_work, ooh_ctx_reg_work);
 		if (task_work_add(tasks[i], &ctx->reg_work, TWA_SIGNAL))
 			atomic_set(&ctx->state, CTX_GONE); /* exiting */
@@ -365,7 +457,7 @@ static void ooh_epml_detach(struct ooh_session *s)
 {
 	struct ooh_ctx *ctx, *tmp;
 	bool died = false;
-	int spins;
+	int spins, cpu;
 
 	ooh_epml_publish(s, false);
 	list_for_each_entry(ctx, &s->ctxs, node) {
@@ -380,6 +472,11 @@ static void ooh_epml_detach(struct ooh_session *s)
 			preempt_notifier_unregister(&ctx->pn);
 			ooh_shadow_sched_out(ctx->hv_id, smp_processor_id());
 			preempt_enable();
+			atomic_set(&ctx->state, CTX_GONE);
+			continue;
+		}
+		/* stopped: out of its list now, as it went in */
+		if (ooh_ctx_hook_stopped_wait(ctx, false)) {
 			atomic_set(&ctx->state, CTX_GONE);
 			continue;
 		}
@@ -404,6 +501,13 @@ static void ooh_epml_detach(struct ooh_session *s)
 	 */
 	if (died || !list_empty(&s->ctxs))
 		synchronize_rcu();
+	/*
+	 * A thread that switched out as its id went 0 (one that stopped then,
+	 * say) left its bit on, and a switch-in that read the id before may
+	 * have set it: past the grace period nothing sets it any more.
+	 */
+	for_each_possible_cpu(cpu)
+		ooh_shadow_sched_out(s->id, cpu);
 	list_for_each_entry_safe(ctx, tmp, &s->ctxs, node) {
 		int state = atomic_read(&ctx->state);
 
@@ -417,11 +521,11 @@ static void ooh_epml_detach(struct ooh_session *s)
 		}
 		/*
 		 * Still queued or registered in a thread that never ran again
-		 * (stopped): its hooks do nothing (id 0), but they are our
-		 * code, so keep the module loaded and the memory alive.
+		 * (stopped, and busy when we looked): its hooks and its queued
+		 * work do nothing (id 0, cancelled), but they are our code, so
+		 * keep the module loaded and the memory alive.
 		 */
-		if (state == CTX_LIVE)
-			__module_get(THIS_MODULE);
+		__module_get(THIS_MODULE);
 		atomic_inc(&ooh_leaked_ctxs);
 	}
 }

@@ -763,18 +763,6 @@ static ooh_tracker *open_tracker(pid_t pid, enum ooh_backend b, const struct reg
 	return *err ? NULL : t;
 }
 
-/* Begins a new interval now (the target is frozen): what was logged is dropped. */
-static int rearm_frozen(ooh_tracker *t)
-{
-	uint64_t scratch[4096];
-	struct ooh_collect_result res;
-	int err;
-	do
-		err = ooh_collect(t, scratch, 4096, OOH_COLLECT_REARM | OOH_COLLECT_FROZEN, &res);
-	while (!err && (res.flags & OOH_RESULT_MORE));
-	return err;
-}
-
 static const char *errtext(int err)
 {
 	if (err == -ESRCH)
@@ -957,32 +945,6 @@ static int cmd_dump(int argc, char **argv)
 	struct procf pf = PROCF_INIT;
 	ooh_tracker *t = NULL;
 	int rc = 0;
-	/*
-	 * Open the tracker while the target still runs: ooh-epml hooks each
-	 * thread with task_work, which a stopped thread runs only once it is
-	 * continued (START would wait for it in vain, then report the whole
-	 * first interval as an overflow). The full checkpoint re-arms it while
-	 * the target is frozen, so the first interval starts there; a layout
-	 * that changed meanwhile opens it again, frozen, as before. (Only
-	 * there: the uffd and pagemap backends would leave write-protect
-	 * markers on unpopulated pages, which pagemap shows as swapped and
-	 * the full image would take; softdirty would clear_refs twice.)
-	 */
-	if (buf && count > 1 && backend == OOH_BACKEND_OOH_EPML) {
-		struct region_set pre = { 0 };
-		int e0 = read_regions(pid, filt, nfilt, &pre, &pf);
-		if (!e0)
-			t = open_tracker(pid, backend, &pre, &e0);
-		if (t && !allow_lossy && tracker_lossy(t)) {
-			lossy_refusal(ooh_tracker_backend(t));
-			rc = 1;
-		}
-		if (t) {
-			tracked = pre;
-			pre.v = NULL;
-		}
-		free(pre.v);
-	}
 	printf("%4s %-5s %9s %10s %12s %10s %10s %10s %10s\n", "ckpt", "kind", "pages", "MiB", "bytes",
 	       "dirty_ms", "frozen_ms", "total_ms", "zero_pages");
 	for (long k = 0; k < count && buf && !rc; k++) {
@@ -1085,8 +1047,6 @@ static int cmd_dump(int argc, char **argv)
 				rc = 1;
 				break;
 			}
-		} else if (!err && full) {
-			err = rearm_frozen(t); /* opened before this freeze */
 		}
 		if (err) {
 			kill(pid, SIGCONT);

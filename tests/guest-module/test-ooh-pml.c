@@ -44,7 +44,7 @@ static uint32_t test_mode = OOH_MODE_SPML;
 /* ---- target process ---- */
 
 enum { CMD_WRITE = 1, CMD_EXIT, CMD_FORK_WRITE, CMD_MUNMAP, CMD_THREADS, CMD_HOP,
-       CMD_DONTNEED, CMD_REMAP, CMD_MREMAP, CMD_FILEMAP, CMD_FREE };
+       CMD_DONTNEED, CMD_REMAP, CMD_MREMAP, CMD_FILEMAP, CMD_FREE, CMD_HANDLER };
 
 struct cmd {
 	int op;
@@ -62,6 +62,8 @@ struct target {
 
 static uint8_t *t_region;
 static const struct cmd *t_cmd;
+static struct cmd t_handler_cmd;	/* what the SIGUSR1 handler writes */
+static int t_ack_fd;
 
 static void write_pages(const struct cmd *c, int from, int step)
 {
@@ -85,6 +87,29 @@ static void *thread_writer(void *arg)
 	pin((int)which);
 	write_pages(t_cmd, (int)which, 2);
 	return NULL;
+}
+
+/* SIGUSR1: writes t_handler_cmd's pages, then says so on the ack pipe. */
+static void handler_writer(int sig)
+{
+	char h = 'h';
+
+	(void)sig;
+	write_pages(&t_handler_cmd, 0, 1);
+	write(t_ack_fd, &h, 1);
+}
+
+/* The last ALT_PAGES pages of the region are the handler's stack. */
+#define ALT_PAGES 16
+
+static int install_handler(const struct cmd *c, uint8_t *region, size_t npages)
+{
+	stack_t ss = { .ss_sp = region + (npages - ALT_PAGES) * PAGE, .ss_size = ALT_PAGES * PAGE };
+	struct sigaction sa = { .sa_handler = handler_writer, .sa_flags = SA_RESTART | SA_ONSTACK };
+
+	t_handler_cmd = *c;
+	sigemptyset(&sa.sa_mask);
+	return sigaltstack(&ss, NULL) || sigaction(SIGUSR1, &sa, NULL) ? -1 : 0;
 }
 
 static int read_full(int fd, void *buf, size_t n)
@@ -145,6 +170,7 @@ static void target_main(int cmd_fd, int ack_fd, size_t npages, uint8_t *region)
 	char ok = 1;
 
 	t_region = region;
+	t_ack_fd = ack_fd;
 	for (size_t i = 0; i < npages; i++)
 		region[i * PAGE] = 1; /* present before tracking starts */
 	write(ack_fd, &ok, 1);
@@ -175,6 +201,10 @@ static void target_main(int cmd_fd, int ack_fd, size_t npages, uint8_t *region)
 		case CMD_FILEMAP:
 		case CMD_FREE:
 			if (map_change(&c, region) != 0)
+				ok = 0;
+			break;
+		case CMD_HANDLER:
+			if (install_handler(&c, region, npages) != 0)
 				ok = 0;
 			break;
 		case CMD_THREADS: {
@@ -811,6 +841,178 @@ START_TEST(self_tracking)
 }
 END_TEST
 
+/*
+ * ---- targets stopped at START ----
+ * A stopped thread runs nothing until continued; ooh.ko hooks it at START
+ * (EPML: its preempt notifier, before it next runs) instead of waiting for
+ * it: START returns at once, and the first interval is exact, with no
+ * overflow, whatever the kernel writes for the thread as it is continued.
+ */
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* SIGSTOP our child t and see it stopped. */
+static void stop_target(struct target *t)
+{
+	int status;
+
+	ck_assert_int_eq(kill(t->pid, SIGSTOP), 0);
+	ck_assert_int_eq(waitpid(t->pid, &status, WUNTRACED), t->pid);
+	ck_assert(WIFSTOPPED(status));
+}
+
+static void start_timed(int fd, const char *what)
+{
+	double t0 = now_ms();
+
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_START), 0);
+	/* a figure, not a bound: exactness below is the check */
+	printf("%s: START took %.1f ms\n", what, now_ms() - t0);
+}
+
+START_TEST(stopped_target_first_interval_exact)
+{
+	begin("stopped_target_first_interval_exact");
+	struct target t = spawn(NPAGES, 0);
+	uint8_t written[NPAGES] = { 0 }, none[NPAGES] = { 0 };
+	uint64_t before[NPAGES];
+	static uint32_t idx[MAX_IDX];
+	static struct report r;
+	int n = pick(idx, 60, NPAGES, written), fd;
+
+	stop_target(&t);
+	fd = open_session(t.pid, test_mode, 0);
+	start_timed(fd, "SIGSTOP");
+	snapshot(&t, before);
+	ck_assert_int_eq(kill(t.pid, SIGCONT), 0);
+	send_cmd(&t, CMD_WRITE, n, idx, 0x61);
+	ck_assert_int_eq(collect(fd, &t, &r, 4096), 0);
+	ck_assert_msg(!r.overflow, "first interval after START on a stopped target: overflow");
+	check_round(&t, before, &r, written, true, "stopped at START");
+	for (int i = 0; i < n; i++)
+		ck_assert_msg(r.in_region[idx[i]], "page %u written, not reported", idx[i]);
+	/* stopped again: nothing of the region; STOP unhooks it while stopped
+	 * (a context left behind would keep the module from unloading) */
+	stop_target(&t);
+	snapshot(&t, before);
+	ck_assert_int_eq(collect(fd, &t, &r, 4096), 0);
+	ck_assert(!r.overflow);
+	check_round(&t, before, &r, none, true, "stopped again");
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_STOP), 0);
+	close(fd);
+	ck_assert_int_eq(kill(t.pid, SIGCONT), 0);
+	finish(&t);
+}
+END_TEST
+
+/*
+ * A handled signal pending while stopped: on SIGCONT the kernel writes its
+ * frame (here on an alternate stack inside the tracked region) before
+ * anything else the thread does. The first interval holds exactly the
+ * handler's pages and the frame's.
+ */
+START_TEST(stopped_target_pending_signal_exact)
+{
+	begin("stopped_target_pending_signal_exact");
+	struct target t = spawn(NPAGES, 0);
+	uint8_t allowed[NPAGES] = { 0 };
+	uint64_t before[NPAGES];
+	static uint32_t idx[MAX_IDX];
+	static struct report r;
+	int n = pick(idx, 24, NPAGES - ALT_PAGES, allowed), fd, frame = 0;
+	char h = 0;
+
+	send_cmd(&t, CMD_HANDLER, n, idx, 0x5a);
+	stop_target(&t);
+	ck_assert_int_eq(kill(t.pid, SIGUSR1), 0); /* pending: t is stopped */
+	fd = open_session(t.pid, test_mode, 0);
+	start_timed(fd, "SIGSTOP, SIGUSR1 pending");
+	snapshot(&t, before);
+	ck_assert_int_eq(kill(t.pid, SIGCONT), 0);
+	ck_assert_int_eq(read(t.ack_fd, &h, 1), 1);
+	ck_assert_int_eq(h, 'h');
+	ck_assert_int_eq(collect(fd, &t, &r, 4096), 0);
+	ck_assert_msg(!r.overflow, "first interval after START on a stopped target: overflow");
+	for (size_t i = NPAGES - ALT_PAGES; i < NPAGES; i++) {
+		allowed[i] = 1; /* the alternate stack: frame and handler */
+		frame += r.in_region[i];
+	}
+	check_round(&t, before, &r, allowed, true, "pending handler");
+	for (int i = 0; i < n; i++)
+		ck_assert_msg(r.in_region[idx[i]], "page %u written by the handler, not reported",
+			      idx[i]);
+	ck_assert_msg(frame > 0, "the signal frame's pages were not reported");
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_STOP), 0);
+	close(fd);
+	finish(&t);
+}
+END_TEST
+
+/* Stopped by a tracer (PTRACE_SEIZE, PTRACE_INTERRUPT), then PTRACE_CONT. */
+START_TEST(ptrace_stopped_target_first_interval_exact)
+{
+	begin("ptrace_stopped_target_first_interval_exact");
+	struct target t = spawn(NPAGES, 0);
+	uint8_t written[NPAGES] = { 0 };
+	uint64_t before[NPAGES];
+	static uint32_t idx[MAX_IDX];
+	static struct report r;
+	int n = pick(idx, 60, NPAGES, written), fd, go[2], ready[2], status;
+	pid_t tracer;
+	char c = 0;
+
+	ck_assert_int_eq(pipe(go), 0);
+	ck_assert_int_eq(pipe(ready), 0);
+	tracer = fork();
+	ck_assert_int_ge(tracer, 0);
+	if (tracer == 0) {
+		close(go[1]);
+		close(ready[0]);
+		if (ptrace(PTRACE_SEIZE, t.pid, 0, 0) || ptrace(PTRACE_INTERRUPT, t.pid, 0, 0))
+			_exit(2);
+		if (waitpid(t.pid, &status, __WALL) != t.pid || !WIFSTOPPED(status) ||
+		    status >> 16 != PTRACE_EVENT_STOP)
+			_exit(3);
+		if (write(ready[1], "s", 1) != 1 || read(go[0], &c, 1) != 1 ||
+		    ptrace(PTRACE_CONT, t.pid, 0, 0) || write(ready[1], "c", 1) != 1)
+			_exit(4);
+		/* stay attached until told; exiting detaches */
+		_exit(read(go[0], &c, 1) == 0 ? 0 : 5);
+	}
+	close(go[0]);
+	close(ready[1]);
+	if (read(ready[0], &c, 1) != 1) {
+		waitpid(tracer, &status, 0);
+		ck_abort_msg("tracer could not stop the target (status %d)", status);
+	}
+	fd = open_session(t.pid, test_mode, 0);
+	start_timed(fd, "ptrace stop");
+	snapshot(&t, before);
+	ck_assert_int_eq(write(go[1], "c", 1), 1);
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	ck_assert_int_eq(c, 'c');
+	send_cmd(&t, CMD_WRITE, n, idx, 0x62);
+	ck_assert_int_eq(collect(fd, &t, &r, 4096), 0);
+	ck_assert_msg(!r.overflow, "first interval after START on a traced target: overflow");
+	check_round(&t, before, &r, written, true, "ptrace-stopped at START");
+	for (int i = 0; i < n; i++)
+		ck_assert_msg(r.in_region[idx[i]], "page %u written, not reported", idx[i]);
+	close(go[1]);
+	ck_assert_int_eq(waitpid(tracer, &status, 0), tracer);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "tracer status %d", status);
+	close(ready[0]);
+	ck_assert_int_eq(ioctl(fd, OOH_IOC_STOP), 0);
+	close(fd);
+	finish(&t);
+}
+END_TEST
+
 
 /* ---- who may track whom: ooh.ko answers as ptrace(2) attach does ---- */
 
@@ -977,6 +1179,9 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, log_drained_on_notification);
 	tcase_add_test(tc, permissions_and_bad_input);
 	tcase_add_test(tc, self_tracking);
+	tcase_add_test(tc, stopped_target_first_interval_exact);
+	tcase_add_test(tc, stopped_target_pending_signal_exact);
+	tcase_add_test(tc, ptrace_stopped_target_first_interval_exact);
 	tcase_add_test(tc, tracker_rights_are_ptrace_rights);
 }
 
