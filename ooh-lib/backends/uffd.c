@@ -53,6 +53,9 @@ struct uffd_priv {
 	bool markers;                /* WP_UNPOPULATED in use (remote targets) */
 	int pagemap_fd;              /* to find populated parts of big VMAs */
 	void *zero;                  /* a zero page for UFFDIO_COPY */
+	struct uffd_msg *stash;      /* read, not handled yet (see read_msgs) */
+	size_t nstash, stash_cap;
+	struct region_list deferred; /* faulted pages still to unprotect */
 };
 
 static uint64_t supported_features(void)
@@ -104,6 +107,22 @@ static void wake(struct uffd_priv *p, uint64_t addr)
 	ioctl(p->uffd, UFFDIO_WAKE, &r);
 }
 
+/*
+ * Lift the protection of a faulted page, which wakes its writer.  While a
+ * mapping-change event is unread the kernel refuses (EAGAIN), and only we
+ * read events: keep the page for drain() to retry after reading on, never
+ * spin here (the event's thread, and so the writer, would wait forever).
+ */
+static void unprotect_faulted(struct uffd_priv *p, uint64_t addr)
+{
+	int err = uffd_wp_once(p->uffd, addr, addr + OOH_PAGE_SIZE, false);
+
+	if (err == -EAGAIN && !region_list_add(&p->deferred, addr, addr + OOH_PAGE_SIZE))
+		return;
+	if (err)
+		wake(p, addr); /* it faults again, and we come back here */
+}
+
 static void handle_fault(struct uffd_priv *p, const struct uffd_msg *m)
 {
 	uint64_t addr = m->arg.pagefault.address & OOH_PAGE_MASK;
@@ -111,8 +130,7 @@ static void handle_fault(struct uffd_priv *p, const struct uffd_msg *m)
 
 	if (fl & UFFD_PAGEFAULT_FLAG_WP) {
 		log_page(p, addr);
-		if (uffd_wp(p->uffd, addr, addr + OOH_PAGE_SIZE, false))
-			wake(p, addr);
+		unprotect_faulted(p, addr);
 		return;
 	}
 	/* MISSING: populate with zeros, writable for a write (and logged),
@@ -133,35 +151,84 @@ static void add_event_run(struct region_list *l, struct uffd_priv *p, uint64_t s
 		p->overflow = true;
 }
 
-/* Read and handle everything queued on the uffd.  Caller holds mu. */
-static void drain(struct uffd_priv *p)
+static void handle_msg(struct uffd_priv *p, const struct uffd_msg *m)
 {
-	struct uffd_msg msgs[32];
+	switch (m->event) {
+	case UFFD_EVENT_PAGEFAULT:
+		handle_fault(p, m);
+		break;
+	case UFFD_EVENT_UNMAP:
+		add_event_run(&p->holes, p, m->arg.remove.start, m->arg.remove.end);
+		break;
+	case UFFD_EVENT_REMOVE: /* content dropped: zero from now on */
+		add_event_run(&p->extents, p, m->arg.remove.start, m->arg.remove.end);
+		break;
+	case UFFD_EVENT_REMAP:
+		add_event_run(&p->holes, p, m->arg.remap.from, m->arg.remap.from + m->arg.remap.len);
+		add_event_run(&p->extents, p, m->arg.remap.to, m->arg.remap.to + m->arg.remap.len);
+		break;
+	default:
+		break;
+	}
+}
 
+/*
+ * Read what is queued into the stash without handling it: a thread that
+ * unmaps or remaps tracked memory waits until its event is read, and
+ * until then every write-protect fails with EAGAIN.  Whoever holds mu may
+ * be walking the lists a message would change, so the handling waits for
+ * drain().  Caller holds mu.
+ */
+static void read_msgs(struct uffd_priv *p)
+{
 	for (;;) {
-		ssize_t n = read(p->uffd, msgs, sizeof(msgs));
+		if (p->stash_cap - p->nstash < 32) {
+			size_t cap = p->stash_cap ? p->stash_cap * 2 : 64;
+			struct uffd_msg *v = realloc(p->stash, cap * sizeof(*v));
+			if (!v) {
+				p->overflow = true;
+				return;
+			}
+			p->stash = v;
+			p->stash_cap = cap;
+		}
+		ssize_t n = read(p->uffd, p->stash + p->nstash, 32 * sizeof(*p->stash));
 		if (n <= 0)
 			return;
-		for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {
-			const struct uffd_msg *m = &msgs[i];
-			switch (m->event) {
-			case UFFD_EVENT_PAGEFAULT:
-				handle_fault(p, m);
-				break;
-			case UFFD_EVENT_UNMAP:
-				add_event_run(&p->holes, p, m->arg.remove.start, m->arg.remove.end);
-				break;
-			case UFFD_EVENT_REMOVE: /* content dropped: zero from now on */
-				add_event_run(&p->extents, p, m->arg.remove.start, m->arg.remove.end);
-				break;
-			case UFFD_EVENT_REMAP:
-				add_event_run(&p->holes, p, m->arg.remap.from, m->arg.remap.from + m->arg.remap.len);
-				add_event_run(&p->extents, p, m->arg.remap.to, m->arg.remap.to + m->arg.remap.len);
-				break;
-			default:
-				break;
-			}
-		}
+		p->nstash += (size_t)n / sizeof(*p->stash);
+	}
+}
+
+static void retry_deferred(struct uffd_priv *p)
+{
+	struct region_list again = p->deferred;
+
+	p->deferred = (struct region_list){ 0 };
+	for (size_t i = 0; i < again.n; i++)
+		unprotect_faulted(p, again.v[i].start);
+	region_list_free(&again);
+}
+
+/*
+ * Handle everything queued on the uffd, and what comes meanwhile, until no
+ * faulted page waits for us.  A page refused for an event we have just
+ * read is retried once the event's thread has gone on (a moment).  Caller
+ * holds mu.
+ */
+static void drain(struct uffd_priv *p)
+{
+	for (;;) {
+		read_msgs(p);
+		size_t n = p->nstash;
+		for (size_t i = 0; i < n; i++)
+			handle_msg(p, &p->stash[i]);
+		p->nstash = 0;
+		if (p->deferred.n)
+			retry_deferred(p);
+		if (p->deferred.n)
+			poll(&(struct pollfd){ .fd = p->uffd, .events = POLLIN }, 1, 1);
+		else if (!n)
+			return;
 	}
 }
 
@@ -258,6 +325,8 @@ static void uf_close(struct ooh_tracker *t)
 	region_list_free(&p->extents);
 	region_list_free(&p->holes);
 	region_list_free(&p->untracked);
+	region_list_free(&p->deferred);
+	free(p->stash);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
 	t->priv = NULL;
@@ -291,6 +360,19 @@ static int subtract(struct region_list *l, const struct region_list *sub)
 	return 0;
 }
 
+/* Write-protect [s, e), reading (not handling) messages while an unread
+ * event makes the kernel refuse; the caller's drain() handles them. */
+static int protect_once_read(struct uffd_priv *p, uint64_t s, uint64_t e)
+{
+	int err;
+
+	while ((err = uffd_wp_once(p->uffd, s, e, true)) == -EAGAIN) {
+		read_msgs(p);
+		poll(&(struct pollfd){ .fd = p->uffd, .events = POLLIN }, 1, 1);
+	}
+	return err;
+}
+
 /*
  * Write-protect [s, e).  On older kernels (Debian 12's 6.1; later ones
  * loop over VMAs) UFFDIO_WRITEPROTECT works within one VMA and fails with
@@ -301,7 +383,7 @@ static int wp_range(struct uffd_priv *p, uint64_t s, uint64_t e)
 {
 	struct ooh_region want = { s, e, 0 };
 	struct vma *v;
-	int err = uffd_wp(p->uffd, s, e, true);
+	int err = protect_once_read(p, s, e);
 
 	if (err != -ENOENT)
 		return err;
@@ -312,7 +394,7 @@ static int wp_range(struct uffd_priv *p, uint64_t s, uint64_t e)
 	for (ssize_t i = 0; i < n && !err; i++) {
 		uint64_t vs = v[i].start > s ? v[i].start : s, ve = v[i].end < e ? v[i].end : e;
 		if (vs < ve)
-			err = uffd_wp(p->uffd, vs, ve, true);
+			err = protect_once_read(p, vs, ve);
 	}
 	free(v);
 	return err;
@@ -370,6 +452,10 @@ static int fill_holes(struct uffd_priv *p, bool report)
 	region_list_normalize(&p->untracked);
 	for (size_t i = 0; i < newly.n && !err; i++) {
 		err = protect_run(p, newly.v[i].start, newly.v[i].end);
+		/* Unmapped again since it was registered: its UNMAP event makes
+		 * it a hole again, and it is reported whole below anyway. */
+		if (err == -ENOENT)
+			err = 0;
 		if (!err && report)
 			err = region_list_add(&p->extents, newly.v[i].start, newly.v[i].end);
 	}
@@ -396,6 +482,7 @@ static int uf_start(struct ooh_tracker *t)
 		err = fill_holes(p, false);
 	p->extents.n = 0;
 	p->armed = !err;
+	drain(p); /* what protecting read meanwhile: the new interval's */
 	pthread_mutex_unlock(&p->mu);
 	return err;
 }
@@ -459,6 +546,7 @@ static int uf_snapshot(struct ooh_tracker *t, bool rearm, struct region_list *ou
 		p->log.n = p->extents.n = 0;
 		p->overflow = lost;
 	}
+	drain(p); /* what re-protecting read meanwhile: the next interval's */
 	pthread_mutex_unlock(&p->mu);
 	return err;
 }

@@ -56,7 +56,7 @@ int uffd_unregister(int fd, uint64_t start, uint64_t end)
 	return ioctl(fd, UFFDIO_UNREGISTER, &r) < 0 ? -errno : 0;
 }
 
-int uffd_wp(int fd, uint64_t start, uint64_t end, bool protect)
+int uffd_wp_once(int fd, uint64_t start, uint64_t end, bool protect)
 {
 	struct uffdio_writeprotect wp = {
 		.range = { .start = start, .len = end - start },
@@ -65,9 +65,18 @@ int uffd_wp(int fd, uint64_t start, uint64_t end, bool protect)
 	for (;;) {
 		if (ioctl(fd, UFFDIO_WRITEPROTECT, &wp) == 0)
 			return 0;
-		if (errno != EAGAIN && errno != EINTR)
+		if (errno != EINTR)
 			return -errno;
 	}
+}
+
+int uffd_wp(int fd, uint64_t start, uint64_t end, bool protect)
+{
+	int err;
+
+	while ((err = uffd_wp_once(fd, start, end, protect)) == -EAGAIN)
+		;
+	return err;
 }
 
 /* Register every VMA of pid overlapping [start, end); VMAs that cannot be
