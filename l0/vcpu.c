@@ -221,7 +221,8 @@ static void *vcpu_thread(void *arg)
 	struct l0_vm *vm = vcpu->vm;
 	char name[16];
 
-	snprintf(name, sizeof(name), "vcpu%d", vcpu->id);
+	/* QEMU's name: kvm_stat, perf kvm and bcc's kvmexit find vCPUs by it */
+	snprintf(name, sizeof(name), "CPU %d/KVM", vcpu->id);
 	pthread_setname_np(pthread_self(), name);
 
 	while (!atomic_load(&vm->stopping)) {

@@ -5,7 +5,9 @@
 #include "control.h"
 #include "exit-codes.h"
 
+#include <dirent.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -65,6 +67,31 @@ static void ask(int fd, const char *request, char *reply, size_t size)
 	reply[used] = '\0';
 }
 
+static bool has_thread_named(const char *name)
+{
+	char path[300], comm[32];
+	bool found = false;
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/task");
+
+	ck_assert_ptr_nonnull(d);
+	while (!found && (de = readdir(d))) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f)) {
+			comm[strcspn(comm, "\n")] = '\0';
+			found = strcmp(comm, name) == 0;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return found;
+}
+
 START_TEST(socket_session)
 {
 	char path[64], reply[512];
@@ -88,6 +115,8 @@ START_TEST(socket_session)
 	ask(fd, "{\"cmd\":\"pause\"}\n", reply, sizeof(reply));
 	ck_assert_str_eq(reply, "{\"ok\":true,\"state\":\"paused\"}");
 	ck_assert_int_eq(r.vm->nr_parked, 1);
+	/* parked, so its thread has named itself as QEMU's vCPUs are named */
+	ck_assert_msg(has_thread_named("CPU 0/KVM"), "no thread named \"CPU 0/KVM\"");
 	ask(fd, "{\"cmd\":\"status\"}\n", reply, sizeof(reply));
 	ck_assert_ptr_nonnull(strstr(reply, "\"state\":\"paused\""));
 	ask(fd, "{\"cmd\":\"resume\"}\n", reply, sizeof(reply));
