@@ -181,6 +181,15 @@ static bool mem_fd_ok(void)
 	       st.st_dev == mem_dev;
 }
 
+/* Our /proc/self/mem, reopened if it is not ours any more (closed, and
+ * maybe the number reused by the program: that number is left alone). */
+static bool mem_fd_ready(void)
+{
+	if (!mem_fd_ok())
+		g.mem_fd = open_mem_checked();
+	return g.mem_fd >= 0;
+}
+
 /*
  * Write n bytes (src, or byte repeated when src is NULL) to dst in the
  * guarded heap.  The software backend keeps every page holding a guard
@@ -194,12 +203,9 @@ void heap_write(void *dst, const void *src, int byte, size_t n)
 	if (!n)
 		return;
 	if (g.backend == OOH_SPP_BACKEND_MPROTECT) {
-		/* Not ours any more (closed, and maybe the number reused by
-		 * the program): open another, leave that number alone. */
-		if (!mem_fd_ok())
-			g.mem_fd = open_mem_checked();
 		size_t done = 0;
-		while (g.mem_fd >= 0 && done < n) {
+		bool ready = mem_fd_ready();
+		while (ready && done < n) {
 			const void *from = src ? (const char *)src + done
 					       : byte == PATTERN ? (const void *)pattern_page : zero_page;
 			size_t len = n - done;
@@ -373,9 +379,7 @@ static void span_fill(uintptr_t a)
 		if (r->filled & (1u << j))
 			continue;
 		r->filled |= (uint16_t)(1u << j);
-		if (!mem_fd_ok())
-			g.mem_fd = open_mem_checked();
-		if (g.mem_fd >= 0) {
+		if (mem_fd_ready()) {
 			heap_write((void *)lo, NULL, PATTERN, PAGE);
 			continue;
 		}
