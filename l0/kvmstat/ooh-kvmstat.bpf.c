@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+/*
+ * ooh-kvmstat's BPF side: KVM's tracepoints (every exit, entry and KVM_RUN
+ * return of the watched VMs) and ooh-l0's USDT probes (which OoH operation
+ * a vCPU thread is in), joined per vCPU thread.
+ *
+ * The tracepoint records are read through CO-RE (local structs with only
+ * the fields used, relocated against the running kernel's BTF, kvm's module
+ * BTF on Debian), so the field order of a kernel version does not matter.
+ * Tracepoint programs return 1: perf and ftrace keep their records.
+ */
+#include <stdbool.h>
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <asm/ptrace.h>	/* struct pt_regs, which USDT arguments are read from */
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/usdt.bpf.h>
+#include "ooh-kvmstat.h"
+
+struct trace_event_raw_kvm_exit {
+	unsigned int exit_reason;
+	__u32 isa;
+	unsigned int vcpu_id;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_kvm_entry {
+	unsigned int vcpu_id;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_kvm_userspace_exit {
+	__u32 reason;
+} __attribute__((preserve_access_index));
+
+const volatile __u32 targ_tgid;		/* 0: every VM */
+const volatile __s32 targ_vcpu = -1;	/* -1: every vCPU */
+const volatile __s32 split_op = -1;	/* hypercall op that opens a window */
+
+/* What a vCPU thread is doing, between its exit and its next entry. */
+struct thread_state {
+	__u64 exit_ns;		/* last kvm_exit */
+	__u64 user_ns;		/* last KVM_RUN return */
+	__u64 hc_ns;		/* hypercall_entry */
+	__u32 tgid;
+	__u32 vcpu;
+	__u32 isa;
+	__u32 reason;		/* of the last kvm_exit */
+	__u32 has_exit;		/* an exit is waiting for its entry */
+	__u32 op;		/* op + 1 this return to userspace is for, or 0 */
+	__u32 op_reason;
+	__u32 in_user;		/* between KVM_RUN's return and the next entry */
+};
+
+#define MAP(name, kind, k, v, n)		\
+	struct {				\
+		__uint(type, kind);		\
+		__uint(max_entries, n);		\
+		__type(key, k);			\
+		__type(value, v);		\
+	} name SEC(".maps")
+
+MAP(threads, BPF_MAP_TYPE_HASH, __u32, struct thread_state, 4096);
+MAP(windows, BPF_MAP_TYPE_HASH, __u32, __u32, 1024);	/* tgid -> window */
+MAP(busy, BPF_MAP_TYPE_HASH, __u32, __u32, 1024);	/* tgid -> op + 1 in a hypercall */
+MAP(exits, BPF_MAP_TYPE_HASH, struct kvmstat_exit_key, struct kvmstat_lat, 16384);
+MAP(vcpus, BPF_MAP_TYPE_HASH, struct kvmstat_vcpu_key, struct kvmstat_vcpu_val, 16384);
+MAP(uexits, BPF_MAP_TYPE_HASH, struct kvmstat_uexit_key, __u64, 16384);
+MAP(ops, BPF_MAP_TYPE_HASH, struct kvmstat_op_key, struct kvmstat_op_val, 16384);
+
+/* Lookup, creating a zeroed entry the first time. */
+static __always_inline void *get(void *map, const void *key)
+{
+	static const struct kvmstat_op_val zero;	/* the largest value type */
+	void *v = bpf_map_lookup_elem(map, key);
+
+	if (v)
+		return v;
+	bpf_map_update_elem(map, key, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r = 0;
+
+#pragma unroll
+	for (int s = 32; s > 0; s >>= 1) {
+		if (v >= (1ull << s)) {
+			v >>= s;
+			r += s;
+		}
+	}
+	return r < KVMSTAT_HIST_SLOTS ? r : KVMSTAT_HIST_SLOTS - 1;
+}
+
+static __always_inline void lat_add(struct kvmstat_lat *l, __u64 ns)
+{
+	__sync_fetch_and_add(&l->count, 1);
+	__sync_fetch_and_add(&l->ns, ns);
+	__sync_fetch_and_add(&l->hist[log2_u64(ns)], 1);
+}
+
+static __always_inline __u32 window_of(__u32 tgid)
+{
+	__u32 *w = bpf_map_lookup_elem(&windows, &tgid);
+
+	return w ? *w : 0;
+}
+
+static __always_inline bool watched(__u32 tgid, __u32 vcpu)
+{
+	return (!targ_tgid || tgid == targ_tgid) && (targ_vcpu < 0 || vcpu == (__u32)targ_vcpu);
+}
+
+static __always_inline void vcpu_count(__u32 tgid, __u32 vcpu, int what, __u64 n)
+{
+	struct kvmstat_vcpu_key k = { tgid, vcpu, window_of(tgid), 0 };
+	struct kvmstat_vcpu_val *v = get(&vcpus, &k);
+
+	if (v && what >= 0 && what < KVMSTAT_NR_VCPU_COUNTERS)
+		__sync_fetch_and_add(&v->n[what], n);
+}
+
+/* The state of the current thread if it is a watched vCPU thread. */
+static __always_inline struct thread_state *vcpu_thread(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	return bpf_map_lookup_elem(&threads, &tid);
+}
+
+SEC("tp/kvm/kvm_exit")
+int on_kvm_exit(struct trace_event_raw_kvm_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns();
+	__u32 tid = (__u32)id, tgid = id >> 32, vcpu = BPF_CORE_READ(ctx, vcpu_id);
+	struct kvmstat_exit_key k = { .tgid = tgid, .vcpu = vcpu };
+	struct thread_state *st, fresh = { .tgid = tgid, .vcpu = vcpu };
+	struct kvmstat_lat *l;
+
+	if (!watched(tgid, vcpu))
+		return 1;
+	st = bpf_map_lookup_elem(&threads, &tid);
+	if (!st) {
+		bpf_map_update_elem(&threads, &tid, &fresh, BPF_NOEXIST);
+		st = bpf_map_lookup_elem(&threads, &tid);
+		if (!st)
+			return 1;
+	}
+	k.isa = BPF_CORE_READ(ctx, isa);
+	k.reason = BPF_CORE_READ(ctx, exit_reason);
+	k.window = window_of(tgid);
+	st->exit_ns = now;
+	st->isa = k.isa;
+	st->reason = k.reason;
+	st->vcpu = vcpu;
+	st->has_exit = 1;
+	vcpu_count(tgid, vcpu, KVMSTAT_EXITS, 1);
+	l = get(&exits, &k);
+	if (l)
+		__sync_fetch_and_add(&l->count, 1);
+	return 1;
+}
+
+SEC("tp/kvm/kvm_entry")
+int on_kvm_entry(struct trace_event_raw_kvm_entry *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns();
+	__u32 tid = (__u32)id, tgid = id >> 32, vcpu = BPF_CORE_READ(ctx, vcpu_id);
+	struct thread_state *st, fresh = { .tgid = tgid, .vcpu = vcpu };
+
+	if (!watched(tgid, vcpu))
+		return 1;
+	vcpu_count(tgid, vcpu, KVMSTAT_ENTRIES, 1);
+	st = bpf_map_lookup_elem(&threads, &tid);
+	if (!st) {
+		bpf_map_update_elem(&threads, &tid, &fresh, BPF_NOEXIST);
+		return 1;
+	}
+	if (st->has_exit) {
+		struct kvmstat_exit_key k = { tgid, vcpu, st->isa, st->reason, window_of(tgid), 0 };
+		struct kvmstat_lat *l = bpf_map_lookup_elem(&exits, &k);
+
+		/* count was taken at the exit; here only the time */
+		if (l) {
+			__u64 ns = now - st->exit_ns;
+
+			__sync_fetch_and_add(&l->ns, ns);
+			__sync_fetch_and_add(&l->hist[log2_u64(ns)], 1);
+		}
+		st->has_exit = 0;
+	}
+	if (st->in_user && st->op) {
+		struct kvmstat_op_key k = { tgid, st->op - 1, st->op_reason, window_of(tgid) };
+		struct kvmstat_op_val *v = bpf_map_lookup_elem(&ops, &k);
+
+		if (v)
+			lat_add(&v->l0, now - st->user_ns);
+	}
+	st->in_user = 0;
+	st->op = 0;
+	return 1;
+}
+
+SEC("tp/kvm/kvm_userspace_exit")
+int on_kvm_userspace_exit(struct trace_event_raw_kvm_userspace_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, *in_op;
+	struct thread_state *st = vcpu_thread();
+	struct kvmstat_uexit_key k;
+	__u64 *n;
+
+	if (!st || !watched(tgid, st->vcpu))
+		return 1;
+	st->user_ns = bpf_ktime_get_ns();
+	st->in_user = 1;
+	st->op = 0;
+	k = (struct kvmstat_uexit_key){ tgid, st->vcpu, BPF_CORE_READ(ctx, reason), window_of(tgid) };
+	vcpu_count(tgid, st->vcpu, KVMSTAT_USERSPACE_EXITS, 1);
+	n = get(&uexits, &k);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	/* KVM_EXIT_INTR while another vCPU is in a hypercall: that op's kick */
+	in_op = bpf_map_lookup_elem(&busy, &tgid);
+	if (k.reason == 10 && in_op && *in_op) {
+		struct kvmstat_op_key ok = { tgid, *in_op - 1, ~0u, k.window };
+		struct kvmstat_op_val *v = get(&ops, &ok);
+
+		if (v)
+			__sync_fetch_and_add(&v->kicks, 1);
+	}
+	return 1;
+}
+
+/* Counters that only need the vCPU thread's identity. */
+static __always_inline int count_on_thread(int what, __u64 n)
+{
+	struct thread_state *st = vcpu_thread();
+
+	if (st && watched(st->tgid, st->vcpu))
+		vcpu_count(st->tgid, st->vcpu, what, n);
+	return 1;
+}
+
+SEC("tp/kvm/kvm_pio")
+int on_kvm_pio(void *ctx)
+{
+	return count_on_thread(KVMSTAT_PIO, 1);
+}
+
+SEC("tp/kvm/kvm_mmio")
+int on_kvm_mmio(void *ctx)
+{
+	return count_on_thread(KVMSTAT_MMIO, 1);
+}
+
+SEC("tp/kvm/kvm_page_fault")
+int on_kvm_page_fault(void *ctx)
+{
+	return count_on_thread(KVMSTAT_PAGE_FAULTS, 1);
+}
+
+SEC("tp/kvm/kvm_dirty_ring_push")
+int on_kvm_dirty_ring_push(void *ctx)
+{
+	return count_on_thread(KVMSTAT_RING_PUSHES, 1);
+}
+
+SEC("tp/kvm/kvm_dirty_ring_reset")
+int on_kvm_dirty_ring_reset(void *ctx)
+{
+	return count_on_thread(KVMSTAT_RING_RESETS, 1);
+}
+
+SEC("tp/kvm/kvm_dirty_ring_exit")
+int on_kvm_dirty_ring_exit(void *ctx)
+{
+	return count_on_thread(KVMSTAT_RING_FULL, 1);
+}
+
+/*
+ * An op starts on the vCPU thread that exited for it: the exit and the
+ * KVM_RUN return just seen on this thread are the op's.
+ */
+static __always_inline struct kvmstat_op_val *op_begin(__u32 op, bool opens_window)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct thread_state *st = vcpu_thread();
+	struct kvmstat_op_key k = { .tgid = tgid, .op = op, .reason = ~0u };
+	struct kvmstat_op_val *v;
+
+	if (!st || !watched(tgid, st->vcpu))
+		return 0;
+	if (opens_window) {
+		__u32 w = window_of(tgid) + 1;
+
+		if (w < KVMSTAT_MAX_WINDOWS)
+			bpf_map_update_elem(&windows, &tgid, &w, BPF_ANY);
+	}
+	k.window = window_of(tgid);
+	/* the trapping exit: the last one before KVM_RUN returned (none if
+	 * KVM_RUN returned without entering the guest) */
+	if (st->in_user && st->has_exit)
+		k.reason = st->reason;
+	v = get(&ops, &k);
+	if (!v)
+		return 0;
+	__sync_fetch_and_add(&v->calls, 1);
+	if (st->in_user) {
+		if (st->has_exit)
+			__sync_fetch_and_add(&v->exits, 1);
+		__sync_fetch_and_add(&v->user_exits, 1);
+		st->op = op + 1;
+		st->op_reason = k.reason;
+	}
+	return v;
+}
+
+SEC("usdt")
+int BPF_USDT(on_hypercall_entry, __u32 vcpu, __u32 op, __u32 session, __u64 gpa)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32, o;
+	struct thread_state *st = vcpu_thread();
+
+	o = op < KVMSTAT_OP_HC_MAX ? op : KVMSTAT_OP_BAD_HC;
+	if (!op_begin(o, split_op >= 0 && op == (__u32)split_op))
+		return 0;
+	if (st)
+		st->hc_ns = bpf_ktime_get_ns();
+	o += 1;
+	bpf_map_update_elem(&busy, &tgid, &o, BPF_ANY);
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(on_hypercall_return, __u32 vcpu, __u32 op, __u32 session, __s32 result)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32, idle = 0;
+	struct thread_state *st = vcpu_thread();
+	struct kvmstat_op_key k;
+	struct kvmstat_op_val *v;
+
+	bpf_map_update_elem(&busy, &tgid, &idle, BPF_ANY);
+	if (!st || !st->op)
+		return 0;
+	k = (struct kvmstat_op_key){ tgid, st->op - 1, st->op_reason, window_of(tgid) };
+	v = bpf_map_lookup_elem(&ops, &k);
+	if (!v)
+		return 0;
+	__sync_fetch_and_add(&v->handler_ns, bpf_ktime_get_ns() - st->hc_ns);
+	if (result < 0)
+		__sync_fetch_and_add(&v->errors, 1);
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(on_harvest, __s32 vcpu, __u64 entries)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct thread_state *st = vcpu_thread();
+	struct kvmstat_op_key k = { tgid, KVMSTAT_OP_HARVEST, ~0u, window_of(tgid) };
+	struct kvmstat_op_val *v;
+
+	if (targ_tgid && tgid != targ_tgid)
+		return 0;
+	if (st && st->op)
+		k = (struct kvmstat_op_key){ tgid, st->op - 1, st->op_reason, k.window };
+	v = get(&ops, &k);
+	if (!v)
+		return 0;
+	if (k.op == KVMSTAT_OP_HARVEST)
+		__sync_fetch_and_add(&v->calls, 1);
+	__sync_fetch_and_add(&v->ring_entries, entries);
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(on_spp_permit, __u32 vcpu, __u64 gpa, __u32 len)
+{
+	op_begin(KVMSTAT_OP_SPP_PERMIT, false);
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(on_spp_refuse, __u32 vcpu, __u64 gpa, __u32 len)
+{
+	op_begin(KVMSTAT_OP_SPP_REFUSE, false);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ooh-kvmstat: the maps shared by the BPF side (ooh-kvmstat.bpf.c) and the
+ * tool (ooh-kvmstat.c). Every counter is cumulative in the kernel; the tool
+ * prints differences between two reads, so nothing is lost between reads.
+ *
+ * A "window" splits a run at each hypercall of one op (--split-on OP): a
+ * benchmark that brackets each measured phase with OOH_HC_STATS calls gets
+ * one record per phase, aligned exactly with its own counters.
+ */
+#ifndef OOH_KVMSTAT_H
+#define OOH_KVMSTAT_H
+
+#include <linux/types.h>
+
+#define KVMSTAT_HIST_SLOTS	32	/* log2(ns) buckets */
+#define KVMSTAT_MAX_WINDOWS	1024	/* windows past this share the last */
+
+/* ops: hypercall ops are their enum ooh_hc_op value; below, what is not. */
+#define KVMSTAT_OP_HC_MAX	32	/* hypercall ops 0..31 */
+#define KVMSTAT_OP_BAD_HC	32	/* unknown op or block outside RAM */
+#define KVMSTAT_OP_SPP_PERMIT	33	/* a write SPP let through (emulated) */
+#define KVMSTAT_OP_SPP_REFUSE	34	/* a write SPP refused */
+#define KVMSTAT_OP_HARVEST	35	/* harvest outside a hypercall (ring full, host query) */
+#define KVMSTAT_NR_OPS		36
+
+/* Exit reasons of kvm_exit, per VM, vCPU and ISA (1 VMX, 2 SVM). */
+struct kvmstat_exit_key {
+	__u32 tgid;
+	__u32 vcpu;
+	__u32 isa;
+	__u32 reason;
+	__u32 window;
+	__u32 pad;
+};
+
+struct kvmstat_lat {
+	__u64 count;
+	__u64 ns;		/* sum */
+	__u64 hist[KVMSTAT_HIST_SLOTS];
+};
+
+/* What KVM did on a vCPU, beside exits by reason. */
+enum kvmstat_vcpu_counter {
+	KVMSTAT_ENTRIES,	/* kvm_entry: every VM entry, fastpath re-entries too */
+	KVMSTAT_EXITS,		/* kvm_exit */
+	KVMSTAT_USERSPACE_EXITS,/* kvm_userspace_exit: KVM_RUN returned */
+	KVMSTAT_PIO,		/* kvm_pio */
+	KVMSTAT_MMIO,		/* kvm_mmio */
+	KVMSTAT_PAGE_FAULTS,	/* kvm_page_fault */
+	KVMSTAT_RING_PUSHES,	/* kvm_dirty_ring_push: entries logged */
+	KVMSTAT_RING_RESETS,	/* kvm_dirty_ring_reset */
+	KVMSTAT_RING_FULL,	/* kvm_dirty_ring_exit: exits for a full ring */
+	KVMSTAT_NR_VCPU_COUNTERS
+};
+
+struct kvmstat_vcpu_key {
+	__u32 tgid;
+	__u32 vcpu;
+	__u32 window;
+	__u32 pad;
+};
+
+struct kvmstat_vcpu_val {
+	__u64 n[KVMSTAT_NR_VCPU_COUNTERS];
+};
+
+/* KVM_RUN returns by struct kvm_run exit_reason (KVM_EXIT_*). */
+struct kvmstat_uexit_key {
+	__u32 tgid;
+	__u32 vcpu;
+	__u32 reason;
+	__u32 window;
+};
+
+/*
+ * OoH operations, from ooh-l0's USDT probes. exits and user_exits are the
+ * exits that brought the vCPU to l0 for the op (the trapping exit is
+ * counted with its kvm_exit reason in by_reason), kicks the other vCPUs'
+ * KVM_RUN returns (KVM_EXIT_INTR) while the op ran; l0 is the time from
+ * KVM_RUN's return to the vCPU's next entry (what the op cost the vCPU),
+ * handler_ns the time inside l0's hypercall handler.
+ */
+struct kvmstat_op_key {
+	__u32 tgid;
+	__u32 op;
+	__u32 reason;		/* kvm_exit reason of the trapping exit, or ~0 */
+	__u32 window;
+};
+
+struct kvmstat_op_val {
+	__u64 calls;
+	__u64 exits;
+	__u64 user_exits;
+	__u64 kicks;
+	__u64 errors;
+	__u64 ring_entries;
+	__u64 handler_ns;
+	struct kvmstat_lat l0;
+};
+
+#endif

@@ -1,0 +1,443 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Snapshots of the BPF maps and their printing. The kernel side only ever
+ * adds; a report is the difference between two snapshots, so an event that
+ * lands while the maps are read counts in the next report, never nowhere.
+ */
+#include "report.h"
+#include "names.h"
+#include "ooh-kvmstat.h"
+
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const size_t key_sizes[NR_TABLES] = {
+	[T_EXITS] = sizeof(struct kvmstat_exit_key),
+	[T_VCPUS] = sizeof(struct kvmstat_vcpu_key),
+	[T_UEXITS] = sizeof(struct kvmstat_uexit_key),
+	[T_OPS] = sizeof(struct kvmstat_op_key),
+};
+
+static const size_t val_sizes[NR_TABLES] = {
+	[T_EXITS] = sizeof(struct kvmstat_lat),
+	[T_VCPUS] = sizeof(struct kvmstat_vcpu_val),
+	[T_UEXITS] = sizeof(uint64_t),
+	[T_OPS] = sizeof(struct kvmstat_op_val),
+};
+
+static size_t sort_key_size;
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return memcmp(a, b, sort_key_size);
+}
+
+/* Reads a whole map, then sorts it by key (entries are key then value). */
+static int table_read(struct table *t, int fd, size_t key_size, size_t val_size)
+{
+	size_t cap = 64, entry = key_size + val_size, n = 0;
+	unsigned char *buf = malloc(cap * entry), *kv = NULL;
+	unsigned char key[64], next[64];
+	void *prev = NULL;
+
+	if (!buf)
+		return -ENOMEM;
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		if (n == cap) {
+			unsigned char *bigger = realloc(buf, 2 * cap * entry);
+
+			if (!bigger) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = bigger;
+			cap *= 2;
+		}
+		kv = buf + n * entry;
+		memcpy(kv, next, key_size);
+		if (bpf_map_lookup_elem(fd, next, kv + key_size) == 0)
+			n++;
+		memcpy(key, next, key_size);
+		prev = key;
+	}
+	sort_key_size = key_size;
+	qsort(buf, n, entry, cmp_entry);
+	t->key_size = key_size;
+	t->words = val_size / sizeof(uint64_t);
+	t->n = n;
+	t->keys = malloc(n * key_size + 1);
+	t->vals = malloc(n * val_size + 1);
+	if (!t->keys || !t->vals) {
+		free(buf);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		memcpy(t->keys + i * key_size, buf + i * entry, key_size);
+		memcpy(t->vals + i * t->words, buf + i * entry + key_size, val_size);
+	}
+	free(buf);
+	return 0;
+}
+
+int snapshot_read(struct snapshot *s, const int fds[NR_TABLES])
+{
+	memset(s, 0, sizeof(*s));
+	for (int i = 0; i < NR_TABLES; i++) {
+		int err = table_read(&s->t[i], fds[i], key_sizes[i], val_sizes[i]);
+
+		if (err) {
+			snapshot_free(s);
+			return err;
+		}
+	}
+	return 0;
+}
+
+void snapshot_free(struct snapshot *s)
+{
+	for (int i = 0; i < NR_TABLES; i++) {
+		free(s->t[i].keys);
+		free(s->t[i].vals);
+	}
+	memset(s, 0, sizeof(*s));
+}
+
+static const uint64_t *find(const struct table *t, const unsigned char *key)
+{
+	size_t lo = 0, hi = t->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = memcmp(t->keys + mid * t->key_size, key, t->key_size);
+
+		if (c == 0)
+			return t->vals + mid * t->words;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static bool all_zero(const uint64_t *v, size_t words)
+{
+	for (size_t w = 0; w < words; w++)
+		if (v[w])
+			return false;
+	return true;
+}
+
+int snapshot_diff(struct snapshot *out, const struct snapshot *cur, const struct snapshot *prev)
+{
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; i < NR_TABLES; i++) {
+		const struct table *c = &cur->t[i], *p = prev ? &prev->t[i] : NULL;
+		struct table *o = &out->t[i];
+
+		*o = (struct table){ c->key_size, c->words, 0, malloc(c->n * c->key_size + 1),
+				     malloc(c->n * c->words * sizeof(uint64_t) + 1) };
+		if (!o->keys || !o->vals) {
+			snapshot_free(out);
+			return -ENOMEM;
+		}
+		for (size_t e = 0; e < c->n; e++) {
+			const unsigned char *key = c->keys + e * c->key_size;
+			const uint64_t *was = p ? find(p, key) : NULL;
+			uint64_t *v = o->vals + o->n * o->words;
+
+			for (size_t w = 0; w < c->words; w++)
+				v[w] = c->vals[e * c->words + w] - (was ? was[w] : 0);
+			if (all_zero(v, o->words))
+				continue;
+			memcpy(o->keys + o->n * o->key_size, key, c->key_size);
+			o->n++;
+		}
+	}
+	return 0;
+}
+
+bool snapshot_empty(const struct snapshot *s)
+{
+	for (int i = 0; i < NR_TABLES; i++)
+		if (s->t[i].n)
+			return false;
+	return true;
+}
+
+#define EACH(d, ti, type, k, v)                                                     \
+	for (size_t _i = 0; _i < (d)->t[ti].n; _i++)                                    \
+		for (const type *k = (const void *)((d)->t[ti].keys + _i * (d)->t[ti].key_size), \
+			    *_once = k; _once; _once = NULL)                                \
+			for (const uint64_t *v = (d)->t[ti].vals + _i * (d)->t[ti].words; v; v = NULL)
+
+static const char *const vcpu_counter_names[KVMSTAT_NR_VCPU_COUNTERS] = {
+	[KVMSTAT_ENTRIES] = "entries",
+	[KVMSTAT_EXITS] = "exits",
+	[KVMSTAT_USERSPACE_EXITS] = "userspace_exits",
+	[KVMSTAT_PIO] = "pio",
+	[KVMSTAT_MMIO] = "mmio",
+	[KVMSTAT_PAGE_FAULTS] = "page_faults",
+	[KVMSTAT_RING_PUSHES] = "dirty_ring_pushes",
+	[KVMSTAT_RING_RESETS] = "dirty_ring_resets",
+	[KVMSTAT_RING_FULL] = "dirty_ring_full_exits",
+};
+
+/* The counters of struct kvmstat_op_val, in order, then the l0 latency. */
+static const char *const op_field_names[] = {
+	"calls", "exits", "user_exits", "kicks", "errors", "ring_entries", "handler_ns",
+};
+
+#define OP_FIELDS (sizeof(op_field_names) / sizeof(op_field_names[0]))
+#define OP_L0 OP_FIELDS	/* index of struct kvmstat_lat l0 in the value */
+
+static const char *exit_label(uint32_t isa, uint32_t reason, char *buf, size_t len)
+{
+	const char *name = kvmstat_exit_name(isa, reason);
+
+	if (name)
+		return name;
+	snprintf(buf, len, "0x%x", reason);
+	return buf;
+}
+
+static const char *uexit_label(uint32_t reason, char *buf, size_t len)
+{
+	const char *name = kvmstat_uexit_name(reason);
+
+	if (name)
+		return name;
+	snprintf(buf, len, "%u", reason);
+	return buf;
+}
+
+static const char *op_label(uint32_t op, char *buf, size_t len)
+{
+	const char *name = kvmstat_op_name(op);
+
+	if (name)
+		return name;
+	snprintf(buf, len, "op-%u", op);
+	return buf;
+}
+
+/* The exit reason an op's exits carry: "-" when none (kicks, harvests). */
+static const char *op_reason_label(const struct snapshot *d, uint32_t tgid, uint32_t reason,
+				   char *buf, size_t len)
+{
+	if (reason == ~0u)
+		return "-";
+	/* the ISA of the VM: any exit of it says */
+	EACH(d, T_EXITS, struct kvmstat_exit_key, k, v) {
+		(void)v;
+		if (k->tgid == tgid)
+			return exit_label(k->isa, reason, buf, len);
+	}
+	return exit_label(KVMSTAT_ISA_SVM, reason, buf, len);
+}
+
+static double avg_us(uint64_t ns, uint64_t n)
+{
+	return n ? (double)ns / (double)n / 1000.0 : 0.0;
+}
+
+static void print_hist(FILE *f, const __u64 *hist)
+{
+	uint64_t max = 0;
+	int lo = -1, hi = -1;
+
+	for (int s = 0; s < KVMSTAT_HIST_SLOTS; s++) {
+		if (!hist[s])
+			continue;
+		if (lo < 0)
+			lo = s;
+		hi = s;
+		if (hist[s] > max)
+			max = hist[s];
+	}
+	for (int s = lo; s >= 0 && s <= hi; s++) {
+		int bar = (int)(hist[s] * 40 / max);
+
+		fprintf(f, "        %10llu -> %-10llu ns : %-10llu |%.*s%*s|\n",
+			s ? 1ull << s : 0ull, (1ull << (s + 1)) - 1, (unsigned long long)hist[s],
+			bar, "****************************************", 40 - bar, "");
+	}
+}
+
+static void print_table(FILE *f, const struct snapshot *d, const struct report_opts *o,
+			unsigned seq, double seconds)
+{
+	char b1[32], b2[32];
+
+	fprintf(f, "-- report %u, %.2f s --\n", seq, seconds);
+	if (snapshot_empty(d)) {
+		fprintf(f, "no exits\n");
+		return;
+	}
+	fprintf(f, "%-8s %-4s %-3s %10s %10s %10s %8s %8s %8s %10s %8s\n", "PID", "VCPU", "WIN",
+		"ENTRIES", "EXITS", "USER_EXITS", "PIO", "MMIO", "PF", "RING_PUSH", "RING_FULL");
+	EACH(d, T_VCPUS, struct kvmstat_vcpu_key, k, v)
+		fprintf(f, "%-8u %-4u %-3u %10llu %10llu %10llu %8llu %8llu %8llu %10llu %8llu\n",
+			k->tgid, k->vcpu, k->window, (unsigned long long)v[KVMSTAT_ENTRIES],
+			(unsigned long long)v[KVMSTAT_EXITS],
+			(unsigned long long)v[KVMSTAT_USERSPACE_EXITS],
+			(unsigned long long)v[KVMSTAT_PIO], (unsigned long long)v[KVMSTAT_MMIO],
+			(unsigned long long)v[KVMSTAT_PAGE_FAULTS],
+			(unsigned long long)v[KVMSTAT_RING_PUSHES],
+			(unsigned long long)v[KVMSTAT_RING_FULL]);
+	fprintf(f, "\n%-8s %-4s %-3s %-4s %-24s %10s %10s %12s\n", "PID", "VCPU", "WIN", "ISA",
+		"EXIT REASON", "EXITS", "PER SEC", "AVG_US");
+	EACH(d, T_EXITS, struct kvmstat_exit_key, k, v) {
+		const struct kvmstat_lat *l = (const void *)v;
+
+		fprintf(f, "%-8u %-4u %-3u %-4s %-24s %10llu %10.0f %12.2f\n", k->tgid, k->vcpu,
+			k->window, kvmstat_isa_name(k->isa), exit_label(k->isa, k->reason, b1, sizeof(b1)),
+			(unsigned long long)l->count, seconds > 0 ? (double)l->count / seconds : 0.0,
+			avg_us(l->ns, l->count));
+		if (o->hist)
+			print_hist(f, l->hist);
+	}
+	fprintf(f, "\n%-8s %-4s %-3s %-24s %10s\n", "PID", "VCPU", "WIN", "KVM_RUN RETURN", "COUNT");
+	EACH(d, T_UEXITS, struct kvmstat_uexit_key, k, v)
+		fprintf(f, "%-8u %-4u %-3u %-24s %10llu\n", k->tgid, k->vcpu, k->window,
+			uexit_label(k->reason, b1, sizeof(b1)), (unsigned long long)v[0]);
+	if (!d->t[T_OPS].n)
+		return;
+	fprintf(f, "\n%-8s %-3s %-16s %-14s %8s %8s %10s %7s %7s %10s %10s %10s\n", "PID", "WIN",
+		"OOH OP", "EXIT REASON", "CALLS", "EXITS", "USER_EXITS", "KICKS", "ERRORS",
+		"RING", "L0_AVG_US", "HANDLER_US");
+	EACH(d, T_OPS, struct kvmstat_op_key, k, v) {
+		const struct kvmstat_lat *l0 = (const void *)(v + OP_L0);
+
+		fprintf(f, "%-8u %-3u %-16s %-14s %8llu %8llu %10llu %7llu %7llu %10llu %10.2f %10.2f\n",
+			k->tgid, k->window, op_label(k->op, b1, sizeof(b1)),
+			op_reason_label(d, k->tgid, k->reason, b2, sizeof(b2)),
+			(unsigned long long)v[0], (unsigned long long)v[1], (unsigned long long)v[2],
+			(unsigned long long)v[3], (unsigned long long)v[4], (unsigned long long)v[5],
+			avg_us(l0->ns, l0->count), avg_us(v[6], v[0]));
+		if (o->hist && l0->count)
+			print_hist(f, l0->hist);
+	}
+}
+
+static void json_hist(FILE *f, const __u64 *hist)
+{
+	fprintf(f, ",\"hist_log2_ns\":[");
+	for (int s = 0; s < KVMSTAT_HIST_SLOTS; s++)
+		fprintf(f, "%s%llu", s ? "," : "", (unsigned long long)hist[s]);
+	fprintf(f, "]");
+}
+
+static void print_json(FILE *f, const struct snapshot *d, const struct report_opts *o,
+		       unsigned seq, double seconds)
+{
+	char b1[32], b2[32];
+	const char *sep = "";
+
+	fprintf(f, "{\"report\":%u,\"seconds\":%.6f,\"vcpus\":[", seq, seconds);
+	EACH(d, T_VCPUS, struct kvmstat_vcpu_key, k, v) {
+		fprintf(f, "%s{\"pid\":%u,\"vcpu\":%u,\"window\":%u", sep, k->tgid, k->vcpu, k->window);
+		for (int c = 0; c < KVMSTAT_NR_VCPU_COUNTERS; c++)
+			fprintf(f, ",\"%s\":%llu", vcpu_counter_names[c], (unsigned long long)v[c]);
+		fprintf(f, "}");
+		sep = ",";
+	}
+	fprintf(f, "],\"exits\":[");
+	sep = "";
+	EACH(d, T_EXITS, struct kvmstat_exit_key, k, v) {
+		const struct kvmstat_lat *l = (const void *)v;
+
+		fprintf(f, "%s{\"pid\":%u,\"vcpu\":%u,\"window\":%u,\"isa\":\"%s\",\"reason\":\"%s\","
+			"\"code\":%u,\"count\":%llu,\"ns\":%llu", sep, k->tgid, k->vcpu, k->window,
+			kvmstat_isa_name(k->isa), exit_label(k->isa, k->reason, b1, sizeof(b1)),
+			k->reason, (unsigned long long)l->count, (unsigned long long)l->ns);
+		if (o->hist)
+			json_hist(f, l->hist);
+		fprintf(f, "}");
+		sep = ",";
+	}
+	fprintf(f, "],\"userspace_exits\":[");
+	sep = "";
+	EACH(d, T_UEXITS, struct kvmstat_uexit_key, k, v) {
+		fprintf(f, "%s{\"pid\":%u,\"vcpu\":%u,\"window\":%u,\"reason\":\"%s\",\"code\":%u,"
+			"\"count\":%llu}", sep, k->tgid, k->vcpu, k->window,
+			uexit_label(k->reason, b1, sizeof(b1)), k->reason, (unsigned long long)v[0]);
+		sep = ",";
+	}
+	fprintf(f, "],\"ops\":[");
+	sep = "";
+	EACH(d, T_OPS, struct kvmstat_op_key, k, v) {
+		const struct kvmstat_lat *l0 = (const void *)(v + OP_L0);
+
+		fprintf(f, "%s{\"pid\":%u,\"window\":%u,\"op\":\"%s\",\"exit_reason\":\"%s\"", sep,
+			k->tgid, k->window, op_label(k->op, b1, sizeof(b1)),
+			op_reason_label(d, k->tgid, k->reason, b2, sizeof(b2)));
+		for (size_t c = 0; c < OP_FIELDS; c++)
+			fprintf(f, ",\"%s\":%llu", op_field_names[c], (unsigned long long)v[c]);
+		fprintf(f, ",\"l0_ns\":%llu", (unsigned long long)l0->ns);
+		if (o->hist)
+			json_hist(f, l0->hist);
+		fprintf(f, "}");
+		sep = ",";
+	}
+	fprintf(f, "]}\n");
+}
+
+/* Long CSV: one value per row, every label in its own column. */
+static void print_csv(FILE *f, const struct snapshot *d, unsigned seq, double seconds)
+{
+	char b1[32], b2[32];
+
+	if (seq == 1)
+		fprintf(f, "report,seconds,pid,vcpu,window,kind,label,exit_reason,metric,value\n");
+#define ROW(pid, vcpu, win, kind, label, reason, metric, value)                                \
+	fprintf(f, "%u,%.6f,%u,%s,%u,%s,%s,%s,%s,%llu\n", seq, seconds, pid, vcpu, win, kind, label, \
+		reason, metric, (unsigned long long)(value))
+	EACH(d, T_VCPUS, struct kvmstat_vcpu_key, k, v) {
+		snprintf(b1, sizeof(b1), "%u", k->vcpu);
+		for (int c = 0; c < KVMSTAT_NR_VCPU_COUNTERS; c++)
+			ROW(k->tgid, b1, k->window, "vcpu", vcpu_counter_names[c], "", "count", v[c]);
+	}
+	EACH(d, T_EXITS, struct kvmstat_exit_key, k, v) {
+		const struct kvmstat_lat *l = (const void *)v;
+		const char *r = exit_label(k->isa, k->reason, b2, sizeof(b2));
+
+		snprintf(b1, sizeof(b1), "%u", k->vcpu);
+		ROW(k->tgid, b1, k->window, "exit", kvmstat_isa_name(k->isa), r, "count", l->count);
+		ROW(k->tgid, b1, k->window, "exit", kvmstat_isa_name(k->isa), r, "ns", l->ns);
+	}
+	EACH(d, T_UEXITS, struct kvmstat_uexit_key, k, v) {
+		snprintf(b1, sizeof(b1), "%u", k->vcpu);
+		ROW(k->tgid, b1, k->window, "userspace_exit", uexit_label(k->reason, b2, sizeof(b2)),
+		    "", "count", v[0]);
+	}
+	EACH(d, T_OPS, struct kvmstat_op_key, k, v) {
+		char b3[32];
+		const char *op = op_label(k->op, b3, sizeof(b3));
+		const char *r = op_reason_label(d, k->tgid, k->reason, b2, sizeof(b2));
+		const struct kvmstat_lat *l0 = (const void *)(v + OP_L0);
+
+		for (size_t c = 0; c < OP_FIELDS; c++)
+			ROW(k->tgid, "", k->window, "op", op, r, op_field_names[c], v[c]);
+		ROW(k->tgid, "", k->window, "op", op, r, "l0_ns", l0->ns);
+	}
+#undef ROW
+}
+
+void report_print(FILE *f, const struct snapshot *d, const struct report_opts *o,
+		  unsigned seq, double seconds)
+{
+	switch (o->format) {
+	case FORMAT_JSON:
+		print_json(f, d, o, seq, seconds);
+		break;
+	case FORMAT_CSV:
+		print_csv(f, d, seq, seconds);
+		break;
+	default:
+		print_table(f, d, o, seq, seconds);
+	}
+	fflush(f);
+}

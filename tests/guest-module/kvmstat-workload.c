@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ooh-kvmstat-workload: a guest workload whose exits are known, for
+ * ooh-kvmstat's rig test (tests/integration/65-kvmstat.sh) and benchmark.
+ * Runs in L2 as root with ooh.ko loaded. Each phase runs in a window of
+ * its own: ooh-kvmstat --split-on stats opens a window at every STATS
+ * hypercall, and the STATS reply counts the STATS hypercalls made so far,
+ * so the window a phase ran in is known here exactly and printed:
+ *
+ *   OOH-KVMSTAT-PHASE ping window=W calls=N
+ *   OOH-KVMSTAT-PHASE spp-permit window=W writes=N
+ *   OOH-KVMSTAT-PHASE switches-epml window=W sched_in=S rounds=R hypercalls=H
+ *
+ * (hypercalls: what the guest's own counters say the window made, beside
+ * what ooh-kvmstat counts from L1.) Any failure: OOH-KVMSTAT-ERROR and
+ * status 1.
+ */
+#include <check.h>	/* user-hc.h asserts with it */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <ooh/dev-abi.h>
+#include "user-hc.h"
+
+static struct gpage hc_page;
+
+static void die(const char *what)
+{
+	printf("OOH-KVMSTAT-ERROR %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+/* A STATS hypercall: opens a window; returns that window's number. */
+static unsigned marker(void)
+{
+	struct ooh_hv_stats *st = (struct ooh_hv_stats *)(hc_page.va + 512);
+
+	if (hc_at(hc_page, 0, OOH_HC_STATS, 0, 0, hc_page.gpa + 512, sizeof(*st), 0, 0) != 0) {
+		errno = EIO;
+		die("STATS hypercall");
+	}
+	return (unsigned)st->hypercalls[OOH_HC_STATS];
+}
+
+static void phase_ping(unsigned n)
+{
+	unsigned w = marker();
+
+	for (unsigned i = 0; i < n; i++)
+		if (hc_at(hc_page, 0, OOH_HC_PING, 0, 0, 0, 0, 0, 0) != (int32_t)OOH_ABI_VERSION) {
+			errno = EIO;
+			die("PING");
+		}
+	printf("OOH-KVMSTAT-PHASE ping window=%u calls=%u\n", w, n);
+}
+
+/* n writes into the writable half of a page whose other half is refused. */
+static void phase_spp(int dev, unsigned n)
+{
+	volatile uint8_t *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct ooh_spp_range r = { .nr_pages = 1, .mask = 0x0000ffffu };
+	unsigned w;
+
+	if (p == MAP_FAILED)
+		die("mmap");
+	p[0] = 1;
+	r.addr = (uintptr_t)p;
+	if (ioctl(dev, OOH_IOC_SPP_PROTECT, &r))
+		die("SPP_PROTECT");
+	w = marker();
+	for (unsigned i = 0; i < n; i++)
+		p[(i % 16) * 128 + 1] = (uint8_t)(i + 1);
+	for (unsigned i = 0; i < 16 && i < n; i++) {
+		unsigned last = i + (n - 1 - i) / 16 * 16;	/* the last i' = i mod 16 */
+
+		if (p[i * 128 + 1] != (uint8_t)(last + 1)) {
+			errno = EIO;
+			die("permitted SPP write lost");
+		}
+	}
+	(void)marker();	/* the release is not the phase's */
+	if (ioctl(dev, OOH_IOC_SPP_RELEASE, &r))
+		die("SPP_RELEASE");
+	munmap((void *)p, PAGE);
+	printf("OOH-KVMSTAT-PHASE spp-permit window=%u writes=%u\n", w, n);
+}
+
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		die("sched_setaffinity");
+}
+
+/*
+ * The target and this process ping-pong over pipes on one CPU: every round
+ * switches the target in and out once. The window is the one opened by
+ * the first STATS ioctl's hypercall and closed by the second's.
+ */
+static void phase_switches(uint32_t mode, unsigned rounds)
+{
+	const char *name = mode == OOH_MODE_EPML ? "epml" : "spml";
+	struct ooh_open_session o = { .mode = mode, .log_bytes = 1u << 20 };
+	struct ooh_session_stats a, b;
+	int to[2], from[2], dev;
+	unsigned w;
+	pid_t t;
+	char c = 0;
+
+	pin(0);
+	if (pipe(to) || pipe(from))
+		die("pipe");
+	t = fork();
+	if (t == 0) {
+		while (read(to[0], &c, 1) == 1 && write(from[1], &c, 1) == 1)
+			;
+		_exit(0);
+	}
+	dev = open("/dev/ooh", O_RDWR);
+	if (dev < 0)
+		die("/dev/ooh");
+	o.pid = t;
+	if (ioctl(dev, OOH_IOC_OPEN_SESSION, &o) || ioctl(dev, OOH_IOC_START))
+		die("session");
+	w = marker() + 1;	/* the next STATS hypercall is the first ioctl's */
+	if (ioctl(dev, OOH_IOC_STATS, &a))
+		die("STATS");
+	for (unsigned i = 0; i < rounds; i++)
+		if (write(to[1], &c, 1) != 1 || read(from[0], &c, 1) != 1)
+			die("ping-pong");
+	if (ioctl(dev, OOH_IOC_STATS, &b))
+		die("STATS");
+	if (marker() != w + 2) {
+		errno = EAGAIN;
+		die("another STATS hypercall ran in the window");
+	}
+	printf("OOH-KVMSTAT-PHASE switches-%s window=%u sched_in=%llu rounds=%u hypercalls=%llu\n",
+	       name, w, (unsigned long long)(b.sched_in - a.sched_in), rounds,
+	       (unsigned long long)(b.hv_hypercalls - a.hv_hypercalls - 1));
+	close(dev);
+	close(to[1]);
+	waitpid(t, NULL, 0);
+	close(to[0]);
+	close(from[0]);
+	close(from[1]);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned pings = argc > 1 ? (unsigned)atoi(argv[1]) : 1000;
+	unsigned writes = argc > 2 ? (unsigned)atoi(argv[2]) : 1000;
+	unsigned rounds = argc > 3 ? (unsigned)atoi(argv[3]) : 1000;
+	int dev;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	pin(0);
+	hc_port_access();
+	hc_page = gpage();
+	phase_ping(pings);
+	dev = open("/dev/ooh", O_RDWR);
+	if (dev < 0)
+		die("/dev/ooh");
+	phase_spp(dev, writes);
+	close(dev);
+	phase_switches(OOH_MODE_EPML, rounds);
+	phase_switches(OOH_MODE_SPML, rounds);
+	printf("OOH-KVMSTAT-DONE\n");
+	return 0;
+}
