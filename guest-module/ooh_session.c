@@ -51,6 +51,7 @@
 #include <ooh/hv-abi.h>
 
 #include "ooh.h"
+#include "ooh_trace.h"
 
 #define OOH_DEFAULT_LOG_BYTES	(1u << 20)
 #define OOH_MAX_MODULE_LOG	(PAGE_SIZE << (MAX_ORDER - 1))
@@ -133,6 +134,7 @@ static void ooh_ctx_sched_in(struct preempt_notifier *pn, int cpu)
 		return;
 	ooh_shadow_sched_in(id, cpu);
 	atomic64_inc(&ctx->sched_in);
+	trace_ooh_epml_switch(id, cpu, true);
 }
 
 static void ooh_ctx_sched_out(struct preempt_notifier *pn,
@@ -142,8 +144,11 @@ static void ooh_ctx_sched_out(struct preempt_notifier *pn,
 	u32 id = READ_ONCE(ctx->id);
 
 	if (id) {
-		ooh_shadow_sched_out(id, smp_processor_id());
+		int cpu = smp_processor_id();
+
+		ooh_shadow_sched_out(id, cpu);
 		atomic64_inc(&ctx->sched_out);
+		trace_ooh_epml_switch(id, cpu, false);
 	}
 	/* The task's last switch: its notifier list is never walked again. */
 	if (READ_ONCE(current->__state) == TASK_DEAD)
@@ -966,11 +971,13 @@ unlock:
 	return 0;
 }
 
+/* One COLLECT on an open session: one ooh_collect event, failed or not. */
 static long ooh_collect(struct ooh_session *s, void __user *arg)
 {
+	u64 hypercalls = s->stats.hypercalls, n = 0, total = 0, seq = 0;
+	u32 flags = OOH_COLLECT_F_CONTINUE;
 	struct ooh_collect c;
-	u64 n;
-	int ret;
+	int ret = 0;
 
 	if (copy_from_user(&c, arg, sizeof(c)))
 		return -EFAULT;
@@ -980,25 +987,37 @@ static long ooh_collect(struct ooh_session *s, void __user *arg)
 	if (!s->open)
 		return -ENOTCONN;
 	if (!(c.flags & OOH_COLLECT_F_CONTINUE) || !s->pending_valid) {
+		flags = 0;
 		ret = ooh_build_interval(s, c.start, c.end);
 		if (ret)
-			return ret;
+			goto out;
 	}
 	n = min_t(u64, c.count, s->nr_pending - s->next_out);
 	if (n && copy_to_user(u64_to_user_ptr(c.buf), s->pending + s->next_out,
-			      n * sizeof(u64)))
-		return -EFAULT;
+			      n * sizeof(u64))) {
+		n = 0;
+		ret = -EFAULT;
+		goto out;
+	}
 	s->next_out += n;
 	s->stats.reported += n;
+	total = s->nr_pending;
+	seq = s->pending_seq;
 	c.count = n;
-	c.total = s->nr_pending;
-	c.seq = s->pending_seq;
+	c.total = total;
+	c.seq = seq;
 	c.flags = s->pending_overflow ? OOH_COLLECT_F_OVERFLOW : 0;
 	if (s->next_out < s->nr_pending)
 		c.flags |= OOH_COLLECT_F_MORE;
 	else
 		s->pending_valid = false;
-	return copy_to_user(arg, &c, sizeof(c)) ? -EFAULT : 0;
+	flags |= c.flags;
+	if (copy_to_user(arg, &c, sizeof(c)))
+		ret = -EFAULT;
+out:
+	trace_ooh_collect(s->id, ret, n, total, seq, flags,
+			  (u32)(s->stats.hypercalls - hypercalls));
+	return ret;
 }
 
 /* ---- session life ---- */
@@ -1157,6 +1176,7 @@ static long ooh_start(struct ooh_session *s)
 	s->late = false;
 	s->queued_at_start = s->mode == OOH_MODE_EPML && ooh_ctx_any_queued(s);
 	s->started = true;
+	trace_ooh_session_start(s->id, s->mode, s->pid, s->log_bytes);
 	return 0;
 }
 

@@ -51,6 +51,7 @@
 #include <ooh/hv-abi.h>
 
 #include "ooh.h"
+#include "ooh_trace.h"
 
 #define OOH_SPP_BATCH	(PAGE_SIZE / sizeof(struct ooh_spp_entry))
 #define OOH_SPP_RING	16
@@ -513,6 +514,7 @@ static int ooh_spp_ctx_get(struct file *file, struct ooh_spp_ctx **out)
 	spin_unlock(&ooh_spp_lock);
 	WRITE_ONCE(*slot, ctx);
 	mutex_unlock(&ooh_spp_ctx_mutex);
+	trace_ooh_session_start(0, OOH_TRACE_MODE_SPP, NULL, 0);
 	*out = ctx;
 	return 0;
 }
@@ -911,6 +913,8 @@ static void ooh_spp_signal(struct callback_head *cb)
 	struct ooh_spp_ctx *ctx = NULL;
 	struct ooh_spp_pg *pg;
 	unsigned long va = 0, flags;
+	u64 gpa = w->gpa;
+	bool emulated = w->va;
 	sigset_t set;
 
 	spin_lock_irqsave(&ooh_spp_tw_lock, flags);
@@ -927,10 +931,14 @@ static void ooh_spp_signal(struct callback_head *cb)
 	if (w->va)
 		va = w->va;
 	kfree(w);
-	if (!ctx && !va)
-		return; /* unprotected meanwhile: nobody to tell */
+	if (!ctx && !va) {
+		/* unprotected meanwhile: nobody to tell */
+		trace_ooh_spp_violation(0, gpa, OOH_TRACE_SPP_STALE);
+		return;
+	}
 	if (ctx && ctx->mm != current->mm) {
 		atomic64_inc(&ctx->foreign);
+		trace_ooh_spp_violation(va, gpa, OOH_TRACE_SPP_FOREIGN);
 		pr_info_ratelimited("%s[%d]: refused write to SPP-protected memory of another process\n",
 				    current->comm, task_pid_nr(current));
 		return;
@@ -950,6 +958,8 @@ static void ooh_spp_signal(struct callback_head *cb)
 		sigprocmask(SIG_UNBLOCK, &set, NULL);
 	}
 	send_sig_info(SIGSEGV, &info, current);
+	trace_ooh_spp_violation(va, gpa, emulated ? OOH_TRACE_SPP_EMULATED :
+				OOH_TRACE_SPP_SIGNAL);
 }
 
 /* The vector of the page at va of the current process, if protected. */
