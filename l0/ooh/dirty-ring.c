@@ -7,6 +7,7 @@
  * again. Then it hands the GFNs to the sessions (session.c).
  */
 #include "ooh.h"
+#include "../probes.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -37,14 +38,16 @@ static bool entry_gfn(struct l0_ooh *ooh, const struct kvm_dirty_gfn *e, uint64_
 	return l0_ooh_slot_gfn(ooh, e->slot, e->offset, gfn);
 }
 
-static void collect_ring(struct l0_ooh *ooh, int i, bool *lost)
+/* Returns the entries taken off vCPU i's ring (each one KVM will reset). */
+static uint32_t collect_ring(struct l0_ooh *ooh, int i, bool *lost)
 {
 	struct l0_ooh_vcpu *v = &ooh->vcpu[i];
 	uint32_t mask = ooh->ring_entries - 1;
+	uint32_t n;
 
 	if (!v->ring)
-		return;
-	for (uint32_t n = 0; n < ooh->ring_entries; n++) {
+		return 0;
+	for (n = 0; n < ooh->ring_entries; n++) {
 		struct kvm_dirty_gfn *e = &v->ring[v->next & mask];
 		uint32_t flags = __atomic_load_n(&e->flags, __ATOMIC_ACQUIRE);
 		uint64_t gfn;
@@ -59,6 +62,7 @@ static void collect_ring(struct l0_ooh *ooh, int i, bool *lost)
 		__atomic_store_n(&e->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
 		v->next++;
 	}
+	return n;
 }
 
 static bool any_epml_active(struct l0_ooh *ooh)
@@ -78,6 +82,7 @@ static void harvest(struct l0_ooh *ooh, struct l0_vcpu *self, bool stop_others, 
 {
 	struct l0_vm *vm = ooh->vm;
 	uint64_t seen[L0_MAX_VCPUS];
+	uint64_t entries = 0;
 	bool lost = false;
 
 	ooh->stats.harvests++;
@@ -85,7 +90,7 @@ static void harvest(struct l0_ooh *ooh, struct l0_vcpu *self, bool stop_others, 
 	if (stop_others)
 		l0_ooh_world_stop(ooh, self);
 	for (int i = 0; i < vm->nr_vcpus; i++)
-		collect_ring(ooh, i, &lost);
+		entries += collect_ring(ooh, i, &lost);
 	/* permitted writes to protected pages, done by l0 itself: KVM never saw them */
 	for (size_t k = 0; k < ooh->spp.nr_dirty; k++)
 		if (push_gfn(ooh, ooh->spp.dirty[k].gfn, ooh->spp.dirty[k].vcpu) != 0)
@@ -102,6 +107,8 @@ static void harvest(struct l0_ooh *ooh, struct l0_vcpu *self, bool stop_others, 
 	}
 	if (stop_others && !hold)
 		l0_ooh_world_resume(ooh);
+	/* ring entries only: l0's own SPP writes above are not KVM's to count */
+	L0_PROBE_HARVEST(self ? self->id : -1, entries);
 	ooh->stats.gfns_harvested += ooh->nr_gfns;
 	l0_ooh_host_note(ooh);
 	if (lost) {

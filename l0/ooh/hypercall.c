@@ -6,6 +6,7 @@
  * documented output argument) written back.
  */
 #include "ooh.h"
+#include "../probes.h"
 #include "../x86/x86.h"
 
 #include <stddef.h>
@@ -100,27 +101,43 @@ static int dispatch(struct l0_ooh *ooh, struct l0_vcpu *vcpu, struct ooh_hc_req 
 	}
 }
 
-int l0_ooh_hypercall(struct l0_ooh *ooh, struct l0_vcpu *vcpu, uint64_t gpa)
+/* The copied, valid request: dispatched, its answer written back into block. */
+static int32_t perform(struct l0_ooh *ooh, struct l0_vcpu *vcpu, struct ooh_hc_req *req,
+		       uint8_t *block)
 {
-	uint8_t *block = l0_gpa_to_host(&ooh->vm->mem, gpa, sizeof(struct ooh_hc_req));
-	struct ooh_hc_req req;
 	bool out_arg1 = false;
 	int32_t result;
 
-	if (!block) {
-		atomic_fetch_add(&ooh->bad_hypercalls, 1);
-		return -OOH_E_FAULT;
-	}
-	memcpy(&req, block, sizeof(req));
 	l0_ooh_lock(ooh, vcpu);
-	if (req.op < OOH_HC_NR_OPS)
-		ooh->stats.hypercalls[req.op]++;
-	result = dispatch(ooh, vcpu, &req, &out_arg1);
+	if (req->op < OOH_HC_NR_OPS)
+		ooh->stats.hypercalls[req->op]++;
+	result = dispatch(ooh, vcpu, req, &out_arg1);
 	l0_ooh_unlock(ooh);
 	if (result < 0)
 		atomic_fetch_add(&ooh->bad_hypercalls, 1);
 	if (out_arg1 && result == 0)
-		memcpy(block + offsetof(struct ooh_hc_req, arg[1]), &req.arg[1], sizeof(req.arg[1]));
+		memcpy(block + offsetof(struct ooh_hc_req, arg[1]), &req->arg[1], sizeof(req->arg[1]));
 	memcpy(block + offsetof(struct ooh_hc_req, result), &result, sizeof(result));
+	return result;
+}
+
+/*
+ * One probe pair per hypercall, bad block included, so a tracer's counts
+ * add up to the OUTs the guest made (ooh-kvmstat compares them with KVM's).
+ */
+int l0_ooh_hypercall(struct l0_ooh *ooh, struct l0_vcpu *vcpu, uint64_t gpa)
+{
+	uint8_t *block = l0_gpa_to_host(&ooh->vm->mem, gpa, sizeof(struct ooh_hc_req));
+	struct ooh_hc_req req = { .op = L0_PROBE_NO_OP };
+	int32_t result = -OOH_E_FAULT;
+
+	if (block)
+		memcpy(&req, block, sizeof(req));
+	else
+		atomic_fetch_add(&ooh->bad_hypercalls, 1);
+	L0_PROBE_HYPERCALL_ENTRY(vcpu->id, req.op, req.session, gpa);
+	if (block)
+		result = perform(ooh, vcpu, &req, block); /* changes only req.arg[1] */
+	L0_PROBE_HYPERCALL_RETURN(vcpu->id, req.op, req.session, result);
 	return result;
 }

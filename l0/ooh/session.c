@@ -8,6 +8,7 @@
  * page-table entries included, is checked to lie in guest RAM.
  */
 #include "ooh.h"
+#include "../probes.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,7 @@ static uint32_t pow2_floor(uint64_t n)
 	return p;
 }
 
-int l0_ooh_session_open(struct l0_ooh *ooh, uint32_t mode, uint64_t log_gpa,
+static int open_session(struct l0_ooh *ooh, uint32_t mode, uint64_t log_gpa,
 			uint64_t log_bytes, uint64_t root)
 {
 	struct l0_ooh_session *s;
@@ -88,6 +89,16 @@ int l0_ooh_session_open(struct l0_ooh *ooh, uint32_t mode, uint64_t log_gpa,
 	memset(log_header(ooh, s), 0, sizeof(struct ooh_log_header));
 	publish(ooh, id, s);
 	return (int)id;
+}
+
+/* The probe sees every outcome, refusals included. */
+int l0_ooh_session_open(struct l0_ooh *ooh, uint32_t mode, uint64_t log_gpa,
+			uint64_t log_bytes, uint64_t root)
+{
+	int result = open_session(ooh, mode, log_gpa, log_bytes, root);
+
+	L0_PROBE_SESSION_OPEN(result, mode);
+	return result;
 }
 
 /*
@@ -137,7 +148,7 @@ int l0_ooh_session_stop(struct l0_ooh *ooh, struct l0_vcpu *self, uint32_t id)
 	return 0;
 }
 
-int l0_ooh_session_close(struct l0_ooh *ooh, struct l0_vcpu *self, uint32_t id)
+static int close_session(struct l0_ooh *ooh, struct l0_vcpu *self, uint32_t id)
 {
 	struct l0_ooh_session *s = l0_ooh_session_get(ooh, id);
 
@@ -164,6 +175,14 @@ int l0_ooh_session_close(struct l0_ooh *ooh, struct l0_vcpu *self, uint32_t id)
 	}
 	memset(s, 0, sizeof(*s));
 	return 0;
+}
+
+int l0_ooh_session_close(struct l0_ooh *ooh, struct l0_vcpu *self, uint32_t id)
+{
+	int result = close_session(ooh, self, id);
+
+	L0_PROBE_SESSION_CLOSE(id, result);
+	return result;
 }
 
 int l0_ooh_session_set_root(struct l0_ooh *ooh, uint32_t id, uint64_t root)

@@ -18,6 +18,7 @@
  */
 #include "ooh.h"
 #include "../exit-codes.h"
+#include "../probes.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -540,6 +541,7 @@ static void report(struct l0_ooh *ooh, struct l0_vcpu *vcpu, uint64_t gpa, uint6
 	struct l0_ooh_vcpu *v = &ooh->vcpu[vcpu->id];
 	struct ooh_spp_violation *rec;
 
+	L0_PROBE_SPP_REFUSE(vcpu->id, write_gpa, len);
 	v->spp_seq++;
 	if (flags & OOH_SPP_V_EMULATION)
 		ooh->stats.spp_emulation_failures++;
@@ -738,6 +740,7 @@ int l0_ooh_spp_mmio(struct l0_vcpu *vcpu)
 				note_dirty(ooh, (p->gpa + p->len - 1) / PAGE, vcpu->id);
 		}
 		ooh->stats.spp_writes++;
+		L0_PROBE_SPP_PERMIT(vcpu->id, pieces[0].gpa, total);
 	} else {
 		report(ooh, vcpu, bad, pieces[0].gpa, total, 0);
 	}
