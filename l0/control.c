@@ -5,7 +5,7 @@
  * with "ok". New queries (dirty rate, working set) are new rows in the
  * command table. Clients are untrusted: lines are bounded, parsing never
  * reads past the line, unknown input gets an error reply. Replies grow as
- * needed and are never cut.
+ * needed (kvm-stats: several KiB) and are never cut.
  */
 #include "control.h"
 #include "exit-codes.h"
@@ -275,6 +275,38 @@ static void cmd_dirty_stop(struct l0_vm *vm, struct reply *r)
 	emit(r, "\"ok\":true");
 }
 
+/* "name":value,... of one stats fd, as last read */
+static void emit_kvm_stats(struct reply *r, const struct l0_kvm_stats *s, bool first)
+{
+	for (uint32_t i = 0; i < s->nr; i++)
+		emit(r, "%s\"%s\":%llu", first && i == 0 ? "" : ",", s->stat[i].name,
+		     (unsigned long long)s->value[i]);
+}
+
+/*
+ * KVM's own statistics (kvm-stats.c), read now: the VM's, then each
+ * vCPU's, one after the other while the guest runs (pause first for one
+ * consistent snapshot).
+ */
+static void cmd_kvm_stats(struct l0_vm *vm, struct reply *r)
+{
+	char why[160];
+
+	if (l0_vm_kvm_stats_read(vm, why, sizeof(why)) != 0) {
+		emit(r, "\"ok\":false,\"error\":\"kvm-stats unavailable: %s\"", why);
+		return;
+	}
+	emit(r, "\"ok\":true,\"vm\":{");
+	emit_kvm_stats(r, &vm->kvm_stats, true);
+	emit(r, "},\"vcpus\":[");
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		emit(r, "%s{\"id\":%d", i ? "," : "", i);
+		emit_kvm_stats(r, &vm->vcpu[i].kvm_stats, false);
+		emit(r, "}");
+	}
+	emit(r, "]");
+}
+
 static const struct {
 	const char *name;
 	void (*run)(struct l0_vm *vm, struct reply *r);
@@ -286,6 +318,7 @@ static const struct {
 	{ "dirty-start", cmd_dirty_start },
 	{ "dirty", cmd_dirty },
 	{ "dirty-stop", cmd_dirty_stop },
+	{ "kvm-stats", cmd_kvm_stats },
 };
 
 static void run_command(struct l0_vm *vm, const char *request, struct reply *r)
