@@ -4,7 +4,8 @@
  * and an optional "id" (echoed back); replies are single-line JSON objects
  * with "ok". New queries (dirty rate, working set) are new rows in the
  * command table. Clients are untrusted: lines are bounded, parsing never
- * reads past the line, unknown input gets an error reply.
+ * reads past the line, unknown input gets an error reply. Replies grow as
+ * needed (kvm-stats: several KiB) and are never cut.
  */
 #include "control.h"
 #include "exit-codes.h"
@@ -14,6 +15,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +23,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+
+/* How long a client may take to make room for a reply before it is dropped. */
+#define L0_CONTROL_SEND_TIMEOUT_MS 1000
 
 struct control_client {
 	int fd;
@@ -149,10 +155,29 @@ static bool get_id(const char *json, long long *id)
 
 /* --- commands --- */
 
+/* A reply being built: grows as emitted, so no reply is ever cut short. */
 struct reply {
 	char *buf;
 	size_t size, len;
+	bool failed;                /* out of memory: the whole reply is replaced */
 };
+
+static bool reserve(struct reply *r, size_t more)
+{
+	size_t size = r->size ? r->size : 256;
+	char *buf;
+
+	if (r->len + more < r->size)
+		return true;
+	while (size <= r->len + more)
+		size *= 2;
+	buf = realloc(r->buf, size);
+	if (!buf)
+		return false;
+	r->buf = buf;
+	r->size = size;
+	return true;
+}
 
 static void emit(struct reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void emit(struct reply *r, const char *fmt, ...)
@@ -160,13 +185,19 @@ static void emit(struct reply *r, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (r->len >= r->size)
+	if (r->failed)
 		return;
 	va_start(ap, fmt);
-	n = vsnprintf(r->buf + r->len, r->size - r->len, fmt, ap);
+	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
-	if (n > 0)
-		r->len = r->len + (size_t)n < r->size ? r->len + (size_t)n : r->size - 1;
+	if (n < 0 || !reserve(r, (size_t)n)) {
+		r->failed = true;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(r->buf + r->len, r->size - r->len, fmt, ap);
+	va_end(ap);
+	r->len += (size_t)n;
 }
 
 static const char *vm_state(struct l0_vm *vm)
@@ -244,6 +275,38 @@ static void cmd_dirty_stop(struct l0_vm *vm, struct reply *r)
 	emit(r, "\"ok\":true");
 }
 
+/* "name":value,... of one stats fd, as last read */
+static void emit_kvm_stats(struct reply *r, const struct l0_kvm_stats *s, bool first)
+{
+	for (uint32_t i = 0; i < s->nr; i++)
+		emit(r, "%s\"%s\":%llu", first && i == 0 ? "" : ",", s->stat[i].name,
+		     (unsigned long long)s->value[i]);
+}
+
+/*
+ * KVM's own statistics (kvm-stats.c), read now: the VM's, then each
+ * vCPU's, one after the other while the guest runs (pause first for one
+ * consistent snapshot).
+ */
+static void cmd_kvm_stats(struct l0_vm *vm, struct reply *r)
+{
+	char why[160];
+
+	if (l0_vm_kvm_stats_read(vm, why, sizeof(why)) != 0) {
+		emit(r, "\"ok\":false,\"error\":\"kvm-stats unavailable: %s\"", why);
+		return;
+	}
+	emit(r, "\"ok\":true,\"vm\":{");
+	emit_kvm_stats(r, &vm->kvm_stats, true);
+	emit(r, "},\"vcpus\":[");
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		emit(r, "%s{\"id\":%d", i ? "," : "", i);
+		emit_kvm_stats(r, &vm->vcpu[i].kvm_stats, false);
+		emit(r, "}");
+	}
+	emit(r, "]");
+}
+
 static const struct {
 	const char *name;
 	void (*run)(struct l0_vm *vm, struct reply *r);
@@ -255,36 +318,65 @@ static const struct {
 	{ "dirty-start", cmd_dirty_start },
 	{ "dirty", cmd_dirty },
 	{ "dirty-stop", cmd_dirty_stop },
+	{ "kvm-stats", cmd_kvm_stats },
 };
 
-size_t l0_control_execute(struct l0_vm *vm, const char *request, char *reply, size_t reply_size)
+static void run_command(struct l0_vm *vm, const char *request, struct reply *r)
 {
-	struct reply r = { reply, reply_size, 0 };
 	char cmd[32];
-	long long id;
-	bool known = false;
 
-	if (reply_size == 0)
-		return 0;
-	reply[0] = '\0';
-	emit(&r, "{");
-	if (get_id(request, &id))
-		emit(&r, "\"id\":%lld,", id);
 	if (!get_word(request, "cmd", cmd, sizeof(cmd))) {
-		emit(&r, "\"ok\":false,\"error\":\"expected {\\\"cmd\\\": \\\"...\\\"}\"}");
-		return r.len;
+		emit(r, "\"ok\":false,\"error\":\"expected {\\\"cmd\\\": \\\"...\\\"}\"");
+		return;
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(cmd, commands[i].name) == 0) {
-			commands[i].run(vm, &r);
-			known = true;
-			break;
+			commands[i].run(vm, r);
+			return;
 		}
 	}
-	if (!known)
-		emit(&r, "\"ok\":false,\"error\":\"unknown command\"");
+	emit(r, "\"ok\":false,\"error\":\"unknown command\"");
+}
+
+char *l0_control_reply(struct l0_vm *vm, const char *request, size_t *len)
+{
+	struct reply r = { 0 };
+	long long id;
+
+	emit(&r, "{");
+	if (get_id(request, &id))
+		emit(&r, "\"id\":%lld,", id);
+	run_command(vm, request, &r);
 	emit(&r, "}");
-	return r.len;
+	if (r.failed) {
+		free(r.buf);
+		return NULL;
+	}
+	*len = r.len;
+	return r.buf;
+}
+
+static const char no_memory[] = "{\"ok\":false,\"error\":\"out of memory\"}";
+
+size_t l0_control_execute(struct l0_vm *vm, const char *request, char *reply, size_t reply_size)
+{
+	static const char too_long[] = "{\"ok\":false,\"error\":\"reply too long\"}";
+	size_t len = sizeof(no_memory) - 1;
+	char *full = l0_control_reply(vm, request, &len);
+	const char *out = full ? full : no_memory;
+
+	if (reply_size == 0) {
+		free(full);
+		return 0;
+	}
+	if (len >= reply_size) { /* a whole error reply, or nothing: never a cut one */
+		out = too_long;
+		len = sizeof(too_long) - 1 < reply_size ? sizeof(too_long) - 1 : 0;
+	}
+	memcpy(reply, out, len);
+	reply[len] = '\0';
+	free(full);
+	return len;
 }
 
 static void drop_client(struct control_client *c)
@@ -294,18 +386,55 @@ static void drop_client(struct control_client *c)
 	c->used = 0;
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* All of buf, waiting for room until deadline (CLOCK_MONOTONIC ms). */
+static bool send_all(int fd, const char *buf, size_t len, int64_t deadline)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		int64_t left;
+
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		left = deadline - now_ms();
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) || left <= 0)
+			return false;
+		if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A big reply (kvm-stats on many vCPUs) may not fit the socket buffer at
+ * once: the run loop waits a little for the client to read. A client that
+ * does not is dropped; it may then see its last line without the newline
+ * that ends every complete reply, never a line that looks complete.
+ */
 static void send_reply(struct control_client *c, const char *reply, size_t len)
 {
-	/* Replies are short; a client that does not read them is dropped. */
-	if (send(c->fd, reply, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len ||
-	    send(c->fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
+	int64_t deadline = now_ms() + L0_CONTROL_SEND_TIMEOUT_MS;
+
+	if (!send_all(c->fd, reply, len, deadline) || !send_all(c->fd, "\n", 1, deadline))
 		drop_client(c);
 }
 
 static void serve_client(struct control_client *c, struct l0_vm *vm)
 {
 	ssize_t n = recv(c->fd, c->line + c->used, sizeof(c->line) - 1 - c->used, MSG_DONTWAIT);
-	char reply[1024];
 	char *nl;
 
 	if (n <= 0) {
@@ -316,11 +445,16 @@ static void serve_client(struct control_client *c, struct l0_vm *vm)
 	c->used += (size_t)n;
 	c->line[c->used] = '\0';
 	while (c->fd >= 0 && (nl = memchr(c->line, '\n', c->used))) {
-		size_t len;
+		size_t len = 0;
+		char *reply;
 
 		*nl = '\0';
-		len = l0_control_execute(vm, c->line, reply, sizeof(reply));
-		send_reply(c, reply, len);
+		reply = l0_control_reply(vm, c->line, &len);
+		if (reply)
+			send_reply(c, reply, len);
+		else
+			send_reply(c, no_memory, sizeof(no_memory) - 1);
+		free(reply);
 		if (c->fd < 0)
 			return;
 		c->used -= (size_t)(nl + 1 - c->line);

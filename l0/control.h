@@ -23,8 +23,16 @@ int l0_control_fill_pollfds(struct l0_control *ctl, struct pollfd *fds, int max)
 void l0_control_handle(struct l0_control *ctl, struct l0_vm *vm, const struct pollfd *fds, int nr);
 
 /*
- * One request line in, one reply line out (no newline), for tests and for
- * the socket. Returns the reply length.
+ * One request line in, one reply line out: a malloc'd, NUL-terminated JSON
+ * object without the newline, as long as it needs to be (*len: its
+ * length). NULL only when out of memory.
+ */
+char *l0_control_reply(struct l0_vm *vm, const char *request, size_t *len);
+
+/*
+ * The same into a caller's buffer (tests): the whole reply; if it does not
+ * fit, {"ok":false,"error":"reply too long"} if that fits, else "". Never a
+ * cut reply. Returns the length written.
  */
 size_t l0_control_execute(struct l0_vm *vm, const char *request, char *reply, size_t reply_size);
 

@@ -31,6 +31,7 @@ int l0_vcpu_create(struct l0_vm *vm, int id)
 		return L0_EXIT_INTERNAL;
 	}
 	vm->nr_vcpus = id + 1;
+	l0_vcpu_kvm_stats_init(vcpu); /* now: later KVM_RUN would make it wait */
 	vcpu->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
 	if (vcpu->run == MAP_FAILED) {
 		vcpu->run = NULL;
@@ -44,6 +45,7 @@ int l0_vcpu_create(struct l0_vm *vm, int id)
 
 void l0_vcpu_destroy(struct l0_vcpu *vcpu)
 {
+	l0_kvm_stats_close(&vcpu->kvm_stats);
 	if (vcpu->run)
 		munmap(vcpu->run, vcpu->vm->run_size);
 	if (vcpu->fd > 0)

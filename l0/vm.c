@@ -161,6 +161,7 @@ struct l0_vm *l0_vm_create(const struct l0_vm_config *cfg, int *exit_code)
 	if (err)
 		goto fail;
 	vm->on_kvm_pvm = l0_x86_host_is_kvm_pvm();
+	l0_vm_kvm_stats_init(vm);
 	err = l0_memory_init(&vm->mem, cfg->mem_size, cfg->hugepages, cfg->numa_node);
 	if (err)
 		goto fail;
@@ -219,6 +220,7 @@ void l0_vm_destroy(struct l0_vm *vm)
 	l0_ooh_vm_destroy(vm);
 	for (int i = 0; i < vm->nr_vcpus; i++)
 		l0_vcpu_destroy(&vm->vcpu[i]);
+	l0_kvm_stats_close(&vm->kvm_stats);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)

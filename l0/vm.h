@@ -8,6 +8,7 @@
 #define L0_VM_H
 
 #include "bus.h"
+#include "kvm-stats.h"
 #include "memory.h"
 #include "serial.h"
 
@@ -63,6 +64,7 @@ struct l0_vcpu {
 	uint64_t halt_rip;		/* where it halted (0: never started), for the report */
 	atomic_ulong nr_exits;
 	bool parked;                /* under vm->lock */
+	struct l0_kvm_stats kvm_stats; /* KVM's own, for kvm-stats (control thread) */
 };
 
 struct l0_ooh;
@@ -94,6 +96,7 @@ struct l0_vm {
 	bool running;
 	uint8_t rtc_index;          /* CMOS index register (x86/legacy.c) */
 	struct l0_ooh *ooh;         /* OoH virtual hardware (ooh/), NULL if off */
+	struct l0_kvm_stats kvm_stats; /* KVM's own, for kvm-stats (control thread) */
 };
 
 /* Returns NULL and sets *exit_code (an L0_EXIT_*) on failure. */
