@@ -61,7 +61,15 @@ struct thread_state {
 
 MAP(threads, BPF_MAP_TYPE_HASH, __u32, struct thread_state, 4096);
 MAP(windows, BPF_MAP_TYPE_HASH, __u32, __u32, 1024);	/* tgid -> window */
-MAP(busy, BPF_MAP_TYPE_HASH, __u32, __u32, 1024);	/* tgid -> op + 1 in a hypercall */
+/* A VM's hypercall in progress (l0 runs one at a time per VM). */
+struct busy {
+	__u32 op;		/* op + 1, or 0 */
+	__u32 pad;
+	__u64 intrs;		/* the VM's KVM_EXIT_INTR count when it started */
+};
+
+MAP(busy, BPF_MAP_TYPE_HASH, __u32, struct busy, 1024);	/* tgid -> */
+MAP(intrs, BPF_MAP_TYPE_HASH, __u32, __u64, 1024);	/* tgid -> KVM_EXIT_INTR returns */
 MAP(exits, BPF_MAP_TYPE_HASH, struct kvmstat_exit_key, struct kvmstat_lat, 16384);
 MAP(vcpus, BPF_MAP_TYPE_HASH, struct kvmstat_vcpu_key, struct kvmstat_vcpu_val, 16384);
 MAP(uexits, BPF_MAP_TYPE_HASH, struct kvmstat_uexit_key, __u64, 16384);
@@ -206,7 +214,7 @@ SEC("tp/kvm/kvm_userspace_exit")
 int on_kvm_userspace_exit(struct trace_event_raw_kvm_userspace_exit *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, *in_op;
+	__u32 tgid = id >> 32;
 	struct thread_state *st = vcpu_thread();
 	struct kvmstat_uexit_key k;
 	__u64 *n;
@@ -221,14 +229,11 @@ int on_kvm_userspace_exit(struct trace_event_raw_kvm_userspace_exit *ctx)
 	n = get(&uexits, &k);
 	if (n)
 		__sync_fetch_and_add(n, 1);
-	/* KVM_EXIT_INTR while another vCPU is in a hypercall: that op's kick */
-	in_op = bpf_map_lookup_elem(&busy, &tgid);
-	if (k.reason == 10 && in_op && *in_op) {
-		struct kvmstat_op_key ok = { tgid, *in_op - 1, ~0u, k.window };
-		struct kvmstat_op_val *v = get(&ops, &ok);
+	if (k.reason == 10) {	/* KVM_EXIT_INTR: a signal, l0's kicks among them */
+		__u64 *i = get(&intrs, &tgid);
 
-		if (v)
-			__sync_fetch_and_add(&v->kicks, 1);
+		if (i)
+			__sync_fetch_and_add(i, 1);
 	}
 	return 1;
 }
@@ -323,22 +328,27 @@ int BPF_USDT(on_hypercall_entry, __u32 vcpu, __u32 op, __u32 session, __u64 gpa)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32, o;
 	struct thread_state *st = vcpu_thread();
+	struct busy b = { 0 };
+	__u64 *i;
 
 	o = op < KVMSTAT_OP_HC_MAX ? op : KVMSTAT_OP_BAD_HC;
 	if (!op_begin(o, split_op >= 0 && op == (__u32)split_op))
 		return 0;
 	if (st)
 		st->hc_ns = bpf_ktime_get_ns();
-	o += 1;
-	bpf_map_update_elem(&busy, &tgid, &o, BPF_ANY);
+	b.op = o + 1;
+	i = bpf_map_lookup_elem(&intrs, &tgid);
+	b.intrs = i ? *i : 0;
+	bpf_map_update_elem(&busy, &tgid, &b, BPF_ANY);
 	return 0;
 }
 
 SEC("usdt")
 int BPF_USDT(on_hypercall_return, __u32 vcpu, __u32 op, __u32 session, __s32 result)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32, idle = 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct thread_state *st = vcpu_thread();
+	struct busy idle = { 0 };
 	struct kvmstat_op_key k;
 	struct kvmstat_op_val *v;
 
@@ -373,6 +383,16 @@ int BPF_USDT(on_harvest, __s32 vcpu, __u64 entries)
 	if (k.op == KVMSTAT_OP_HARVEST)
 		__sync_fetch_and_add(&v->calls, 1);
 	__sync_fetch_and_add(&v->ring_entries, entries);
+	if (st && st->op) {
+		/* the vCPUs this harvest stopped returned from KVM_RUN for its signal */
+		struct busy *b = bpf_map_lookup_elem(&busy, &tgid);
+		__u64 *i = bpf_map_lookup_elem(&intrs, &tgid);
+
+		if (b && b->op && i) {
+			__sync_fetch_and_add(&v->kicks, *i - b->intrs);
+			b->intrs = *i;
+		}
+	}
 	return 0;
 }
 

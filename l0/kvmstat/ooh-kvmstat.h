@@ -75,9 +75,10 @@ struct kvmstat_uexit_key {
 
 /*
  * OoH operations, from ooh-l0's USDT probes. exits and user_exits are the
- * exits that brought the vCPU to l0 for the op (the trapping exit is
- * counted with its kvm_exit reason in by_reason), kicks the other vCPUs'
- * KVM_RUN returns (KVM_EXIT_INTR) while the op ran; l0 is the time from
+ * exits that brought the vCPU to l0 for the op (the key's reason is the
+ * trapping exit's); kicks, for a hypercall that harvested, the VM's
+ * KVM_RUN returns for a signal (KVM_EXIT_INTR) between its start and its
+ * harvest: the other vCPUs the harvest stopped; l0 is the time from
  * KVM_RUN's return to the vCPU's next entry (what the op cost the vCPU),
  * handler_ns the time inside l0's hypercall handler.
  */

@@ -9,13 +9,13 @@
  *
  *   OOH-KVMSTAT-PHASE ping window=W calls=N
  *   OOH-KVMSTAT-PHASE spp-permit window=W writes=N
- *   OOH-KVMSTAT-PHASE switches-epml window=W sched_in=S rounds=R hypercalls=H
+ *   OOH-KVMSTAT-PHASE switches-epml window=W switches=N sched_in=S rounds=R hypercalls=H
  *
- * (hypercalls: what the guest's own counters say the window made, beside
- * what ooh-kvmstat counts from L1.) Any failure: OOH-KVMSTAT-ERROR and
+ * (switches: the target's context switches, from /proc; sched_in: those
+ * ooh.ko's EPML hook saw; hypercalls: what the guest's own counters say
+ * the window made, beside what ooh-kvmstat counts from L1.) Any failure: OOH-KVMSTAT-ERROR and
  * status 1.
  */
-#include <check.h>	/* user-hc.h asserts with it */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -95,6 +95,25 @@ static void phase_spp(int dev, unsigned n)
 	printf("OOH-KVMSTAT-PHASE spp-permit window=%u writes=%u\n", w, n);
 }
 
+/* The context switches of process pid so far (switches out, per the kernel). */
+static unsigned long long ctxt_switches(pid_t pid)
+{
+	char path[64], line[128];
+	unsigned long long n, sum = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	if (!f)
+		die(path);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "voluntary_ctxt_switches: %llu", &n) == 1 ||
+		    sscanf(line, "nonvoluntary_ctxt_switches: %llu", &n) == 1)
+			sum += n;
+	fclose(f);
+	return sum;
+}
+
 static void pin(int cpu)
 {
 	cpu_set_t set;
@@ -115,6 +134,7 @@ static void phase_switches(uint32_t mode, unsigned rounds)
 	const char *name = mode == OOH_MODE_EPML ? "epml" : "spml";
 	struct ooh_open_session o = { .mode = mode, .log_bytes = 1u << 20 };
 	struct ooh_session_stats a, b;
+	unsigned long long switches;
 	int to[2], from[2], dev;
 	unsigned w;
 	pid_t t;
@@ -124,11 +144,17 @@ static void phase_switches(uint32_t mode, unsigned rounds)
 	if (pipe(to) || pipe(from))
 		die("pipe");
 	t = fork();
+	if (t < 0)
+		die("fork");
 	if (t == 0) {
+		close(to[1]);	/* EOF on to[0] once the parent closes its end */
+		close(from[0]);
 		while (read(to[0], &c, 1) == 1 && write(from[1], &c, 1) == 1)
 			;
 		_exit(0);
 	}
+	close(to[0]);
+	close(from[1]);
 	dev = open("/dev/ooh", O_RDWR);
 	if (dev < 0)
 		die("/dev/ooh");
@@ -138,24 +164,24 @@ static void phase_switches(uint32_t mode, unsigned rounds)
 	w = marker() + 1;	/* the next STATS hypercall is the first ioctl's */
 	if (ioctl(dev, OOH_IOC_STATS, &a))
 		die("STATS");
+	switches = ctxt_switches(t);
 	for (unsigned i = 0; i < rounds; i++)
 		if (write(to[1], &c, 1) != 1 || read(from[0], &c, 1) != 1)
 			die("ping-pong");
+	switches = ctxt_switches(t) - switches;
 	if (ioctl(dev, OOH_IOC_STATS, &b))
 		die("STATS");
 	if (marker() != w + 2) {
 		errno = EAGAIN;
 		die("another STATS hypercall ran in the window");
 	}
-	printf("OOH-KVMSTAT-PHASE switches-%s window=%u sched_in=%llu rounds=%u hypercalls=%llu\n",
-	       name, w, (unsigned long long)(b.sched_in - a.sched_in), rounds,
+	printf("OOH-KVMSTAT-PHASE switches-%s window=%u switches=%llu sched_in=%llu rounds=%u hypercalls=%llu\n",
+	       name, w, switches, (unsigned long long)(b.sched_in - a.sched_in), rounds,
 	       (unsigned long long)(b.hv_hypercalls - a.hv_hypercalls - 1));
 	close(dev);
 	close(to[1]);
-	waitpid(t, NULL, 0);
-	close(to[0]);
 	close(from[0]);
-	close(from[1]);
+	waitpid(t, NULL, 0);
 }
 
 int main(int argc, char **argv)
@@ -163,20 +189,27 @@ int main(int argc, char **argv)
 	unsigned pings = argc > 1 ? (unsigned)atoi(argv[1]) : 1000;
 	unsigned writes = argc > 2 ? (unsigned)atoi(argv[2]) : 1000;
 	unsigned rounds = argc > 3 ? (unsigned)atoi(argv[3]) : 1000;
+	const char *why;
 	int dev;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	pin(0);
-	hc_port_access();
-	hc_page = gpage();
+	if (ioperm(OOH_HC_PORT, 4, 1))
+		die("ioperm");
+	if (gpage_try(&hc_page, &why))
+		die(why);
+	/* a fork would make it copy-on-write: our next store, a new frame */
+	if (madvise(hc_page.va, PAGE, MADV_DONTFORK))
+		die("madvise");
 	phase_ping(pings);
+	phase_switches(OOH_MODE_EPML, rounds);
+	phase_switches(OOH_MODE_SPML, rounds);
+	/* last: ooh.ko may clear sub-page protection after the file is closed */
 	dev = open("/dev/ooh", O_RDWR);
 	if (dev < 0)
 		die("/dev/ooh");
 	phase_spp(dev, writes);
 	close(dev);
-	phase_switches(OOH_MODE_EPML, rounds);
-	phase_switches(OOH_MODE_SPML, rounds);
 	printf("OOH-KVMSTAT-DONE\n");
 	return 0;
 }

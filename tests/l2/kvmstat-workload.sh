@@ -14,4 +14,16 @@ if ! err=$(insmod "$OOH_MODULES/ooh.ko" 2>&1); then
 	ooh_fail l2-kvmstat-module-load "insmod: $err"
 	exit 1
 fi
-"$OOH_BIN/ooh-kvmstat-workload" ${OOH_KVMSTAT_WORKLOAD:-2000 1000 1000}
+# ooh.kvmstat_args=PINGS,WRITES,ROUNDS; ooh.kvmstat_sleep=SEC: stay up after
+args="2000 1000 1000" hold=0
+for arg in $(cat /proc/cmdline); do
+	case $arg in
+	ooh.kvmstat_args=*) args=$(echo "${arg#ooh.kvmstat_args=}" | tr , ' ') ;;
+	ooh.kvmstat_sleep=*) hold=${arg#ooh.kvmstat_sleep=} ;;
+	esac
+done
+# shellcheck disable=SC2086  # three numbers
+"$OOH_BIN/ooh-kvmstat-workload" $args
+status=$?
+sleep "$hold"
+exit $status
