@@ -410,4 +410,78 @@ int BPF_USDT(on_spp_refuse, __u32 vcpu, __u64 gpa, __u32 len)
 	return 0;
 }
 
+/*
+ * ooh.ko's tracepoints (--guest, inside a VM): records as ooh-kvmstat.h
+ * lays them out (ooh.ko has no BTF), checked against the format files by
+ * the tool before loading.
+ */
+MAP(sessions, BPF_MAP_TYPE_HASH, struct kvmstat_session_key, struct kvmstat_session_val, 1024);
+MAP(violations, BPF_MAP_TYPE_HASH, struct kvmstat_violation_key, __u64, 4096);
+
+/* session id -> the labels of its last start (mode, tracker, target) */
+MAP(session_labels, BPF_MAP_TYPE_HASH, __u32, struct kvmstat_session_key, 1024);
+
+/* A session's counters; before its start is seen, under its id and target only. */
+static __always_inline struct kvmstat_session_val *session(__u32 id, __s32 target)
+{
+	struct kvmstat_session_key *l = bpf_map_lookup_elem(&session_labels, &id);
+	struct kvmstat_session_key k = { .session = id, .target = target };
+
+	if (l)
+		k = *l;
+	return get(&sessions, &k);
+}
+
+SEC("tp/ooh/ooh_session_start")
+int on_ooh_session_start(struct ooh_session_start_rec *r)
+{
+	struct kvmstat_session_key k = { r->session, r->mode, r->tracker, r->target };
+	struct kvmstat_session_val *v;
+	__u32 id = r->session;
+
+	bpf_map_update_elem(&session_labels, &id, &k, BPF_ANY);
+	v = session(id, r->target);
+	if (v)
+		__sync_fetch_and_add(&v->n[KVMSTAT_S_STARTS], 1);
+	return 1;
+}
+
+SEC("tp/ooh/ooh_collect")
+int on_ooh_collect(struct ooh_collect_rec *r)
+{
+	struct kvmstat_session_val *v = session(r->session, 0);
+
+	if (!v)
+		return 1;
+	__sync_fetch_and_add(&v->n[KVMSTAT_S_COLLECTS], 1);
+	if (r->ret < 0)
+		__sync_fetch_and_add(&v->n[KVMSTAT_S_COLLECT_ERRORS], 1);
+	__sync_fetch_and_add(&v->n[KVMSTAT_S_PAGES], r->count);
+	if (r->flags & 4)	/* OOH_COLLECT_F_OVERFLOW */
+		__sync_fetch_and_add(&v->n[KVMSTAT_S_OVERFLOWS], 1);
+	__sync_fetch_and_add(&v->n[KVMSTAT_S_HYPERCALLS], r->hypercalls);
+	return 1;
+}
+
+SEC("tp/ooh/ooh_epml_switch")
+int on_ooh_epml_switch(struct ooh_epml_switch_rec *r)
+{
+	struct kvmstat_session_val *v = session(r->session, r->tgid);
+
+	if (v)
+		__sync_fetch_and_add(&v->n[r->in ? KVMSTAT_S_SWITCH_IN : KVMSTAT_S_SWITCH_OUT], 1);
+	return 1;
+}
+
+SEC("tp/ooh/ooh_spp_violation")
+int on_ooh_spp_violation(struct ooh_spp_violation_rec *r)
+{
+	struct kvmstat_violation_key k = { r->pid, r->action };
+	__u64 *n = get(&violations, &k);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	return 1;
+}
+
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

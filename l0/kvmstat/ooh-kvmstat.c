@@ -9,6 +9,7 @@
  */
 #include "ooh-kvmstat.skel.h"
 #include "names.h"
+#include "guest.h"
 #include "report.h"
 #include "verify.h"
 
@@ -48,7 +49,7 @@ struct options {
 	long count;
 	int split_op;
 	const char *l0_path, *output, *verify;
-	bool verbose;
+	bool verbose, guest;
 	char **command;
 	struct report_opts report;
 };
@@ -89,7 +90,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ooh-kvmstat [-p PID] [-c VCPU] [-i SEC] [-d SEC] [-n COUNT] [--json|--csv]\n"
-		"                   [--hist] [--split-on OP] [--l0 PATH] [-o FILE] [--verify SOCK] [-v]\n"
+		"                   [--hist] [--split-on OP] [--l0 PATH] [-o FILE] [--verify SOCK] [--guest] [-v]\n"
 		"                   [-- COMMAND [ARG...]]\n"
 		"Counts and times the VM exits of ooh-l0 VMs per vCPU, exit reason and OoH op.\n"
 		"  -p PID         watch this ooh-l0 (default: every VM on the machine)\n"
@@ -102,6 +103,8 @@ static void usage(FILE *f)
 		"  --split-on OP  a new window at each hypercall OP (name or number, e.g. stats)\n"
 		"  --l0 PATH      the ooh-l0 binary whose probes to use without -p\n"
 		"  -o FILE        reports to FILE instead of standard output\n"
+		"  --guest        inside a VM: ooh.ko's sessions (collects, EPML switches) and\n"
+		"                 refused SPP writes, from its tracepoints\n"
 		"  --verify SOCK  compare the counts with KVM's statistics of the ooh-l0 whose\n"
 		"                 control socket is SOCK (pauses the VM at start and end)\n"
 		"exit status: 0 ok, 1 error, 2 usage, 3 not permitted, 4 no BTF or programs refused,\n"
@@ -123,7 +126,7 @@ static int parse_seconds(const char *s, double *out)
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
-	enum { OPT_JSON = 256, OPT_CSV, OPT_HIST, OPT_SPLIT, OPT_L0, OPT_VERIFY };
+	enum { OPT_JSON = 256, OPT_CSV, OPT_HIST, OPT_SPLIT, OPT_L0, OPT_VERIFY, OPT_GUEST };
 	static const struct option longs[] = {
 		{ "pid", required_argument, 0, 'p' }, { "vcpu", required_argument, 0, 'c' },
 		{ "interval", required_argument, 0, 'i' }, { "duration", required_argument, 0, 'd' },
@@ -131,6 +134,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "csv", no_argument, 0, OPT_CSV }, { "hist", no_argument, 0, OPT_HIST },
 		{ "split-on", required_argument, 0, OPT_SPLIT }, { "l0", required_argument, 0, OPT_L0 },
 		{ "output", required_argument, 0, 'o' }, { "verify", required_argument, 0, OPT_VERIFY },
+		{ "guest", no_argument, 0, OPT_GUEST },
 		{ "verbose", no_argument, 0, 'v' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	char *end;
@@ -186,6 +190,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_VERIFY:
 			o->verify = optarg;
 			break;
+		case OPT_GUEST:
+			o->guest = true;
+			break;
 		case 'v':
 			o->verbose = true;
 			break;
@@ -203,6 +210,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		return fail(EXIT_USAGE, "-p and a command exclude each other");
 	if (o->count && !o->interval)
 		return fail(EXIT_USAGE, "-n needs -i");
+	if (o->guest && (o->pid || o->command || o->vcpu >= 0 || o->verify || o->split_op >= 0 ||
+			 o->l0_path))
+		return fail(EXIT_USAGE, "--guest counts ooh.ko's events: no -p, -c, --verify, --split-on, --l0, COMMAND");
 	if (o->verify && (o->command || o->vcpu >= 0))
 		return fail(EXIT_USAGE, "--verify watches a running ooh-l0's every vCPU: no COMMAND, no -c");
 	if (o->verify) {
@@ -374,6 +384,8 @@ static int map_fds(struct ooh_kvmstat *skel, int fds[NR_TABLES])
 	fds[T_VCPUS] = bpf_map__fd(skel->maps.vcpus);
 	fds[T_UEXITS] = bpf_map__fd(skel->maps.uexits);
 	fds[T_OPS] = bpf_map__fd(skel->maps.ops);
+	fds[T_SESSIONS] = bpf_map__fd(skel->maps.sessions);
+	fds[T_VIOLATIONS] = bpf_map__fd(skel->maps.violations);
 	return 0;
 }
 
@@ -459,8 +471,11 @@ static int watch(struct ooh_kvmstat *skel, const struct options *o, FILE *out, i
 }
 
 /* What must hold before anything is loaded; *tracing: where tracefs is. */
-static int preflight(const char **tracing)
+static int preflight(const char **tracing, bool guest)
 {
+	char msg[256];
+	int missing;
+
 	if (!may_trace())
 		return fail(EXIT_PERM, "needs root, or CAP_BPF and CAP_PERFMON");
 	if (access("/sys/kernel/btf/vmlinux", R_OK))
@@ -469,6 +484,11 @@ static int preflight(const char **tracing)
 	if (!*tracing)
 		return fail(EXIT_NO_TRACEPOINTS, "tracefs is not mounted and could not be (%s)",
 			    strerror(errno));
+	if (guest) {
+		if (guest_check_events(*tracing, msg, sizeof(msg), &missing))
+			return fail(missing ? EXIT_NO_TRACEPOINTS : EXIT_NO_BTF, "%s", msg);
+		return 0;
+	}
 	for (size_t i = 0; i < NR_TRACEPOINTS; i++)
 		if (tracepoints[i].required && !has_tracepoint(*tracing, tracepoints[i].name))
 			return fail(EXIT_NO_TRACEPOINTS, "no kvm:%s tracepoint in %s/events: is kvm loaded?",
@@ -482,6 +502,8 @@ static int find_binary(const struct options *o, char binary[PATH_MAX])
 	char self[PATH_MAX], *slash;
 
 	binary[0] = 0;
+	if (o->guest)
+		return 0;
 	if (o->pid) {
 		char exe[64];
 
@@ -505,6 +527,31 @@ static int find_binary(const struct options *o, char binary[PATH_MAX])
 	return 0;
 }
 
+static struct bpf_program *guest_prog(struct ooh_kvmstat *skel, size_t i)
+{
+	struct bpf_program *p[GUEST_NR_EVENTS] = {
+		skel->progs.on_ooh_session_start, skel->progs.on_ooh_collect,
+		skel->progs.on_ooh_epml_switch, skel->progs.on_ooh_spp_violation,
+	};
+
+	return p[i];
+}
+
+/* KVM's tracepoints and ooh-l0's probes, or (--guest) ooh.ko's tracepoints. */
+static void select_programs(struct ooh_kvmstat *skel, const char *tracing, bool guest)
+{
+	for (size_t i = 0; i < NR_TRACEPOINTS; i++)
+		if (guest || !has_tracepoint(tracing, tracepoints[i].name))
+			bpf_program__set_autoload(tracepoint_prog(skel, i), false);
+	for (size_t i = 0; i < sizeof(usdt_probes) / sizeof(usdt_probes[0]); i++)
+		if (guest)
+			bpf_program__set_autoload(*(struct bpf_program **)((char *)skel +
+								   usdt_probes[i].offset), false);
+	for (size_t i = 0; i < GUEST_NR_EVENTS; i++)
+		if (!guest)
+			bpf_program__set_autoload(guest_prog(skel, i), false);
+}
+
 static int load_and_attach(struct ooh_kvmstat *skel, const struct options *o, pid_t pid,
 			   const char *tracing, const char *binary)
 {
@@ -513,9 +560,7 @@ static int load_and_attach(struct ooh_kvmstat *skel, const struct options *o, pi
 	skel->rodata->targ_tgid = (__u32)pid;
 	skel->rodata->targ_vcpu = o->vcpu;
 	skel->rodata->split_op = o->split_op;
-	for (size_t i = 0; i < NR_TRACEPOINTS; i++)
-		if (!has_tracepoint(tracing, tracepoints[i].name))
-			bpf_program__set_autoload(tracepoint_prog(skel, i), false);
+	select_programs(skel, tracing, o->guest);
 	err = ooh_kvmstat__load(skel);
 	if (err)
 		return fail(bpf_failure(err), "the kernel refused ooh-kvmstat's programs (%s)%s",
@@ -528,6 +573,12 @@ static int load_and_attach(struct ooh_kvmstat *skel, const struct options *o, pi
 			return fail(bpf_failure(-errno), "cannot attach to kvm:%s: %s",
 				    tracepoints[i].name, strerror(errno));
 	}
+	for (size_t i = 0; o->guest && i < GUEST_NR_EVENTS; i++)
+		if (!bpf_program__attach(guest_prog(skel, i)))
+			return fail(bpf_failure(-errno), "cannot attach to ooh:%s: %s",
+				    guest_events[i], strerror(errno));
+	if (o->guest)
+		return 0;
 	if (!binary[0]) {
 		fprintf(stderr, "%s: no ooh-l0 binary found (--l0 PATH): KVM only, no OoH ops\n", prog);
 		return 0;
@@ -589,7 +640,7 @@ int main(int argc, char **argv)
 		return status;
 	verbose = o.verbose;
 	libbpf_set_print(libbpf_print);
-	status = preflight(&tracing);
+	status = preflight(&tracing, o.guest);
 	if (!status)
 		status = find_binary(&o, binary);
 	if (!status && o.output && !(out = fopen(o.output, "w")))
@@ -625,8 +676,11 @@ int main(int argc, char **argv)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	fprintf(stderr, pid ? "%s: watching pid %d (%s)\n" : "%s: watching every VM\n", prog, pid,
-		binary);
+	if (o.guest)
+		fprintf(stderr, "%s: watching ooh.ko's sessions\n", prog);
+	else
+		fprintf(stderr, pid ? "%s: watching pid %d (%s)\n" : "%s: watching every VM\n", prog,
+			pid, binary);
 	if (release_fd >= 0) {
 		if (write(release_fd, "", 1) != 1)
 			fprintf(stderr, "%s: cannot start %s\n", prog, o.command[0]);

@@ -100,4 +100,76 @@ struct kvmstat_op_val {
 	struct kvmstat_lat l0;
 };
 
+/*
+ * --guest: ooh.ko's tracepoints (system "ooh", docs/abi.md section 10),
+ * inside a VM. Values are u64 words like every other table's.
+ */
+struct kvmstat_session_key {
+	__u32 session;		/* l0's id; 0 for a file's sub-page protection */
+	__u32 mode;		/* 1 SPML, 2 EPML, 0x100 SPP; 0: started before we looked */
+	__s32 tracker;		/* tgids, from the session's start */
+	__s32 target;
+};
+
+enum kvmstat_session_counter {
+	KVMSTAT_S_STARTS,
+	KVMSTAT_S_COLLECTS,
+	KVMSTAT_S_COLLECT_ERRORS,
+	KVMSTAT_S_PAGES,	/* addresses handed out */
+	KVMSTAT_S_OVERFLOWS,	/* conservative answers */
+	KVMSTAT_S_HYPERCALLS,	/* made by collects */
+	KVMSTAT_S_SWITCH_IN,
+	KVMSTAT_S_SWITCH_OUT,
+	KVMSTAT_NR_SESSION_COUNTERS
+};
+
+struct kvmstat_session_val {
+	__u64 n[KVMSTAT_NR_SESSION_COUNTERS];
+};
+
+/*
+ * ooh.ko's raw records (docs/abi.md section 10: the 8-byte common header,
+ * then the fields at fixed offsets); an out-of-tree module has no BTF, so
+ * these layouts are what the BPF side reads and what the tool checks
+ * against /sys/kernel/tracing/events/ooh/EVENT/format.
+ */
+struct ooh_session_start_rec {
+	__u64 common;
+	__u64 log_bytes;
+	__s32 tracker;
+	__s32 target;
+	__u32 session;
+	__u32 mode;
+};
+
+struct ooh_collect_rec {
+	__u64 common;
+	__u64 count, total, seq;
+	__u32 session;
+	__s32 ret;
+	__u32 flags;
+	__u32 hypercalls;
+};
+
+struct ooh_epml_switch_rec {
+	__u64 common;
+	__u32 session;
+	__s32 tid, tgid;
+	__u32 cpu;
+	__u32 in;
+};
+
+struct ooh_spp_violation_rec {
+	__u64 common;
+	__u64 addr, gpa;
+	__s32 pid;
+	__u32 subpage;
+	__u32 action;
+};
+
+struct kvmstat_violation_key {
+	__s32 pid;
+	__u32 action;		/* 0 signal, 1 emulated, 2 foreign, 3 stale */
+};
+
 #endif

@@ -10,6 +10,7 @@
 
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,8 @@ static const size_t key_sizes[NR_TABLES] = {
 	[T_VCPUS] = sizeof(struct kvmstat_vcpu_key),
 	[T_UEXITS] = sizeof(struct kvmstat_uexit_key),
 	[T_OPS] = sizeof(struct kvmstat_op_key),
+	[T_SESSIONS] = sizeof(struct kvmstat_session_key),
+	[T_VIOLATIONS] = sizeof(struct kvmstat_violation_key),
 };
 
 static const size_t val_sizes[NR_TABLES] = {
@@ -25,6 +28,8 @@ static const size_t val_sizes[NR_TABLES] = {
 	[T_VCPUS] = sizeof(struct kvmstat_vcpu_val),
 	[T_UEXITS] = sizeof(uint64_t),
 	[T_OPS] = sizeof(struct kvmstat_op_val),
+	[T_SESSIONS] = sizeof(struct kvmstat_session_val),
+	[T_VIOLATIONS] = sizeof(uint64_t),
 };
 
 static size_t sort_key_size;
@@ -81,6 +86,39 @@ static int table_read(struct table *t, int fd, size_t key_size, size_t val_size)
 	return 0;
 }
 
+/*
+ * ooh.ko fires a session's start event after its EPML hooks are in place,
+ * so the first switch-in comes before the start that labels the session:
+ * those counts are under the session's id and target without labels
+ * (mode 0), and join the one labelled row they match here. (l0 reuses ids:
+ * a row that matches two stays apart, as does a session that started
+ * before ooh-kvmstat did.)
+ */
+static void join_unlabelled_sessions(struct table *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		struct kvmstat_session_key *k = (void *)(t->keys + i * t->key_size);
+		size_t match = SIZE_MAX, matches = 0;
+
+		if (k->mode)
+			continue;
+		for (size_t j = 0; j < t->n; j++) {
+			struct kvmstat_session_key *l = (void *)(t->keys + j * t->key_size);
+
+			if (l->mode && l->session == k->session && (!k->target || l->target == k->target)) {
+				match = j;
+				matches++;
+			}
+		}
+		if (matches != 1)
+			continue;
+		for (size_t w = 0; w < t->words; w++) {
+			t->vals[match * t->words + w] += t->vals[i * t->words + w];
+			t->vals[i * t->words + w] = 0;
+		}
+	}
+}
+
 int snapshot_read(struct snapshot *s, const int fds[NR_TABLES])
 {
 	memset(s, 0, sizeof(*s));
@@ -92,6 +130,7 @@ int snapshot_read(struct snapshot *s, const int fds[NR_TABLES])
 			return err;
 		}
 	}
+	join_unlabelled_sessions(&s->t[T_SESSIONS]);
 	return 0;
 }
 
@@ -193,6 +232,29 @@ static const char *const op_field_names[] = {
 #define OP_FIELDS (sizeof(op_field_names) / sizeof(op_field_names[0]))
 #define OP_L0 OP_FIELDS	/* index of struct kvmstat_lat l0 in the value */
 
+static const char *const session_counter_names[KVMSTAT_NR_SESSION_COUNTERS] = {
+	[KVMSTAT_S_STARTS] = "starts",
+	[KVMSTAT_S_COLLECTS] = "collects",
+	[KVMSTAT_S_COLLECT_ERRORS] = "collect_errors",
+	[KVMSTAT_S_PAGES] = "pages",
+	[KVMSTAT_S_OVERFLOWS] = "overflows",
+	[KVMSTAT_S_HYPERCALLS] = "hypercalls",
+	[KVMSTAT_S_SWITCH_IN] = "switches_in",
+	[KVMSTAT_S_SWITCH_OUT] = "switches_out",
+};
+
+static const char *mode_label(uint32_t mode)
+{
+	return mode == 1 ? "spml" : mode == 2 ? "epml" : mode == 0x100 ? "spp" : "unknown";
+}
+
+static const char *action_label(uint32_t action)
+{
+	static const char *const names[] = { "signal", "emulated", "foreign", "stale" };
+
+	return action < 4 ? names[action] : "unknown";
+}
+
 static const char *exit_label(uint32_t isa, uint32_t reason, char *buf, size_t len)
 {
 	const char *name = kvmstat_exit_name(isa, reason);
@@ -266,6 +328,52 @@ static void print_hist(FILE *f, const __u64 *hist)
 	}
 }
 
+/* --guest: ooh.ko's sessions and refused writes. */
+static void table_guest(FILE *f, const struct snapshot *d)
+{
+	if (d->t[T_SESSIONS].n)
+		fprintf(f, "%-8s %-7s %-8s %-8s %6s %8s %6s %10s %9s %10s %10s %10s\n", "SESSION",
+			"MODE", "TRACKER", "TARGET", "STARTS", "COLLECTS", "ERRORS", "PAGES",
+			"OVERFLOWS", "HYPERCALLS", "SWITCH_IN", "SWITCH_OUT");
+	EACH(d, T_SESSIONS, struct kvmstat_session_key, k, v)
+		fprintf(f, "%-8u %-7s %-8d %-8d %6llu %8llu %6llu %10llu %9llu %10llu %10llu %10llu\n",
+			k->session, mode_label(k->mode), k->tracker, k->target,
+			(unsigned long long)v[KVMSTAT_S_STARTS], (unsigned long long)v[KVMSTAT_S_COLLECTS],
+			(unsigned long long)v[KVMSTAT_S_COLLECT_ERRORS],
+			(unsigned long long)v[KVMSTAT_S_PAGES], (unsigned long long)v[KVMSTAT_S_OVERFLOWS],
+			(unsigned long long)v[KVMSTAT_S_HYPERCALLS],
+			(unsigned long long)v[KVMSTAT_S_SWITCH_IN],
+			(unsigned long long)v[KVMSTAT_S_SWITCH_OUT]);
+	if (d->t[T_VIOLATIONS].n)
+		fprintf(f, "\n%-8s %-10s %10s\n", "PID", "SPP REFUSED", "WRITES");
+	EACH(d, T_VIOLATIONS, struct kvmstat_violation_key, k, v)
+		fprintf(f, "%-8d %-10s %10llu\n", k->pid, action_label(k->action),
+			(unsigned long long)v[0]);
+}
+
+static void json_guest(FILE *f, const struct snapshot *d)
+{
+	const char *sep = "";
+
+	fprintf(f, ",\"sessions\":[");
+	EACH(d, T_SESSIONS, struct kvmstat_session_key, k, v) {
+		fprintf(f, "%s{\"session\":%u,\"mode\":\"%s\",\"tracker\":%d,\"target\":%d", sep,
+			k->session, mode_label(k->mode), k->tracker, k->target);
+		for (int c = 0; c < KVMSTAT_NR_SESSION_COUNTERS; c++)
+			fprintf(f, ",\"%s\":%llu", session_counter_names[c], (unsigned long long)v[c]);
+		fprintf(f, "}");
+		sep = ",";
+	}
+	fprintf(f, "],\"spp_violations\":[");
+	sep = "";
+	EACH(d, T_VIOLATIONS, struct kvmstat_violation_key, k, v) {
+		fprintf(f, "%s{\"pid\":%d,\"action\":\"%s\",\"count\":%llu}", sep, k->pid,
+			action_label(k->action), (unsigned long long)v[0]);
+		sep = ",";
+	}
+	fprintf(f, "]");
+}
+
 static void print_table(FILE *f, const struct snapshot *d, const struct report_opts *o,
 			unsigned seq, double seconds)
 {
@@ -273,9 +381,12 @@ static void print_table(FILE *f, const struct snapshot *d, const struct report_o
 
 	fprintf(f, "-- report %u, %.2f s --\n", seq, seconds);
 	if (snapshot_empty(d)) {
-		fprintf(f, "no exits\n");
+		fprintf(f, "nothing counted\n");
 		return;
 	}
+	table_guest(f, d);
+	if (!d->t[T_VCPUS].n)
+		return;
 	fprintf(f, "%-8s %-4s %-3s %10s %10s %10s %8s %8s %8s %10s %8s\n", "PID", "VCPU", "WIN",
 		"ENTRIES", "EXITS", "USER_EXITS", "PIO", "MMIO", "PF", "RING_PUSH", "RING_FULL");
 	EACH(d, T_VCPUS, struct kvmstat_vcpu_key, k, v)
@@ -382,7 +493,9 @@ static void print_json(FILE *f, const struct snapshot *d, const struct report_op
 		fprintf(f, "}");
 		sep = ",";
 	}
-	fprintf(f, "]}\n");
+	fprintf(f, "]");
+	json_guest(f, d);
+	fprintf(f, "}\n");
 }
 
 /* Long CSV: one value per row, every label in its own column. */
@@ -423,6 +536,15 @@ static void print_csv(FILE *f, const struct snapshot *d, unsigned seq, double se
 			ROW(k->tgid, "", k->window, "op", op, r, op_field_names[c], v[c]);
 		ROW(k->tgid, "", k->window, "op", op, r, "l0_ns", l0->ns);
 	}
+	/* --guest: pid is the target (the writer), label the session (the action) */
+	EACH(d, T_SESSIONS, struct kvmstat_session_key, k, v) {
+		snprintf(b2, sizeof(b2), "%u", k->session);
+		for (int c = 0; c < KVMSTAT_NR_SESSION_COUNTERS; c++)
+			ROW((unsigned)k->target, "", 0u, "session", b2, mode_label(k->mode),
+			    session_counter_names[c], v[c]);
+	}
+	EACH(d, T_VIOLATIONS, struct kvmstat_violation_key, k, v)
+		ROW((unsigned)k->pid, "", 0u, "spp_violation", action_label(k->action), "", "count", v[0]);
 #undef ROW
 }
 

@@ -18,7 +18,7 @@ struct table {
 	uint64_t *vals;
 };
 
-enum { T_EXITS, T_VCPUS, T_UEXITS, T_OPS, NR_TABLES };
+enum { T_EXITS, T_VCPUS, T_UEXITS, T_OPS, T_SESSIONS, T_VIOLATIONS, NR_TABLES };
 
 struct snapshot {
 	struct table t[NR_TABLES];
@@ -31,7 +31,7 @@ struct report_opts {
 	bool hist;
 };
 
-/* fds of the maps exits, vcpus, uexits, ops; 0 or -errno. */
+/* fds of the maps, in table order; 0 or -errno. */
 int snapshot_read(struct snapshot *s, const int fds[NR_TABLES]);
 /* out = cur - prev, counter by counter (keys new in cur count from 0). */
 int snapshot_diff(struct snapshot *out, const struct snapshot *cur, const struct snapshot *prev);

@@ -175,9 +175,10 @@ static void phase_switches(uint32_t mode, unsigned rounds)
 		errno = EAGAIN;
 		die("another STATS hypercall ran in the window");
 	}
-	printf("OOH-KVMSTAT-PHASE switches-%s window=%u switches=%llu sched_in=%llu rounds=%u hypercalls=%llu\n",
+	printf("OOH-KVMSTAT-PHASE switches-%s window=%u switches=%llu sched_in=%llu rounds=%u hypercalls=%llu sched_in_total=%llu sched_out_total=%llu\n",
 	       name, w, switches, (unsigned long long)(b.sched_in - a.sched_in), rounds,
-	       (unsigned long long)(b.hv_hypercalls - a.hv_hypercalls - 1));
+	       (unsigned long long)(b.hv_hypercalls - a.hv_hypercalls - 1),
+	       (unsigned long long)b.sched_in, (unsigned long long)b.sched_out);
 	close(dev);
 	close(to[1]);
 	close(from[0]);

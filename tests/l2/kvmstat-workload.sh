@@ -22,8 +22,37 @@ for arg in $(cat /proc/cmdline); do
 	ooh.kvmstat_sleep=*) hold=${arg#ooh.kvmstat_sleep=} ;;
 	esac
 done
+# ooh-kvmstat --guest beside it: ooh.ko's tracepoints seen by the same tool
+"$OOH_BIN/ooh-kvmstat" --guest --json -o /tmp/guest.json 2>/tmp/guest.err &
+gs=$!
+i=0
+while ! grep -q watching /tmp/guest.err && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 # shellcheck disable=SC2086  # three numbers
-"$OOH_BIN/ooh-kvmstat-workload" $args
+"$OOH_BIN/ooh-kvmstat-workload" $args >/tmp/workload.log
 status=$?
+cat /tmp/workload.log
+kill -INT $gs
+wait $gs
+gst=$?
+session() { # MODE FIELD: FIELD of the guest report's session of MODE
+	grep -o "{\"session\":[0-9]*,\"mode\":\"$1\"[^}]*}" /tmp/guest.json |
+		grep -o "\"$2\":[0-9]*" | cut -d: -f2
+}
+phase() { # MODE KEY
+	grep -o "OOH-KVMSTAT-PHASE switches-$1 .*" /tmp/workload.log | grep -o "$2=[0-9]*" | cut -d= -f2
+}
+for mode in epml spml; do
+	got="starts $(session $mode starts) in $(session $mode switches_in) out $(session $mode switches_out)"
+	if [ $mode = epml ]; then
+		want="starts 1 in $(phase epml sched_in_total) out $(phase epml sched_out_total)"
+	else
+		want="starts 1 in 0 out 0"	# SPML has no per-thread hook
+	fi
+	if [ "$gst" = 0 ] && [ "$got" = "$want" ]; then
+		ooh_pass "kvmstat-guest-$mode" "ooh.ko's tracepoints: $got"
+	else
+		ooh_fail "kvmstat-guest-$mode" "status $gst, $got, want $want: $(cat /tmp/guest.err) $(cat /tmp/guest.json)"
+	fi
+done
 sleep "$hold"
 exit $status
