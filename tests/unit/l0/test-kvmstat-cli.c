@@ -5,6 +5,7 @@
  * libbpf's warnings. What needs a VM (counts, --verify, a watched ooh-l0
  * exiting) is tested in the rig, tests/integration/65-kvmstat.sh.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -40,6 +41,25 @@ static int can_watch(void)
 	return geteuid() == 0 && access("/sys/kernel/btf/vmlinux", R_OK) == 0 &&
 	       (access("/sys/kernel/tracing/events/kvm/kvm_exit", F_OK) == 0 ||
 		access("/sys/kernel/debug/tracing/events/kvm/kvm_exit", F_OK) == 0);
+}
+
+/* Until pid's executable is named ...name (the fork has exec'd). */
+static void wait_exec(pid_t pid, const char *name)
+{
+	char path[64], exe[256];
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	for (int i = 0; i < 1000; i++) {
+		ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+
+		if (n > 0) {
+			exe[n] = 0;
+			if (strstr(exe, name))
+				return;
+		}
+		usleep(10000);
+	}
+	ck_abort_msg("%s never became %s", path, name);
 }
 
 START_TEST(usage_errors_are_status_2)
@@ -87,11 +107,22 @@ END_TEST
 START_TEST(a_process_that_is_not_ooh_l0_is_status_6)
 {
 	char out[4096], pid[16];
+	pid_t sleeper;
 
 	if (!can_watch())
 		return;
-	snprintf(pid, sizeof(pid), "%d", getpid());
+	/* not this test: it links libl0, probes and all */
+	sleeper = fork();
+	ck_assert_int_ge(sleeper, 0);
+	if (sleeper == 0) {
+		execl("/bin/sleep", "sleep", "60", (char *)NULL);
+		_exit(127);
+	}
+	snprintf(pid, sizeof(pid), "%d", sleeper);
+	wait_exec(sleeper, "sleep");
 	ck_assert_int_eq(kvmstat(out, sizeof(out), 0, "-p", pid, NULL), 6);
+	kill(sleeper, SIGKILL);
+	waitpid(sleeper, NULL, 0);
 	assert_one_line(out, "has no ooh_l0 USDT probes: not an ooh-l0");
 	/* a command is checked the same way, and never started */
 	ck_assert_int_eq(kvmstat(out, sizeof(out), 0, "--", "/bin/true", NULL), 6);
