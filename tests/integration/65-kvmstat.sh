@@ -133,6 +133,16 @@ case $st:$verdict in
 0:*'"agree":true}') ooh_pass kvmstat-verify "$verdict" ;;
 *) ooh_fail kvmstat-verify "status $st: $verdict $(cat /tmp/kvmstat-verify.err)" ;;
 esac
+# -c: one vCPU's rows only, a report every second
+ooh-kvmstat -p $vm -c 1 -i 1 -n 2 --json >/tmp/kvmstat-c.json 2>/tmp/kvmstat-c.err
+st=$?
+vcpus=$(grep -o '"vcpu":[0-9]*' /tmp/kvmstat-c.json | sort -u | tr '\n' ' ')
+reports=$(grep -c '^{"report"' /tmp/kvmstat-c.json)
+if [ $st = 0 ] && [ "$vcpus" = '"vcpu":1 ' ] && [ "$reports" = 2 ]; then
+	ooh_pass kvmstat-one-vcpu "2 reports, rows of vCPU 1 only"
+else
+	ooh_fail kvmstat-one-vcpu "status $st, $reports reports, vCPUs in rows: $vcpus $(cat /tmp/kvmstat-c.err)"
+fi
 # the watched ooh-l0 exits: status 7 after the last report
 ooh-kvmstat -p $vm --json -o /tmp/kvmstat-gone.json 2>/tmp/kvmstat-gone.err &
 mon=$!
