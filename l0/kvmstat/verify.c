@@ -29,24 +29,35 @@ static const char *const stat_names[NR_VERIFY] = {
 	[V_HALT_EXITS] = "halt_exits", [V_SIGNAL_EXITS] = "signal_exits",
 };
 
+/* A connection to ooh-l0's control socket, or -1. */
+static int connect_to(const char *socket_path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(socket_path) >= sizeof(a.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(a.sun_path, socket_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 /* One request, one reply line into buf (NUL-terminated); 0 or -1. */
 static int request(const char *socket_path, const char *cmd, char *buf, size_t size)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	size_t used = 0;
 	char line[64];
-	int fd, n;
+	int fd = connect_to(socket_path), n;
 
-	if (strlen(socket_path) >= sizeof(a.sun_path))
-		return -1;
-	strcpy(a.sun_path, socket_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	buf[0] = 0;
 	if (fd < 0)
 		return -1;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		close(fd);
-		return -1;
-	}
 	n = snprintf(line, sizeof(line), "{\"cmd\":\"%s\"}\n", cmd);
 	if (write(fd, line, (size_t)n) != n) {
 		close(fd);
@@ -114,24 +125,15 @@ static int simple(const struct verifier *v, const char *cmd)
 
 pid_t verify_peer(const char *socket_path)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	int fd;
+	int fd = connect_to(socket_path), err;
 
-	if (strlen(socket_path) >= sizeof(a.sun_path))
-		return -1;
-	strcpy(a.sun_path, socket_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) ||
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
-		close(fd);
-		return -1;
-	}
+	err = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
 	close(fd);
-	return cred.pid;
+	return err ? -1 : cred.pid;
 }
 
 int verify_begin(struct verifier *v)

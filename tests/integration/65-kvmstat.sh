@@ -126,13 +126,23 @@ vm=$!
 i=0
 while [ ! -S $sock ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 sleep 5
-ooh-kvmstat --verify $sock -d 10 --json -o /tmp/kvmstat-verify.json 2>/tmp/kvmstat-verify.err
+ooh-kvmstat --verify $sock -d 10 --json --hist -o /tmp/kvmstat-verify.json 2>/tmp/kvmstat-verify.err
 st=$?
 verdict=$(grep -o '{"verify".*' /tmp/kvmstat-verify.json)
 case $st:$verdict in
 0:*'"agree":true}') ooh_pass kvmstat-verify "$verdict" ;;
 *) ooh_fail kvmstat-verify "status $st: $verdict $(cat /tmp/kvmstat-verify.err)" ;;
 esac
+# --hist: every exit's latency is in its histogram once its vCPU entered
+# again; the VM was paused at the end, so at most one exit per vCPU is not
+hist=$(grep -o '"count":[0-9]*,"ns":[0-9]*,"hist_log2_ns":\[[0-9,]*\]' /tmp/kvmstat-verify.json |
+	tr '[],:' '    ' | awk '{ c += $2; for (i = 6; i <= NF; i++) h += $i } END { print c, h }')
+set -- $hist
+if [ -n "$2" ] && [ "$1" -gt 0 ] && [ "$2" -le "$1" ] && [ $(($1 - $2)) -le 2 ]; then
+	ooh_pass kvmstat-hist "$1 exits, $2 in the latency histograms"
+else
+	ooh_fail kvmstat-hist "exits and histogram entries: $hist"
+fi
 # -c: one vCPU's rows only, a report every second
 ooh-kvmstat -p $vm -c 1 -i 1 -n 2 --json >/tmp/kvmstat-c.json 2>/tmp/kvmstat-c.err
 st=$?

@@ -110,6 +110,15 @@ int l0t_run(struct l0_vm *vm, int timeout_ms)
 	return l0_vm_run(vm, &opts);
 }
 
+void *l0t_run_thread(void *runner)
+{
+	struct l0t_runner *r = runner;
+	struct l0_run_options opts = { .timeout_ms = 20000, .signal_fd = -1, .control = r->control };
+
+	r->result = l0_vm_run(r->vm, &opts);
+	return NULL;
+}
+
 const char *l0t_bin_dir(void)
 {
 	static char dir[PATH_MAX + 16];

@@ -23,6 +23,16 @@ void l0t_load_long(struct l0_vm *vm, const char *name);
 /* Run to the end (or timeout_ms); returns the exit code l0_vm_run gives. */
 int l0t_run(struct l0_vm *vm, int timeout_ms);
 
+/* A VM run on a thread of its own, serving a control socket (20 s at most). */
+struct l0t_runner {
+	struct l0_vm *vm;
+	struct l0_control *control;
+	int result;
+};
+
+/* pthread start routine: l0_vm_run(r->vm) into r->result. */
+void *l0t_run_thread(void *runner);
+
 /* Directory holding ooh-l0: $OOH_BIN_DIR, else <test binary dir>/../bin. */
 const char *l0t_bin_dir(void);
 

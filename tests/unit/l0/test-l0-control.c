@@ -37,21 +37,6 @@ START_TEST(requests_and_errors)
 }
 END_TEST
 
-struct runner {
-	struct l0_vm *vm;
-	struct l0_control *control;
-	int result;
-};
-
-static void *run_vm(void *arg)
-{
-	struct runner *r = arg;
-	struct l0_run_options opts = { .timeout_ms = 20000, .signal_fd = -1, .control = r->control };
-
-	r->result = l0_vm_run(r->vm, &opts);
-	return NULL;
-}
-
 static void ask(int fd, const char *request, char *reply, size_t size)
 {
 	size_t used = 0;
@@ -96,7 +81,7 @@ START_TEST(socket_session)
 {
 	char path[64], reply[512];
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	struct runner r = { .result = -1 };
+	struct l0t_runner r = { .result = -1 };
 	pthread_t thread;
 	int err = 0, fd;
 
@@ -105,7 +90,7 @@ START_TEST(socket_session)
 	l0t_load_real(r.vm, "rm-spin");
 	r.control = l0_control_open(path, &err);
 	ck_assert_ptr_nonnull(r.control);
-	pthread_create(&thread, NULL, run_vm, &r);
+	pthread_create(&thread, NULL, l0t_run_thread, &r);
 
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	strcpy(addr.sun_path, path);
