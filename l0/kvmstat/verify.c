@@ -7,8 +7,10 @@
  *  - "io_exits" is counted by the I/O-instruction exit handler, "irq_exits"
  *    by the external-interrupt one: each equals kvm_exit's count of that
  *    reason.
- * halt_exits and signal_exits are printed beside the nearest counts
- * (kvm_exit hlt, KVM_RUN returns "intr") without a claim.
+ * halt_exits, signal_exits and mmio_exits are printed beside the nearest
+ * counts (kvm_exit hlt, KVM_RUN returns "intr" and "mmio") without a
+ * claim: an MMIO access split across pages is one mmio_exit and several
+ * returns, for example.
  */
 #include "verify.h"
 #include "names.h"
@@ -27,6 +29,7 @@
 static const char *const stat_names[NR_VERIFY] = {
 	[V_EXITS] = "exits", [V_IO_EXITS] = "io_exits", [V_IRQ_EXITS] = "irq_exits",
 	[V_HALT_EXITS] = "halt_exits", [V_SIGNAL_EXITS] = "signal_exits",
+	[V_MMIO_EXITS] = "mmio_exits",
 };
 
 /* A connection to ooh-l0's control socket, or -1. */
@@ -159,7 +162,7 @@ int verify_pause(struct verifier *v)
 
 /* Our counts for one vCPU: entries, kvm_exit by reason, KVM_RUN returns. */
 struct ours {
-	uint64_t entries, io, irq, hlt, intr;
+	uint64_t entries, io, irq, hlt, intr, mmio;
 };
 
 static struct ours ours_of(const struct snapshot *d, int vcpu)
@@ -195,6 +198,8 @@ static struct ours ours_of(const struct snapshot *d, int vcpu)
 
 		if ((int)k->vcpu == vcpu && k->reason == KVM_EXIT_INTR)
 			o.intr += t->vals[i * t->words];
+		if ((int)k->vcpu == vcpu && k->reason == KVM_EXIT_MMIO)
+			o.mmio += t->vals[i * t->words];
 	}
 	return o;
 }
@@ -216,9 +221,9 @@ int verify_end(struct verifier *v, const struct snapshot *d, FILE *out, enum rep
 		fprintf(out, "{\"verify\":[");
 	else
 		fprintf(out, "-- verify against KVM's statistics (%s) --\n"
-			"%-4s %12s %12s %10s %10s %10s %10s %10s %10s %10s %10s %s\n", v->socket,
-			"VCPU", "KVM exits", "entries", "io_exits", "io", "irq_exits", "interrupt",
-			"halt_exits", "hlt", "signal", "intr", "AGREE");
+			"%-4s %12s %12s %10s %10s %10s %10s %10s %10s %10s %10s %10s %10s %s\n",
+			v->socket, "VCPU", "KVM exits", "entries", "io_exits", "io", "irq_exits",
+			"interrupt", "halt_exits", "hlt", "signal", "intr", "mmio_exits", "mmio", "AGREE");
 	for (int c = 0; c < after.nr_vcpus; c++) {
 		uint64_t k[NR_VERIFY];
 		struct ours o = ours_of(d, c);
@@ -232,19 +237,22 @@ int verify_end(struct verifier *v, const struct snapshot *d, FILE *out, enum rep
 			fprintf(out, "%s{\"vcpu\":%d,\"kvm_exits\":%llu,\"entries\":%llu,"
 				"\"kvm_io_exits\":%llu,\"io\":%llu,\"kvm_irq_exits\":%llu,\"interrupt\":%llu,"
 				"\"kvm_halt_exits\":%llu,\"hlt\":%llu,\"kvm_signal_exits\":%llu,\"intr\":%llu,"
-				"\"agree\":%s}", c ? "," : "", c, (unsigned long long)k[V_EXITS],
+				"\"kvm_mmio_exits\":%llu,\"mmio\":%llu,\"agree\":%s}", c ? "," : "", c,
+				(unsigned long long)k[V_EXITS],
 				(unsigned long long)o.entries, (unsigned long long)k[V_IO_EXITS],
 				(unsigned long long)o.io, (unsigned long long)k[V_IRQ_EXITS],
 				(unsigned long long)o.irq, (unsigned long long)k[V_HALT_EXITS],
 				(unsigned long long)o.hlt, (unsigned long long)k[V_SIGNAL_EXITS],
-				(unsigned long long)o.intr, ok ? "true" : "false");
+				(unsigned long long)o.intr, (unsigned long long)k[V_MMIO_EXITS],
+				(unsigned long long)o.mmio, ok ? "true" : "false");
 		else
-			fprintf(out, "%-4d %12llu %12llu %10llu %10llu %10llu %10llu %10llu %10llu %10llu %10llu %s\n",
+			fprintf(out, "%-4d %12llu %12llu %10llu %10llu %10llu %10llu %10llu %10llu %10llu %10llu %10llu %10llu %s\n",
 				c, (unsigned long long)k[V_EXITS], (unsigned long long)o.entries,
 				(unsigned long long)k[V_IO_EXITS], (unsigned long long)o.io,
 				(unsigned long long)k[V_IRQ_EXITS], (unsigned long long)o.irq,
 				(unsigned long long)k[V_HALT_EXITS], (unsigned long long)o.hlt,
 				(unsigned long long)k[V_SIGNAL_EXITS], (unsigned long long)o.intr,
+				(unsigned long long)k[V_MMIO_EXITS], (unsigned long long)o.mmio,
 				ok ? "yes" : "NO");
 	}
 	if (f == FORMAT_JSON)

@@ -14,7 +14,9 @@
 
 #define VERIFY_MAX_VCPUS 64
 
-enum verify_stat { V_EXITS, V_IO_EXITS, V_IRQ_EXITS, V_HALT_EXITS, V_SIGNAL_EXITS, NR_VERIFY };
+enum verify_stat {
+	V_EXITS, V_IO_EXITS, V_IRQ_EXITS, V_HALT_EXITS, V_SIGNAL_EXITS, V_MMIO_EXITS, NR_VERIFY
+};
 
 struct kvm_stats {
 	int nr_vcpus;
