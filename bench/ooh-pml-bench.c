@@ -22,9 +22,10 @@
  * ioctl's STATS hypercall opens (marker + 1). A marker after the phase
  * checks that no other STATS hypercall ran meanwhile: if one did, the line
  * says "lost" instead of a number. Keys: pings (the empty-hypercall loop);
- * pages (first writes); hypercalls, kicks, vcpu_exits (the hypervisor's
- * counters between the two ioctls: hypercalls but the second STATS,
- * kick exits, KVM_RUN returns), rounds and sched_in (ping-pong).
+ * pages (first writes, tracked or MODE-untracked-*: the baseline after
+ * MODE); hypercalls, kicks, vcpu_exits (the hypervisor's counters between
+ * the two ioctls: hypercalls but the second STATS, kick exits, KVM_RUN
+ * returns with an exit), rounds and sched_in (ping-pong).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -278,6 +279,7 @@ static void bench_ooh(uint32_t mode)
 	int fd = open("/dev/ooh", O_RDWR);
 	char name[96];
 	double us, base;
+	unsigned w;
 
 	if (fd < 0 || ioctl(fd, OOH_IOC_OPEN_SESSION, &o) || ioctl(fd, OOH_IOC_START)) {
 		printf("OOH-RESULT SKIP bench-%s %s\n", m, strerror(errno));
@@ -287,7 +289,6 @@ static void bench_ooh(uint32_t mode)
 	dev_collect(fd, &us);
 	for (size_t f = 0; f < sizeof(fractions) / sizeof(fractions[0]); f++) {
 		uint32_t pages = (uint32_t)(REGION_PAGES * fractions[f]);
-		unsigned w;
 		long n;
 
 		w = marker();
@@ -321,9 +322,9 @@ static void bench_ooh(uint32_t mode)
 	{
 		uint32_t rounds = 1000;
 		struct ooh_session_stats c;
-		unsigned w = marker();
 		double us_pp;
 
+		w = marker();
 		stats(fd, &a);
 		us_pp = tcmd(&t, 2, 0, 0, 0, rounds);
 		stats(fd, &b);
@@ -356,10 +357,17 @@ static void bench_ooh(uint32_t mode)
 	finish(&t);
 	/* untracked baseline for the same writes and ping-pong */
 	t = spawn();
+	w = marker();
 	base = tcmd(&t, 1, REGION_PAGES / 10, 7, 0x55, 0);
+	snprintf(name, sizeof(name), "%s-untracked-write-%lu-pages", m, REGION_PAGES / 10);
+	window_done(name, w, 1, "pages=%lu", REGION_PAGES / 10);
 	snprintf(name, sizeof(name), "untracked-write-%lu-pages", REGION_PAGES / 10);
 	figure(name, base / (REGION_PAGES / 10), "us/page");
-	figure("untracked-pingpong-round", tcmd(&t, 2, 0, 0, 0, 1000) / 1000, "us");
+	w = marker();
+	us = tcmd(&t, 2, 0, 0, 0, 1000);
+	snprintf(name, sizeof(name), "%s-untracked-pingpong", m);
+	window_done(name, w, 1, "rounds=1000");
+	figure("untracked-pingpong-round", us / 1000, "us");
 	finish(&t);
 }
 

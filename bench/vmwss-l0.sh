@@ -79,11 +79,11 @@ harvests=$(kj $kjson '*' op harvest calls)
 entries=$(kj $kjson '*' op harvest ring_entries)
 full=$(kj $kjson '*' vcpu dirty_ring_full_exits)
 uexits=$(kj $kjson '*' uexits)
-kicks=$(echo "$uexits" | tr ' ' '\n' | sed -n 's/^intr://p')
+secs=$(grep -o '"seconds":[0-9.]*' $kjson | cut -d: -f2 | awk '{ s += $1 } END { printf "%.0f", s }')
 exits=$(kj $kjson '*' exits)
 npf=$(echo "$exits" | tr ' ' '\n' | sed -n 's/^npf://p')
 wsamples=$(column sample_us "$first" "$last")
 echo "OOH-BENCH vmwss-l0: watched in L1 by ooh-kvmstat -p (phase 3, from $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", b - a }') s into it; ooh-vmwss intervals $first-$last, $k): harvests=$harvests (ring-full exits ${full:-0}) ring_entries=$entries ($(kj_div "$entries" "$harvests" 0) per harvest) l0_ns=$(kj $kjson '*' op harvest l0_ns) handler_ns=$(kj $kjson '*' op harvest handler_ns)"
-echo "OOH-BENCH vmwss-l0: watched: exits the harvests caused: kicks (KVM_RUN returns by signal) ${kicks:-0} ($(kj_div "${kicks:-0}" "$harvests") per harvest), write faults after the ring resets npf ${npf:-0} ($(kj_div "${npf:-0}" "$k" 0) per interval), dirty-ring pushes $(kj $kjson '*' vcpu dirty_ring_pushes); all exits $(paren "$exits"), KVM_RUN returns $(paren "$uexits")"
+echo "OOH-BENCH vmwss-l0: watched: exits the harvests caused: write faults after the ring resets npf ${npf:-0} ($(kj_div "${npf:-0}" "$k" 0) per interval), dirty-ring pushes $(kj $kjson '*' vcpu dirty_ring_pushes); KVM_RUN returns $(paren "$uexits") in $secs s: the harvests' kicks (1 vCPU: one per harvest) and ooh-l0's halt check (a kick every 250 ms: ~$((secs * 4))) among them, not told apart by ooh-kvmstat outside a hypercall; all exits $(paren "$exits")"
 echo "OOH-BENCH vmwss-l0: watched: sample_us median=$(echo "$wsamples" | median) max=$(echo "$wsamples" | tail -1) (ooh-vmwss, the same intervals); the vCPU's time in external-interrupt exits (the kicks among them) $(kj_div "$(kj $kjson '*' exit-ns interrupt)" "$((harvests * 1000))" 0) us per harvest"
 echo "OOH-BENCH vmwss-l0: workload pages/s monitored and watched (phase 3, watched from the time above)=$watched"

@@ -5,7 +5,12 @@
 #   kj F W op OP FIELD       FIELD (calls exits user_exits kicks errors
 #                            ring_entries handler_ns l0_ns) over OP's rows
 #                            (every exit reason; OP "*": every op)
-#   kj F W calls-except OP   "N op:calls..." the calls of every op but OP
+#   kj F W calls-except OPS  "N op:calls..." the calls of every op but OPS
+#                            (comma-separated)
+#   kj F W hypercalls        "N op:calls..." the hypercalls but STATS (the
+#                            window's marker)
+#   kj F W other-ops         "N op:calls..." the ops that are no hypercall
+#                            (harvest, spp-permit, spp-refuse)
 #   kj F W exits             "N reason:count..." the kvm_exit records
 #   kj F W exit-ns REASON    exit-to-entry ns summed over REASON's exits
 #   kj F W vcpu FIELD        FIELD (entries exits userspace_exits pio mmio
@@ -59,7 +64,15 @@ kj() {
 		else next
 	}
 	what == "op" && kind == "op" && (a1 == "*" || str("op") == a1) { total += num(a2) }
-	what == "calls-except" && kind == "op" && str("op") != a1 { add(str("op"), num("calls")) }
+	what == "calls-except" && kind == "op" && index("," a1 ",", "," str("op") ",") == 0 {
+		add(str("op"), num("calls"))
+	}
+	what == "hypercalls" && kind == "op" && str("op") !~ /^(stats|harvest|spp-permit|spp-refuse)$/ {
+		add(str("op"), num("calls"))
+	}
+	what == "other-ops" && kind == "op" && str("op") ~ /^(harvest|spp-permit|spp-refuse)$/ {
+		add(str("op"), num("calls"))
+	}
 	what == "exits" && kind == "exit" { add(str("reason"), num("count")) }
 	what == "exit-ns" && kind == "exit" && str("reason") == a1 { total += num("ns") }
 	what == "vcpu" && kind == "vcpu" { total += num(a1) }
@@ -69,7 +82,7 @@ kj() {
 		if (what == "windows") {
 			for (i = 1; i <= nk; i++)
 				print keys[i], c[keys[i]]
-		} else if (what == "calls-except" || what == "exits" || what == "uexits") {
+		} else if (what ~ /^(calls-except|hypercalls|other-ops|exits|uexits)$/) {
 			print list()
 		} else {
 			print total + 0
