@@ -83,7 +83,12 @@ secs=$(grep -o '"seconds":[0-9.]*' $kjson | cut -d: -f2 | awk '{ s += $1 } END {
 exits=$(kj $kjson '*' exits)
 npf=$(echo "$exits" | tr ' ' '\n' | sed -n 's/^npf://p')
 wsamples=$(column sample_us "$first" "$last")
-echo "OOH-BENCH vmwss-l0: watched in L1 by ooh-kvmstat -p (phase 3, from $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", b - a }') s into it; ooh-vmwss intervals $first-$last, $k): harvests=$harvests (ring-full exits ${full:-0}) ring_entries=$entries ($(kj_div "$entries" "$harvests" 0) per harvest) l0_ns=$(kj $kjson '*' op harvest l0_ns) handler_ns=$(kj $kjson '*' op harvest handler_ns)"
+l0time=$(kj_div "$(kj $kjson '*' op harvest l0_ns)" "$((harvests * 1000))" 0)
+case $l0time in
+0 | n/a) l0time="n/a (ooh-kvmstat times an op from a vCPU's KVM_RUN return; it times no harvest outside a hypercall)" ;;
+*) l0time="$l0time us per harvest" ;;
+esac
+echo "OOH-BENCH vmwss-l0: watched in L1 by ooh-kvmstat -p (phase 3, from $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", b - a }') s into it; ooh-vmwss intervals $first-$last, $k): harvests=$harvests (ring-full exits ${full:-0}) ring_entries=$entries ($(kj_div "$entries" "$harvests" 0) per harvest) l0 time $l0time"
 echo "OOH-BENCH vmwss-l0: watched: exits the harvests caused: write faults after the ring resets npf ${npf:-0} ($(kj_div "${npf:-0}" "$k" 0) per interval), dirty-ring pushes $(kj $kjson '*' vcpu dirty_ring_pushes); KVM_RUN returns $(paren "$uexits") in $secs s: the harvests' kicks (1 vCPU: one per harvest) and ooh-l0's halt check (a kick every 250 ms: ~$((secs * 4))) among them, not told apart by ooh-kvmstat outside a hypercall; all exits $(paren "$exits")"
-echo "OOH-BENCH vmwss-l0: watched: sample_us median=$(echo "$wsamples" | median) max=$(echo "$wsamples" | tail -1) (ooh-vmwss, the same intervals); the vCPU's time in external-interrupt exits (the kicks among them) $(kj_div "$(kj $kjson '*' exit-ns interrupt)" "$((harvests * 1000))" 0) us per harvest"
+echo "OOH-BENCH vmwss-l0: watched: sample_us median=$(echo "$wsamples" | median) max=$(echo "$wsamples" | tail -1) (ooh-vmwss, the same intervals: $(echo "$wsamples" | awk '{ s += $1 } END { printf "%.0f", s / 1000 }') ms in all); the vCPU's time out of the guest in its external-interrupt exits (kicks and host interrupts, from the exit to the next entry) $(kj_div "$(kj $kjson '*' exit-ns interrupt)" 1000000 0) ms"
 echo "OOH-BENCH vmwss-l0: workload pages/s monitored and watched (phase 3, watched from the time above)=$watched"
