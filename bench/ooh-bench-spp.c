@@ -2,7 +2,7 @@
 /*
  * ooh-bench-spp: what sub-page protection costs per write, per backend.
  *
- *   ooh-bench-spp [--quick] [--json] [--backend B]
+ *   ooh-bench-spp [--quick] [--json] [--backend B] [--windows]
  *
  * For each usable backend: an unprotected write (baseline), a write to a
  * writable sub-page of a protected page (permitted), a write to a protected
@@ -14,6 +14,20 @@
  * mprotect/pkeys (protection keys, where the CPU has them) and
  * mprotect/parking (OOH_SPP_NO_PKEYS=1: page made writable, other threads
  * parked).
+ *
+ * --windows (in a guest under ooh-l0, as root; bench/ooh-bench-spp-l1.sh):
+ * every measured phase of the ooh backend runs in a window of its own for
+ * ooh-kvmstat --split-on stats in L1. A STATS hypercall (user-hc.h) right
+ * before the phase's rounds opens it and returns its number; one after
+ * them, before the pages are released, must open the next. Printed on
+ * standard error, with the phase's writes and what l0's counters say of
+ * the window (permitted writes it performed, refused ones, KVM_RUN
+ * returns):
+ *
+ *   OOH-BENCH-WINDOW spp-ooh-KIND W writes=N l0_writes=P l0_violations=V vcpu_exits=E
+ *
+ * KIND: plain, permitted, violation, permitted-1idle, permitted-3idle,
+ * permitted-1busy. "lost" instead of W: another STATS hypercall ran in it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -31,6 +45,7 @@
 #include <unistd.h>
 
 #include "ooh.h"
+#include "../tests/guest-module/user-hc.h"
 
 #define PG 4096ul
 #define SP 128ul
@@ -67,6 +82,49 @@ static double median(double *v, int n)
 
 enum kind { BASE, PERMITTED, VIOLATION };
 
+/* ---- windows for ooh-kvmstat in L1 (--windows) ---- */
+
+static bool want_windows;
+static struct gpage hc_page;
+static bool have_markers;
+static const char *cur_label = "";
+
+static void markers_init(void)
+{
+	const char *why = "ioperm";
+
+	if (ioperm(OOH_HC_PORT, 4, 1) || gpage_try(&hc_page, &why)) {
+		fprintf(stderr, "OOH-BENCH-WINDOW none no STATS markers: %s: %s\n", why,
+			strerror(errno));
+		return;
+	}
+	have_markers = true;
+}
+
+/* Our STATS hypercall: the window it opened (0: none), l0's counters then. */
+static unsigned marker(struct ooh_hv_stats *st)
+{
+	return have_markers ? (unsigned)hc_stats(hc_page, st) : 0;
+}
+
+static void window_done(const char *phase, unsigned w, const struct ooh_hv_stats *a, long writes)
+{
+	struct ooh_hv_stats b;
+	unsigned check = marker(&b);
+
+	if (!w || !check)
+		return;
+	if (check != w + 1) {
+		fprintf(stderr, "OOH-BENCH-WINDOW spp-%s-%s lost (window %u, the next marker opened %u)\n",
+			cur_label, phase, w, check);
+		return;
+	}
+	fprintf(stderr, "OOH-BENCH-WINDOW spp-%s-%s %u writes=%ld l0_writes=%llu l0_violations=%llu vcpu_exits=%llu\n",
+		cur_label, phase, w, writes, (unsigned long long)(b.spp_writes - a->spp_writes),
+		(unsigned long long)(b.spp_violations - a->spp_violations),
+		(unsigned long long)(b.vcpu_exits - a->vcpu_exits));
+}
+
 /* ns per write over n writes of the given kind into page m (guard: sub-page 1). */
 static double one_round(volatile char *m, enum kind k, int n)
 {
@@ -101,13 +159,17 @@ static void *busy_thread(void *arg)
 	return NULL;
 }
 
-static double measure(ooh_spp *s, char *m, enum kind k, int rounds, int n)
+static double measure(ooh_spp *s, char *m, enum kind k, int rounds, int n, const char *phase)
 {
+	struct ooh_hv_stats a;
+	unsigned w;
 	double v[64];
 	if (k != BASE && ooh_spp_protect(s, m, PG, ~(1u << 1)) < 0)
 		return -1;
+	w = marker(&a);
 	for (int r = 0; r < rounds; r++)
 		v[r] = one_round(m, k, n);
+	window_done(phase, w, &a, (long)rounds * n);
 	if (k != BASE)
 		ooh_spp_release(s, m, PG);
 	return median(v, rounds);
@@ -116,13 +178,15 @@ static double measure(ooh_spp *s, char *m, enum kind k, int rounds, int n)
 static double with_threads(ooh_spp *s, char *m, int nthreads, bool busy, int rounds, int n)
 {
 	pthread_t th[16];
+	char phase[32];
 	double r;
 
 	atomic_store(&stop_threads, 0);
 	for (int i = 0; i < nthreads; i++)
 		pthread_create(&th[i], NULL, busy ? busy_thread : idle_thread, NULL);
 	usleep(10000);
-	r = measure(s, m, PERMITTED, rounds, n);
+	snprintf(phase, sizeof(phase), "permitted-%d%s", nthreads, busy ? "busy" : "idle");
+	r = measure(s, m, PERMITTED, rounds, n, phase);
 	atomic_store(&stop_threads, 1);
 	for (int i = 0; i < nthreads; i++)
 		pthread_join(th[i], NULL);
@@ -142,8 +206,11 @@ int main(int argc, char **argv)
 			json = true;
 		else if (!strcmp(argv[i], "--backend") && i + 1 < argc)
 			only = argv[++i];
+		else if (!strcmp(argv[i], "--windows"))
+			want_windows = true;
 		else {
-			fprintf(stderr, "usage: %s [--quick] [--json] [--backend mprotect|ooh]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--quick] [--json] [--backend mprotect|ooh] [--windows]\n",
+				argv[0]);
 			return 2;
 		}
 	}
@@ -206,9 +273,13 @@ int main(int argc, char **argv)
 			_exit(0); /* no protection keys here: the next row is the same */
 		snprintf(label, sizeof(label), "%s%s", name,
 			 b != OOH_SPP_BACKEND_MPROTECT ? "" : st.pkeys ? "/pkeys" : "/parking");
-		double base = measure(s, m, BASE, rounds, n * 100);
-		double perm = measure(s, m, PERMITTED, rounds, n);
-		double viol = measure(s, m, VIOLATION, rounds, n);
+		/* windows for the ooh backend only: the others make no hypercalls */
+		if (want_windows && b == OOH_SPP_BACKEND_OOH)
+			markers_init();
+		cur_label = name;
+		double base = measure(s, m, BASE, rounds, n * 100, "plain");
+		double perm = measure(s, m, PERMITTED, rounds, n, "permitted");
+		double viol = measure(s, m, VIOLATION, rounds, n, "violation");
 		double idle1 = with_threads(s, m, 1, false, rounds, nt);
 		double idle3 = with_threads(s, m, 3, false, rounds, nt);
 		double busy1 = with_threads(s, m, 1, true, rounds, nt);

@@ -9,11 +9,29 @@
  * Prints "OOH-BENCH name value unit" lines and OOH-RESULT lines for the
  * two structural claims (0 exits per context switch; bounded exits per
  * collect). Needs root (ioperm, pagemap).
+ *
+ * For ooh-kvmstat --split-on stats in L1 (bench/ooh-pml-bench-l1.sh), each
+ * phase whose exits are stated gets a window of its own, and its number is
+ * printed with what the guest's own counters say of it:
+ *
+ *   OOH-BENCH-WINDOW phase W key=value...
+ *
+ * A STATS marker (a STATS hypercall from here, user-hc.h) right before the
+ * phase returns the STATS hypercalls so far, which is its window's number;
+ * the phases bracketed by two OOH_IOC_STATS run in the window the first
+ * ioctl's STATS hypercall opens (marker + 1). A marker after the phase
+ * checks that no other STATS hypercall ran meanwhile: if one did, the line
+ * says "lost" instead of a number. Keys: pings (the empty-hypercall loop);
+ * pages (first writes, tracked or MODE-untracked-*: the baseline after
+ * MODE); hypercalls, kicks, vcpu_exits (the hypervisor's counters between
+ * the two ioctls: hypercalls but the second STATS, kick exits, KVM_RUN
+ * returns with an exit), rounds and sched_in (ping-pong).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,8 +47,8 @@
 #include <ooh/dev-abi.h>
 #include <ooh/hv-abi.h>
 #include "ooh.h"
+#include "../tests/guest-module/user-hc.h"
 
-#define PAGE 4096ul
 #define REGION_PAGES 4096ul	/* 16 MiB */
 
 static double now_us(void)
@@ -44,6 +62,56 @@ static double now_us(void)
 static void figure(const char *name, double value, const char *unit)
 {
 	printf("OOH-BENCH %s %.2f %s\n", name, value, unit);
+}
+
+/* ---- windows for ooh-kvmstat in L1 ---- */
+
+static struct gpage hc_page;
+static bool have_markers;
+
+/* Our STATS hypercall: the number of the window it opened (0: none). */
+static unsigned marker(void)
+{
+	return have_markers ? (unsigned)hc_stats(hc_page, NULL) : 0;
+}
+
+static void markers_init(void)
+{
+	const char *why = "ioperm";
+
+	if (ioperm(OOH_HC_PORT, 4, 1) || gpage_try(&hc_page, &why) ||
+	    (why = "madvise", madvise(hc_page.va, PAGE, MADV_DONTFORK))) { /* targets are forked */
+		printf("OOH-BENCH-WINDOW none no STATS markers: %s: %s\n", why, strerror(errno));
+		return;
+	}
+	have_markers = true;
+}
+
+/*
+ * The phase that ran in window w (0: no markers) ended; the marker made
+ * here must open window w + after (after: the STATS hypercalls since the
+ * one that opened w, this marker's included). Prints the window line with
+ * the details in fmt.
+ */
+static void window_done(const char *phase, unsigned w, unsigned after, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void window_done(const char *phase, unsigned w, unsigned after, const char *fmt, ...)
+{
+	unsigned check = marker();
+	va_list ap;
+
+	if (!w || !check)
+		return;
+	if (check != w + after) {
+		printf("OOH-BENCH-WINDOW %s lost (window %u, but the next marker opened %u)\n",
+		       phase, w, check);
+		return;
+	}
+	printf("OOH-BENCH-WINDOW %s %u ", phase, w);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
 }
 
 /* ---- target: writes on command, times itself ---- */
@@ -144,6 +212,7 @@ static void bench_ping(void)
 	uint64_t entry = 0, gpa;
 	int fd = open("/proc/self/pagemap", O_RDONLY);
 	double t0;
+	unsigned w;
 	int n = 2000;
 
 	page[0] = 1;
@@ -155,6 +224,7 @@ static void bench_ping(void)
 	}
 	close(fd);
 	gpa = (entry & ((1ull << 55) - 1)) * PAGE;
+	w = marker();
 	t0 = now_us();
 	for (int i = 0; i < n; i++) {
 		req->op = OOH_HC_PING;
@@ -163,6 +233,7 @@ static void bench_ping(void)
 		outl((uint32_t)(gpa >> OOH_HC_ALIGN_SHIFT), OOH_HC_PORT);
 	}
 	figure("empty-hypercall", (now_us() - t0) / n, "us");
+	window_done("empty-hypercall", w, 1, "pings=%d", n);
 	if (req->result != (int32_t)OOH_ABI_VERSION)
 		printf("OOH-RESULT FAIL bench-ping result %d\n", req->result);
 }
@@ -208,6 +279,7 @@ static void bench_ooh(uint32_t mode)
 	int fd = open("/dev/ooh", O_RDWR);
 	char name[96];
 	double us, base;
+	unsigned w;
 
 	if (fd < 0 || ioctl(fd, OOH_IOC_OPEN_SESSION, &o) || ioctl(fd, OOH_IOC_START)) {
 		printf("OOH-RESULT SKIP bench-%s %s\n", m, strerror(errno));
@@ -219,10 +291,19 @@ static void bench_ooh(uint32_t mode)
 		uint32_t pages = (uint32_t)(REGION_PAGES * fractions[f]);
 		long n;
 
+		w = marker();
 		base = tcmd(&t, 1, pages, 7, 0x30 + (uint32_t)f, 0); /* first writes */
+		snprintf(name, sizeof(name), "%s-write-%u-pages", m, pages);
+		window_done(name, w, 1, "pages=%u", pages);
+		w = marker();
 		stats(fd, &a);
 		n = dev_collect(fd, &us);
 		stats(fd, &b);
+		snprintf(name, sizeof(name), "%s-collect-%u-pages", m, pages);
+		window_done(name, w ? w + 1 : 0, 2, "hypercalls=%llu kicks=%llu vcpu_exits=%llu",
+			    (unsigned long long)(b.hv_hypercalls - a.hv_hypercalls - 1),
+			    (unsigned long long)(b.hv_kick_exits - a.hv_kick_exits),
+			    (unsigned long long)(b.hv_vcpu_exits - a.hv_vcpu_exits));
 		snprintf(name, sizeof(name), "%s-write-%u-pages", m, pages);
 		figure(name, base / pages, "us/page");
 		snprintf(name, sizeof(name), "%s-collect-%u-pages", m, pages);
@@ -243,10 +324,18 @@ static void bench_ooh(uint32_t mode)
 		struct ooh_session_stats c;
 		double us_pp;
 
+		w = marker();
 		stats(fd, &a);
 		us_pp = tcmd(&t, 2, 0, 0, 0, rounds);
 		stats(fd, &b);
 		c = b;
+		snprintf(name, sizeof(name), "%s-context-switch", m);
+		window_done(name, w ? w + 1 : 0, 2,
+			    "hypercalls=%llu kicks=%llu vcpu_exits=%llu rounds=%u sched_in=%llu",
+			    (unsigned long long)(b.hv_hypercalls - a.hv_hypercalls - 1),
+			    (unsigned long long)(b.hv_kick_exits - a.hv_kick_exits),
+			    (unsigned long long)(b.hv_vcpu_exits - a.hv_vcpu_exits), rounds,
+			    (unsigned long long)(c.sched_in - a.sched_in));
 		snprintf(name, sizeof(name), "%s-pingpong-round", m);
 		figure(name, us_pp / rounds, "us");
 		snprintf(name, sizeof(name), "%s-context-switch-hypercalls", m);
@@ -268,10 +357,17 @@ static void bench_ooh(uint32_t mode)
 	finish(&t);
 	/* untracked baseline for the same writes and ping-pong */
 	t = spawn();
+	w = marker();
 	base = tcmd(&t, 1, REGION_PAGES / 10, 7, 0x55, 0);
+	snprintf(name, sizeof(name), "%s-untracked-write-%lu-pages", m, REGION_PAGES / 10);
+	window_done(name, w, 1, "pages=%lu", REGION_PAGES / 10);
 	snprintf(name, sizeof(name), "untracked-write-%lu-pages", REGION_PAGES / 10);
 	figure(name, base / (REGION_PAGES / 10), "us/page");
-	figure("untracked-pingpong-round", tcmd(&t, 2, 0, 0, 0, 1000) / 1000, "us");
+	w = marker();
+	us = tcmd(&t, 2, 0, 0, 0, 1000);
+	snprintf(name, sizeof(name), "%s-untracked-pingpong", m);
+	window_done(name, w, 1, "rounds=1000");
+	figure("untracked-pingpong-round", us / 1000, "us");
 	finish(&t);
 }
 
@@ -318,6 +414,7 @@ int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	collect_buf = calloc(REGION_PAGES * 2, sizeof(uint64_t));
+	markers_init();
 	bench_ping();
 	bench_ooh(OOH_MODE_SPML);
 	bench_ooh(OOH_MODE_EPML);

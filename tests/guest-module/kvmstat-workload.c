@@ -15,17 +15,34 @@
  * ooh.ko's EPML hook saw; hypercalls: what the guest's own counters say
  * the window made, beside what ooh-kvmstat counts from L1.) Any failure: OOH-KVMSTAT-ERROR and
  * status 1.
+ *
+ *   ooh-kvmstat-workload --ping-rounds R M
+ *
+ * (bench/kvmstat-overhead-l1.sh; ooh.ko not needed) runs R rounds of M
+ * PING hypercalls, a hypercall-bound loop (M 0: as many as take about half
+ * a second, measured first). Each round is opened by a STATS marker
+ * (window W), then makes W % 64 hypercalls of an op that does not exist
+ * (ooh-kvmstat's "bad-hypercall"; ooh-l0 answers -ENOSYS and does nothing
+ * else), then the timed PINGs, and prints
+ *
+ *   OOH-KVMSTAT-ROUND window=W pings=M us=T rate=PINGS_PER_S
+ *
+ * The bad hypercalls tag the round: an ooh-kvmstat -p attached in the
+ * middle of the run numbers its windows from its own start; the tag says
+ * which round its window is, given where the run was when it attached.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ooh/dev-abi.h>
@@ -42,13 +59,63 @@ static void die(const char *what)
 /* A STATS hypercall: opens a window; returns that window's number. */
 static unsigned marker(void)
 {
-	struct ooh_hv_stats *st = (struct ooh_hv_stats *)(hc_page.va + 512);
+	uint64_t w = hc_stats(hc_page, NULL);
 
-	if (hc_at(hc_page, 0, OOH_HC_STATS, 0, 0, hc_page.gpa + 512, sizeof(*st), 0, 0) != 0) {
+	if (!w) {
 		errno = EIO;
 		die("STATS hypercall");
 	}
-	return (unsigned)st->hypercalls[OOH_HC_STATS];
+	return (unsigned)w;
+}
+
+#define NO_SUCH_OP 0x7fffffffu	/* the round tag: a hypercall op that does not exist */
+#define TAG_MOD 64
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static void ping(void)
+{
+	if (hc_at(hc_page, 0, OOH_HC_PING, 0, 0, 0, 0, 0, 0) != (int32_t)OOH_ABI_VERSION) {
+		errno = EIO;
+		die("PING");
+	}
+}
+
+static void ping_rounds(unsigned rounds, unsigned m)
+{
+	if (!m) {	/* about 0.5 s a round */
+		double t0 = now_us(), us;
+
+		for (unsigned i = 0; i < 200; i++)
+			ping();
+		us = (now_us() - t0) / 200;
+		m = us > 0 && 5e5 / us < 1e6 ? ((unsigned)(5e5 / us) + 50) / 100 * 100 : 1000000;
+		if (m < 100)
+			m = 100;
+		printf("OOH-KVMSTAT-ROUNDS pings=%u (a PING took %.1f us)\n", m, us);
+	}
+	for (unsigned r = 0; r < rounds; r++) {
+		unsigned w = marker();
+		double t0, us;
+
+		for (unsigned i = 0; i < w % TAG_MOD; i++)
+			if (hc_at(hc_page, 0, NO_SUCH_OP, 0, 0, 0, 0, 0, 0) != -OOH_E_NOSYS) {
+				errno = EIO;
+				die("tag hypercall");
+			}
+		t0 = now_us();
+		for (unsigned i = 0; i < m; i++)
+			ping();
+		us = now_us() - t0;
+		printf("OOH-KVMSTAT-ROUND window=%u pings=%u us=%.0f rate=%.1f\n", w, m, us,
+		       us > 0 ? m * 1e6 / us : 0);
+	}
 }
 
 static void phase_ping(unsigned n)
@@ -187,7 +254,8 @@ static void phase_switches(uint32_t mode, unsigned rounds)
 
 int main(int argc, char **argv)
 {
-	unsigned pings = argc > 1 ? (unsigned)atoi(argv[1]) : 1000;
+	bool ping_mode = argc == 4 && !strcmp(argv[1], "--ping-rounds");
+	unsigned pings = argc > 1 && !ping_mode ? (unsigned)atoi(argv[1]) : 1000;
 	unsigned writes = argc > 2 ? (unsigned)atoi(argv[2]) : 1000;
 	unsigned rounds = argc > 3 ? (unsigned)atoi(argv[3]) : 1000;
 	const char *why;
@@ -202,6 +270,11 @@ int main(int argc, char **argv)
 	/* a fork would make it copy-on-write: our next store, a new frame */
 	if (madvise(hc_page.va, PAGE, MADV_DONTFORK))
 		die("madvise");
+	if (ping_mode) {
+		ping_rounds((unsigned)strtoul(argv[2], NULL, 0), (unsigned)strtoul(argv[3], NULL, 0));
+		printf("OOH-KVMSTAT-DONE\n");
+		return 0;
+	}
 	phase_ping(pings);
 	phase_switches(OOH_MODE_EPML, rounds);
 	phase_switches(OOH_MODE_SPML, rounds);

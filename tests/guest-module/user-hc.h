@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * OoH hypercalls from guest user space, for the malicious-guest tests
- * (test-ooh-evil.c, test-ooh-spp-evil.c): root in the guest gets the
- * hypercall port with ioperm and guest-physical addresses from
- * /proc/self/pagemap, and so can send ooh-l0 anything. Included after
- * <check.h>, the helpers that assert are there too.
+ * (test-ooh-evil.c, test-ooh-spp-evil.c) and the programs that mark their
+ * phases for ooh-kvmstat (kvmstat-workload.c, bench/ooh-pml-bench.c,
+ * bench/ooh-bench-spp.c): root in the guest gets the hypercall port with
+ * ioperm and guest-physical addresses from /proc/self/pagemap, and so can
+ * send ooh-l0 anything. Included after <check.h>, the helpers that assert
+ * are there too.
  */
 #ifndef OOH_TEST_USER_HC_H
 #define OOH_TEST_USER_HC_H
@@ -102,6 +104,26 @@ static inline int32_t hc_at(struct gpage p, size_t off, uint32_t op, uint32_t se
 	req->arg[3] = a3;
 	outl((uint32_t)((p.gpa + off) >> OOH_HC_ALIGN_SHIFT), OOH_HC_PORT);
 	return req->result;
+}
+
+/*
+ * A STATS hypercall with its reply at offset 512 of p, copied to *out (may
+ * be NULL). ooh-kvmstat --split-on stats opens a window at each STATS
+ * hypercall, and the reply counts the STATS hypercalls so far, this one
+ * included: the return value is the number of the window this call opened
+ * (0: the hypercall failed). A page shared with a forked child is
+ * copy-on-write: give the page MADV_DONTFORK before forking.
+ */
+static inline uint64_t hc_stats(struct gpage p, struct ooh_hv_stats *out)
+{
+	struct ooh_hv_stats *st = (struct ooh_hv_stats *)(p.va + 512);
+
+	if (hc_at(p, 0, OOH_HC_STATS, 0, 0, p.gpa + 512, sizeof(*st), 0, 0) != 0)
+		return 0;
+	__asm__ __volatile__("" ::: "memory");	/* outl has no memory clobber */
+	if (out)
+		*out = *st;
+	return st->hypercalls[OOH_HC_STATS];
 }
 
 #endif
