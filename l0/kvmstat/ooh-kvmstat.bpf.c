@@ -30,6 +30,7 @@ struct trace_event_raw_kvm_entry {
 
 struct trace_event_raw_kvm_userspace_exit {
 	__u32 reason;
+	int errno;		/* KVM_RUN's return: 0 or -errno */
 } __attribute__((preserve_access_index));
 
 const volatile __u32 targ_tgid;		/* 0: every VM */
@@ -40,7 +41,9 @@ const volatile __s32 split_op = -1;	/* hypercall op that opens a window */
 struct thread_state {
 	__u64 exit_ns;		/* last kvm_exit */
 	__u64 user_ns;		/* last KVM_RUN return */
-	__u64 hc_ns;		/* hypercall_entry */
+	__u64 intrs;		/* the VM's KVM_EXIT_INTR returns then */
+	__u64 ring;		/* entries harvested by l0 since then */
+	__u32 harvested;	/* l0 harvested since then */
 	__u32 tgid;
 	__u32 vcpu;
 	__u32 isa;
@@ -61,14 +64,6 @@ struct thread_state {
 
 MAP(threads, BPF_MAP_TYPE_HASH, __u32, struct thread_state, 4096);
 MAP(windows, BPF_MAP_TYPE_HASH, __u32, __u32, 1024);	/* tgid -> window */
-/* A VM's hypercall in progress (l0 runs one at a time per VM). */
-struct busy {
-	__u32 op;		/* op + 1, or 0 */
-	__u32 pad;
-	__u64 intrs;		/* the VM's KVM_EXIT_INTR count when it started */
-};
-
-MAP(busy, BPF_MAP_TYPE_HASH, __u32, struct busy, 1024);	/* tgid -> */
 MAP(intrs, BPF_MAP_TYPE_HASH, __u32, __u64, 1024);	/* tgid -> KVM_EXIT_INTR returns */
 MAP(exits, BPF_MAP_TYPE_HASH, struct kvmstat_exit_key, struct kvmstat_lat, 16384);
 MAP(vcpus, BPF_MAP_TYPE_HASH, struct kvmstat_vcpu_key, struct kvmstat_vcpu_val, 16384);
@@ -170,6 +165,28 @@ int on_kvm_exit(struct trace_event_raw_kvm_exit *ctx)
 	return 1;
 }
 
+/* A harvest on a vCPU thread outside any op (a full dirty ring): its own op. */
+static __always_inline void op_harvest_outside(struct thread_state *st, __u32 tgid)
+{
+	struct kvmstat_op_key k = { tgid, KVMSTAT_OP_HARVEST, st->has_exit ? st->reason : ~0u,
+				    window_of(tgid) };
+	struct kvmstat_op_val *v = get(&ops, &k);
+	__u64 *i = bpf_map_lookup_elem(&intrs, &tgid);
+
+	if (!v)
+		return;
+	__sync_fetch_and_add(&v->calls, 1);
+	if (st->has_exit)
+		__sync_fetch_and_add(&v->exits, 1);
+	__sync_fetch_and_add(&v->user_exits, 1);
+	__sync_fetch_and_add(&v->ring_entries, st->ring);
+	if (i)
+		__sync_fetch_and_add(&v->kicks, *i - st->intrs);
+	lat_add(&v->l0, bpf_ktime_get_ns() - st->user_ns);
+	st->harvested = 0;
+	st->ring = 0;
+}
+
 SEC("tp/kvm/kvm_entry")
 int on_kvm_entry(struct trace_event_raw_kvm_entry *ctx)
 {
@@ -185,6 +202,15 @@ int on_kvm_entry(struct trace_event_raw_kvm_entry *ctx)
 		bpf_map_update_elem(&threads, &tid, &fresh, BPF_NOEXIST);
 		return 1;
 	}
+	if (st->in_user && !st->op && st->harvested)
+		op_harvest_outside(st, tgid);	/* a full ring, on this vCPU */
+	if (st->in_user && st->op) {
+		struct kvmstat_op_key k = { tgid, st->op - 1, st->op_reason, window_of(tgid) };
+		struct kvmstat_op_val *v = bpf_map_lookup_elem(&ops, &k);
+
+		if (v)
+			lat_add(&v->l0, now - st->user_ns);
+	}
 	if (st->has_exit) {
 		struct kvmstat_exit_key k = { tgid, vcpu, st->isa, st->reason, window_of(tgid), 0 };
 		struct kvmstat_lat *l = bpf_map_lookup_elem(&exits, &k);
@@ -198,13 +224,6 @@ int on_kvm_entry(struct trace_event_raw_kvm_entry *ctx)
 		}
 		st->has_exit = 0;
 	}
-	if (st->in_user && st->op) {
-		struct kvmstat_op_key k = { tgid, st->op - 1, st->op_reason, window_of(tgid) };
-		struct kvmstat_op_val *v = bpf_map_lookup_elem(&ops, &k);
-
-		if (v)
-			lat_add(&v->l0, now - st->user_ns);
-	}
 	st->in_user = 0;
 	st->op = 0;
 	return 1;
@@ -217,24 +236,27 @@ int on_kvm_userspace_exit(struct trace_event_raw_kvm_userspace_exit *ctx)
 	__u32 tgid = id >> 32;
 	struct thread_state *st = vcpu_thread();
 	struct kvmstat_uexit_key k;
-	__u64 *n;
+	__u64 *n, *i;
 
 	if (!st || !watched(tgid, st->vcpu))
 		return 1;
+	k = (struct kvmstat_uexit_key){ tgid, st->vcpu, BPF_CORE_READ(ctx, reason), window_of(tgid) };
+	/* a KVM_RUN cut short by a signal may leave the last exit's reason */
+	if (BPF_CORE_READ(ctx, errno) == -4)	/* -EINTR */
+		k.reason = 10;			/* KVM_EXIT_INTR */
+	i = get(&intrs, &tgid);
 	st->user_ns = bpf_ktime_get_ns();
+	st->intrs = i ? *i : 0;
+	st->ring = 0;
+	st->harvested = 0;
 	st->in_user = 1;
 	st->op = 0;
-	k = (struct kvmstat_uexit_key){ tgid, st->vcpu, BPF_CORE_READ(ctx, reason), window_of(tgid) };
 	vcpu_count(tgid, st->vcpu, KVMSTAT_USERSPACE_EXITS, 1);
 	n = get(&uexits, &k);
 	if (n)
 		__sync_fetch_and_add(n, 1);
-	if (k.reason == 10) {	/* KVM_EXIT_INTR: a signal, l0's kicks among them */
-		__u64 *i = get(&intrs, &tgid);
-
-		if (i)
-			__sync_fetch_and_add(i, 1);
-	}
+	if (k.reason == 10 && i)	/* a signal: l0's kicks among them */
+		__sync_fetch_and_add(i, 1);
 	return 1;
 }
 
@@ -323,48 +345,38 @@ static __always_inline struct kvmstat_op_val *op_begin(__u32 op, bool opens_wind
 	return v;
 }
 
-SEC("usdt")
-int BPF_USDT(on_hypercall_entry, __u32 vcpu, __u32 op, __u32 session, __u64 gpa)
-{
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32, o;
-	struct thread_state *st = vcpu_thread();
-	struct busy b = { 0 };
-	__u64 *i;
-
-	o = op < KVMSTAT_OP_HC_MAX ? op : KVMSTAT_OP_BAD_HC;
-	if (!op_begin(o, split_op >= 0 && op == (__u32)split_op))
-		return 0;
-	if (st)
-		st->hc_ns = bpf_ktime_get_ns();
-	b.op = o + 1;
-	i = bpf_map_lookup_elem(&intrs, &tgid);
-	b.intrs = i ? *i : 0;
-	bpf_map_update_elem(&busy, &tgid, &b, BPF_ANY);
-	return 0;
-}
-
+/*
+ * One probe per hypercall, at its return (a uprobe is a trap: ~47 us each
+ * in the TCG rig): everything about the op is known by then, and the
+ * vCPU has not entered the guest again.
+ */
 SEC("usdt")
 int BPF_USDT(on_hypercall_return, __u32 vcpu, __u32 op, __u32 session, __s32 result)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct thread_state *st = vcpu_thread();
-	struct busy idle = { 0 };
-	struct kvmstat_op_key k;
-	struct kvmstat_op_val *v;
+	__u32 o = op < KVMSTAT_OP_HC_MAX ? op : KVMSTAT_OP_BAD_HC;
+	struct kvmstat_op_val *v = op_begin(o, split_op >= 0 && op == (__u32)split_op);
 
-	bpf_map_update_elem(&busy, &tgid, &idle, BPF_ANY);
-	if (!st || !st->op)
+	if (!v || !st)
 		return 0;
-	k = (struct kvmstat_op_key){ tgid, st->op - 1, st->op_reason, window_of(tgid) };
-	v = bpf_map_lookup_elem(&ops, &k);
-	if (!v)
-		return 0;
-	__sync_fetch_and_add(&v->handler_ns, bpf_ktime_get_ns() - st->hc_ns);
+	__sync_fetch_and_add(&v->handler_ns, bpf_ktime_get_ns() - st->user_ns);
 	if (result < 0)
 		__sync_fetch_and_add(&v->errors, 1);
+	if (st->harvested) {
+		/* the other vCPUs its harvest stopped: their signal returns since */
+		__u64 *i = bpf_map_lookup_elem(&intrs, &tgid);
+
+		__sync_fetch_and_add(&v->ring_entries, st->ring);
+		if (i)
+			__sync_fetch_and_add(&v->kicks, *i - st->intrs);
+		st->harvested = 0;
+		st->ring = 0;
+	}
 	return 0;
 }
 
+/* On a vCPU thread, the op it harvests for is known later (its return). */
 SEC("usdt")
 int BPF_USDT(on_harvest, __s32 vcpu, __u64 entries)
 {
@@ -375,23 +387,15 @@ int BPF_USDT(on_harvest, __s32 vcpu, __u64 entries)
 
 	if (targ_tgid && tgid != targ_tgid)
 		return 0;
-	if (st && st->op)
-		k = (struct kvmstat_op_key){ tgid, st->op - 1, st->op_reason, k.window };
-	v = get(&ops, &k);
-	if (!v)
+	if (st && st->in_user) {
+		st->ring += entries;
+		st->harvested = 1;
 		return 0;
-	if (k.op == KVMSTAT_OP_HARVEST)
+	}
+	v = get(&ops, &k);	/* off the vCPU threads: the control socket's */
+	if (v) {
 		__sync_fetch_and_add(&v->calls, 1);
-	__sync_fetch_and_add(&v->ring_entries, entries);
-	if (st && st->op) {
-		/* the vCPUs this harvest stopped returned from KVM_RUN for its signal */
-		struct busy *b = bpf_map_lookup_elem(&busy, &tgid);
-		__u64 *i = bpf_map_lookup_elem(&intrs, &tgid);
-
-		if (b && b->op && i) {
-			__sync_fetch_and_add(&v->kicks, *i - b->intrs);
-			b->intrs = *i;
-		}
+		__sync_fetch_and_add(&v->ring_entries, entries);
 	}
 	return 0;
 }

@@ -350,7 +350,6 @@ static const struct {
 	const char *name;
 	size_t offset;
 } usdt_probes[] = {
-	{ "hypercall_entry", offsetof(struct ooh_kvmstat, progs.on_hypercall_entry) },
 	{ "hypercall_return", offsetof(struct ooh_kvmstat, progs.on_hypercall_return) },
 	{ "harvest", offsetof(struct ooh_kvmstat, progs.on_harvest) },
 	{ "spp_permit", offsetof(struct ooh_kvmstat, progs.on_spp_permit) },

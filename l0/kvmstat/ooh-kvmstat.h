@@ -76,11 +76,12 @@ struct kvmstat_uexit_key {
 /*
  * OoH operations, from ooh-l0's USDT probes. exits and user_exits are the
  * exits that brought the vCPU to l0 for the op (the key's reason is the
- * trapping exit's); kicks, for a hypercall that harvested, the VM's
- * KVM_RUN returns for a signal (KVM_EXIT_INTR) between its start and its
- * harvest: the other vCPUs the harvest stopped; l0 is the time from
+ * trapping exit's); kicks, for an op that harvested, the VM's KVM_RUN
+ * returns for a signal (KVM_EXIT_INTR) from the vCPU's own return to the
+ * op's end: the other vCPUs the harvest stopped; l0 is the time from
  * KVM_RUN's return to the vCPU's next entry (what the op cost the vCPU),
- * handler_ns the time inside l0's hypercall handler.
+ * handler_ns the time from KVM_RUN's return to l0's answer (a hypercall's
+ * return probe).
  */
 struct kvmstat_op_key {
 	__u32 tgid;
