@@ -255,34 +255,28 @@ static const char *action_label(uint32_t action)
 	return action < 4 ? names[action] : "unknown";
 }
 
-static const char *exit_label(uint32_t isa, uint32_t reason, char *buf, size_t len)
+/* name, or the number in buf when there is none. */
+static const char *named(const char *name, bool hex, uint32_t n, char *buf, size_t len)
 {
-	const char *name = kvmstat_exit_name(isa, reason);
-
 	if (name)
 		return name;
-	snprintf(buf, len, "0x%x", reason);
+	snprintf(buf, len, hex ? "0x%x" : "%u", n);
 	return buf;
+}
+
+static const char *exit_label(uint32_t isa, uint32_t reason, char *buf, size_t len)
+{
+	return named(kvmstat_exit_name(isa, reason), true, reason, buf, len);
 }
 
 static const char *uexit_label(uint32_t reason, char *buf, size_t len)
 {
-	const char *name = kvmstat_uexit_name(reason);
-
-	if (name)
-		return name;
-	snprintf(buf, len, "%u", reason);
-	return buf;
+	return named(kvmstat_uexit_name(reason), false, reason, buf, len);
 }
 
 static const char *op_label(uint32_t op, char *buf, size_t len)
 {
-	const char *name = kvmstat_op_name(op);
-
-	if (name)
-		return name;
-	snprintf(buf, len, "op-%u", op);
-	return buf;
+	return named(kvmstat_op_name(op), false, op, buf, len);
 }
 
 /* The exit reason an op's exits carry: "-" when none (kicks, harvests). */
