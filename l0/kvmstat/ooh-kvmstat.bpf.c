@@ -4,10 +4,14 @@
  * return of the watched VMs) and ooh-l0's USDT probes (which OoH operation
  * a vCPU thread is in), joined per vCPU thread.
  *
- * The tracepoint records are read through CO-RE (local structs with only
- * the fields used, relocated against the running kernel's BTF, kvm's module
- * BTF on Debian), so the field order of a kernel version does not matter.
- * Tracepoint programs return 1: perf and ftrace keep their records.
+ * kvm_exit's record is read through CO-RE (a local struct with only the
+ * fields used, relocated against the running kernel's BTF, kvm's module
+ * BTF on Debian), so the field order of a kernel version does not matter;
+ * its program returns 1: perf and ftrace keep their records. The other
+ * tracepoints are attached as BTF tracepoints (tp_btf): their arguments,
+ * not a record, which no one else's records depend on and which costs
+ * less per event than building the record (the exit reason is only in
+ * kvm_exit's).
  */
 #include <stdbool.h>
 #include <linux/types.h>
@@ -15,6 +19,7 @@
 #include <asm/ptrace.h>	/* struct pt_regs, which USDT arguments are read from */
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 #include <bpf/usdt.bpf.h>
 #include "ooh-kvmstat.h"
 
@@ -24,13 +29,8 @@ struct trace_event_raw_kvm_exit {
 	unsigned int vcpu_id;
 } __attribute__((preserve_access_index));
 
-struct trace_event_raw_kvm_entry {
-	unsigned int vcpu_id;
-} __attribute__((preserve_access_index));
-
-struct trace_event_raw_kvm_userspace_exit {
-	__u32 reason;
-	int errno;		/* KVM_RUN's return: 0 or -errno */
+struct kvm_vcpu {
+	int vcpu_id;
 } __attribute__((preserve_access_index));
 
 const volatile __u32 targ_tgid;		/* 0: every VM */
@@ -187,20 +187,20 @@ static __always_inline void op_harvest_outside(struct thread_state *st, __u32 tg
 	st->ring = 0;
 }
 
-SEC("tp/kvm/kvm_entry")
-int on_kvm_entry(struct trace_event_raw_kvm_entry *ctx)
+SEC("tp_btf/kvm_entry")
+int BPF_PROG(on_kvm_entry, struct kvm_vcpu *v)
 {
 	__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns();
-	__u32 tid = (__u32)id, tgid = id >> 32, vcpu = BPF_CORE_READ(ctx, vcpu_id);
+	__u32 tid = (__u32)id, tgid = id >> 32, vcpu = v->vcpu_id;
 	struct thread_state *st, fresh = { .tgid = tgid, .vcpu = vcpu };
 
 	if (!watched(tgid, vcpu))
-		return 1;
+		return 0;
 	vcpu_count(tgid, vcpu, KVMSTAT_ENTRIES, 1);
 	st = bpf_map_lookup_elem(&threads, &tid);
 	if (!st) {
 		bpf_map_update_elem(&threads, &tid, &fresh, BPF_NOEXIST);
-		return 1;
+		return 0;
 	}
 	if (st->in_user && !st->op && st->harvested)
 		op_harvest_outside(st, tgid);	/* a full ring, on this vCPU */
@@ -226,11 +226,11 @@ int on_kvm_entry(struct trace_event_raw_kvm_entry *ctx)
 	}
 	st->in_user = 0;
 	st->op = 0;
-	return 1;
+	return 0;
 }
 
-SEC("tp/kvm/kvm_userspace_exit")
-int on_kvm_userspace_exit(struct trace_event_raw_kvm_userspace_exit *ctx)
+SEC("tp_btf/kvm_userspace_exit")
+int BPF_PROG(on_kvm_userspace_exit, __u32 reason, int ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
@@ -239,10 +239,10 @@ int on_kvm_userspace_exit(struct trace_event_raw_kvm_userspace_exit *ctx)
 	__u64 *n, *i;
 
 	if (!st || !watched(tgid, st->vcpu))
-		return 1;
-	k = (struct kvmstat_uexit_key){ tgid, st->vcpu, BPF_CORE_READ(ctx, reason), window_of(tgid) };
+		return 0;
+	k = (struct kvmstat_uexit_key){ tgid, st->vcpu, reason, window_of(tgid) };
 	/* a KVM_RUN cut short by a signal may leave the last exit's reason */
-	if (BPF_CORE_READ(ctx, errno) == -4)	/* -EINTR */
+	if (ret == -4)	/* -EINTR */
 		k.reason = 10;			/* KVM_EXIT_INTR */
 	i = get(&intrs, &tgid);
 	st->user_ns = bpf_ktime_get_ns();
@@ -257,7 +257,7 @@ int on_kvm_userspace_exit(struct trace_event_raw_kvm_userspace_exit *ctx)
 		__sync_fetch_and_add(n, 1);
 	if (k.reason == 10 && i)	/* a signal: l0's kicks among them */
 		__sync_fetch_and_add(i, 1);
-	return 1;
+	return 0;
 }
 
 /* Counters that only need the vCPU thread's identity. */
@@ -267,41 +267,41 @@ static __always_inline int count_on_thread(int what, __u64 n)
 
 	if (st && watched(st->tgid, st->vcpu))
 		vcpu_count(st->tgid, st->vcpu, what, n);
-	return 1;
+	return 0;
 }
 
-SEC("tp/kvm/kvm_pio")
-int on_kvm_pio(void *ctx)
+SEC("tp_btf/kvm_pio")
+int BPF_PROG(on_kvm_pio)
 {
 	return count_on_thread(KVMSTAT_PIO, 1);
 }
 
-SEC("tp/kvm/kvm_mmio")
-int on_kvm_mmio(void *ctx)
+SEC("tp_btf/kvm_mmio")
+int BPF_PROG(on_kvm_mmio)
 {
 	return count_on_thread(KVMSTAT_MMIO, 1);
 }
 
-SEC("tp/kvm/kvm_page_fault")
-int on_kvm_page_fault(void *ctx)
+SEC("tp_btf/kvm_page_fault")
+int BPF_PROG(on_kvm_page_fault)
 {
 	return count_on_thread(KVMSTAT_PAGE_FAULTS, 1);
 }
 
-SEC("tp/kvm/kvm_dirty_ring_push")
-int on_kvm_dirty_ring_push(void *ctx)
+SEC("tp_btf/kvm_dirty_ring_push")
+int BPF_PROG(on_kvm_dirty_ring_push)
 {
 	return count_on_thread(KVMSTAT_RING_PUSHES, 1);
 }
 
-SEC("tp/kvm/kvm_dirty_ring_reset")
-int on_kvm_dirty_ring_reset(void *ctx)
+SEC("tp_btf/kvm_dirty_ring_reset")
+int BPF_PROG(on_kvm_dirty_ring_reset)
 {
 	return count_on_thread(KVMSTAT_RING_RESETS, 1);
 }
 
-SEC("tp/kvm/kvm_dirty_ring_exit")
-int on_kvm_dirty_ring_exit(void *ctx)
+SEC("tp_btf/kvm_dirty_ring_exit")
+int BPF_PROG(on_kvm_dirty_ring_exit)
 {
 	return count_on_thread(KVMSTAT_RING_FULL, 1);
 }
