@@ -209,7 +209,7 @@ BEGIN {
 	}
 	if (u && f && t) {
 		printf "OOH-BENCH kvmstat-overhead-tracepoints-only-ratio %.3f (tracepoints only / unwatched: %.1f %%)\n", t / u, (1 - t / u) * 100
-		printf "OOH-BENCH kvmstat-overhead-per-ping %.1f us more watched (of %.1f us): kvm tracepoints %.1f us, ooh-l0 USDT probes (1 uprobe per hypercall) %.1f us\n", 1e6 / f - 1e6 / u, 1e6 / u, 1e6 / t - 1e6 / u, 1e6 / f - 1e6 / t
+		printf "OOH-BENCH kvmstat-overhead-per-ping %.1f us more watched (of %.1f us): kvm tracepoints %.1f us, ooh-l0 USDT probes (none per hypercall) %.1f us\n", 1e6 / f - 1e6 / u, 1e6 / u, 1e6 / t - 1e6 / u, 1e6 / f - 1e6 / t
 	}
 	if (fio && tio && calls)
 		printf "OOH-BENCH kvmstat-overhead-l1-view io exit to next entry %.1f us with the USDT probes (%d exits), %.1f us tracepoints only (%d exits): +%.1f us; per watched PING %.1f us from the KVM_RUN return to the next entry, %.1f us in l0 handler (ooh-kvmstat)\n", fions / fio / 1000, fio, tions / tio / 1000, tio, (fions / fio - tions / tio) / 1000, l0 / calls / 1000, hd / calls / 1000

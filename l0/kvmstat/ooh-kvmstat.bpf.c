@@ -29,8 +29,48 @@ struct trace_event_raw_kvm_exit {
 	unsigned int vcpu_id;
 } __attribute__((preserve_access_index));
 
+/*
+ * What decoding a hypercall in the kernel reads (no uprobe per hypercall):
+ * the vCPU's kvm_run (the OUT's port and value: the request block's GPA
+ * >> OOH_HC_ALIGN_SHIFT) and KVM's memslots (that GPA's address in
+ * ooh-l0), then the block itself, in ooh-l0's memory.
+ */
+struct rb_node {
+	struct rb_node *rb_right;
+	struct rb_node *rb_left;
+} __attribute__((preserve_access_index));
+
+struct rb_root {
+	struct rb_node *rb_node;
+} __attribute__((preserve_access_index));
+
+struct kvm_memslots {
+	struct rb_root gfn_tree;
+	int node_idx;
+} __attribute__((preserve_access_index));
+
+struct kvm_memory_slot {
+	struct rb_node gfn_node[2];
+	__u64 base_gfn;
+	unsigned long npages;
+	unsigned long userspace_addr;
+} __attribute__((preserve_access_index));
+
+struct kvm {
+	struct kvm_memslots *memslots[2];
+} __attribute__((preserve_access_index));
+
+struct kvm_run;
+
+struct kvm_vcpu_arch {
+	void *pio_data;		/* the page after kvm_run in the VMM's mapping */
+} __attribute__((preserve_access_index));
+
 struct kvm_vcpu {
 	int vcpu_id;
+	struct kvm *kvm;
+	struct kvm_run *run;
+	struct kvm_vcpu_arch arch;
 } __attribute__((preserve_access_index));
 
 const volatile __u32 targ_tgid;		/* 0: every VM */
@@ -52,6 +92,8 @@ struct thread_state {
 	__u32 op;		/* op + 1 this return to userspace is for, or 0 */
 	__u32 op_reason;
 	__u32 in_user;		/* between KVM_RUN's return and the next entry */
+	__u64 kvm_vcpu;		/* the kernel's struct kvm_vcpu, from kvm_entry */
+	__u64 req;		/* the hypercall block's address in ooh-l0, or 0 */
 };
 
 #define MAP(name, kind, k, v, n)		\
@@ -165,6 +207,75 @@ int on_kvm_exit(struct trace_event_raw_kvm_exit *ctx)
 	return 1;
 }
 
+#define OOH_HC_PORT		0x0ef0u	/* include/ooh/hv-abi.h */
+#define OOH_HC_ALIGN_SHIFT	6u
+#define KVM_RUN_IO		32	/* struct kvm_run's io (uapi, fixed) */
+#define KVM_PIO_PAGE		4096	/* io.data_offset: KVM_PIO_PAGE_OFFSET pages */
+
+/* The address in the VMM of guest-physical gpa: KVM's memslot tree, or 0. */
+static __always_inline __u64 gpa_to_hva(struct kvm_vcpu *v, __u64 gpa)
+{
+	struct kvm_memslots *slots = BPF_CORE_READ(v, kvm, memslots[0]);
+	__u64 gfn = gpa >> 12, node_off;
+	struct rb_node *node;
+	int idx;
+
+	if (!slots)
+		return 0;
+	idx = BPF_CORE_READ(slots, node_idx) & 1;
+	node = BPF_CORE_READ(slots, gfn_tree.rb_node);
+	node_off = bpf_core_field_offset(struct kvm_memory_slot, gfn_node) +
+		   idx * bpf_core_type_size(struct rb_node);
+	for (int depth = 0; depth < 24 && node; depth++) {
+		struct kvm_memory_slot *slot = (void *)((char *)node - node_off);
+		__u64 base = BPF_CORE_READ(slot, base_gfn);
+
+		if (gfn < base) {
+			node = BPF_CORE_READ(node, rb_left);
+		} else if (gfn >= base + BPF_CORE_READ(slot, npages)) {
+			node = BPF_CORE_READ(node, rb_right);
+		} else {
+			return BPF_CORE_READ(slot, userspace_addr) + ((gfn - base) << 12) +
+			       (gpa & 0xfff);
+		}
+	}
+	return 0;
+}
+
+/*
+ * A KVM_EXIT_IO that is an OoH hypercall: its op (KVMSTAT_OP_BAD_HC for a
+ * block outside RAM or an unknown op), the block's address in *req; -1 if
+ * the exit is no hypercall.
+ */
+static __always_inline int decode_hypercall(struct thread_state *st, __u64 *req)
+{
+	struct kvm_vcpu *v = (void *)st->kvm_vcpu;
+	struct {
+		__u8 direction, size;
+		__u16 port;
+		__u32 count;
+		__u64 data_offset;
+	} io;
+	char *run, *pio;
+	__u32 val = 0, op = ~0u;
+
+	*req = 0;
+	if (!v)
+		return -1;
+	run = (char *)BPF_CORE_READ(v, run);
+	if (!run || bpf_probe_read_kernel(&io, sizeof(io), run + KVM_RUN_IO))
+		return -1;
+	/* the data is at data_offset in the VMM's mapping: the pio page */
+	pio = (char *)BPF_CORE_READ(v, arch.pio_data);
+	if (io.port != OOH_HC_PORT || io.direction != 1 || io.size != 4 || io.count != 1 ||
+	    io.data_offset != KVM_PIO_PAGE || !pio || bpf_probe_read_kernel(&val, 4, pio))
+		return -1;
+	*req = gpa_to_hva(v, (__u64)val << OOH_HC_ALIGN_SHIFT);
+	if (*req && bpf_probe_read_user(&op, 4, (void *)*req))
+		*req = 0;
+	return *req && op < KVMSTAT_OP_HC_MAX ? (int)op : KVMSTAT_OP_BAD_HC;
+}
+
 /* A harvest on a vCPU thread outside any op (a full dirty ring): its own op. */
 static __always_inline void op_harvest_outside(struct thread_state *st, __u32 tgid)
 {
@@ -187,6 +298,31 @@ static __always_inline void op_harvest_outside(struct thread_state *st, __u32 tg
 	st->ring = 0;
 }
 
+/* An op ends as its vCPU enters again: a hypercall's result, its harvest. */
+static __always_inline void op_end(struct thread_state *st, __u32 tgid)
+{
+	struct kvmstat_op_key k = { tgid, st->op - 1, st->op_reason, window_of(tgid) };
+	struct kvmstat_op_val *v = bpf_map_lookup_elem(&ops, &k);
+	__s32 result = 0;
+
+	if (!v)
+		return;
+	if (st->req && !bpf_probe_read_user(&result, sizeof(result), (void *)(st->req + 4)) &&
+	    result < 0)	/* struct ooh_hc_req's result, as l0 wrote it */
+		__sync_fetch_and_add(&v->errors, 1);
+	if (st->harvested) {
+		/* the other vCPUs its harvest stopped: their signal returns since */
+		__u64 *i = bpf_map_lookup_elem(&intrs, &tgid);
+
+		__sync_fetch_and_add(&v->ring_entries, st->ring);
+		if (i)
+			__sync_fetch_and_add(&v->kicks, *i - st->intrs);
+		st->harvested = 0;
+		st->ring = 0;
+	}
+	st->req = 0;
+}
+
 SEC("tp_btf/kvm_entry")
 int BPF_PROG(on_kvm_entry, struct kvm_vcpu *v)
 {
@@ -199,11 +335,15 @@ int BPF_PROG(on_kvm_entry, struct kvm_vcpu *v)
 	vcpu_count(tgid, vcpu, KVMSTAT_ENTRIES, 1);
 	st = bpf_map_lookup_elem(&threads, &tid);
 	if (!st) {
+		fresh.kvm_vcpu = (__u64)v;
 		bpf_map_update_elem(&threads, &tid, &fresh, BPF_NOEXIST);
 		return 0;
 	}
+	st->kvm_vcpu = (__u64)v;
 	if (st->in_user && !st->op && st->harvested)
 		op_harvest_outside(st, tgid);	/* a full ring, on this vCPU */
+	if (st->in_user && st->op)
+		op_end(st, tgid);
 	if (st->in_user && st->op) {
 		struct kvmstat_op_key k = { tgid, st->op - 1, st->op_reason, window_of(tgid) };
 		struct kvmstat_op_val *v = bpf_map_lookup_elem(&ops, &k);
@@ -229,6 +369,45 @@ int BPF_PROG(on_kvm_entry, struct kvm_vcpu *v)
 	return 0;
 }
 
+/*
+ * An op starts on the vCPU thread that exited for it: the exit and the
+ * KVM_RUN return just seen on this thread are the op's.
+ */
+static __always_inline struct kvmstat_op_val *op_begin(__u32 op, bool opens_window)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct thread_state *st = vcpu_thread();
+	struct kvmstat_op_key k = { .tgid = tgid, .op = op, .reason = ~0u };
+	struct kvmstat_op_val *v;
+
+	if (!st || !watched(tgid, st->vcpu))
+		return 0;
+	if (opens_window) {
+		__u32 w = window_of(tgid) + 1;
+
+		if (w < KVMSTAT_MAX_WINDOWS)
+			bpf_map_update_elem(&windows, &tgid, &w, BPF_ANY);
+	}
+	k.window = window_of(tgid);
+	/* the trapping exit: the last one before KVM_RUN returned (none if
+	 * KVM_RUN returned without entering the guest) */
+	if (st->in_user && st->has_exit)
+		k.reason = st->reason;
+	v = get(&ops, &k);
+	if (!v)
+		return 0;
+	__sync_fetch_and_add(&v->calls, 1);
+	if (st->in_user) {
+		if (st->has_exit)
+			__sync_fetch_and_add(&v->exits, 1);
+		__sync_fetch_and_add(&v->user_exits, 1);
+		st->op = op + 1;
+		st->op_reason = k.reason;
+	}
+	return v;
+}
+
 SEC("tp_btf/kvm_userspace_exit")
 int BPF_PROG(on_kvm_userspace_exit, __u32 reason, int ret)
 {
@@ -251,12 +430,20 @@ int BPF_PROG(on_kvm_userspace_exit, __u32 reason, int ret)
 	st->harvested = 0;
 	st->in_user = 1;
 	st->op = 0;
+	st->req = 0;
 	vcpu_count(tgid, st->vcpu, KVMSTAT_USERSPACE_EXITS, 1);
 	n = get(&uexits, &k);
 	if (n)
 		__sync_fetch_and_add(n, 1);
 	if (k.reason == 10 && i)	/* a signal: l0's kicks among them */
 		__sync_fetch_and_add(i, 1);
+	if (reason == 2 && ret == 0) {	/* KVM_EXIT_IO: an OoH hypercall? */
+		__u64 req;
+		int op = decode_hypercall(st, &req);
+
+		if (op >= 0 && op_begin(op, split_op >= 0 && op == split_op))
+			st->req = req;
+	}
 	return 0;
 }
 
@@ -306,77 +493,7 @@ int BPF_PROG(on_kvm_dirty_ring_exit)
 	return count_on_thread(KVMSTAT_RING_FULL, 1);
 }
 
-/*
- * An op starts on the vCPU thread that exited for it: the exit and the
- * KVM_RUN return just seen on this thread are the op's.
- */
-static __always_inline struct kvmstat_op_val *op_begin(__u32 op, bool opens_window)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32;
-	struct thread_state *st = vcpu_thread();
-	struct kvmstat_op_key k = { .tgid = tgid, .op = op, .reason = ~0u };
-	struct kvmstat_op_val *v;
-
-	if (!st || !watched(tgid, st->vcpu))
-		return 0;
-	if (opens_window) {
-		__u32 w = window_of(tgid) + 1;
-
-		if (w < KVMSTAT_MAX_WINDOWS)
-			bpf_map_update_elem(&windows, &tgid, &w, BPF_ANY);
-	}
-	k.window = window_of(tgid);
-	/* the trapping exit: the last one before KVM_RUN returned (none if
-	 * KVM_RUN returned without entering the guest) */
-	if (st->in_user && st->has_exit)
-		k.reason = st->reason;
-	v = get(&ops, &k);
-	if (!v)
-		return 0;
-	__sync_fetch_and_add(&v->calls, 1);
-	if (st->in_user) {
-		if (st->has_exit)
-			__sync_fetch_and_add(&v->exits, 1);
-		__sync_fetch_and_add(&v->user_exits, 1);
-		st->op = op + 1;
-		st->op_reason = k.reason;
-	}
-	return v;
-}
-
-/*
- * One probe per hypercall, at its return (a uprobe is a trap: ~47 us each
- * in the TCG rig): everything about the op is known by then, and the
- * vCPU has not entered the guest again.
- */
-SEC("usdt")
-int BPF_USDT(on_hypercall_return, __u32 vcpu, __u32 op, __u32 session, __s32 result)
-{
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct thread_state *st = vcpu_thread();
-	__u32 o = op < KVMSTAT_OP_HC_MAX ? op : KVMSTAT_OP_BAD_HC;
-	struct kvmstat_op_val *v = op_begin(o, split_op >= 0 && op == (__u32)split_op);
-
-	if (!v || !st)
-		return 0;
-	__sync_fetch_and_add(&v->handler_ns, bpf_ktime_get_ns() - st->user_ns);
-	if (result < 0)
-		__sync_fetch_and_add(&v->errors, 1);
-	if (st->harvested) {
-		/* the other vCPUs its harvest stopped: their signal returns since */
-		__u64 *i = bpf_map_lookup_elem(&intrs, &tgid);
-
-		__sync_fetch_and_add(&v->ring_entries, st->ring);
-		if (i)
-			__sync_fetch_and_add(&v->kicks, *i - st->intrs);
-		st->harvested = 0;
-		st->ring = 0;
-	}
-	return 0;
-}
-
-/* On a vCPU thread, the op it harvests for is known later (its return). */
+/* On a vCPU thread, the op it harvests for ends later (its next entry). */
 SEC("usdt")
 int BPF_USDT(on_harvest, __s32 vcpu, __u64 entries)
 {

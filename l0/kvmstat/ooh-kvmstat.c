@@ -350,7 +350,6 @@ static const struct {
 	const char *name;
 	size_t offset;
 } usdt_probes[] = {
-	{ "hypercall_return", offsetof(struct ooh_kvmstat, progs.on_hypercall_return) },
 	{ "harvest", offsetof(struct ooh_kvmstat, progs.on_harvest) },
 	{ "spp_permit", offsetof(struct ooh_kvmstat, progs.on_spp_permit) },
 	{ "spp_refuse", offsetof(struct ooh_kvmstat, progs.on_spp_refuse) },

@@ -79,9 +79,9 @@ struct kvmstat_uexit_key {
  * trapping exit's); kicks, for an op that harvested, the VM's KVM_RUN
  * returns for a signal (KVM_EXIT_INTR) from the vCPU's own return to the
  * op's end: the other vCPUs the harvest stopped; l0 is the time from
- * KVM_RUN's return to the vCPU's next entry (what the op cost the vCPU),
- * handler_ns the time from KVM_RUN's return to l0's answer (a hypercall's
- * return probe).
+ * KVM_RUN's return to the vCPU's next entry (what the op cost the vCPU).
+ * Hypercalls are decoded in the kernel (the OUT's value, KVM's memslots,
+ * the request block in ooh-l0): no probe per hypercall.
  */
 struct kvmstat_op_key {
 	__u32 tgid;
@@ -97,7 +97,6 @@ struct kvmstat_op_val {
 	__u64 kicks;
 	__u64 errors;
 	__u64 ring_entries;
-	__u64 handler_ns;
 	struct kvmstat_lat l0;
 };
 

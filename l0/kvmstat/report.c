@@ -226,7 +226,7 @@ static const char *const vcpu_counter_names[KVMSTAT_NR_VCPU_COUNTERS] = {
 
 /* The counters of struct kvmstat_op_val, in order, then the l0 latency. */
 static const char *const op_field_names[] = {
-	"calls", "exits", "user_exits", "kicks", "errors", "ring_entries", "handler_ns",
+	"calls", "exits", "user_exits", "kicks", "errors", "ring_entries",
 };
 
 #define OP_FIELDS (sizeof(op_field_names) / sizeof(op_field_names[0]))
@@ -410,18 +410,18 @@ static void print_table(FILE *f, const struct snapshot *d, const struct report_o
 			uexit_label(k->reason, b1, sizeof(b1)), (unsigned long long)v[0]);
 	if (!d->t[T_OPS].n)
 		return;
-	fprintf(f, "\n%-8s %-3s %-16s %-14s %8s %8s %10s %7s %7s %10s %10s %10s\n", "PID", "WIN",
+	fprintf(f, "\n%-8s %-3s %-16s %-14s %8s %8s %10s %7s %7s %10s %10s\n", "PID", "WIN",
 		"OOH OP", "EXIT REASON", "CALLS", "EXITS", "USER_EXITS", "KICKS", "ERRORS",
-		"RING", "L0_AVG_US", "HANDLER_US");
+		"RING", "L0_AVG_US");
 	EACH(d, T_OPS, struct kvmstat_op_key, k, v) {
 		const struct kvmstat_lat *l0 = (const void *)(v + OP_L0);
 
-		fprintf(f, "%-8u %-3u %-16s %-14s %8llu %8llu %10llu %7llu %7llu %10llu %10.2f %10.2f\n",
+		fprintf(f, "%-8u %-3u %-16s %-14s %8llu %8llu %10llu %7llu %7llu %10llu %10.2f\n",
 			k->tgid, k->window, op_label(k->op, b1, sizeof(b1)),
 			op_reason_label(d, k->tgid, k->reason, b2, sizeof(b2)),
 			(unsigned long long)v[0], (unsigned long long)v[1], (unsigned long long)v[2],
 			(unsigned long long)v[3], (unsigned long long)v[4], (unsigned long long)v[5],
-			avg_us(l0->ns, l0->count), avg_us(v[6], v[0]));
+			avg_us(l0->ns, l0->count));
 		if (o->hist && l0->count)
 			print_hist(f, l0->hist);
 	}
