@@ -93,7 +93,13 @@ struct thread_state {
 	__u32 op_reason;
 	__u32 in_user;		/* between KVM_RUN's return and the next entry */
 	__u64 kvm_vcpu;		/* the kernel's struct kvm_vcpu, from kvm_entry */
+	__u64 run, pio;		/* its kvm_run and pio data pages (read once) */
 	__u64 req;		/* the hypercall block's address in ooh-l0, or 0 */
+};
+
+/* The memslot the last hypercall block of a VM was in: most are in one. */
+struct slot_cache {
+	__u64 base_gfn, npages, hva;
 };
 
 #define MAP(name, kind, k, v, n)		\
@@ -107,6 +113,7 @@ struct thread_state {
 MAP(threads, BPF_MAP_TYPE_HASH, __u32, struct thread_state, 4096);
 MAP(windows, BPF_MAP_TYPE_HASH, __u32, __u32, 1024);	/* tgid -> window */
 MAP(intrs, BPF_MAP_TYPE_HASH, __u32, __u64, 1024);	/* tgid -> KVM_EXIT_INTR returns */
+MAP(slots, BPF_MAP_TYPE_HASH, __u32, struct slot_cache, 1024);	/* tgid -> */
 MAP(exits, BPF_MAP_TYPE_HASH, struct kvmstat_exit_key, struct kvmstat_lat, 16384);
 MAP(vcpus, BPF_MAP_TYPE_HASH, struct kvmstat_vcpu_key, struct kvmstat_vcpu_val, 16384);
 MAP(uexits, BPF_MAP_TYPE_HASH, struct kvmstat_uexit_key, __u64, 16384);
@@ -212,18 +219,27 @@ int on_kvm_exit(struct trace_event_raw_kvm_exit *ctx)
 #define KVM_RUN_IO		32	/* struct kvm_run's io (uapi, fixed) */
 #define KVM_PIO_PAGE		4096	/* io.data_offset: KVM_PIO_PAGE_OFFSET pages */
 
-/* The address in the VMM of guest-physical gpa: KVM's memslot tree, or 0. */
-static __always_inline __u64 gpa_to_hva(struct kvm_vcpu *v, __u64 gpa)
+/*
+ * The address in the VMM of guest-physical gpa, or 0: the VM's cached
+ * slot, else KVM's memslot tree. The cache outlives slot changes (virtual
+ * SPP splits slots): right for ooh-l0, whose guest RAM is one linear
+ * mapping that slots only ever cut up, not for a VMM that moves memory.
+ */
+static __always_inline __u64 gpa_to_hva(struct kvm_vcpu *v, __u32 tgid, __u64 gpa)
 {
-	struct kvm_memslots *slots = BPF_CORE_READ(v, kvm, memslots[0]);
+	struct slot_cache *c = bpf_map_lookup_elem(&slots, &tgid);
 	__u64 gfn = gpa >> 12, node_off;
+	struct kvm_memslots *ms;
 	struct rb_node *node;
 	int idx;
 
-	if (!slots)
+	if (c && gfn >= c->base_gfn && gfn < c->base_gfn + c->npages)
+		return c->hva + ((gfn - c->base_gfn) << 12) + (gpa & 0xfff);
+	ms = BPF_CORE_READ(v, kvm, memslots[0]);
+	if (!ms)
 		return 0;
-	idx = BPF_CORE_READ(slots, node_idx) & 1;
-	node = BPF_CORE_READ(slots, gfn_tree.rb_node);
+	idx = BPF_CORE_READ(ms, node_idx) & 1;
+	node = BPF_CORE_READ(ms, gfn_tree.rb_node);
 	node_off = bpf_core_field_offset(struct kvm_memory_slot, gfn_node) +
 		   idx * bpf_core_type_size(struct rb_node);
 	for (int depth = 0; depth < 24 && node; depth++) {
@@ -235,8 +251,11 @@ static __always_inline __u64 gpa_to_hva(struct kvm_vcpu *v, __u64 gpa)
 		} else if (gfn >= base + BPF_CORE_READ(slot, npages)) {
 			node = BPF_CORE_READ(node, rb_right);
 		} else {
-			return BPF_CORE_READ(slot, userspace_addr) + ((gfn - base) << 12) +
-			       (gpa & 0xfff);
+			struct slot_cache n = { base, BPF_CORE_READ(slot, npages),
+						BPF_CORE_READ(slot, userspace_addr) };
+
+			bpf_map_update_elem(&slots, &tgid, &n, BPF_ANY);
+			return n.hva + ((gfn - base) << 12) + (gpa & 0xfff);
 		}
 	}
 	return 0;
@@ -262,15 +281,19 @@ static __always_inline int decode_hypercall(struct thread_state *st, __u64 *req)
 	*req = 0;
 	if (!v)
 		return -1;
-	run = (char *)BPF_CORE_READ(v, run);
+	if (!st->run) {
+		st->run = (__u64)BPF_CORE_READ(v, run);
+		/* the data is at data_offset in the VMM's mapping: the pio page */
+		st->pio = (__u64)BPF_CORE_READ(v, arch.pio_data);
+	}
+	run = (char *)st->run;
+	pio = (char *)st->pio;
 	if (!run || bpf_probe_read_kernel(&io, sizeof(io), run + KVM_RUN_IO))
 		return -1;
-	/* the data is at data_offset in the VMM's mapping: the pio page */
-	pio = (char *)BPF_CORE_READ(v, arch.pio_data);
 	if (io.port != OOH_HC_PORT || io.direction != 1 || io.size != 4 || io.count != 1 ||
 	    io.data_offset != KVM_PIO_PAGE || !pio || bpf_probe_read_kernel(&val, 4, pio))
 		return -1;
-	*req = gpa_to_hva(v, (__u64)val << OOH_HC_ALIGN_SHIFT);
+	*req = gpa_to_hva(v, st->tgid, (__u64)val << OOH_HC_ALIGN_SHIFT);
 	if (*req && bpf_probe_read_user(&op, 4, (void *)*req))
 		*req = 0;
 	return *req && op < KVMSTAT_OP_HC_MAX ? (int)op : KVMSTAT_OP_BAD_HC;
@@ -339,7 +362,10 @@ int BPF_PROG(on_kvm_entry, struct kvm_vcpu *v)
 		bpf_map_update_elem(&threads, &tid, &fresh, BPF_NOEXIST);
 		return 0;
 	}
-	st->kvm_vcpu = (__u64)v;
+	if (st->kvm_vcpu != (__u64)v) {	/* a thread can run another vCPU */
+		st->kvm_vcpu = (__u64)v;
+		st->run = st->pio = 0;
+	}
 	if (st->in_user && !st->op && st->harvested)
 		op_harvest_outside(st, tgid);	/* a full ring, on this vCPU */
 	if (st->in_user && st->op)
