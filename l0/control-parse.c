@@ -31,6 +31,8 @@ const char *l0_json_find_key(const char *json, const char *key)
 			p += 2 + klen;
 			while (isspace((unsigned char)*p))
 				p++;
+			if (*p == '\0') /* "key" ends the line: the loop's p + 1 would pass the NUL */
+				break;
 			if (*p != ':')
 				continue;
 			p++;
