@@ -23,11 +23,15 @@ for t in "$@"; do
 	echo "fuzz $t: $seconds s"
 	# shellcheck disable=SC2086 # opts is a list of flags
 	if ! "$bindir/$t" $opts -max_total_time="$seconds" -print_final_stats=1 \
-		-artifact_prefix="$bindir/$t-" "$work" "$dir/corpus" $regress; then
-		echo "fuzz $t: FAILED (crasher in $bindir/$t-*)"
+		-artifact_prefix="$bindir/$t-" "$work" "$dir/corpus" $regress >"$bindir/$t.log" 2>&1; then
+		grep -m3 -E 'ERROR|runtime error|deadly' "$bindir/$t.log"
+		echo "fuzz $t: FAILED (log $bindir/$t.log, crasher in $bindir/$t-*)"
 		status=1
 		continue
 	fi
+	echo "fuzz $t: $(sed -n 's/^stat::number_of_executed_units: *//p' "$bindir/$t.log") executions," \
+		"$(grep -E '^#[0-9]+' "$bindir/$t.log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+')" \
+		"(log $bindir/$t.log)"
 	# shellcheck disable=SC2086
 	if "$bindir/$t" $opts -merge=1 "$min" "$dir/corpus" "$work" 2>"$bindir/$t.merge.log"; then
 		rm -f "$dir/corpus"/*
