@@ -1,7 +1,7 @@
 # OoH — top-level build. The two commands a user needs:
 #   make demo    build and boot the stack, show what runs (main job)
 #   make check   install what is missing, build, run every test, summarize
-# Other targets: deps, all, unit, rig, bench, install, clean.
+# Other targets: deps, all, unit, rig, bench, fuzz, install, clean.
 TOP := $(CURDIR)
 BUILD := $(TOP)/build
 # Userspace components, each with its own Makefile (O=, SAN= convention in
@@ -62,6 +62,10 @@ bench: all
 	@for c in $(COMPONENTS); do if $(call has_target,$$c,bench); then \
 		$(MAKE) -s -C $$c O=$(BUILD)/normal bench || exit 1; fi; done
 
+# fuzz: each libFuzzer target of tests/fuzz for FUZZ_SECONDS (default 3600), corpora minimized in place.
+fuzz:
+	@$(MAKE) -s -C tests/fuzz O=$(BUILD)/normal fuzz
+
 install: userspace
 	@for c in $(COMPONENTS); do if $(call has_target,$$c,install); then \
 		$(MAKE) -s -C $$c O=$(BUILD)/normal PREFIX=$(PREFIX) install || exit 1; fi; done
@@ -70,4 +74,4 @@ clean:
 	rm -rf $(BUILD)
 	-$(MAKE) -s -C /lib/modules/$(GUEST_KVER)/build M=$(TOP)/guest-module clean 2>/dev/null
 
-.PHONY: all deps userspace unit module check rig demo bench install clean
+.PHONY: all deps userspace unit module check rig demo bench fuzz install clean

@@ -8,6 +8,7 @@
  * needed (kvm-stats: several KiB) and are never cut.
  */
 #include "control.h"
+#include "control-parse.h"
 #include "exit-codes.h"
 #include "vm.h"
 #include "ooh/ooh.h"
@@ -100,57 +101,6 @@ int l0_control_fill_pollfds(struct l0_control *ctl, struct pollfd *fds, int max)
 	for (int i = 0; i < L0_CONTROL_MAX_CLIENTS && n < max; i++)
 		fds[n++] = (struct pollfd){ .fd = ctl->client[i].fd, .events = POLLIN };
 	return n;
-}
-
-/* --- tiny JSON field extraction: top-level "key": "string" or number --- */
-
-static const char *find_key(const char *json, const char *key)
-{
-	size_t klen = strlen(key);
-
-	for (const char *p = strchr(json, '"'); p; p = strchr(p + 1, '"')) {
-		if (strncmp(p + 1, key, klen) == 0 && p[1 + klen] == '"') {
-			p += 2 + klen;
-			while (isspace((unsigned char)*p))
-				p++;
-			if (*p != ':')
-				continue;
-			p++;
-			while (isspace((unsigned char)*p))
-				p++;
-			return p;
-		}
-	}
-	return NULL;
-}
-
-/* Copies a plain string value ([A-Za-z0-9_.-] only) into out. */
-static bool get_word(const char *json, const char *key, char *out, size_t size)
-{
-	const char *p = find_key(json, key);
-	size_t n = 0;
-
-	if (!p || *p != '"')
-		return false;
-	for (p++; *p && *p != '"'; p++) {
-		if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '.') || n + 1 >= size)
-			return false;
-		out[n++] = *p;
-	}
-	out[n] = '\0';
-	return *p == '"';
-}
-
-static bool get_id(const char *json, long long *id)
-{
-	const char *p = find_key(json, "id");
-	char *end;
-
-	if (!p || !(isdigit((unsigned char)*p) || *p == '-'))
-		return false;
-	errno = 0;
-	*id = strtoll(p, &end, 10);
-	return errno == 0 && end != p;
 }
 
 /* --- commands --- */
@@ -307,35 +257,28 @@ static void cmd_kvm_stats(struct l0_vm *vm, struct reply *r)
 	emit(r, "]");
 }
 
-static const struct {
-	const char *name;
-	void (*run)(struct l0_vm *vm, struct reply *r);
-} commands[] = {
-	{ "status", cmd_status },
-	{ "pause", cmd_pause },
-	{ "resume", cmd_resume },
-	{ "quit", cmd_quit },
-	{ "dirty-start", cmd_dirty_start },
-	{ "dirty", cmd_dirty },
-	{ "dirty-stop", cmd_dirty_stop },
-	{ "kvm-stats", cmd_kvm_stats },
+/* The command table: its names and parsing in control-parse.c. */
+static void (*const commands[L0_CMD_COUNT])(struct l0_vm *vm, struct reply *r) = {
+	[L0_CMD_STATUS] = cmd_status,
+	[L0_CMD_PAUSE] = cmd_pause,
+	[L0_CMD_RESUME] = cmd_resume,
+	[L0_CMD_QUIT] = cmd_quit,
+	[L0_CMD_DIRTY_START] = cmd_dirty_start,
+	[L0_CMD_DIRTY] = cmd_dirty,
+	[L0_CMD_DIRTY_STOP] = cmd_dirty_stop,
+	[L0_CMD_KVM_STATS] = cmd_kvm_stats,
 };
 
 static void run_command(struct l0_vm *vm, const char *request, struct reply *r)
 {
-	char cmd[32];
+	int cmd = l0_control_lookup(request);
 
-	if (!get_word(request, "cmd", cmd, sizeof(cmd))) {
+	if (cmd == L0_CONTROL_NO_CMD)
 		emit(r, "\"ok\":false,\"error\":\"expected {\\\"cmd\\\": \\\"...\\\"}\"");
-		return;
-	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (strcmp(cmd, commands[i].name) == 0) {
-			commands[i].run(vm, r);
-			return;
-		}
-	}
-	emit(r, "\"ok\":false,\"error\":\"unknown command\"");
+	else if (cmd < 0)
+		emit(r, "\"ok\":false,\"error\":\"unknown command\"");
+	else
+		commands[cmd](vm, r);
 }
 
 char *l0_control_reply(struct l0_vm *vm, const char *request, size_t *len)
@@ -344,7 +287,7 @@ char *l0_control_reply(struct l0_vm *vm, const char *request, size_t *len)
 	long long id;
 
 	emit(&r, "{");
-	if (get_id(request, &id))
+	if (l0_json_get_id(request, &id))
 		emit(&r, "\"id\":%lld,", id);
 	run_command(vm, request, &r);
 	emit(&r, "}");

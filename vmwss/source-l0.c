@@ -54,23 +54,41 @@ static void reply_error(const char *reply, char *err, size_t errlen)
 	}
 }
 
-static int l0_start(struct vmwss_source *src, char *err, size_t errlen)
+int vmwss_l0_start_reply(const char *reply, uint64_t *vm_pages, char *err, size_t errlen)
 {
-	struct l0_priv *p = src->priv;
-	char reply[512];
 	const char *v;
 
-	if (l0_request(p, "dirty-start", reply, sizeof(reply)) < 0) {
-		snprintf(err, errlen, "VM socket %s: the VM went away", p->path);
-		return -ESRCH;
-	}
 	if (!strstr(reply, "\"ok\":true")) {
 		reply_error(reply, err, errlen);
 		return -EIO;
 	}
 	v = strstr(reply, "\"vm_pages\":");
-	src->vm_pages = v ? strtoull(v + 11, NULL, 10) : 0;
+	*vm_pages = v ? strtoull(v + 11, NULL, 10) : 0;
 	return 0;
+}
+
+int vmwss_l0_sample_reply(const char *reply, uint64_t *dirty, char *err, size_t errlen)
+{
+	const char *v = strstr(reply, "\"dirty_pages\":");
+
+	if (!strstr(reply, "\"ok\":true") || !v) {
+		reply_error(reply, err, errlen);
+		return -EIO;
+	}
+	*dirty = strtoull(v + 14, NULL, 10);
+	return 0;
+}
+
+static int l0_start(struct vmwss_source *src, char *err, size_t errlen)
+{
+	struct l0_priv *p = src->priv;
+	char reply[512];
+
+	if (l0_request(p, "dirty-start", reply, sizeof(reply)) < 0) {
+		snprintf(err, errlen, "VM socket %s: the VM went away", p->path);
+		return -ESRCH;
+	}
+	return vmwss_l0_start_reply(reply, &src->vm_pages, err, errlen);
 }
 
 static int l0_sample(struct vmwss_source *src, uint64_t *dirty, bool *gone,
@@ -78,7 +96,6 @@ static int l0_sample(struct vmwss_source *src, uint64_t *dirty, bool *gone,
 {
 	struct l0_priv *p = src->priv;
 	char reply[512];
-	const char *v;
 
 	*gone = false;
 	if (l0_request(p, "dirty", reply, sizeof(reply)) < 0) {
@@ -86,13 +103,7 @@ static int l0_sample(struct vmwss_source *src, uint64_t *dirty, bool *gone,
 		snprintf(err, errlen, "the VM behind %s exited while monitored", p->path);
 		return -ESRCH;
 	}
-	v = strstr(reply, "\"dirty_pages\":");
-	if (!strstr(reply, "\"ok\":true") || !v) {
-		reply_error(reply, err, errlen);
-		return -EIO;
-	}
-	*dirty = strtoull(v + 14, NULL, 10);
-	return 0;
+	return vmwss_l0_sample_reply(reply, dirty, err, errlen);
 }
 
 static void l0_stop(struct vmwss_source *src)

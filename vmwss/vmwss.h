@@ -35,6 +35,13 @@ int vmwss_source_xen(struct vmwss_source *src, const char *domain,
 		     char *err, size_t errlen);
 int vmwss_source_l0(struct vmwss_source *src, const char *socket_path,
 		    char *err, size_t errlen);
+/*
+ * ooh-l0's replies to dirty-start and dirty (source-l0.c; apart from the
+ * socket for the fuzzer, tests/fuzz/vmwss-l0-reply): one reply line in,
+ * 0 with the value out, or -EIO with l0's error (or the reply) in err.
+ */
+int vmwss_l0_start_reply(const char *reply, uint64_t *vm_pages, char *err, size_t errlen);
+int vmwss_l0_sample_reply(const char *reply, uint64_t *dirty, char *err, size_t errlen);
 /* A recorded series: one interval per line, its dirty pages first. */
 int vmwss_source_replay(struct vmwss_source *src, const char *path,
 			char *err, size_t errlen);

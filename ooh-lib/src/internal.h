@@ -49,6 +49,9 @@ struct vma {
  * process is out of VMAs and cannot mmap.  *out is malloc'ed.  Returns
  * the count or -errno. */
 ssize_t read_maps(pid_t pid, const struct ooh_region *r, size_t n, struct vma **out);
+/* The same from an open maps file (or anything in its format: the fuzzer,
+ * tests/fuzz/libooh-maps); does not close fd. */
+ssize_t read_maps_fd(int fd, const struct ooh_region *r, size_t n, struct vma **out);
 
 struct ooh_tracker;
 

@@ -174,7 +174,13 @@ ssize_t read_maps(pid_t pid, const struct ooh_region *r, size_t nr, struct vma *
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
+	ssize_t n = read_maps_fd(fd, r, nr, out);
+	close(fd);
+	return n;
+}
 
+ssize_t read_maps_fd(int fd, const struct ooh_region *r, size_t nr, struct vma **out)
+{
 	/* A fixed buffer, lines carried over between reads: little memory,
 	 * which matters when the process is out of VMAs and cannot mmap. */
 	char buf[8192];
@@ -224,7 +230,6 @@ ssize_t read_maps(pid_t pid, const struct ooh_region *r, size_t nr, struct vma *
 		len -= (size_t)(line - buf);
 		memmove(buf, line, len);
 	}
-	close(fd);
 	if (err) {
 		free(v);
 		return err;

@@ -31,6 +31,9 @@ START_TEST(requests_and_errors)
 	ck_assert_ptr_nonnull(strstr(reply, "\"ok\":false"));
 	l0_control_execute(vm, "{\"cmd\":42}", reply, sizeof(reply));
 	ck_assert_ptr_nonnull(strstr(reply, "\"ok\":false"));
+	/* a key that ends the line (found by tests/fuzz/l0-control: read past the NUL) */
+	l0_control_execute(vm, "{\"cmd\"", reply, sizeof(reply));
+	ck_assert_ptr_nonnull(strstr(reply, "\"ok\":false"));
 	/* a tiny reply buffer truncates, never overflows */
 	ck_assert_uint_lt(l0_control_execute(vm, "{\"cmd\":\"status\"}", reply, 8), 8);
 	l0_vm_destroy(vm);
