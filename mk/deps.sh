@@ -10,7 +10,7 @@ set -e
 PACKAGES="build-essential pkg-config check libnuma-dev libbpf-dev libxen-dev
 qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod
 linux-source shellcheck xen-hypervisor-4.17-amd64 xen-utils-4.17 xz-utils file
-systemtap-sdt-dev clang bpftool libelf-dev
+systemtap-sdt-dev clang libclang-rt-14-dev bpftool libelf-dev
 liblzma-dev zlib1g-dev libgc-dev time electric-fence"
 QEMU_MIN=1:10.0
 QEMU_PACKAGES="qemu-system-x86 qemu-system-common qemu-system-data seabios"
