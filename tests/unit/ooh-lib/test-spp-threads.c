@@ -123,20 +123,23 @@ static void run(int v, int npages)
 		ck_assert_int_eq(pg[(2 * t + 8) * SP + 127], (char)(ITER + 1));
 	}
 	if (ts_backends[v] == OOH_SPP_BACKEND_MPROTECT) {
-		fprintf(stderr, "threads(%d pages, %s): %lu permitted, %lu violations, %lu parked windows\n",
+		fprintf(stderr, "threads(%d pages, %s): %lu permitted, %lu violations, %lu parked windows, %lu threads passed over\n",
 			npages, st1.pkeys ? "pkeys" : "parking",
 			(unsigned long)(st1.permitted - st0.permitted),
 			(unsigned long)(st1.violations - st0.violations),
-			(unsigned long)(st1.parks - st0.parks));
+			(unsigned long)(st1.parks - st0.parks),
+			(unsigned long)(st1.unparkable - st0.unparkable));
 		ck_assert_uint_ge(st1.permitted - st0.permitted, 2 * NT * ITER);
 		ck_assert_uint_eq(st1.pkeys, !ts_nopkeys[v] && ts_cpu_has_pkeys());
 		if (st1.pkeys)
 			ck_assert_uint_eq(st1.parks - st0.parks, 0); /* nobody stopped */
 		else
 			ck_assert_uint_gt(st1.parks - st0.parks, 0);
-		/* Only exiting threads (glibc blocks every signal before a thread
-		 * exits) may be passed over; the protected bytes are checked above. */
-		ck_assert_uint_le(st1.unparkable - st0.unparkable, NT + 1);
+		/* Threads starting or exiting (glibc blocks every signal then) may be
+		 * passed over, as often as a park falls in that window: a count the
+		 * scheduler sets, so printed above, not asserted (it was 8 against
+		 * a bound of 5 on a loaded machine); the protected bytes, which
+		 * is what passing over must not cost, are checked above. */
 	}
 	ck_assert_int_eq(ooh_spp_close(s), 0);
 	munmap(pages, (size_t)npages * PG);
