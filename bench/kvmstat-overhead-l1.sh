@@ -110,7 +110,7 @@ while read -r kind _ _ _ json st; do
 			kj "$json" '*' windows bad-hypercall | sed 's/^/b /'
 			kj "$json" '*' windows stats | sed 's/^/s /'
 		} >"${json%.json}.win"
-		echo "F $(kj "$json" '*' op ping calls) $(kj "$json" '*' op ping l0_ns) $(kj "$json" '*' op ping handler_ns)" >>$dir/view
+		echo "F $(kj "$json" '*' op ping calls) $(kj "$json" '*' op ping l0_ns)" >>$dir/view
 	fi
 	# io exits: count, exit-to-entry ns
 	echo "$kind-io $(kj "$json" '*' exits | tr ' ' '\n' | sed -n 's/^io://p') $(kj "$json" '*' exit-ns io)" >>$dir/view
@@ -195,7 +195,7 @@ BEGIN {
 	}
 	while ((getline line < view) > 0) {
 		split(line, v, " ")
-		if (v[1] == "F") { calls += v[2]; l0 += v[3]; hd += v[4] }
+		if (v[1] == "F") { calls += v[2]; l0 += v[3] }
 		if (v[1] == "F-io") { fio += v[2]; fions += v[3] }
 		if (v[1] == "T-io") { tio += v[2]; tions += v[3] }
 	}

@@ -81,7 +81,7 @@ while read -r _ phase w details; do
 		calls=$(kj $json "$w" op ping calls) pexits=$(kj $json "$w" op ping exits)
 		puser=$(kj $json "$w" op ping user_exits)
 		echo "OOH-BENCH l1-empty-hypercall-exits-per-ping $(kj_div "$pexits" "$calls") exits ($calls ping calls counted in L1, the guest made $n: $pexits exits, $puser KVM_RUN returns; all exits of the window: $(paren "$exits"))"
-		echo "OOH-BENCH l1-empty-hypercall-l0-time $(kj_div "$(kj $json "$w" op ping l0_ns)" "$((calls * 1000))") us (per ping, KVM_RUN return to the vCPU's next entry, counted in L1, the probes' own cost included; in l0's handler $(kj_div "$(kj $json "$w" op ping handler_ns)" "$((calls * 1000))") us)"
+		echo "OOH-BENCH l1-empty-hypercall-l0-time $(kj_div "$(kj $json "$w" op ping l0_ns)" "$((calls * 1000))") us (per ping, KVM_RUN return to the vCPU's next entry, counted in L1, the tracing's own cost included)"
 		phases=$((phases + 1))
 		if [ "$calls" = "$n" ]; then agree=$((agree + 1)); else disagree="$disagree $phase(ping $calls/$n)"; fi
 		;;

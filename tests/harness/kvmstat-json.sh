@@ -3,7 +3,7 @@
 # scripts (bench/*-l1.sh). kj FILE WINDOW WHAT [ARG...] sums, over every
 # report in FILE, the rows of window WINDOW ("*": every window):
 #   kj F W op OP FIELD       FIELD (calls exits user_exits kicks errors
-#                            ring_entries handler_ns l0_ns) over OP's rows
+#                            ring_entries l0_ns) over OP's rows
 #                            (every exit reason; OP "*": every op)
 #   kj F W calls-except OPS  "N op:calls..." the calls of every op but OPS
 #                            (comma-separated)
