@@ -212,7 +212,7 @@ BEGIN {
 		printf "OOH-BENCH kvmstat-overhead-per-ping %.1f us more watched (of %.1f us): kvm tracepoints %.1f us, ooh-l0 USDT probes (none per hypercall) %.1f us\n", 1e6 / f - 1e6 / u, 1e6 / u, 1e6 / t - 1e6 / u, 1e6 / f - 1e6 / t
 	}
 	if (fio && tio && calls)
-		printf "OOH-BENCH kvmstat-overhead-l1-view io exit to next entry %.1f us with the USDT probes (%d exits), %.1f us tracepoints only (%d exits): +%.1f us; per watched PING %.1f us from the KVM_RUN return to the next entry, %.1f us in l0 handler (ooh-kvmstat)\n", fions / fio / 1000, fio, tions / tio / 1000, tio, (fions / fio - tions / tio) / 1000, l0 / calls / 1000, hd / calls / 1000
+		printf "OOH-BENCH kvmstat-overhead-l1-view io exit to next entry %.1f us with the USDT probes (%d exits), %.1f us tracepoints only (%d exits): +%.1f us; per watched PING %.1f us from the KVM_RUN return to the next entry (ooh-kvmstat)\n", fions / fio / 1000, fio, tions / tio / 1000, tio, (fions / fio - tions / tio) / 1000, l0 / calls / 1000
 	printf "OOH-BENCH kvmstat-overhead-classification %d rounds watched by windows, %d of them also by console times (%d only by windows, %d only by the console); %d F attachment(s) unreadable%s\n", nF, both, only_w, only_c, nfail, why
 	if (nU < 5 || nF < 5 || !u || !f)
 		printf "OOH-RESULT FAIL kvmstat-overhead-5pct too few rounds to compare: %d unwatched, %d watched\n", nU, nF
