@@ -20,6 +20,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/usdt.bpf.h>
+#include <ooh/hv-abi.h>	/* the hypercall port and request block, decoded here */
 #include "ooh-kvmstat.h"
 
 /*
@@ -247,8 +248,6 @@ int BPF_PROG(on_kvm_exit, struct kvm_vcpu *v, __u32 isa)
 	return 0;
 }
 
-#define OOH_HC_PORT		0x0ef0u	/* include/ooh/hv-abi.h */
-#define OOH_HC_ALIGN_SHIFT	6u
 #define KVM_RUN_IO		32	/* struct kvm_run's io (uapi, fixed) */
 #define KVM_PIO_PAGE		4096	/* io.data_offset: KVM_PIO_PAGE_OFFSET pages */
 
@@ -327,7 +326,8 @@ static __always_inline int decode_hypercall(struct thread_state *st, __u64 *req)
 	    io.data_offset != KVM_PIO_PAGE || !pio || bpf_probe_read_kernel(&val, 4, pio))
 		return -1;
 	*req = gpa_to_hva(v, st->tgid, (__u64)val << OOH_HC_ALIGN_SHIFT);
-	if (*req && bpf_probe_read_user(&op, 4, (void *)*req))
+	if (*req && bpf_probe_read_user(&op, sizeof(op),
+					(void *)(*req + __builtin_offsetof(struct ooh_hc_req, op))))
 		*req = 0;
 	return *req && op < KVMSTAT_OP_HC_MAX ? (int)op : KVMSTAT_OP_BAD_HC;
 }
@@ -363,8 +363,8 @@ static __always_inline void op_end(struct thread_state *st, __u32 tgid)
 
 	if (!v)
 		return;
-	if (st->req && !bpf_probe_read_user(&result, sizeof(result), (void *)(st->req + 4)) &&
-	    result < 0)	/* struct ooh_hc_req's result, as l0 wrote it */
+	if (st->req && !bpf_probe_read_user(&result, sizeof(result), (void *)(st->req + __builtin_offsetof(struct ooh_hc_req, result))) &&
+	    result < 0)	/* as l0 wrote it */
 		__sync_fetch_and_add(&v->errors, 1);
 	if (st->harvested) {
 		/* the other vCPUs its harvest stopped: their signal returns since */
