@@ -249,6 +249,17 @@ static int one_run(const char *mode, const char *wl, int scale)
 	       pause_n ? pause_sum / 1e6 / pause_n : 0.0, (unsigned long long)pause_n,
 	       (unsigned long)GC_get_gc_no() - gc0, (unsigned long long)st.pages_fed,
 	       GC_get_heap_size() / 1048576.0, chk);
+	if (st.enabled && getenv("OOH_GC_BENCH_PHASES")) {
+		/* where libooh-gc's time went (libooh-gc.so is preloaded, not linked) */
+		const char *(*pname)(int) = (const char *(*)(int))dlsym(RTLD_DEFAULT, "ooh_gc_phase_name");
+		fprintf(stderr, "phases total:");
+		for (int p = 0; pname && p < OOH_GC_PHASES; p++)
+			fprintf(stderr, " %s %.2f", pname(p), st.phase_ns[p] / 1e6);
+		fprintf(stderr, "\nlongest pause %.2f ms:", st.pause_max_ns / 1e6);
+		for (int p = 0; pname && p < OOH_GC_PHASES; p++)
+			fprintf(stderr, " %s %.2f", pname(p), st.pause_max_phase_ns[p] / 1e6);
+		fprintf(stderr, "\n");
+	}
 	if (chk != gc_expected) {
 		fprintf(stderr, "ooh-gc-bench: WRONG RESULT %ld, expected %ld\n", chk, gc_expected);
 		return 1;

@@ -96,6 +96,56 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * Where the time goes: every stretch of libooh-gc's work is charged to one
+ * phase (enum ooh_gc_phase), in total and in the current world-stopped
+ * window; the longest window keeps its breakdown (ooh_gc_stats), so that
+ * a long pause can be told apart: Boehm's marking, or our work.
+ */
+static int cur_phase = -1;
+static uint64_t phase_t0, win_t0;
+static uint64_t win_ns[OOH_GC_PHASES];
+
+/* Charge the time since the last switch to the running phase; run p
+ * (-1: none) from now on. */
+static void phase(int p)
+{
+	uint64_t t = now_ns();
+
+	if (cur_phase >= 0) {
+		st.phase_ns[cur_phase] += t - phase_t0;
+		win_ns[cur_phase] += t - phase_t0;
+	}
+	cur_phase = p;
+	phase_t0 = t;
+}
+
+static void window_open(void)
+{
+	memset(win_ns, 0, sizeof(win_ns));
+	win_t0 = now_ns();
+}
+
+static void window_close(void)
+{
+	uint64_t d = now_ns() - win_t0;
+
+	phase(-1);
+	st.pauses++;
+	if (d > st.pause_max_ns) {
+		st.pause_max_ns = d;
+		memcpy(st.pause_max_phase_ns, win_ns, sizeof(win_ns));
+	}
+}
+
+const char *ooh_gc_phase_name(int p)
+{
+	static const char *const names[OOH_GC_PHASES] = {
+		"collect", "feed", "grow", "rearm", "marks", "unwatch",
+	};
+	return p >= 0 && p < OOH_GC_PHASES ? names[p] : NULL;
+}
+
 /* First run of r[0..n) that ends after a. */
 static size_t first_after(const struct region *r, size_t n, uint64_t a)
 {
@@ -323,6 +373,7 @@ __attribute__((weak)) void GC_end_stubborn_change(const void *p)
 
 static void mark_all_recorded(void)
 {
+	phase(OOH_GC_PH_FEED);
 	if (vdb_soft) {
 		soft_all_dirty = true;
 		for (size_t i = 0; i < trk_nregs; i++)
@@ -378,6 +429,7 @@ static bool collect_and_feed(void)
 	bool overflow = false;
 	int err = 0;
 
+	phase(OOH_GC_PH_COLLECT);
 	for (size_t k = 0; k < ntrk && !err; k++) {
 		do {
 			/* (guided: re-armed at the mark end) */
@@ -388,10 +440,12 @@ static bool collect_and_feed(void)
 				break;
 			if (res.flags & OOH_RESULT_OVERFLOW)
 				overflow = true;
+			phase(OOH_GC_PH_FEED);
 			if (!drop)
 				for (uint64_t i = 0; i < res.count; i++)
 					mark_dirty(pagebuf[i]);
 			st.pages_fed += res.count;
+			phase(OOH_GC_PH_COLLECT);
 			if ((hot_period || guiding) && !set_lost) {
 				if (ncur + res.count > set_cap) {
 					size_t nc = set_cap ? set_cap : 65536;
@@ -497,6 +551,7 @@ static void rebuild(bool full)
 		mark_all_recorded();
 		full = true;
 	}
+	phase(OOH_GC_PH_GROW);
 	pthread_mutex_lock(&reg_lock);
 	/* new_regs = regs - trk_regs (regs only grow: trk_regs is inside regs) */
 	for (size_t i = 0; i < nregs; i++) {
@@ -521,11 +576,13 @@ static void rebuild(bool full)
 	pthread_mutex_unlock(&reg_lock);
 	st.rebuilds++;
 
+	phase(OOH_GC_PH_FEED);
 	for (size_t i = 0; i < nnew; i++)
 		for (uint64_t a = new_regs[i].s; a < new_regs[i].e; a += PG) {
 			mark_dirty(a);
 			st.pages_fed++;
 		}
+	phase(OOH_GC_PH_GROW);
 	if (!full && ntrk && ntrk < MAX_TRK) {
 		err = nnew ? open_tracker(new_regs, nnew) : 0;
 		if (!err)
@@ -663,6 +720,7 @@ static void carry_add(uint64_t a)
 /* At a feed: what the previous mark end left over. */
 static void feed_carry(void)
 {
+	phase(OOH_GC_PH_FEED);
 	if (guided_fail) {
 		close_all(); /* re-opened by the caller, every page reported */
 		trk_nregs = 0;
@@ -722,6 +780,7 @@ static void feed(void)
 	if (ntrk > 1 && !keep_hot && !guiding) {
 		/* several trackers left from heap growth: merge them (all pages
 		 * were just re-protected, so nothing is lost by re-opening) */
+		phase(OOH_GC_PH_GROW);
 		close_all();
 		if (open_tracker(trk_regs, trk_nregs)) {
 			st.errors++;
@@ -733,6 +792,7 @@ static void feed(void)
 	if (!guiding)
 		hot_decide(); /* (guided: at the mark end) */
 	last_kept = keep_hot;
+	phase(-1);
 	st.feeds++;
 	st.feed_ns += now_ns() - t0;
 	if (debug)
@@ -923,6 +983,7 @@ static void guide_protection(void)
 
 	if (!guiding || owner_pid != getpid() || !ntrk || !trk_nregs)
 		return;
+	phase(OOH_GC_PH_REARM);
 	sort_cur_set();
 	/* 1. Re-protect every page (one walk); keep what the mark start did
 	 * not feed. */
@@ -953,6 +1014,7 @@ static void guide_protection(void)
 		/* trackers added as the heap grew: merge them now that every page
 		 * is protected anyway (re-opening protects everything; it walks
 		 * the page tables three times, so not at every heap growth) */
+		phase(OOH_GC_PH_GROW);
 		close_all();
 		if (open_tracker(trk_regs, trk_nregs)) {
 			st.errors++;
@@ -962,6 +1024,7 @@ static void guide_protection(void)
 		}
 	}
 	/* Are the pages written in an interval written again in the next? */
+	phase(OOH_GC_PH_MARKS);
 	hot_measure();
 	bool keep = hot_period && hot_on && !set_lost && ++guided_rounds % hot_period != 0;
 	/* 2. Which pages hold marked objects with pointers? */
@@ -1002,7 +1065,9 @@ static void guide_protection(void)
 	 * so that the rate is measured again. */
 	hot_apply(keep);
 	/* 4. The others write at full speed until the next mark end. */
+	phase(OOH_GC_PH_UNWATCH);
 	size_t n = unwatch_unmarked();
+	phase(-1);
 	st.pages_unwatched += n;
 	st.guide_ns += now_ns() - t0;
 	if (debug)
@@ -1183,10 +1248,14 @@ int close(int fd)
 
 static void on_event(GC_EventType e)
 {
+	if (e == GC_EVENT_PRE_STOP_WORLD)
+		window_open();
 	if (e == GC_EVENT_MARK_START && !vdb_soft)
 		feed();
 	if (e == GC_EVENT_MARK_END && !vdb_soft)
 		guide_protection();
+	if (e == GC_EVENT_POST_START_WORLD)
+		window_close();
 	if (prev_event)
 		prev_event(e);
 }

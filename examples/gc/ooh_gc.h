@@ -33,6 +33,20 @@
 extern "C" {
 #endif
 
+/* Phases of libooh-gc's work, in ooh_gc_stats.phase_ns[]. */
+enum ooh_gc_phase {
+	OOH_GC_PH_COLLECT, /* mark start: taking libooh's dirty set */
+	OOH_GC_PH_FEED,    /* mark start: handing the pages to Boehm (GC_dirty) */
+	OOH_GC_PH_GROW,    /* trackers opened over new heap, or merged */
+	OOH_GC_PH_REARM,   /* mark end: re-protecting every page */
+	OOH_GC_PH_MARKS,   /* mark end: reading Boehm's marks */
+	OOH_GC_PH_UNWATCH, /* mark end: unprotecting pages again */
+	OOH_GC_PHASES
+};
+
+/* A phase's name ("collect", "feed", ...), or NULL. */
+const char *ooh_gc_phase_name(int phase);
+
 struct ooh_gc_stats {
 	uint64_t feeds;          /* mark starts seen (dirty sets handed to Boehm) */
 	uint64_t pages_fed;      /* pages marked dirty in total */
@@ -51,6 +65,14 @@ struct ooh_gc_stats {
 	int enabled;             /* 1 once ooh_gc_enable() succeeded */
 	int soft_vdb;            /* 1: Boehm's soft-dirty VDB answered from libooh;
 				  * 0: Boehm's manual VDB fed with GC_dirty() */
+	/* Where the time goes (ns), by phase (enum ooh_gc_phase): in total,
+	 * and in the longest world-stopped window (pause_max_ns, from
+	 * GC_EVENT_PRE_STOP_WORLD to GC_EVENT_POST_START_WORLD; the rest of
+	 * it is Boehm's: stopping the world and marking). */
+	uint64_t phase_ns[OOH_GC_PHASES];
+	uint64_t pauses;         /* world-stopped windows seen */
+	uint64_t pause_max_ns;
+	uint64_t pause_max_phase_ns[OOH_GC_PHASES];
 };
 
 /*
