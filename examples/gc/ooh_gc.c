@@ -396,8 +396,9 @@ static void mark_all_tracked(void)
  * no pointers (Boehm never rescans those), or are free: in runs of at least
  * hot_min pages, one unprotect call each (about as costly as a fault).
  * Whether such pages really are written again depends on the program
- * (GCBench: most are; kv: its dead blocks mostly wait on Boehm's free
- * lists), so one such run in probe_every stays protected as a probe: while
+ * (GCBench: nearly all, most of the time; a block freed whole may wait on
+ * Boehm's free lists a while), so one such run in PROBE_EVERY stays
+ * protected as a probe: while
  * fewer than half of the probes' pages are written in the next interval,
  * nothing is kept (and only the probes are looked at).  Correctness does
  * not rest on any of this: every page left unprotected is reported at the
