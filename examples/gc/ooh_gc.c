@@ -398,9 +398,9 @@ static void mark_all_tracked(void)
  * Whether such pages really are written again depends on the program
  * (GCBench: nearly all, most of the time; a block freed whole may wait on
  * Boehm's free lists a while), so one such run in PROBE_EVERY stays
- * protected as a probe: while
- * fewer than half of the probes' pages are written in the next interval,
- * nothing is kept (and only the probes are looked at).  Correctness does
+ * protected as a probe: while fewer than half of the probes' pages are
+ * written in the next interval, nothing is kept (and only the probes are
+ * looked at).  Correctness does
  * not rest on any of this: every page left unprotected is reported at the
  * next collect.  Needs a backend on which ooh_mark_dirty() stops watching
  * (OOH_CAP_MARK_UNWATCHES); elsewhere it would only add reports.
