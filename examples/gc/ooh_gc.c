@@ -9,17 +9,22 @@
  *    the allocation lock held (and once from GC_enable_incremental(), before
  *    our first feed: we then report the whole heap dirty).  With manual VDB,
  *    static roots are always scanned whole (GC_is_vdb_for_static_roots() is
- *    false), so only the heap needs dirty bits.
+ *    false), and Boehm asks for dirty bits of heap blocks only.
  *  - At each MARK_START we take libooh's set of pages written since the
  *    previous MARK_START (ooh_collect with OOH_COLLECT_REARM: a racing write
  *    lands in this interval or the next, never nowhere) and hand every one
  *    to GC_end_stubborn_change(), which in manual VDB mode is GC_dirty().
+ *    That one collect is all the work done with the world stopped.
  *  - The heap is learnt by interposing mmap(): anonymous writable mappings
- *    made by code inside libgc are recorded.  When that set grows, the
- *    tracker is re-opened over the new set and every recorded page is
- *    reported dirty once (what happened there before is unknown).
+ *    made by code inside libgc are recorded.  Of those, the pages of
+ *    Boehm's heap are tracked (see classify()); libgc's own memory (block
+ *    headers, mark stacks), which the collector writes at every collection
+ *    and for which Boehm never asks a dirty bit, is not.  Pages that become
+ *    heap (the recorded set grew, or Boehm's heap size changed) are tracked
+ *    from the next MARK_START on and reported dirty once there (what
+ *    happened to them before is unknown).
  *  - Whenever libooh loses precision (OOH_RESULT_OVERFLOW) or fails, every
- *    recorded page is reported dirty.  False positives cost time, never
+ *    tracked page is reported dirty.  False positives cost time, never
  *    correctness.
  */
 #include <dlfcn.h>
@@ -59,41 +64,81 @@ static uintptr_t gc_text_lo, gc_text_hi; /* libgc's code, for caller checks */
 static uintptr_t gc_data_lo, gc_data_hi; /* libgc's writable segment (never heap) */
 static void (*real_dirty)(const void *); /* libgc's GC_end_stubborn_change */
 static volatile int absorb;              /* interposed GC_end_stubborn_change active */
-static int vdb_soft;                     /* OOH_GC_VDB: 0 manual VDB (default), 1 soft-dirty */
+static int vdb_soft;                     /* OOH_GC_VDB: 1 soft-dirty (default), 0 manual VDB */
 static volatile int recording;
 
 /* Tracker state: touched only with the GC allocation lock held. */
-#define MAX_TRK 16
+#define MAX_TRK 64
 static ooh_tracker *trks[MAX_TRK]; /* disjoint ranges; together: trk_regs */
 static size_t ntrk;
-static uint64_t trk_gen;
-static struct region trk_regs[MAX_REGIONS];
+static struct region trk_regs[MAX_REGIONS]; /* tracked: Boehm's heap pages */
 static size_t trk_nregs;
+static uint64_t cls_gen;        /* reg_gen at the last classify() */
+static size_t cls_heap;         /* Boehm's heap size (mapped + unmapped) then */
+static bool classified;         /* classify() ran since the trackers were reset */
+static bool heap_only = true;   /* OOH_GC_HEAP_ONLY=0: track libgc's own memory too */
 static uint64_t *pagebuf;
-static struct ooh_range *runbuf;
-static unsigned hot_period = 8; /* OOH_GC_HOT: re-protect all every Nth feed; 0 = never keep */
-static unsigned hot_pct = 30;  /* OOH_GC_HOT_PCT: keep when this share is written again */
-static unsigned gap_pages = 32;  /* OOH_GC_GAP: marked pages bridged between unprotected runs */
-static bool keep_hot;           /* this feed keeps the reported pages unprotected */
-static bool hot_on = true;      /* pages do stay hot here (see hot_decide) */
-static bool last_kept;          /* the previous feed kept pages unprotected */
-static uint64_t *cur_set, *prev_set; /* pages reported by this / the previous feed */
-static size_t ncur, nprev, set_cap;
-static bool set_lost;           /* cur_set incomplete (no memory) */
-static bool guided = true;      /* OOH_GC_GUIDED: protect only pages holding marked objects */
-static bool can_unwatch;        /* the backend has OOH_CAP_MARK_UNWATCHES (else guiding saves nothing) */
-static bool guiding;            /* guided and can_unwatch: this collection is guided */
 static GC_on_collection_event_proc prev_event;
 static int debug, drop;
 static pid_t owner_pid;
 static enum ooh_backend want_backend = OOH_BACKEND_AUTO;
-static struct ooh_gc_stats st = { .backend = -1 };
+static struct ooh_gc_stats st = { .backend = -1, .hot_on = 1 };
 
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Where the time goes: every stretch of libooh-gc's work is charged to one
+ * phase (enum ooh_gc_phase), in total and in the current world-stopped
+ * window; the longest window keeps its breakdown (ooh_gc_stats), so that
+ * a long pause can be told apart: Boehm's marking, or our work.
+ */
+static int cur_phase = -1;
+static uint64_t phase_t0, win_t0;
+static uint64_t win_ns[OOH_GC_PHASES];
+
+/* Charge the time since the last switch to the running phase; run p
+ * (-1: none) from now on. */
+static void phase(int p)
+{
+	uint64_t t = now_ns();
+
+	if (cur_phase >= 0) {
+		st.phase_ns[cur_phase] += t - phase_t0;
+		win_ns[cur_phase] += t - phase_t0;
+	}
+	cur_phase = p;
+	phase_t0 = t;
+}
+
+static void window_open(void)
+{
+	memset(win_ns, 0, sizeof(win_ns));
+	win_t0 = now_ns();
+}
+
+static void window_close(void)
+{
+	uint64_t d = now_ns() - win_t0;
+
+	phase(-1);
+	st.pauses++;
+	if (d > st.pause_max_ns) {
+		st.pause_max_ns = d;
+		memcpy(st.pause_max_phase_ns, win_ns, sizeof(win_ns));
+	}
+}
+
+const char *ooh_gc_phase_name(int p)
+{
+	static const char *const names[OOH_GC_PHASES] = {
+		"collect", "feed", "keep", "grow",
+	};
+	return p >= 0 && p < OOH_GC_PHASES ? names[p] : NULL;
 }
 
 /* First run of r[0..n) that ends after a. */
@@ -321,54 +366,216 @@ __attribute__((weak)) void GC_end_stubborn_change(const void *p)
 	boehm_dirty(a); /* never mark_dirty(): any thread, no lock held */
 }
 
-static void mark_all_recorded(void)
+
+static void mark_all_tracked(void)
 {
+	phase(OOH_GC_PH_FEED);
+	for (size_t i = 0; i < trk_nregs; i++)
+		st.pages_fed += (trk_regs[i].e - trk_regs[i].s) / PG;
 	if (vdb_soft) {
 		soft_all_dirty = true;
-		for (size_t i = 0; i < trk_nregs; i++)
-			st.pages_fed += (trk_regs[i].e - trk_regs[i].s) / PG;
 		return;
 	}
 	for (size_t i = 0; i < trk_nregs; i++)
 		for (uint64_t a = trk_regs[i].s; a < trk_regs[i].e; a += PG)
 			mark_dirty(a);
-	for (size_t i = 0; i < trk_nregs; i++)
-		st.pages_fed += (trk_regs[i].e - trk_regs[i].s) / PG;
 }
 
 /*
- * Hot pages.  Between two collections the mutator (and Boehm's allocator,
- * sweeping and refilling free lists) writes nearly the same pages again:
- * on GCBench 97-99 % of the pages dirty in one interval are dirty in the
- * next.  Re-protecting them costs one write fault each per interval for a
- * page that is reported dirty anyway.  So the pages just reported stay
- * unprotected (ooh_mark_dirty: libooh reports them at every collect,
- * written or not, and leaves them alone while we collect with
- * OOH_COLLECT_KEEP_MARKED) except at every hot_period-th feed, where
- * everything is re-protected so that pages that cooled down drop out.  A page kept
- * unprotected that was not written is a false positive (Boehm rescans its
- * marked objects once more), never a miss.
+ * Hot pages.  Between two collections the program (and Boehm's sweeper and
+ * allocator, reusing the blocks the last collection freed) writes mostly
+ * the same pages again: 60-95 % of the pages written in one interval are
+ * written in the next on GCBench, alloc and kv.  Protected again, each
+ * costs a write fault (about 1 us here) per interval.  Left unprotected
+ * (ooh_mark_dirty()), a page is reported at the next collect whether it
+ * was written or not, and Boehm then rescans its marked objects: cheap
+ * when it has none, dearer than the fault when it is full of them.  So at
+ * the mark end (world stopped, marks final) the pages the mark start fed
+ * stay unprotected for the next interval if none of their objects is
+ * marked (garbage the sweeper and allocator go through next), or they hold
+ * no pointers (Boehm never rescans those), or are free: in runs of at least
+ * hot_min pages, one unprotect call each (about as costly as a fault).
+ * Whether such pages really are written again depends on the program
+ * (GCBench: nearly all, most of the time; a block freed whole may wait on
+ * Boehm's free lists a while), so one such run in PROBE_EVERY stays
+ * protected as a probe: while fewer than half of the probes' pages are
+ * written in the next interval, nothing is kept (and only the probes are
+ * looked at).  Correctness does
+ * not rest on any of this: every page left unprotected is reported at the
+ * next collect.  Needs a backend on which ooh_mark_dirty() stops watching
+ * (OOH_CAP_MARK_UNWATCHES); elsewhere it would only add reports.
  */
-static void keep_watching_off(ooh_tracker *t, const uint64_t *pages, uint64_t n)
+static bool hot = true;         /* OOH_GC_HOT=0: never keep */
+static unsigned hot_min = 4;    /* OOH_GC_HOT_MIN: shortest run kept (pages) */
+static bool can_unwatch;        /* the backend has OOH_CAP_MARK_UNWATCHES */
+struct cand {
+	uint64_t s, e;          /* pages [s, e) the mark start fed */
+	size_t k;               /* of tracker k */
+};
+static struct cand *cands;      /* in tracker order, each tracker's ascending */
+static size_t ncands, cands_cap;
+static bool cands_ok;           /* cands is this collection's, complete */
+static struct ooh_range *kept;  /* scratch: one tracker's runs to keep */
+static size_t nkept, kept_cap;
+#define PROBE_EVERY 8
+static bool hot_on = true;      /* the probes say keeping pays */
+static struct cand *probes;     /* runs left protected to see whether they are written */
+static size_t nprobes, probes_cap, probe_at;
+static uint64_t probe_pages, probe_hits;
+static unsigned run_no;         /* runs that could be kept: which is a probe */
+
+/* Append x to a growable array of n elements (*cap: its room); false
+ * without memory. */
+static bool grow_push(void **v, size_t *n, size_t *cap, size_t size, const void *x)
 {
-	size_t nr = 0;
-	for (uint64_t i = 0; i < n; i++) {
-		if (nr && runbuf[nr - 1].start + runbuf[nr - 1].len == pages[i]) {
-			runbuf[nr - 1].len += PG;
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 4096;
+		void *nv = realloc(*v, nc * size);
+		if (!nv)
+			return false;
+		*v = nv;
+		*cap = nc;
+	}
+	memcpy((char *)*v + *n * size, x, size);
+	(*n)++;
+	return true;
+}
+
+/* Note tracker k's reported pages (ascending) as runs, and which of them
+ * the probes hold (probes: in the same order, from the last mark end). */
+static void hot_note(const uint64_t *pages, uint64_t n, size_t k)
+{
+	for (uint64_t i = 0; i < n && probe_at < nprobes; i++) {
+		struct cand *p = &probes[probe_at];
+		while (probe_at < nprobes && (p->k < k || (p->k == k && p->e <= pages[i])))
+			p = &probes[++probe_at];
+		probe_hits += probe_at < nprobes && p->k == k && p->s <= pages[i];
+	}
+	for (uint64_t i = 0; cands_ok && i < n; i++) {
+		struct cand *last = ncands ? &cands[ncands - 1] : NULL;
+		if (last && last->k == k && last->e == pages[i]) {
+			last->e += PG;
 			continue;
 		}
-		runbuf[nr].start = pages[i];
-		runbuf[nr].len = PG;
-		nr++;
+		struct cand c = { pages[i], pages[i] + PG, k };
+		if (!grow_push((void **)&cands, &ncands, &cands_cap, sizeof(c), &c))
+			cands_ok = false; /* (no memory: keep nothing) */
 	}
-	int err = ooh_mark_dirty(t, runbuf, nr);
-	if (err) {
-		st.errors++; /* the pages stay watched (or reported): nothing lost */
+}
+
+#define BOEHM_PTRFREE_KIND 0 /* PTRFREE in Boehm's gc_priv.h */
+
+/*
+ * Would Boehm find (next to) nothing to rescan on the page at a after this
+ * collection?  True for a free block, a pointer-free block, and a block
+ * none of whose objects is marked - looking at up to 16 of them, spread
+ * over the page (Boehm's objects start at the block's first byte and
+ * follow each other every size bytes; a page inside a large object: that
+ * object).  World stopped, allocation lock held.
+ */
+static bool nothing_to_rescan(uint64_t a)
+{
+	void *p = (void *)(uintptr_t)a;
+	size_t size;
+
+	if (!GC_is_heap_ptr(p))
+		return true; /* (inside a free block) */
+	void *base = GC_base(p);
+	if (!base)
+		return true; /* a free block */
+	if (GC_get_kind_and_size(base, &size) == BOEHM_PTRFREE_KIND)
+		return true;
+	if (base != p || size > PG / 2)
+		return !GC_is_marked(base);
+	uint64_t step = size * ((PG / size + 15) / 16);
+	for (uint64_t o = a; o + size <= a + PG; o += step)
+		if (GC_is_marked((void *)(uintptr_t)o))
+			return false;
+	return true;
+}
+
+/* Unprotect tracker k's kept runs. */
+static void keep_runs(size_t k)
+{
+	if (!nkept)
+		return;
+	if (ooh_mark_dirty(trks[k], kept, nkept))
+		st.errors++; /* (they stay protected: nothing lost) */
+	else
+		for (size_t i = 0; i < nkept; i++)
+			st.pages_kept_hot += kept[i].len / PG;
+	nkept = 0;
+}
+
+/* End tracker k's run of pages to keep at a: kept if long enough, or
+ * left protected as a probe. */
+static void end_run(uint64_t *run_s, uint64_t a, size_t k)
+{
+	if (*run_s && a - *run_s >= hot_min * PG) {
+		if (!hot_on || ++run_no % PROBE_EVERY == 0) {
+			struct cand c = { *run_s, a, k };
+			if (grow_push((void **)&probes, &nprobes, &probes_cap, sizeof(c), &c))
+				probe_pages += (a - *run_s) / PG;
+		} else {
+			struct ooh_range r = { *run_s, a - *run_s };
+			if (!grow_push((void **)&kept, &nkept, &kept_cap, sizeof(r), &r))
+				nkept = 0; /* (no memory: keep fewer) */
+		}
+	}
+	*run_s = 0;
+}
+
+/* After a collect: were the probes' pages written?  Then new probes. */
+static void probes_judge(bool complete)
+{
+	if (complete && probe_pages >= 32) {
+		hot_on = probe_hits * 2 >= probe_pages;
+		st.hot_on = hot_on;
 		if (debug)
-			fprintf(stderr, "ooh-gc: mark dirty: %s\n", ooh_strerror(err));
-	} else {
-		st.pages_kept_hot += n;
+			fprintf(stderr, "ooh-gc: %llu of %llu probe pages written: keep %d\n",
+				(unsigned long long)probe_hits, (unsigned long long)probe_pages, hot_on);
 	}
+	nprobes = probe_at = 0;
+	probe_pages = probe_hits = 0;
+}
+
+/* GC_EVENT_MARK_END: leave the fed pages with nothing to rescan unprotected. */
+static void hot_keep(void)
+{
+	bool ok = cands_ok && hot && can_unwatch && owner_pid == getpid();
+
+	cands_ok = false;
+	if (!ok || !ncands)
+		return;
+	phase(OOH_GC_PH_KEEP);
+	size_t k = cands[0].k;
+	nkept = 0;
+	for (size_t c = 0; c < ncands; c++) {
+		if (cands[c].k != k) {
+			keep_runs(k);
+			k = cands[c].k;
+		}
+		uint64_t run_s = 0;
+		if (!hot_on && c % PROBE_EVERY)
+			continue; /* (while keeping does not pay: only probes) */
+		for (uint64_t a = cands[c].s; a < cands[c].e; a += PG) {
+			if (!nothing_to_rescan(a))
+				end_run(&run_s, a, k);
+			else if (!run_s)
+				run_s = a;
+		}
+		end_run(&run_s, cands[c].e, k);
+	}
+	keep_runs(k);
+	if (debug) {
+		uint64_t np = 0;
+		for (size_t c = 0; c < ncands; c++)
+			np += (cands[c].e - cands[c].s) / PG;
+		fprintf(stderr, "ooh-gc: mark end: %zu runs, %llu pages fed; kept in all %llu\n", ncands,
+			(unsigned long long)np, (unsigned long long)st.pages_kept_hot);
+	}
+	ncands = 0;
+	phase(-1);
 }
 
 /* Collect the current interval of every tracker and feed it; false on failure. */
@@ -378,44 +585,26 @@ static bool collect_and_feed(void)
 	bool overflow = false;
 	int err = 0;
 
+	ncands = 0;
+	cands_ok = true;
 	for (size_t k = 0; k < ntrk && !err; k++) {
 		do {
-			/* (guided: re-armed at the mark end) */
-			err = ooh_collect(trks[k], pagebuf, PAGE_BUF,
-					  guiding ? 0 : OOH_COLLECT_REARM | (keep_hot ? OOH_COLLECT_KEEP_MARKED : 0),
-					  &res);
+			phase(OOH_GC_PH_COLLECT);
+			err = ooh_collect(trks[k], pagebuf, PAGE_BUF, OOH_COLLECT_REARM, &res);
 			if (err)
 				break;
 			if (res.flags & OOH_RESULT_OVERFLOW)
 				overflow = true;
+			phase(OOH_GC_PH_FEED);
 			if (!drop)
 				for (uint64_t i = 0; i < res.count; i++)
 					mark_dirty(pagebuf[i]);
 			st.pages_fed += res.count;
-			if ((hot_period || guiding) && !set_lost) {
-				if (ncur + res.count > set_cap) {
-					size_t nc = set_cap ? set_cap : 65536;
-					while (nc < ncur + res.count)
-						nc *= 2;
-					uint64_t *a = realloc(cur_set, nc * 8), *b = realloc(prev_set, nc * 8);
-					if (a)
-						cur_set = a;
-					if (b)
-						prev_set = b;
-					if (a && b)
-						set_cap = nc;
-					else
-						set_lost = true;
-				}
-				if (!set_lost) {
-					memcpy(cur_set + ncur, pagebuf, res.count * 8);
-					ncur += res.count;
-				}
-			}
-			if (keep_hot && !overflow)
-				keep_watching_off(trks[k], pagebuf, res.count);
+			hot_note(pagebuf, res.count, k);
 		} while (res.flags & OOH_RESULT_MORE);
 	}
+	cands_ok = cands_ok && !err && !overflow;
+	probes_judge(cands_ok);
 	if (err) {
 		st.errors++;
 		if (debug)
@@ -424,22 +613,32 @@ static bool collect_and_feed(void)
 	}
 	if (overflow) {
 		st.overflows++;
-		mark_all_recorded();
+		mark_all_tracked();
 	}
 	return true;
 }
 
 static struct ooh_range *trk_ranges[MAX_TRK]; /* what each tracker covers (sorted) */
-static size_t trk_nranges[MAX_TRK];
 
 static void close_all(void)
 {
+	cands_ok = false; /* (they name trackers by index) */
+	ncands = 0;
+	probes_judge(false);
 	for (size_t k = 0; k < ntrk; k++) {
 		ooh_close(trks[k]);
 		free(trk_ranges[k]);
 		trk_ranges[k] = NULL;
 	}
 	ntrk = 0;
+}
+
+/* Nothing tracked any more: the next feed classifies and reports anew. */
+static void untrack_all(void)
+{
+	close_all();
+	trk_nregs = 0;
+	classified = false;
 }
 
 /* Open one more tracker over r[0..n); 0 or -errno. */
@@ -469,214 +668,256 @@ static int open_tracker(const struct region *r, size_t n)
 		return err;
 	}
 	trk_ranges[ntrk] = ranges;
-	trk_nranges[ntrk] = n;
+	st.backend = ooh_tracker_backend(trks[ntrk]);
 	can_unwatch = ooh_tracker_caps(trks[ntrk]) > 0 &&
 		      (ooh_tracker_caps(trks[ntrk]) & OOH_CAP_MARK_UNWATCHES);
-	st.backend = ooh_tracker_backend(trks[ntrk]);
 	ntrk++;
 	return 0;
 }
 
-static struct region new_regs[MAX_REGIONS];
+/*
+ * Add [s, e) to the sorted, disjoint runs r[0..*n) (cap entries), merging
+ * touching runs; when full, the smallest gap is bridged (tracking a few of
+ * libgc's own pages as well costs a little time, never correctness).
+ */
+static void runs_add(struct region *r, size_t *n, size_t cap, uint64_t s, uint64_t e)
+{
+	if (*n && r[*n - 1].e == s) {
+		r[*n - 1].e = e; /* (callers add in ascending order) */
+		return;
+	}
+	if (*n == cap) {
+		size_t best = 0;
+		for (size_t k = 1; k + 1 < *n; k++)
+			if (r[k + 1].s - r[k].e < r[best + 1].s - r[best].e)
+				best = k;
+		r[best].e = r[best + 1].e;
+		memmove(&r[best + 1], &r[best + 2], (*n - best - 2) * sizeof(*r));
+		(*n)--;
+	}
+	r[(*n)++] = (struct region){ s, e };
+}
+
+/* trk_regs |= add[0..n) (both sorted). */
+static struct region merged[2 * MAX_REGIONS];
+static void track_add(const struct region *add, size_t n)
+{
+	size_t i = 0, j = 0, m = 0;
+
+	while (i < trk_nregs || j < n) {
+		struct region x = j == n || (i < trk_nregs && trk_regs[i].s < add[j].s) ? trk_regs[i++] : add[j++];
+		if (m && merged[m - 1].e >= x.s) {
+			if (x.e > merged[m - 1].e)
+				merged[m - 1].e = x.e;
+		} else {
+			merged[m++] = x;
+		}
+	}
+	trk_nregs = 0;
+	for (size_t k = 0; k < m; k++)
+		runs_add(trk_regs, &trk_nregs, MAX_REGIONS, merged[k].s, merged[k].e);
+}
 
 /*
- * The recorded set grew (or nothing is tracked).  World stopped, so nothing
- * is written until the trackers run again.  Pages not tracked until now:
- * nothing is known about them, so they are reported dirty once, and a new
- * tracker is opened over just them (the others keep their state: no fresh
- * write fault on every heap page after each heap growth).  At most
- * MAX_TRK trackers; with full (or when adding one fails) every tracker is
- * replaced by one over the whole recorded set.
+ * Which recorded pages are Boehm's heap?  Every heap block has a header
+ * (GC_is_heap_ptr) except the inner blocks of a free block, whose first
+ * block has one that says that it is free (GC_base is NULL) and how long
+ * it is (GC_size); the inner blocks of a large object have one (a
+ * forwarding entry).  libgc's own memory (block headers, mark stacks) has
+ * none.  What correctness rests on: Boehm asks for dirty bits of blocks
+ * with a header only; every page found with one is tracked (and reported
+ * dirty once) at the feed that finds it, before GC_read_dirty(); and every
+ * feed looks at all untracked pages, for a new header, either while
+ * classifying after a growth or in heap_untracked().  Recognising the
+ * inner blocks of free blocks only saves the trackers opened, one at a
+ * time, as Boehm puts headers there.
  */
-static void rebuild(bool full)
-{
-	size_t nnew = 0;
-	int err;
 
-	if (ntrk && !collect_and_feed()) {
-		mark_all_recorded();
-		full = true;
+/* A page's heap block: is it one, and where does it end (a free block or
+ * a large object starting at a: past a; else a + PG)? */
+static bool heap_block(uint64_t a, uint64_t *end)
+{
+	void *p = (void *)(uintptr_t)a;
+
+	*end = a + PG;
+	if (!GC_is_heap_ptr(p))
+		return false;
+	void *base = GC_base(p);
+	if (!base || base == p) {
+		uint64_t e = a + ((GC_size(p) + PG - 1) & ~(PG - 1));
+		if (e > *end)
+			*end = e;
 	}
+	return true;
+}
+
+/* The end of the free block that page a (without a header) lies in, found
+ * from the block's first page at or after lo; a if none. */
+static uint64_t free_block_end(uint64_t a, uint64_t lo)
+{
+	for (uint64_t b = a; b > lo;) {
+		uint64_t end;
+		b -= PG;
+		if (heap_block(b, &end))
+			return end > a ? end : a;
+	}
+	return a;
+}
+
+/* The recorded runs as the last classification saw them: a page found to
+ * be heap that was in them already got its header since. */
+static struct region seen[MAX_REGIONS];
+static size_t nseen;
+
+static bool seen_before(uint64_t a)
+{
+	size_t i = first_after(seen, nseen, a);
+	return i < nseen && seen[i].s <= a;
+}
+
+/* OOH_GC_TEST_MISS=1 (tests only): the inner blocks of free blocks are
+ * not taken for heap, as if free_block_end() had failed: they are found
+ * once Boehm puts a header there, at the next feed. */
+static bool test_miss;
+
+/* The heap pages of [a, e) (not tracked, inside the recorded run starting
+ * at lo) appended to new_regs as runs. */
+static struct region new_regs[MAX_REGIONS];
+static size_t nnew;
+static void add_heap_pages(uint64_t a, uint64_t e, uint64_t lo)
+{
+	uint64_t heap_to = !heap_only ? e : test_miss ? a : free_block_end(a, lo);
+
+	while (a < e) {
+		uint64_t end = a + PG;
+		if (a < heap_to || heap_block(a, &end)) {
+			if (test_miss)
+				end = a + PG; /* (as if free blocks were not seen) */
+			if (end > heap_to)
+				heap_to = end;
+			uint64_t stop = heap_to < e ? heap_to : e;
+			runs_add(new_regs, &nnew, MAX_REGIONS, a, stop);
+			if (seen_before(a))
+				st.heap_found_late++;
+			a = stop;
+		} else {
+			a += PG;
+		}
+	}
+}
+
+/*
+ * Call fn(a, e, lo) on every stretch [a, e) of recorded pages not tracked
+ * (lo: where its recorded run starts); stop when it returns true.
+ */
+static bool each_untracked(bool (*fn)(uint64_t, uint64_t, uint64_t))
+{
+	bool stop = false;
+
 	pthread_mutex_lock(&reg_lock);
-	/* new_regs = regs - trk_regs (regs only grow: trk_regs is inside regs) */
-	for (size_t i = 0; i < nregs; i++) {
+	for (size_t i = 0; i < nregs && !stop; i++) {
 		uint64_t a = regs[i].s;
-		while (a < regs[i].e) {
-			size_t lo = first_after(trk_regs, trk_nregs, a);
-			if (lo < trk_nregs && trk_regs[lo].s <= a) {
-				a = trk_regs[lo].e; /* tracked already */
+		size_t t = first_after(trk_regs, trk_nregs, a);
+		while (a < regs[i].e && !stop) {
+			if (t < trk_nregs && trk_regs[t].s <= a) {
+				a = trk_regs[t++].e; /* tracked already */
 				continue;
 			}
-			uint64_t e = lo < trk_nregs && trk_regs[lo].s < regs[i].e ? trk_regs[lo].s : regs[i].e;
-			if (nnew == MAX_REGIONS)
-				full = true;
-			else
-				new_regs[nnew++] = (struct region){ a, e };
+			uint64_t e = t < trk_nregs && trk_regs[t].s < regs[i].e ? trk_regs[t].s : regs[i].e;
+			stop = fn(a, e, regs[i].s);
 			a = e;
 		}
 	}
-	memcpy(trk_regs, regs, nregs * sizeof(regs[0]));
-	trk_nregs = nregs;
-	trk_gen = reg_gen;
 	pthread_mutex_unlock(&reg_lock);
-	st.rebuilds++;
+	return stop;
+}
 
+static bool collect_heap_pages(uint64_t a, uint64_t e, uint64_t lo)
+{
+	add_heap_pages(a, e, lo);
+	return false;
+}
+
+static bool has_header(uint64_t a, uint64_t e, uint64_t lo)
+{
+	(void)lo;
+	for (; a < e; a += PG)
+		if (GC_is_heap_ptr((void *)(uintptr_t)a))
+			return true;
+	return false;
+}
+
+/* Does a recorded page that is not tracked have a heap block header? */
+static bool heap_untracked(void)
+{
+	return heap_only && trk_nregs && each_untracked(has_header);
+}
+
+/* Boehm's heap size, whether mapped or returned to the OS: it grows when
+ * (and only when) memory is added to the heap. */
+static size_t boehm_heap_bytes(void)
+{
+	return GC_get_heap_size() + GC_get_unmapped_bytes();
+}
+
+/*
+ * World stopped, allocation lock held.  When libgc mapped more memory or
+ * Boehm's heap grew, look for heap pages not tracked yet; else only check
+ * that no page libgc mapped and that is not tracked has a heap block
+ * header (heap_untracked(): what correctness rests on; it never found one
+ * in the tests).  Nothing is known about pages tracked anew: they are
+ * reported dirty once, and a new tracker is opened over just them (the
+ * others keep their state: no fresh write fault on every heap page after
+ * each heap growth).  With MAX_TRK trackers (or when opening one more
+ * fails: softdirty allows one per process) every tracker is replaced by one
+ * over the whole tracked set, right after its collect, so that no write is
+ * lost.
+ */
+static void classify(void)
+{
+	pthread_mutex_lock(&reg_lock);
+	uint64_t gen = reg_gen;
+	pthread_mutex_unlock(&reg_lock);
+	bool grew = !classified || gen != cls_gen || boehm_heap_bytes() != cls_heap;
+
+	phase(OOH_GC_PH_GROW);
+	if (!grew) {
+		if (!heap_untracked())
+			return;
+		st.untracked_heap++; /* (tracked now; a guide gone wrong, never a miss) */
+	}
+	cls_heap = boehm_heap_bytes();
+	cls_gen = gen;
+	nnew = 0;
+	if (!classified)
+		nseen = 0;
+	classified = true;
+	each_untracked(collect_heap_pages);
+	pthread_mutex_lock(&reg_lock);
+	memcpy(seen, regs, nregs * sizeof(regs[0]));
+	nseen = nregs;
+	pthread_mutex_unlock(&reg_lock);
+	if (!nnew)
+		return;
+	track_add(new_regs, nnew);
+	st.rebuilds++;
+	phase(OOH_GC_PH_FEED);
 	for (size_t i = 0; i < nnew; i++)
 		for (uint64_t a = new_regs[i].s; a < new_regs[i].e; a += PG) {
 			mark_dirty(a);
 			st.pages_fed++;
 		}
-	if (!full && ntrk && ntrk < MAX_TRK) {
-		err = nnew ? open_tracker(new_regs, nnew) : 0;
-		if (!err)
-			goto done;
-		/* (e.g. softdirty allows one tracker per process) */
-	}
-	close_all();
-	err = open_tracker(trk_regs, trk_nregs);
-	if (err) {
-		close_all();
-		st.errors++;
-		if (debug && trk_nregs)
-			fprintf(stderr, "ooh-gc: open: %s\n", ooh_strerror(err));
-		trk_nregs = 0; /* untracked: the next feed reports everything again */
-	}
-done:
-	st.tracked_bytes = 0;
-	for (size_t i = 0; i < trk_nregs; i++)
-		st.tracked_bytes += trk_regs[i].e - trk_regs[i].s;
-}
-
-static int cmp_u64(const void *x, const void *y)
-{
-	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-	return a < b ? -1 : a > b;
-}
-
-/* cur_set in ascending order (several trackers each deliver their own). */
-static void sort_cur_set(void)
-{
-	for (size_t i = 1; i < ncur; i++)
-		if (cur_set[i] < cur_set[i - 1]) {
-			qsort(cur_set, ncur, 8, cmp_u64);
-			return;
-		}
-}
-
-/* How many values two ascending arrays share. */
-static size_t count_common(const uint64_t *a, size_t na, const uint64_t *b, size_t nb)
-{
-	size_t j = 0, both = 0;
-
-	for (size_t i = 0; i < na; i++) {
-		while (j < nb && b[j] < a[i])
-			j++;
-		both += j < nb && b[j] == a[i];
-	}
-	return both;
-}
-
-/* Append x to a growing array; false (nothing appended) without memory. */
-static bool u64_push(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
-{
-	if (*n == *cap) {
-		size_t nc = *cap ? *cap * 2 : 4096;
-		uint64_t *nv = realloc(*v, nc * sizeof(*nv));
-		if (!nv)
-			return false;
-		*v = nv;
-		*cap = nc;
-	}
-	(*v)[(*n)++] = x;
-	return true;
-}
-
-/*
- * Do pages stay hot in this program?  Judged on intervals in which nothing
- * was kept unprotected (each hot_period-th one, or all while keeping is
- * off): of the pages the previous feed reported (hot ones included), how
- * many were really written again?  Keeping pays when most were (GCBench:
- * 97-99 %); when few were, kept pages are mostly false positives that
- * Boehm rescans at every collection (a big heap written sparsely), so
- * keeping stops until the rate is high again.
- */
-static void hot_decide(void)
-{
-	if (!hot_period || set_lost)
+	phase(OOH_GC_PH_GROW);
+	if (open_tracker(new_regs, nnew) == 0)
 		return;
-	sort_cur_set();
-	if (!last_kept && nprev >= 64) {
-		size_t both = count_common(cur_set, ncur, prev_set, nprev);
-		hot_on = both * 10 >= nprev * 8; /* >= 80 % written again */
-		st.hot_checks++;
-		st.hot_on = hot_on;
+	close_all(); /* (every tracker was collected just now) */
+	int err = open_tracker(trk_regs, trk_nregs);
+	if (err) {
+		st.errors++;
+		if (debug)
+			fprintf(stderr, "ooh-gc: open: %s\n", ooh_strerror(err));
+		untrack_all(); /* the next feed reports everything again */
 	}
-	uint64_t *t = prev_set;
-	prev_set = cur_set;
-	cur_set = t;
-	nprev = ncur;
-}
-
-/*
- * Mark-guided protection (manual VDB; OOH_GC_GUIDED=0 turns it off).  Boehm
- * needs a dirty bit only where a marked object holding pointers was
- * written: it rescans the marked objects of dirty blocks, and an unmarked
- * object is scanned whole once it gets marked.  Boehm's own mprotect VDB
- * therefore never protects free or pointer-free blocks.  The same here: at
- * GC_EVENT_MARK_END (world still stopped, marks final) every tracked page is
- * re-protected (ooh_collect with OOH_COLLECT_REARM) and then those holding
- * no marked object with pointers are unprotected again with
- * ooh_mark_dirty().  Their writes - the sweeper rebuilding free lists, the
- * mutator filling fresh objects, the collector writing mark bits into its
- * own (untracked by Boehm, tracked here) header pages - then cost no fault.
- * Left unprotected as well, because they will be written anyway or a fault
- * costs more than a rescan: marked pages with a free slot (the sweeper goes
- * through them after every collection), hot pages (see guide_protection)
- * and gaps of up to gap_pages pages between unprotected runs (one
- * unprotect call, and TLB flush, less each).  Correctness does not rest on
- * the marks: libooh reports a page marked dirty at every collect, written
- * or not, until it is re-protected, so every write is still reported; the
- * marks only decide where a write costs a fault and where a page is
- * reported (and rescanned) at the next collection.  The mark start only
- * reads the dirty set; what the re-arm at the mark end reports beyond that
- * (pages the collector wrote while marking) is carried to the next feed.
- */
-static uint64_t *carry;         /* pages to report at the next feed */
-static size_t ncarry, carry_cap;
-static bool carry_all;          /* report everything at the next feed */
-static bool guided_fail;        /* the re-arm failed: start afresh at the next feed */
-static uint64_t *mbits;         /* one bit per tracked page: holds marked objects with pointers */
-static size_t mbits_words;
-static uint16_t *pmarked, *psize; /* per tracked page: bytes of marked objects, their size */
-static size_t pm_pages;
-static bool sweep_guess = true; /* OOH_GC_SWEEP=0: protect marked pages with free slots too */
-#define PMARKED_FULL 0xffff
-static uint64_t trk_first[MAX_REGIONS]; /* index of trk_regs[i]'s first page */
-#define BOEHM_PTRFREE_KIND 0    /* PTRFREE in Boehm's gc_priv.h */
-
-static void carry_add(uint64_t a)
-{
-	if (!u64_push(&carry, &ncarry, &carry_cap, a))
-		carry_all = true; /* cannot remember: everything is dirty */
-}
-
-/* At a feed: what the previous mark end left over. */
-static void feed_carry(void)
-{
-	if (guided_fail) {
-		close_all(); /* re-opened by the caller, every page reported */
-		trk_nregs = 0;
-		guided_fail = false;
-	}
-	if (carry_all)
-		mark_all_recorded();
-	else if (!drop)
-		for (size_t i = 0; i < ncarry; i++)
-			mark_dirty(carry[i]);
-	st.pages_fed += carry_all ? 0 : ncarry;
-	st.pages_carried += ncarry;
-	ncarry = 0;
-	carry_all = false;
 }
 
 /* World stopped, allocation lock held, GC_read_dirty() comes next. */
@@ -684,7 +925,6 @@ static void feed(void)
 {
 	uint64_t t0 = now_ns();
 	uint64_t before = st.pages_fed;
-	uint64_t gen;
 
 	if (owner_pid != getpid()) {
 		/* A fork child: the inherited trackers watch the parent's memory
@@ -697,317 +937,33 @@ static void feed(void)
 		}
 		ntrk = 0;
 		trk_nregs = 0;
-		ncarry = 0;
+		classified = false;
+		ncands = 0;
+		cands_ok = false;
+		probes_judge(false);
 	}
-
-	pthread_mutex_lock(&reg_lock);
-	gen = reg_gen;
-	pthread_mutex_unlock(&reg_lock);
-	/* (the backend is known once a tracker is open; none yet: no collect) */
-	guiding = guided && (!ntrk || can_unwatch);
-	keep_hot = !guiding && can_unwatch && hot_period && hot_on && (st.feeds + 1) % hot_period != 0;
-	if (guiding)
-		feed_carry();
-	ncur = 0;
-	set_lost = false;
-	if (!ntrk || gen != trk_gen) {
-		/* consolidate into one tracker when everything is re-protected
-		 * anyway (guided: at the mark end, which re-protects everything) */
-		rebuild(!guiding && !keep_hot);
-	} else if (!collect_and_feed()) {
-		mark_all_recorded();
-		close_all(); /* start afresh next time */
-		trk_nregs = 0;
+	if (ntrk && !collect_and_feed()) {
+		mark_all_tracked();
+		untrack_all(); /* start afresh: classify() reports everything */
 	}
-	if (ntrk > 1 && !keep_hot && !guiding) {
-		/* several trackers left from heap growth: merge them (all pages
-		 * were just re-protected, so nothing is lost by re-opening) */
-		close_all();
-		if (open_tracker(trk_regs, trk_nregs)) {
-			st.errors++;
-			close_all();
-			trk_nregs = 0;
-		}
-	}
-	guiding = guided && can_unwatch && ntrk;
-	if (!guiding)
-		hot_decide(); /* (guided: at the mark end) */
-	last_kept = keep_hot;
+	classify();
+	phase(-1);
 	st.feeds++;
 	st.feed_ns += now_ns() - t0;
+	st.tracked_bytes = 0;
+	for (size_t i = 0; i < trk_nregs; i++)
+		st.tracked_bytes += trk_regs[i].e - trk_regs[i].s;
+	uint64_t recorded_bytes = 0;
+	pthread_mutex_lock(&reg_lock);
+	for (size_t i = 0; i < nregs; i++)
+		recorded_bytes += regs[i].e - regs[i].s;
+	pthread_mutex_unlock(&reg_lock);
+	/* (tracked runs may bridge gaps: see runs_add) */
+	st.untracked_bytes = recorded_bytes > st.tracked_bytes ? recorded_bytes - st.tracked_bytes : 0;
 	if (debug)
-		fprintf(stderr, "ooh-gc: feed %llu: %llu pages, %llu regions, %zu trackers, %llu rebuilds, "
-			"%llu kept hot (hot %d), %.3f ms\n",
-			(unsigned long long)st.feeds, (unsigned long long)(st.pages_fed - before),
-			(unsigned long long)trk_nregs, ntrk, (unsigned long long)st.rebuilds,
-			(unsigned long long)st.pages_kept_hot, hot_on, (now_ns() - t0) / 1e6);
-}
-
-/* Index of tracked page a in mbits/pmarked/psize, or -1; *r: a run hint. */
-static int64_t page_index(uint64_t a, size_t *r)
-{
-	if (*r >= trk_nregs || a < trk_regs[*r].s || a >= trk_regs[*r].e) {
-		*r = first_after(trk_regs, trk_nregs, a);
-		if (*r == trk_nregs || trk_regs[*r].s > a)
-			return -1;
-	}
-	return (int64_t)(trk_first[*r] + (a - trk_regs[*r].s) / PG);
-}
-
-struct mark_walk {
-	uint64_t page;  /* page of the previous object */
-	bool ptrfree;   /* its block holds no pointers */
-	size_t r;       /* trk_regs index of the previous hit */
-};
-
-static void note_marked(void *obj, size_t bytes, void *cd)
-{
-	struct mark_walk *w = cd;
-	uint64_t a = (uint64_t)(uintptr_t)obj & ~(PG - 1);
-	uint64_t e = ((uint64_t)(uintptr_t)obj + bytes + PG - 1) & ~(PG - 1);
-
-	if (a != w->page) { /* objects come block by block: one kind lookup per page */
-		w->page = a;
-		w->ptrfree = GC_get_kind_and_size(obj, NULL) == BOEHM_PTRFREE_KIND;
-	}
-	if (w->ptrfree)
-		return;
-	for (; a < e; a += PG) {
-		int64_t i = page_index(a, &w->r);
-		if (i < 0)
-			continue; /* not tracked (reported whole anyway) */
-		mbits[i / 64] |= 1ull << (i % 64);
-		if (bytes > PG / 2 || bytes == 0)
-			pmarked[i] = PMARKED_FULL; /* one object per page: no free slot */
-		else if (pmarked[i] != PMARKED_FULL)
-			pmarked[i] += (uint16_t)bytes; /* small objects never cross a page */
-		psize[i] = (uint16_t)bytes;
-	}
-}
-
-/*
- * A marked page whose block still has a free slot is swept after this
- * collection (Boehm drops its free lists at every collection and rebuilds
- * them lazily, writing every free object), so it will be written: leave it
- * unprotected as well.
- */
-static void unmark_sweepable(size_t npages)
-{
-	for (size_t i = 0; i < npages; i++) {
-		if (!(mbits[i / 64] >> (i % 64) & 1) || pmarked[i] == PMARKED_FULL)
-			continue;
-		if (pmarked[i] / psize[i] < PG / psize[i])
-			mbits[i / 64] &= ~(1ull << (i % 64));
-	}
-}
-
-/* Hand runbuf[0..nr) (sorted) to each tracker, cut to its own ranges. */
-static void unwatch_runs(size_t nr)
-{
-	static struct ooh_range sub[PAGE_BUF];
-
-	for (size_t k = 0; nr && k < ntrk; k++) {
-		const struct ooh_range *t = trk_ranges[k];
-		size_t m = 0, j = 0;
-		for (size_t i = 0; i < nr && j < trk_nranges[k];) {
-			uint64_t s = runbuf[i].start, e = s + runbuf[i].len;
-			uint64_t ts = t[j].start, te = ts + t[j].len;
-			if (te <= s) {
-				j++;
-				continue;
-			}
-			if (e <= ts) {
-				i++;
-				continue;
-			}
-			sub[m].start = s > ts ? s : ts;
-			sub[m].len = (e < te ? e : te) - sub[m].start;
-			m++;
-			if (e <= te)
-				i++;
-			else
-				j++;
-		}
-		if (m && ooh_mark_dirty(trks[k], sub, m))
-			st.errors++; /* those pages stay protected: nothing lost */
-	}
-}
-
-/* Unprotect the tracked pages whose bit in mbits is clear; how many. */
-static size_t unwatch_unmarked(void)
-{
-	size_t nr = 0, n = 0;
-
-	for (size_t r = 0; r < trk_nregs; r++)
-		for (uint64_t a = trk_regs[r].s, i = trk_first[r]; a < trk_regs[r].e; a += PG, i++) {
-			if (mbits[i / 64] >> (i % 64) & 1)
-				continue;
-			n++;
-			if (nr && runbuf[nr - 1].start + runbuf[nr - 1].len + gap_pages * PG >= a) {
-				/* bridge a short gap: one unprotect (and TLB flush) less,
-				 * for a few marked pages rescanned at the next collection */
-				n += (a - runbuf[nr - 1].start - runbuf[nr - 1].len) / PG;
-				runbuf[nr - 1].len = a + PG - runbuf[nr - 1].start;
-				continue;
-			}
-			if (nr == PAGE_BUF) {
-				unwatch_runs(nr);
-				nr = 0;
-			}
-			runbuf[nr].start = a;
-			runbuf[nr].len = PG;
-			nr++;
-		}
-	unwatch_runs(nr);
-	return n;
-}
-
-static uint64_t *cand;          /* written last interval, re-protected: written again? */
-static size_t ncand, cand_cap;
-static bool cand_valid;
-static uint64_t guided_rounds;
-
-static bool marked_bit(uint64_t a, size_t *r)
-{
-	int64_t i = page_index(a, r);
-	return i >= 0 && (mbits[i / 64] >> (i % 64) & 1);
-}
-
-static void clear_marked_bit(uint64_t a, size_t *r)
-{
-	int64_t i = page_index(a, r);
-	if (i >= 0)
-		mbits[i / 64] &= ~(1ull << (i % 64));
-}
-
-/* Were the pages re-protected at the last full mark end written again in
- * the interval since (cur_set: what this mark start fed, sorted)? */
-static void hot_measure(void)
-{
-	if (cand_valid && ncand >= 64 && !set_lost) {
-		size_t both = count_common(cand, ncand, cur_set, ncur);
-		hot_on = both * 100 >= ncand * hot_pct;
-		st.hot_checks++;
-		st.hot_on = hot_on;
-		if (debug)
-			fprintf(stderr, "ooh-gc: %zu of %zu pages written again: hot %d\n", both, ncand, hot_on);
-	}
-	cand_valid = false;
-}
-
-/* keep: leave what this mark start fed unprotected too; otherwise note the
- * pages it fed that are protected again now, to be measured next time. */
-static void hot_apply(bool keep)
-{
-	size_t r = 0;
-
-	if (keep) {
-		for (size_t i = 0; i < ncur; i++)
-			clear_marked_bit(cur_set[i], &r);
-		return;
-	}
-	ncand = 0;
-	for (size_t i = 0; hot_period && !set_lost && i < ncur; i++) {
-		if (marked_bit(cur_set[i], &r) && !u64_push(&cand, &ncand, &cand_cap, cur_set[i]))
-			return; /* (cand_valid stays false: no measurement) */
-	}
-	cand_valid = hot_period && !set_lost;
-}
-
-/* GC_EVENT_MARK_END: world stopped, allocation lock held, marks final. */
-static void guide_protection(void)
-{
-	struct ooh_collect_result res;
-	int err = 0;
-	uint64_t t0 = now_ns();
-
-	if (!guiding || owner_pid != getpid() || !ntrk || !trk_nregs)
-		return;
-	sort_cur_set();
-	/* 1. Re-protect every page (one walk); keep what the mark start did
-	 * not feed. */
-	for (size_t k = 0; k < ntrk && !err; k++) {
-		size_t j = 0;
-		do {
-			err = ooh_collect(trks[k], pagebuf, PAGE_BUF, OOH_COLLECT_REARM, &res);
-			if (err)
-				break;
-			if (res.flags & OOH_RESULT_OVERFLOW)
-				carry_all = true;
-			for (uint64_t i = 0; i < res.count; i++) {
-				while (j < ncur && cur_set[j] < pagebuf[i])
-					j++;
-				if (set_lost || j == ncur || cur_set[j] != pagebuf[i])
-					carry_add(pagebuf[i]);
-			}
-		} while (res.flags & OOH_RESULT_MORE);
-	}
-	if (err) {
-		st.errors++;
-		guided_fail = true; /* protection unknown: report all, start afresh */
-		if (debug)
-			fprintf(stderr, "ooh-gc: re-arm: %s\n", ooh_strerror(err));
-		return;
-	}
-	if (ntrk >= MAX_TRK / 2) {
-		/* trackers added as the heap grew: merge them now that every page
-		 * is protected anyway (re-opening protects everything; it walks
-		 * the page tables three times, so not at every heap growth) */
-		close_all();
-		if (open_tracker(trk_regs, trk_nregs)) {
-			st.errors++;
-			close_all();
-			trk_nregs = 0; /* untracked: the next feed reports everything */
-			return;
-		}
-	}
-	/* Are the pages written in an interval written again in the next? */
-	hot_measure();
-	bool keep = hot_period && hot_on && !set_lost && ++guided_rounds % hot_period != 0;
-	/* 2. Which pages hold marked objects with pointers? */
-	size_t npages = 0;
-	for (size_t r = 0; r < trk_nregs; r++) {
-		trk_first[r] = npages;
-		npages += (trk_regs[r].e - trk_regs[r].s) / PG;
-	}
-	size_t words = (npages + 63) / 64;
-	if (words > mbits_words) {
-		uint64_t *nb = realloc(mbits, words * 8);
-		if (!nb)
-			return; /* all stays protected: correct, just slower */
-		mbits = nb;
-		mbits_words = words;
-	}
-	if (npages > pm_pages) {
-		uint16_t *a = realloc(pmarked, npages * 2), *b = a ? realloc(psize, npages * 2) : NULL;
-		if (a)
-			pmarked = a;
-		if (!b)
-			return; /* all stays protected: correct, just slower */
-		psize = b;
-		pm_pages = npages;
-	}
-	memset(mbits, 0, words * 8);
-	memset(pmarked, 0, npages * 2);
-	struct mark_walk w = { .page = 1 };
-	GC_enumerate_reachable_objects_inner(note_marked, &w);
-	if (sweep_guess)
-		unmark_sweepable(npages);
-	/* 3. Hot pages (those the last interval wrote, while at least hot_pct
-	 * percent of such pages are written again in the next: e.g. what the
-	 * sweeper and the allocator go through each cycle) stay unprotected
-	 * too: a page kept costs a rescan of its marked objects at the next
-	 * collection, a write to a protected page a fault, which costs more
-	 * (about 10 us here).  Every hot_period-th round they are protected,
-	 * so that the rate is measured again. */
-	hot_apply(keep);
-	/* 4. The others write at full speed until the next mark end. */
-	size_t n = unwatch_unmarked();
-	st.pages_unwatched += n;
-	st.guide_ns += now_ns() - t0;
-	if (debug)
-		fprintf(stderr, "ooh-gc: mark end: %zu of %zu pages left unprotected, %zu carried, %.3f ms\n",
-			n, npages, ncarry, (now_ns() - t0) / 1e6);
+		fprintf(stderr, "ooh-gc: feed %llu: %llu pages, %zu runs (%llu KiB), %zu trackers, %.3f ms\n",
+			(unsigned long long)st.feeds, (unsigned long long)(st.pages_fed - before), trk_nregs,
+			(unsigned long long)st.tracked_bytes / 1024, ntrk, (now_ns() - t0) / 1e6);
 }
 
 /*
@@ -1183,10 +1139,14 @@ int close(int fd)
 
 static void on_event(GC_EventType e)
 {
+	if (e == GC_EVENT_PRE_STOP_WORLD)
+		window_open();
 	if (e == GC_EVENT_MARK_START && !vdb_soft)
 		feed();
-	if (e == GC_EVENT_MARK_END && !vdb_soft)
-		guide_protection();
+	if (e == GC_EVENT_MARK_END)
+		hot_keep();
+	if (e == GC_EVENT_POST_START_WORLD)
+		window_close();
 	if (prev_event)
 		prev_event(e);
 }
@@ -1210,7 +1170,7 @@ int ooh_gc_enable(void)
 	const char *vdb = getenv("OOH_GC_VDB");
 	if (vdb && *vdb && strcmp(vdb, "soft") && strcmp(vdb, "manual"))
 		return -EINVAL;
-	vdb_soft = vdb && !strcmp(vdb, "soft");
+	vdb_soft = !(vdb && !strcmp(vdb, "manual"));
 	if (GC_is_init_called())
 		return -EBUSY; /* its heap was mapped before we could see it */
 	if (want_backend != OOH_BACKEND_AUTO) {
@@ -1231,25 +1191,15 @@ int ooh_gc_enable(void)
 	    !dl_iterate_phdr(find_gc_text, (void *)(uintptr_t)GC_malloc))
 		return -ENOENT;
 	(void)dli;
-	if (getenv("OOH_GC_HOT") && *getenv("OOH_GC_HOT"))
-		hot_period = (unsigned)atoi(getenv("OOH_GC_HOT"));
-	if (getenv("OOH_GC_SWEEP") && !strcmp(getenv("OOH_GC_SWEEP"), "0"))
-		sweep_guess = false;
-	if (getenv("OOH_GC_GAP") && *getenv("OOH_GC_GAP"))
-		gap_pages = (unsigned)atoi(getenv("OOH_GC_GAP"));
-	if (getenv("OOH_GC_HOT_PCT") && *getenv("OOH_GC_HOT_PCT"))
-		hot_pct = (unsigned)atoi(getenv("OOH_GC_HOT_PCT"));
-	guided = !vdb_soft && !(getenv("OOH_GC_GUIDED") && !strcmp(getenv("OOH_GC_GUIDED"), "0"));
+	heap_only = !(getenv("OOH_GC_HEAP_ONLY") && !strcmp(getenv("OOH_GC_HEAP_ONLY"), "0"));
+	test_miss = getenv("OOH_GC_TEST_MISS") && atoi(getenv("OOH_GC_TEST_MISS"));
+	hot = !(getenv("OOH_GC_HOT") && !strcmp(getenv("OOH_GC_HOT"), "0"));
+	if (getenv("OOH_GC_HOT_MIN") && *getenv("OOH_GC_HOT_MIN"))
+		hot_min = (unsigned)atoi(getenv("OOH_GC_HOT_MIN"));
 
 	pagebuf = malloc(PAGE_BUF * sizeof(*pagebuf));
-	runbuf = malloc(PAGE_BUF * sizeof(*runbuf));
-	if (!pagebuf || !runbuf) {
-		free(pagebuf);
-		free(runbuf);
-		pagebuf = NULL;
-		runbuf = NULL;
+	if (!pagebuf)
 		return -ENOMEM;
-	}
 	owner_pid = getpid();
 	recording = 1;
 	capture = vdb_soft;
