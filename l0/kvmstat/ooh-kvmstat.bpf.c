@@ -97,29 +97,35 @@ const volatile __u32 targ_tgid;		/* 0: every VM */
 const volatile __s32 targ_vcpu = -1;	/* -1: every vCPU */
 const volatile __s32 split_op = -1;	/* hypercall op that opens a window */
 
-/* What a vCPU thread is doing, between its exit and its next entry. */
+/*
+ * What a vCPU thread is doing, between its exit and its next entry. The
+ * public part (ooh-kvmstat.h) holds, without --split-on, the counters of
+ * the thread's vCPU: one map lookup per event, the thread's own, and
+ * plain adds (only the thread itself writes them).
+ */
 struct thread_state {
+	struct kvmstat_thread pub;
 	__u64 exit_ns;		/* last kvm_exit */
 	__u64 user_ns;		/* last KVM_RUN return */
 	__u64 intrs;		/* the VM's KVM_EXIT_INTR returns then */
 	__u64 ring;		/* entries harvested by l0 since then */
 	__u32 harvested;	/* l0 harvested since then */
 	__u32 tgid;
-	__u32 vcpu;
+	__u32 vcpu;		/* the vCPU it runs now */
 	__u32 isa;
 	__u32 reason;		/* of the last kvm_exit */
 	__u32 has_exit;		/* an exit is waiting for its entry */
 	__u32 op;		/* op + 1 this return to userspace is for, or 0 */
 	__u32 op_reason;
 	__u32 in_user;		/* between KVM_RUN's return and the next entry */
-	__u64 kvm_vcpu;		/* the kernel's struct kvm_vcpu, from kvm_entry */
+	__u32 win;		/* its VM's window at its last event */
+	__u32 exit_win;		/* the window of the last kvm_exit */
+	__u32 op_win;		/* the window the op began in */
+	__u64 kvm_vcpu;		/* the kernel's struct kvm_vcpu */
 	__u64 run, pio;		/* its kvm_run and pio data pages (read once) */
 	__u64 req;		/* the hypercall block's address in ooh-l0, or 0 */
-};
-
-/* The memslot the last hypercall block of a VM was in: most are in one. */
-struct slot_cache {
-	__u64 base_gfn, npages, hva;
+	/* the memslot its last hypercall block was in: most are in one */
+	__u64 slot_gfn, slot_pages, slot_hva;
 };
 
 #define MAP(name, kind, k, v, n)		\
@@ -133,7 +139,6 @@ struct slot_cache {
 MAP(threads, BPF_MAP_TYPE_HASH, __u32, struct thread_state, 4096);
 MAP(windows, BPF_MAP_TYPE_HASH, __u32, __u32, 1024);	/* tgid -> window */
 MAP(intrs, BPF_MAP_TYPE_HASH, __u32, __u64, 1024);	/* tgid -> KVM_EXIT_INTR returns */
-MAP(slots, BPF_MAP_TYPE_HASH, __u32, struct slot_cache, 1024);	/* tgid -> */
 MAP(exits, BPF_MAP_TYPE_HASH, struct kvmstat_exit_key, struct kvmstat_lat, 16384);
 MAP(vcpus, BPF_MAP_TYPE_HASH, struct kvmstat_vcpu_key, struct kvmstat_vcpu_val, 16384);
 MAP(uexits, BPF_MAP_TYPE_HASH, struct kvmstat_uexit_key, __u64, 16384);
@@ -172,10 +177,14 @@ static __always_inline void lat_add(struct kvmstat_lat *l, __u64 ns)
 	__sync_fetch_and_add(&l->hist[log2_u64(ns)], 1);
 }
 
+/* Without --split-on there is one window, 0, and no map to look it up in. */
 static __always_inline __u32 window_of(__u32 tgid)
 {
-	__u32 *w = bpf_map_lookup_elem(&windows, &tgid);
+	__u32 *w;
 
+	if (split_op < 0)
+		return 0;
+	w = bpf_map_lookup_elem(&windows, &tgid);
 	return w ? *w : 0;
 }
 
@@ -184,21 +193,73 @@ static __always_inline bool watched(__u32 tgid, __u32 vcpu)
 	return (!targ_tgid || tgid == targ_tgid) && (targ_vcpu < 0 || vcpu == (__u32)targ_vcpu);
 }
 
-static __always_inline void vcpu_count(__u32 tgid, __u32 vcpu, int what, __u64 n)
+/* Whether the thread's own counters are its vCPU's in the current window. */
+static __always_inline bool counts_here(const struct thread_state *st)
 {
-	struct kvmstat_vcpu_key k = { tgid, vcpu, window_of(tgid), 0 };
-	struct kvmstat_vcpu_val *v = get(&vcpus, &k);
+	return split_op < 0 && st->pub.own;
+}
 
-	if (v && what >= 0 && what < KVMSTAT_NR_VCPU_COUNTERS)
-		__sync_fetch_and_add(&v->n[what], n);
+static __always_inline void vcpu_count(struct thread_state *st, int what)
+{
+	struct kvmstat_vcpu_key k = { st->tgid, st->vcpu, st->win, 0 };
+	struct kvmstat_vcpu_val *v;
+
+	if (what < 0 || what >= KVMSTAT_NR_VCPU_COUNTERS)
+		return;
+	if (counts_here(st)) {
+		st->pub.n[what]++;
+		return;
+	}
+	v = get(&vcpus, &k);
+	if (v)
+		__sync_fetch_and_add(&v->n[what], 1);
 }
 
 /* The state of the current thread if it is a watched vCPU thread. */
 static __always_inline struct thread_state *vcpu_thread(void)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct thread_state *st = bpf_map_lookup_elem(&threads, &tid);
 
-	return bpf_map_lookup_elem(&threads, &tid);
+	if (!st || !watched(st->tgid, st->vcpu))
+		return 0;
+	st->win = window_of(st->tgid);
+	return st;
+}
+
+/*
+ * kvm_exit's and kvm_entry's: the thread's state, made at its first event.
+ * A thread that runs another vCPU than its first (KVM allows it, VMMs do
+ * not do it) counts from then on in the maps: its own counters stay its
+ * first vCPU's, so no count ever moves between two places the tool reads.
+ */
+static __always_inline struct thread_state *vcpu_thread_of(struct kvm_vcpu *v, __u64 id)
+{
+	__u32 tid = (__u32)id, tgid = id >> 32, vcpu = v->vcpu_id;
+	struct thread_state *st = bpf_map_lookup_elem(&threads, &tid);
+
+	if (!st) {
+		static const struct thread_state zero;	/* too big for the stack */
+
+		bpf_map_update_elem(&threads, &tid, &zero, BPF_NOEXIST);
+		st = bpf_map_lookup_elem(&threads, &tid);
+		if (!st)
+			return 0;
+		st->pub.tgid = st->tgid = tgid;
+		st->pub.vcpu = st->vcpu = vcpu;
+		st->pub.own = 1;
+		st->kvm_vcpu = (__u64)v;
+	}
+	if (st->kvm_vcpu != (__u64)v) {
+		st->kvm_vcpu = (__u64)v;
+		st->vcpu = vcpu;
+		st->tgid = tgid;
+		st->pub.own = 0;
+		st->run = st->pio = 0;
+		st->slot_pages = 0;
+	}
+	st->win = window_of(tgid);
+	return st;
 }
 
 static __always_inline __u32 exit_reason_of(struct kvm_vcpu *v, __u32 isa)
@@ -219,29 +280,24 @@ static __always_inline __u32 exit_reason_of(struct kvm_vcpu *v, __u32 isa)
 SEC("tp_btf/kvm_exit")
 int BPF_PROG(on_kvm_exit, struct kvm_vcpu *v, __u32 isa)
 {
-	__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns();
-	__u32 tid = (__u32)id, tgid = id >> 32, vcpu = v->vcpu_id;
-	struct kvmstat_exit_key k = { .tgid = tgid, .vcpu = vcpu, .isa = isa };
-	struct thread_state *st, fresh = { .tgid = tgid, .vcpu = vcpu };
+	__u64 id = bpf_get_current_pid_tgid();
+	struct kvmstat_exit_key k = { .tgid = id >> 32, .vcpu = v->vcpu_id, .isa = isa };
+	struct thread_state *st;
 	struct kvmstat_lat *l;
 
-	if (!watched(tgid, vcpu))
+	if (!watched(k.tgid, k.vcpu))
 		return 0;
-	st = bpf_map_lookup_elem(&threads, &tid);
-	if (!st) {
-		bpf_map_update_elem(&threads, &tid, &fresh, BPF_NOEXIST);
-		st = bpf_map_lookup_elem(&threads, &tid);
-		if (!st)
-			return 0;
-	}
+	st = vcpu_thread_of(v, id);
+	if (!st)
+		return 0;
 	k.reason = exit_reason_of(v, isa);
-	k.window = window_of(tgid);
-	st->exit_ns = now;
+	k.window = st->win;
+	st->exit_ns = bpf_ktime_get_ns();
 	st->isa = k.isa;
 	st->reason = k.reason;
-	st->vcpu = vcpu;
 	st->has_exit = 1;
-	vcpu_count(tgid, vcpu, KVMSTAT_EXITS, 1);
+	st->exit_win = st->win;
+	vcpu_count(st, KVMSTAT_EXITS);
 	l = get(&exits, &k);
 	if (l)
 		__sync_fetch_and_add(&l->count, 1);
@@ -252,21 +308,20 @@ int BPF_PROG(on_kvm_exit, struct kvm_vcpu *v, __u32 isa)
 #define KVM_PIO_PAGE		4096	/* io.data_offset: KVM_PIO_PAGE_OFFSET pages */
 
 /*
- * The address in the VMM of guest-physical gpa, or 0: the VM's cached
+ * The address in the VMM of guest-physical gpa, or 0: the thread's cached
  * slot, else KVM's memslot tree. The cache outlives slot changes (virtual
  * SPP splits slots): right for ooh-l0, whose guest RAM is one linear
  * mapping that slots only ever cut up, not for a VMM that moves memory.
  */
-static __always_inline __u64 gpa_to_hva(struct kvm_vcpu *v, __u32 tgid, __u64 gpa)
+static __always_inline __u64 gpa_to_hva(struct thread_state *st, struct kvm_vcpu *v, __u64 gpa)
 {
-	struct slot_cache *c = bpf_map_lookup_elem(&slots, &tgid);
 	__u64 gfn = gpa >> 12, node_off;
 	struct kvm_memslots *ms;
 	struct rb_node *node;
 	int idx;
 
-	if (c && gfn >= c->base_gfn && gfn < c->base_gfn + c->npages)
-		return c->hva + ((gfn - c->base_gfn) << 12) + (gpa & 0xfff);
+	if (gfn >= st->slot_gfn && gfn < st->slot_gfn + st->slot_pages)
+		return st->slot_hva + ((gfn - st->slot_gfn) << 12) + (gpa & 0xfff);
 	ms = BPF_CORE_READ(v, kvm, memslots[0]);
 	if (!ms)
 		return 0;
@@ -283,11 +338,10 @@ static __always_inline __u64 gpa_to_hva(struct kvm_vcpu *v, __u32 tgid, __u64 gp
 		} else if (gfn >= base + BPF_CORE_READ(slot, npages)) {
 			node = BPF_CORE_READ(node, rb_right);
 		} else {
-			struct slot_cache n = { base, BPF_CORE_READ(slot, npages),
-						BPF_CORE_READ(slot, userspace_addr) };
-
-			bpf_map_update_elem(&slots, &tgid, &n, BPF_ANY);
-			return n.hva + ((gfn - base) << 12) + (gpa & 0xfff);
+			st->slot_gfn = base;
+			st->slot_pages = BPF_CORE_READ(slot, npages);
+			st->slot_hva = BPF_CORE_READ(slot, userspace_addr);
+			return st->slot_hva + ((gfn - base) << 12) + (gpa & 0xfff);
 		}
 	}
 	return 0;
@@ -325,7 +379,7 @@ static __always_inline int decode_hypercall(struct thread_state *st, __u64 *req)
 	if (io.port != OOH_HC_PORT || io.direction != 1 || io.size != 4 || io.count != 1 ||
 	    io.data_offset != KVM_PIO_PAGE || !pio || bpf_probe_read_kernel(&val, 4, pio))
 		return -1;
-	*req = gpa_to_hva(v, st->tgid, (__u64)val << OOH_HC_ALIGN_SHIFT);
+	*req = gpa_to_hva(st, v, (__u64)val << OOH_HC_ALIGN_SHIFT);
 	if (*req && bpf_probe_read_user(&op, sizeof(op),
 					(void *)(*req + __builtin_offsetof(struct ooh_hc_req, op))))
 		*req = 0;
@@ -333,12 +387,12 @@ static __always_inline int decode_hypercall(struct thread_state *st, __u64 *req)
 }
 
 /* A harvest on a vCPU thread outside any op (a full dirty ring): its own op. */
-static __always_inline void op_harvest_outside(struct thread_state *st, __u32 tgid)
+static __always_inline void op_harvest_outside(struct thread_state *st)
 {
-	struct kvmstat_op_key k = { tgid, KVMSTAT_OP_HARVEST, st->has_exit ? st->reason : ~0u,
-				    window_of(tgid) };
+	struct kvmstat_op_key k = { st->tgid, KVMSTAT_OP_HARVEST, st->has_exit ? st->reason : ~0u,
+				    st->win };
 	struct kvmstat_op_val *v = get(&ops, &k);
-	__u64 *i = bpf_map_lookup_elem(&intrs, &tgid);
+	__u64 *i = bpf_map_lookup_elem(&intrs, &st->tgid);
 
 	if (!v)
 		return;
@@ -354,21 +408,26 @@ static __always_inline void op_harvest_outside(struct thread_state *st, __u32 tg
 	st->ring = 0;
 }
 
-/* An op ends as its vCPU enters again: a hypercall's result, its harvest. */
-static __always_inline void op_end(struct thread_state *st, __u32 tgid)
+/*
+ * An op ends as its vCPU enters again: the time it kept the vCPU out, a
+ * hypercall's result (as l0 wrote it in the block), what it harvested.
+ * Its window is the one it began in (a STATS that opens one is in it).
+ */
+static __always_inline void op_end(struct thread_state *st, __u64 now)
 {
-	struct kvmstat_op_key k = { tgid, st->op - 1, st->op_reason, window_of(tgid) };
+	struct kvmstat_op_key k = { st->tgid, st->op - 1, st->op_reason, st->op_win };
 	struct kvmstat_op_val *v = bpf_map_lookup_elem(&ops, &k);
 	__s32 result = 0;
 
 	if (!v)
 		return;
+	lat_add(&v->l0, now - st->user_ns);
 	if (st->req && !bpf_probe_read_user(&result, sizeof(result), (void *)(st->req + __builtin_offsetof(struct ooh_hc_req, result))) &&
-	    result < 0)	/* as l0 wrote it */
+	    result < 0)
 		__sync_fetch_and_add(&v->errors, 1);
 	if (st->harvested) {
 		/* the other vCPUs its harvest stopped: their signal returns since */
-		__u64 *i = bpf_map_lookup_elem(&intrs, &tgid);
+		__u64 *i = bpf_map_lookup_elem(&intrs, &st->tgid);
 
 		__sync_fetch_and_add(&v->ring_entries, st->ring);
 		if (i)
@@ -383,35 +442,20 @@ SEC("tp_btf/kvm_entry")
 int BPF_PROG(on_kvm_entry, struct kvm_vcpu *v)
 {
 	__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns();
-	__u32 tid = (__u32)id, tgid = id >> 32, vcpu = v->vcpu_id;
-	struct thread_state *st, fresh = { .tgid = tgid, .vcpu = vcpu };
+	struct thread_state *st;
 
-	if (!watched(tgid, vcpu))
+	if (!watched(id >> 32, v->vcpu_id))
 		return 0;
-	vcpu_count(tgid, vcpu, KVMSTAT_ENTRIES, 1);
-	st = bpf_map_lookup_elem(&threads, &tid);
-	if (!st) {
-		fresh.kvm_vcpu = (__u64)v;
-		bpf_map_update_elem(&threads, &tid, &fresh, BPF_NOEXIST);
+	st = vcpu_thread_of(v, id);
+	if (!st)
 		return 0;
-	}
-	if (st->kvm_vcpu != (__u64)v) {	/* a thread can run another vCPU */
-		st->kvm_vcpu = (__u64)v;
-		st->run = st->pio = 0;
-	}
+	vcpu_count(st, KVMSTAT_ENTRIES);
 	if (st->in_user && !st->op && st->harvested)
-		op_harvest_outside(st, tgid);	/* a full ring, on this vCPU */
+		op_harvest_outside(st);	/* a full ring, on this vCPU */
 	if (st->in_user && st->op)
-		op_end(st, tgid);
-	if (st->in_user && st->op) {
-		struct kvmstat_op_key k = { tgid, st->op - 1, st->op_reason, window_of(tgid) };
-		struct kvmstat_op_val *v = bpf_map_lookup_elem(&ops, &k);
-
-		if (v)
-			lat_add(&v->l0, now - st->user_ns);
-	}
+		op_end(st, now);
 	if (st->has_exit) {
-		struct kvmstat_exit_key k = { tgid, vcpu, st->isa, st->reason, window_of(tgid), 0 };
+		struct kvmstat_exit_key k = { st->tgid, st->vcpu, st->isa, st->reason, st->exit_win, 0 };
 		struct kvmstat_lat *l = bpf_map_lookup_elem(&exits, &k);
 
 		/* count was taken at the exit; here only the time */
@@ -432,23 +476,21 @@ int BPF_PROG(on_kvm_entry, struct kvm_vcpu *v)
  * An op starts on the vCPU thread that exited for it: the exit and the
  * KVM_RUN return just seen on this thread are the op's.
  */
-static __always_inline struct kvmstat_op_val *op_begin(__u32 op, bool opens_window)
+static __always_inline struct kvmstat_op_val *op_begin(struct thread_state *st, __u32 op,
+						       bool opens_window)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32;
-	struct thread_state *st = vcpu_thread();
-	struct kvmstat_op_key k = { .tgid = tgid, .op = op, .reason = ~0u };
+	struct kvmstat_op_key k = { .tgid = st->tgid, .op = op, .reason = ~0u };
 	struct kvmstat_op_val *v;
 
-	if (!st || !watched(tgid, st->vcpu))
-		return 0;
 	if (opens_window) {
-		__u32 w = window_of(tgid) + 1;
+		__u32 w = st->win + 1;
 
-		if (w < KVMSTAT_MAX_WINDOWS)
-			bpf_map_update_elem(&windows, &tgid, &w, BPF_ANY);
+		if (w < KVMSTAT_MAX_WINDOWS) {
+			bpf_map_update_elem(&windows, &st->tgid, &w, BPF_ANY);
+			st->win = w;
+		}
 	}
-	k.window = window_of(tgid);
+	k.window = st->win;
 	/* the trapping exit: the last one before KVM_RUN returned (none if
 	 * KVM_RUN returned without entering the guest) */
 	if (st->in_user && st->has_exit)
@@ -463,6 +505,7 @@ static __always_inline struct kvmstat_op_val *op_begin(__u32 op, bool opens_wind
 		__sync_fetch_and_add(&v->user_exits, 1);
 		st->op = op + 1;
 		st->op_reason = k.reason;
+		st->op_win = k.window;
 	}
 	return v;
 }
@@ -470,19 +513,16 @@ static __always_inline struct kvmstat_op_val *op_begin(__u32 op, bool opens_wind
 SEC("tp_btf/kvm_userspace_exit")
 int BPF_PROG(on_kvm_userspace_exit, __u32 reason, int ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32;
 	struct thread_state *st = vcpu_thread();
-	struct kvmstat_uexit_key k;
-	__u64 *n, *i;
+	__u32 slot;
+	__u64 *i;
 
-	if (!st || !watched(tgid, st->vcpu))
+	if (!st)
 		return 0;
-	k = (struct kvmstat_uexit_key){ tgid, st->vcpu, reason, window_of(tgid) };
 	/* a KVM_RUN cut short by a signal may leave the last exit's reason */
 	if (ret == -4)	/* -EINTR */
-		k.reason = 10;			/* KVM_EXIT_INTR */
-	i = get(&intrs, &tgid);
+		reason = 10;			/* KVM_EXIT_INTR */
+	i = get(&intrs, &st->tgid);
 	st->user_ns = bpf_ktime_get_ns();
 	st->intrs = i ? *i : 0;
 	st->ring = 0;
@@ -490,66 +530,74 @@ int BPF_PROG(on_kvm_userspace_exit, __u32 reason, int ret)
 	st->in_user = 1;
 	st->op = 0;
 	st->req = 0;
-	vcpu_count(tgid, st->vcpu, KVMSTAT_USERSPACE_EXITS, 1);
-	n = get(&uexits, &k);
-	if (n)
-		__sync_fetch_and_add(n, 1);
-	if (k.reason == 10 && i)	/* a signal: l0's kicks among them */
+	vcpu_count(st, KVMSTAT_USERSPACE_EXITS);
+	slot = reason & (KVMSTAT_NR_UEXITS - 1);
+	barrier_var(slot);	/* index with the masked copy: the verifier checks that one */
+	if (counts_here(st) && slot == reason) {
+		st->pub.uexits[slot]++;
+	} else {
+		struct kvmstat_uexit_key k = { st->tgid, st->vcpu, reason, st->win };
+		__u64 *n = get(&uexits, &k);
+
+		if (n)
+			__sync_fetch_and_add(n, 1);
+	}
+	if (reason == 10 && i)	/* a signal: l0's kicks among them */
 		__sync_fetch_and_add(i, 1);
 	if (reason == 2 && ret == 0) {	/* KVM_EXIT_IO: an OoH hypercall? */
 		__u64 req;
 		int op = decode_hypercall(st, &req);
 
-		if (op >= 0 && op_begin(op, split_op >= 0 && op == split_op))
+		if (op >= 0 && op_begin(st, op, split_op >= 0 && op == split_op))
 			st->req = req;
 	}
 	return 0;
 }
 
 /* Counters that only need the vCPU thread's identity. */
-static __always_inline int count_on_thread(int what, __u64 n)
+static __always_inline int count_on_thread(int what)
 {
 	struct thread_state *st = vcpu_thread();
 
-	if (st && watched(st->tgid, st->vcpu))
-		vcpu_count(st->tgid, st->vcpu, what, n);
+	if (st)
+		vcpu_count(st, what);
 	return 0;
 }
 
 SEC("tp_btf/kvm_pio")
 int BPF_PROG(on_kvm_pio)
 {
-	return count_on_thread(KVMSTAT_PIO, 1);
+	return count_on_thread(KVMSTAT_PIO);
 }
 
 SEC("tp_btf/kvm_mmio")
 int BPF_PROG(on_kvm_mmio)
 {
-	return count_on_thread(KVMSTAT_MMIO, 1);
+	return count_on_thread(KVMSTAT_MMIO);
 }
 
 SEC("tp_btf/kvm_page_fault")
 int BPF_PROG(on_kvm_page_fault)
 {
-	return count_on_thread(KVMSTAT_PAGE_FAULTS, 1);
+	return count_on_thread(KVMSTAT_PAGE_FAULTS);
 }
 
 SEC("tp_btf/kvm_dirty_ring_push")
 int BPF_PROG(on_kvm_dirty_ring_push)
 {
-	return count_on_thread(KVMSTAT_RING_PUSHES, 1);
+	return count_on_thread(KVMSTAT_RING_PUSHES);
 }
 
 SEC("tp_btf/kvm_dirty_ring_reset")
 int BPF_PROG(on_kvm_dirty_ring_reset)
 {
-	return count_on_thread(KVMSTAT_RING_RESETS, 1);
+	return count_on_thread(KVMSTAT_RING_RESETS);
 }
 
 SEC("tp_btf/kvm_dirty_ring_exit")
 int BPF_PROG(on_kvm_dirty_ring_exit)
 {
-	return count_on_thread(KVMSTAT_RING_FULL, 1);
+	return count_on_thread(KVMSTAT_RING_FULL);
 }
 
 /* On a vCPU thread, the op it harvests for ends later (its next entry). */
@@ -579,14 +627,20 @@ int BPF_USDT(on_harvest, __s32 vcpu, __u64 entries)
 SEC("usdt")
 int BPF_USDT(on_spp_permit, __u32 vcpu, __u64 gpa, __u32 len)
 {
-	op_begin(KVMSTAT_OP_SPP_PERMIT, false);
+	struct thread_state *st = vcpu_thread();
+
+	if (st)
+		op_begin(st, KVMSTAT_OP_SPP_PERMIT, false);
 	return 0;
 }
 
 SEC("usdt")
 int BPF_USDT(on_spp_refuse, __u32 vcpu, __u64 gpa, __u32 len)
 {
-	op_begin(KVMSTAT_OP_SPP_REFUSE, false);
+	struct thread_state *st = vcpu_thread();
+
+	if (st)
+		op_begin(st, KVMSTAT_OP_SPP_REFUSE, false);
 	return 0;
 }
 

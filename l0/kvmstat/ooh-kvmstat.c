@@ -376,15 +376,18 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int map_fds(struct ooh_kvmstat *skel, int fds[NR_TABLES])
+static int read_maps(struct ooh_kvmstat *skel, struct snapshot *s)
 {
+	int fds[NR_TABLES];
+
 	fds[T_EXITS] = bpf_map__fd(skel->maps.exits);
 	fds[T_VCPUS] = bpf_map__fd(skel->maps.vcpus);
 	fds[T_UEXITS] = bpf_map__fd(skel->maps.uexits);
 	fds[T_OPS] = bpf_map__fd(skel->maps.ops);
 	fds[T_SESSIONS] = bpf_map__fd(skel->maps.sessions);
 	fds[T_VIOLATIONS] = bpf_map__fd(skel->maps.violations);
-	return 0;
+	return snapshot_read(s, fds, bpf_map__fd(skel->maps.threads),
+			     bpf_map__value_size(skel->maps.threads));
 }
 
 /* Prints what happened since *prev and makes the current state the new *prev. */
@@ -392,10 +395,9 @@ static int report(struct ooh_kvmstat *skel, struct snapshot *prev, const struct 
 		  FILE *out, unsigned seq, double seconds)
 {
 	struct snapshot cur, diff;
-	int fds[NR_TABLES], err;
+	int err;
 
-	map_fds(skel, fds);
-	err = snapshot_read(&cur, fds);
+	err = read_maps(skel, &cur);
 	if (err)
 		return err;
 	err = snapshot_diff(&diff, &cur, prev);
@@ -599,11 +601,9 @@ static int load_and_attach(struct ooh_kvmstat *skel, const struct options *o, pi
 static int verify(struct ooh_kvmstat *skel, struct verifier *v, FILE *out, enum report_format f)
 {
 	struct snapshot all;
-	int fds[NR_TABLES];
 	bool agree = false;
 
-	map_fds(skel, fds);
-	if (snapshot_read(&all, fds)) {
+	if (read_maps(skel, &all)) {
 		verify_resume(v);
 		return fail(EXIT_ERROR, "reading the maps: %s", strerror(errno));
 	}

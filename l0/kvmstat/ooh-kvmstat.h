@@ -65,6 +65,25 @@ struct kvmstat_vcpu_val {
 	__u64 n[KVMSTAT_NR_VCPU_COUNTERS];
 };
 
+#define KVMSTAT_NR_UEXITS	64	/* KVM_EXIT_* reasons a thread counts itself */
+
+/*
+ * The start of each value of the map "threads" (key: a vCPU thread's tid).
+ * Without --split-on, a thread counts its vCPU's events here rather than
+ * in vcpus and uexits: one map lookup per event, not two. The tool adds
+ * these to those tables (key: tgid, vcpu, window 0). Counts never move
+ * from here to a table, so a read can never see one twice: a thread that
+ * runs a second vCPU (own = 0) counts that one in the tables.
+ */
+struct kvmstat_thread {
+	__u32 tgid;
+	__u32 vcpu;		/* the first vCPU it ran */
+	__u32 own;		/* 1 while it runs only that one */
+	__u32 pad;
+	__u64 n[KVMSTAT_NR_VCPU_COUNTERS];
+	__u64 uexits[KVMSTAT_NR_UEXITS];
+};
+
 /* KVM_RUN returns by struct kvm_run exit_reason (KVM_EXIT_*). */
 struct kvmstat_uexit_key {
 	__u32 tgid;

@@ -39,51 +39,184 @@ static int cmp_entry(const void *a, const void *b)
 	return memcmp(a, b, sort_key_size);
 }
 
-/* Reads a whole map, then sorts it by key (entries are key then value). */
+static bool all_zero(const uint64_t *v, size_t words)
+{
+	for (size_t w = 0; w < words; w++)
+		if (v[w])
+			return false;
+	return true;
+}
+
+/*
+ * entries (n of them, each a key then its value) into t: sorted by key,
+ * the values of equal keys summed.
+ */
+static int table_build(struct table *t, unsigned char *entries, size_t n, size_t key_size,
+		       size_t val_size)
+{
+	size_t entry = key_size + val_size, m = 0;
+
+	if (val_size > 64 * sizeof(uint64_t))
+		return -EINVAL;
+	sort_key_size = key_size;
+	qsort(entries, n, entry, cmp_entry);
+	t->key_size = key_size;
+	t->words = val_size / sizeof(uint64_t);
+	t->keys = malloc(n * key_size + 1);
+	t->vals = malloc(n * val_size + 1);
+	if (!t->keys || !t->vals)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *e = entries + i * entry;
+		uint64_t v[64];
+
+		memcpy(v, e + key_size, val_size);
+		if (m && !memcmp(t->keys + (m - 1) * key_size, e, key_size)) {
+			for (size_t w = 0; w < t->words; w++)
+				t->vals[(m - 1) * t->words + w] += v[w];
+			continue;
+		}
+		memcpy(t->keys + m * key_size, e, key_size);
+		memcpy(t->vals + m * t->words, v, val_size);
+		m++;
+	}
+	t->n = m;
+	return 0;
+}
+
+/* A growing array of entries (key then value). */
+struct entries {
+	unsigned char *buf;
+	size_t n, cap, size;
+};
+
+static unsigned char *entries_add(struct entries *e)
+{
+	if (e->n == e->cap) {
+		size_t cap = e->cap ? 2 * e->cap : 64;
+		unsigned char *bigger = realloc(e->buf, cap * e->size);
+
+		if (!bigger)
+			return NULL;
+		e->buf = bigger;
+		e->cap = cap;
+	}
+	return e->buf + e->n++ * e->size;
+}
+
+/* Reads a whole map into t. */
 static int table_read(struct table *t, int fd, size_t key_size, size_t val_size)
 {
-	size_t cap = 64, entry = key_size + val_size, n = 0;
-	unsigned char *buf = malloc(cap * entry), *kv = NULL;
-	unsigned char key[64], next[64];
+	struct entries e = { .size = key_size + val_size };
+	unsigned char key[64], next[64], *kv;
 	void *prev = NULL;
+	int err;
 
-	if (!buf)
-		return -ENOMEM;
 	while (bpf_map_get_next_key(fd, prev, next) == 0) {
-		if (n == cap) {
-			unsigned char *bigger = realloc(buf, 2 * cap * entry);
-
-			if (!bigger) {
-				free(buf);
-				return -ENOMEM;
-			}
-			buf = bigger;
-			cap *= 2;
+		kv = entries_add(&e);
+		if (!kv) {
+			free(e.buf);
+			return -ENOMEM;
 		}
-		kv = buf + n * entry;
 		memcpy(kv, next, key_size);
-		if (bpf_map_lookup_elem(fd, next, kv + key_size) == 0)
-			n++;
+		if (bpf_map_lookup_elem(fd, next, kv + key_size) != 0)
+			e.n--;	/* deleted meanwhile */
 		memcpy(key, next, key_size);
 		prev = key;
 	}
-	sort_key_size = key_size;
-	qsort(buf, n, entry, cmp_entry);
-	t->key_size = key_size;
-	t->words = val_size / sizeof(uint64_t);
-	t->n = n;
-	t->keys = malloc(n * key_size + 1);
-	t->vals = malloc(n * val_size + 1);
-	if (!t->keys || !t->vals) {
-		free(buf);
-		return -ENOMEM;
+	err = table_build(t, e.buf, e.n, key_size, val_size);
+	free(e.buf);
+	return err;
+}
+
+/* t's rows, then room for more: the start of a rebuild with added rows. */
+static int entries_of(struct entries *e, const struct table *t)
+{
+	size_t val_size = t->words * sizeof(uint64_t);
+
+	*e = (struct entries){ .size = t->key_size + val_size };
+	for (size_t i = 0; i < t->n; i++) {
+		unsigned char *kv = entries_add(e);
+
+		if (!kv)
+			return -ENOMEM;
+		memcpy(kv, t->keys + i * t->key_size, t->key_size);
+		memcpy(kv + t->key_size, t->vals + i * t->words, val_size);
 	}
-	for (size_t i = 0; i < n; i++) {
-		memcpy(t->keys + i * key_size, buf + i * entry, key_size);
-		memcpy(t->vals + i * t->words, buf + i * entry + key_size, val_size);
-	}
-	free(buf);
 	return 0;
+}
+
+static int table_rebuild(struct table *t, struct entries *e)
+{
+	struct table old = *t;
+	int err = table_build(t, e->buf, e->n, old.key_size, old.words * sizeof(uint64_t));
+
+	free(old.keys);
+	free(old.vals);
+	free(e->buf);
+	return err;
+}
+
+/*
+ * The counters vCPU threads keep themselves (struct kvmstat_thread, at the
+ * start of each value of the map threads), added to the vcpus and uexits
+ * tables.
+ */
+static int fold_threads(struct snapshot *s, int fd, size_t value_size)
+{
+	struct entries vc = { 0 }, ux = { 0 };
+	__u32 key, next, *prev = NULL;
+	unsigned char *value = malloc(value_size);
+	int err = -ENOMEM;
+
+	if (!value || value_size < sizeof(struct kvmstat_thread)) {
+		free(value);
+		return value ? -EINVAL : -ENOMEM;
+	}
+	if (entries_of(&vc, &s->t[T_VCPUS]) || entries_of(&ux, &s->t[T_UEXITS]))
+		goto out;
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		const struct kvmstat_thread *th = (const void *)value;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, value) != 0)
+			continue;
+		uint64_t n[KVMSTAT_NR_VCPU_COUNTERS];
+
+		memcpy(n, th->n, sizeof(n));
+		if (!all_zero(n, KVMSTAT_NR_VCPU_COUNTERS)) {
+			struct kvmstat_vcpu_key k = { th->tgid, th->vcpu, 0, 0 };
+			unsigned char *kv = entries_add(&vc);
+
+			if (!kv)
+				goto out;
+			memcpy(kv, &k, sizeof(k));
+			memcpy(kv + sizeof(k), th->n, sizeof(th->n));
+		}
+		for (__u32 r = 0; r < KVMSTAT_NR_UEXITS; r++) {
+			struct kvmstat_uexit_key k = { th->tgid, th->vcpu, r, 0 };
+			unsigned char *kv;
+
+			if (!th->uexits[r])
+				continue;
+			kv = entries_add(&ux);
+			if (!kv)
+				goto out;
+			memcpy(kv, &k, sizeof(k));
+			memcpy(kv + sizeof(k), &th->uexits[r], sizeof(__u64));
+		}
+	}
+	err = table_rebuild(&s->t[T_VCPUS], &vc);
+	vc.buf = NULL;
+	if (!err)
+		err = table_rebuild(&s->t[T_UEXITS], &ux);
+	ux.buf = NULL;
+out:
+	free(vc.buf);
+	free(ux.buf);
+	free(value);
+	return err;
 }
 
 /*
@@ -119,16 +252,19 @@ static void join_unlabelled_sessions(struct table *t)
 	}
 }
 
-int snapshot_read(struct snapshot *s, const int fds[NR_TABLES])
+int snapshot_read(struct snapshot *s, const int fds[NR_TABLES], int threads_fd,
+		  size_t thread_size)
 {
-	memset(s, 0, sizeof(*s));
-	for (int i = 0; i < NR_TABLES; i++) {
-		int err = table_read(&s->t[i], fds[i], key_sizes[i], val_sizes[i]);
+	int err = 0;
 
-		if (err) {
-			snapshot_free(s);
-			return err;
-		}
+	memset(s, 0, sizeof(*s));
+	for (int i = 0; i < NR_TABLES && !err; i++)
+		err = table_read(&s->t[i], fds[i], key_sizes[i], val_sizes[i]);
+	if (!err && threads_fd >= 0)
+		err = fold_threads(s, threads_fd, thread_size);
+	if (err) {
+		snapshot_free(s);
+		return err;
 	}
 	join_unlabelled_sessions(&s->t[T_SESSIONS]);
 	return 0;
@@ -159,14 +295,6 @@ static const uint64_t *find(const struct table *t, const unsigned char *key)
 			hi = mid;
 	}
 	return NULL;
-}
-
-static bool all_zero(const uint64_t *v, size_t words)
-{
-	for (size_t w = 0; w < words; w++)
-		if (v[w])
-			return false;
-	return true;
 }
 
 int snapshot_diff(struct snapshot *out, const struct snapshot *cur, const struct snapshot *prev)

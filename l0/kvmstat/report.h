@@ -31,8 +31,13 @@ struct report_opts {
 	bool hist;
 };
 
-/* fds of the maps, in table order; 0 or -errno. */
-int snapshot_read(struct snapshot *s, const int fds[NR_TABLES]);
+/*
+ * fds of the maps, in table order, and of the map "threads" (thread_size:
+ * its value size; -1: none), whose counters join the vcpus and uexits
+ * tables; 0 or -errno.
+ */
+int snapshot_read(struct snapshot *s, const int fds[NR_TABLES], int threads_fd,
+		  size_t thread_size);
 /* out = cur - prev, counter by counter (keys new in cur count from 0). */
 int snapshot_diff(struct snapshot *out, const struct snapshot *cur, const struct snapshot *prev);
 void snapshot_free(struct snapshot *s);
