@@ -96,6 +96,7 @@ struct vcpu_vmx {
 const volatile __u32 targ_tgid;		/* 0: every VM */
 const volatile __s32 targ_vcpu = -1;	/* -1: every vCPU */
 const volatile __s32 split_op = -1;	/* hypercall op that opens a window */
+const volatile bool want_hist;		/* --hist: exit latency histograms */
 
 /*
  * What a vCPU thread is doing, between its exit and its next entry. The
@@ -115,6 +116,7 @@ struct thread_state {
 	__u32 isa;
 	__u32 reason;		/* of the last kvm_exit */
 	__u32 has_exit;		/* an exit is waiting for its entry */
+	__s32 exit_slot;	/* it is counted in pub.exits[exit_slot], or -1 */
 	__u32 op;		/* op + 1 this return to userspace is for, or 0 */
 	__u32 op_reason;
 	__u32 in_user;		/* between KVM_RUN's return and the next entry */
@@ -174,7 +176,8 @@ static __always_inline void lat_add(struct kvmstat_lat *l, __u64 ns)
 {
 	__sync_fetch_and_add(&l->count, 1);
 	__sync_fetch_and_add(&l->ns, ns);
-	__sync_fetch_and_add(&l->hist[log2_u64(ns)], 1);
+	if (want_hist)
+		__sync_fetch_and_add(&l->hist[log2_u64(ns)], 1);
 }
 
 /* Without --split-on there is one window, 0, and no map to look it up in. */
@@ -284,6 +287,7 @@ int BPF_PROG(on_kvm_exit, struct kvm_vcpu *v, __u32 isa)
 	struct kvmstat_exit_key k = { .tgid = id >> 32, .vcpu = v->vcpu_id, .isa = isa };
 	struct thread_state *st;
 	struct kvmstat_lat *l;
+	int slot;
 
 	if (!watched(k.tgid, k.vcpu))
 		return 0;
@@ -298,10 +302,41 @@ int BPF_PROG(on_kvm_exit, struct kvm_vcpu *v, __u32 isa)
 	st->has_exit = 1;
 	st->exit_win = st->win;
 	vcpu_count(st, KVMSTAT_EXITS);
+	if (!st->pub.isa)
+		st->pub.isa = isa;
+	slot = kvmstat_reason_slot(isa, k.reason);
+	barrier_var(slot);	/* keep the bounds check: the verifier needs it */
+	if (counts_here(st) && isa == st->pub.isa && slot >= 0 && slot < KVMSTAT_NR_REASON_SLOTS) {
+		st->exit_slot = slot;
+		st->pub.exits[slot]++;
+		return 0;
+	}
+	st->exit_slot = -1;
 	l = get(&exits, &k);
 	if (l)
 		__sync_fetch_and_add(&l->count, 1);
 	return 0;
+}
+
+/* An exit's time to the next entry, where its count is. */
+static __always_inline void exit_time(struct thread_state *st, __u64 ns)
+{
+	struct kvmstat_exit_key k = { st->tgid, st->vcpu, st->isa, st->reason, st->exit_win, 0 };
+	struct kvmstat_lat *l;
+	__s32 slot = st->exit_slot;
+
+	if (slot >= 0 && slot < KVMSTAT_NR_REASON_SLOTS) {
+		st->pub.exit_ns[slot] += ns;
+		if (!want_hist)
+			return;
+		l = get(&exits, &k);	/* the histogram only */
+	} else {
+		l = bpf_map_lookup_elem(&exits, &k);	/* counted at the exit */
+		if (l)
+			__sync_fetch_and_add(&l->ns, ns);
+	}
+	if (l && want_hist)
+		__sync_fetch_and_add(&l->hist[log2_u64(ns)], 1);
 }
 
 #define KVM_RUN_IO		32	/* struct kvm_run's io (uapi, fixed) */
@@ -455,16 +490,7 @@ int BPF_PROG(on_kvm_entry, struct kvm_vcpu *v)
 	if (st->in_user && st->op)
 		op_end(st, now);
 	if (st->has_exit) {
-		struct kvmstat_exit_key k = { st->tgid, st->vcpu, st->isa, st->reason, st->exit_win, 0 };
-		struct kvmstat_lat *l = bpf_map_lookup_elem(&exits, &k);
-
-		/* count was taken at the exit; here only the time */
-		if (l) {
-			__u64 ns = now - st->exit_ns;
-
-			__sync_fetch_and_add(&l->ns, ns);
-			__sync_fetch_and_add(&l->hist[log2_u64(ns)], 1);
-		}
+		exit_time(st, now - st->exit_ns);
 		st->has_exit = 0;
 	}
 	st->in_user = 0;

@@ -560,6 +560,7 @@ static int load_and_attach(struct ooh_kvmstat *skel, const struct options *o, pi
 	skel->rodata->targ_tgid = (__u32)pid;
 	skel->rodata->targ_vcpu = o->vcpu;
 	skel->rodata->split_op = o->split_op;
+	skel->rodata->want_hist = o->report.hist;
 	select_programs(skel, tracing, o->guest);
 	err = ooh_kvmstat__load(skel);
 	if (err)

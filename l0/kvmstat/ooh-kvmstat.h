@@ -24,7 +24,10 @@
 #define KVMSTAT_OP_HARVEST	35	/* harvest outside a hypercall (ring full, host query) */
 #define KVMSTAT_NR_OPS		36
 
-/* Exit reasons of kvm_exit, per VM, vCPU and ISA (1 VMX, 2 SVM). */
+/*
+ * Exit reasons of kvm_exit, per VM, vCPU and ISA (1 VMX, 2 SVM). Without
+ * --hist, only exits a thread does not count itself (kvmstat_thread).
+ */
 struct kvmstat_exit_key {
 	__u32 tgid;
 	__u32 vcpu;
@@ -68,6 +71,29 @@ struct kvmstat_vcpu_val {
 #define KVMSTAT_NR_UEXITS	64	/* KVM_EXIT_* reasons a thread counts itself */
 
 /*
+ * Exit reasons a thread counts itself, by slot: SVM's codes below 0xa0
+ * and 0x400-0x403 (NPF, AVIC), VMX's basic reasons below 0x50 (no flag
+ * bits). Others go to the exits map.
+ */
+#define KVMSTAT_NR_REASON_SLOTS	0xa4
+
+static inline int kvmstat_reason_slot(__u32 isa, __u32 reason)
+{
+	if (isa == 2 && reason < 0xa0)
+		return (int)reason;
+	if (isa == 2 && reason >= 0x400 && reason < 0x404)
+		return (int)(0xa0 + reason - 0x400);
+	if (isa == 1 && reason < 0x50)
+		return (int)reason;
+	return -1;
+}
+
+static inline __u32 kvmstat_slot_reason(__u32 isa, int slot)
+{
+	return isa == 2 && slot >= 0xa0 ? 0x400 + (__u32)slot - 0xa0 : (__u32)slot;
+}
+
+/*
  * The start of each value of the map "threads" (key: a vCPU thread's tid).
  * Without --split-on, a thread counts its vCPU's events here rather than
  * in vcpus and uexits: one map lookup per event, not two. The tool adds
@@ -79,9 +105,13 @@ struct kvmstat_thread {
 	__u32 tgid;
 	__u32 vcpu;		/* the first vCPU it ran */
 	__u32 own;		/* 1 while it runs only that one */
-	__u32 pad;
+	__u32 isa;		/* its vCPU's (1 VMX, 2 SVM), from its first exit */
 	__u64 n[KVMSTAT_NR_VCPU_COUNTERS];
 	__u64 uexits[KVMSTAT_NR_UEXITS];
+	/* exits by reason slot: count, and exit to entry ns (histograms,
+	 * with --hist, in the exits map) */
+	__u64 exits[KVMSTAT_NR_REASON_SLOTS];
+	__u64 exit_ns[KVMSTAT_NR_REASON_SLOTS];
 };
 
 /* KVM_RUN returns by struct kvm_run exit_reason (KVM_EXIT_*). */

@@ -157,14 +157,55 @@ static int table_rebuild(struct table *t, struct entries *e)
 	return err;
 }
 
+static int add_row(struct entries *e, const void *key, size_t key_size, const void *val,
+		   size_t val_size)
+{
+	unsigned char *kv = entries_add(e);
+
+	if (!kv)
+		return -ENOMEM;
+	memcpy(kv, key, key_size);
+	memcpy(kv + key_size, val, val_size);
+	return 0;
+}
+
+/* One thread's counters as rows of the vcpus, uexits and exits tables. */
+static int thread_rows(struct entries *vc, struct entries *ux, struct entries *ex,
+		       const struct kvmstat_thread *th)
+{
+	struct kvmstat_vcpu_key vk = { th->tgid, th->vcpu, 0, 0 };
+	uint64_t n[KVMSTAT_NR_VCPU_COUNTERS];
+	int err = 0;
+
+	memcpy(n, th->n, sizeof(n));
+	if (!all_zero(n, KVMSTAT_NR_VCPU_COUNTERS))
+		err = add_row(vc, &vk, sizeof(vk), n, sizeof(n));
+	for (__u32 r = 0; r < KVMSTAT_NR_UEXITS && !err; r++) {
+		struct kvmstat_uexit_key k = { th->tgid, th->vcpu, r, 0 };
+
+		if (th->uexits[r])
+			err = add_row(ux, &k, sizeof(k), &th->uexits[r], sizeof(__u64));
+	}
+	for (int slot = 0; slot < KVMSTAT_NR_REASON_SLOTS && !err; slot++) {
+		struct kvmstat_exit_key k = { th->tgid, th->vcpu, th->isa,
+					      kvmstat_slot_reason(th->isa, slot), 0, 0 };
+		struct kvmstat_lat l = { .count = th->exits[slot], .ns = th->exit_ns[slot] };
+
+		if (l.count)
+			err = add_row(ex, &k, sizeof(k), &l, sizeof(l));
+	}
+	return err;
+}
+
 /*
  * The counters vCPU threads keep themselves (struct kvmstat_thread, at the
- * start of each value of the map threads), added to the vcpus and uexits
- * tables.
+ * start of each value of the map threads), added to the vcpus, uexits and
+ * exits tables.
  */
 static int fold_threads(struct snapshot *s, int fd, size_t value_size)
 {
-	struct entries vc = { 0 }, ux = { 0 };
+	static const int folded[] = { T_VCPUS, T_UEXITS, T_EXITS };
+	struct entries e[3] = { { 0 } };
 	__u32 key, next, *prev = NULL;
 	unsigned char *value = malloc(value_size);
 	int err = -ENOMEM;
@@ -173,48 +214,23 @@ static int fold_threads(struct snapshot *s, int fd, size_t value_size)
 		free(value);
 		return value ? -EINVAL : -ENOMEM;
 	}
-	if (entries_of(&vc, &s->t[T_VCPUS]) || entries_of(&ux, &s->t[T_UEXITS]))
-		goto out;
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		const struct kvmstat_thread *th = (const void *)value;
-
+	for (int i = 0; i < 3; i++)
+		if (entries_of(&e[i], &s->t[folded[i]]))
+			goto out;
+	err = 0;
+	while (!err && bpf_map_get_next_key(fd, prev, &next) == 0) {
 		key = next;
 		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, value) != 0)
-			continue;
-		uint64_t n[KVMSTAT_NR_VCPU_COUNTERS];
-
-		memcpy(n, th->n, sizeof(n));
-		if (!all_zero(n, KVMSTAT_NR_VCPU_COUNTERS)) {
-			struct kvmstat_vcpu_key k = { th->tgid, th->vcpu, 0, 0 };
-			unsigned char *kv = entries_add(&vc);
-
-			if (!kv)
-				goto out;
-			memcpy(kv, &k, sizeof(k));
-			memcpy(kv + sizeof(k), th->n, sizeof(th->n));
-		}
-		for (__u32 r = 0; r < KVMSTAT_NR_UEXITS; r++) {
-			struct kvmstat_uexit_key k = { th->tgid, th->vcpu, r, 0 };
-			unsigned char *kv;
-
-			if (!th->uexits[r])
-				continue;
-			kv = entries_add(&ux);
-			if (!kv)
-				goto out;
-			memcpy(kv, &k, sizeof(k));
-			memcpy(kv + sizeof(k), &th->uexits[r], sizeof(__u64));
-		}
+		if (bpf_map_lookup_elem(fd, &key, value) == 0)
+			err = thread_rows(&e[0], &e[1], &e[2], (const void *)value);
 	}
-	err = table_rebuild(&s->t[T_VCPUS], &vc);
-	vc.buf = NULL;
-	if (!err)
-		err = table_rebuild(&s->t[T_UEXITS], &ux);
-	ux.buf = NULL;
+	for (int i = 0; i < 3 && !err; i++) {
+		err = table_rebuild(&s->t[folded[i]], &e[i]);
+		e[i].buf = NULL;
+	}
 out:
-	free(vc.buf);
-	free(ux.buf);
+	for (int i = 0; i < 3; i++)
+		free(e[i].buf);
 	free(value);
 	return err;
 }
