@@ -96,6 +96,12 @@ static int probe_bzimage(const uint8_t *kernel, size_t kernel_size, struct kerne
 	}
 	k->payload = kernel + setup_size;
 	k->payload_size = kernel_size - setup_size;
+	/* vCPU 0 starts at startup_64: it must be a byte of the image, not what RAM held */
+	if (k->payload_size <= ENTRY_64_OFFSET) {
+		fprintf(stderr, "ooh-l0: kernel image truncated (%zu bytes of kernel, its 64-bit entry "
+			"point is at byte %u)\n", k->payload_size, ENTRY_64_OFFSET);
+		return L0_EXIT_BAD_KERNEL;
+	}
 	if (hdr->syssize && (uint64_t)hdr->syssize * 16 > k->payload_size + 15) {
 		fprintf(stderr, "ooh-l0: kernel image truncated (header says %llu bytes of kernel, file has %zu)\n",
 			(unsigned long long)hdr->syssize * 16, k->payload_size);
