@@ -165,6 +165,31 @@ int load_img(const char *dir, long k, struct img *im, char *why, size_t wl)
 			snprintf(why, wl, "%s: corrupt (page list not ascending)", im->path);
 			goto out;
 		}
+	/*
+	 * Whole pages in whole-page regions, as dump writes them: a page is
+	 * written PG bytes long where it starts inside a region, so an
+	 * unaligned page or region would let the write run past the region,
+	 * and past the target's mapping that holds it.
+	 */
+	for (uint64_t i = 0; i < im->h.npages; i++)
+		if (im->addr[i] % PG) {
+			snprintf(why, wl, "%s: corrupt (page address unaligned)", im->path);
+			goto out;
+		}
+	for (uint64_t r = 0; r < im->h.nregions; r++)
+		if ((im->reg[r].start | im->reg[r].len) % PG || !im->reg[r].len ||
+		    im->reg[r].start + im->reg[r].len < im->reg[r].start) {
+			snprintf(why, wl, "%s: corrupt (region unaligned, empty or past the address space)",
+				 im->path);
+			goto out;
+		}
+	for (uint64_t i = 0; i < im->h.nzero; i++)
+		if ((im->zero[i].start | im->zero[i].len) % PG || !im->zero[i].len ||
+		    im->zero[i].start + im->zero[i].len < im->zero[i].start ||
+		    (i && im->zero[i].start <= im->zero[i - 1].start + im->zero[i - 1].len - 1)) {
+			snprintf(why, wl, "%s: corrupt (zero runs unaligned or not ascending)", im->path);
+			goto out;
+		}
 	rc = 0;
 out:
 	free(buf);
