@@ -60,6 +60,8 @@
  *   Versions 1 and 2 (no zero runs) are still read.
  *   An incremental image names its parent by sequence number and by the
  *   parent's checksum, so a replaced, reordered or missing link is caught.
+ *   The format's structures, the checksum, the chain reader and the
+ *   restore's writes are in ckpt-image.c (fuzzed: tests/fuzz/ckpt-image).
  */
 #include <dirent.h>
 #include <errno.h>
