@@ -24,7 +24,9 @@
  * exactly on the protected pages; logs, shadow pages, violation records
  * and protected pages do not overlap; every open log's header holds l0's
  * copies and its entries are page-aligned, of a delivered harvest, and
- * (SPML) guest-physical RAM; l0 never asked the VM to stop.
+ * (SPML) guest-physical RAM; l0 never asked the VM to stop; and after a
+ * step with one harvest, each SPML session active throughout holds every
+ * page the guest wrote since the harvest before (check_delivery).
  *
  * The fake guest does not write into open logs except their consumer
  * field: l0 reads nothing else there, so this only keeps the header check
@@ -97,6 +99,9 @@ struct fake_vm {
 	struct piece pending[16];       /* the rest of an instruction's MMIO pieces */
 	int nr_pending, next_pending;
 	bool other_exit;                /* KVM_RUN ends the instruction with a device exit */
+	uint8_t written[RAM_PAGES];     /* the guest wrote the page since the last harvest */
+	uint8_t harvested[RAM_PAGES];   /* ... before the last harvest, after the one before */
+	int resets;                     /* KVM_RESET_DIRTY_RINGS calls: one per harvest */
 	bool clobbered[OOH_MAX_SESSIONS + 1];
 	/* the state a step on the other VM must leave alone */
 	struct l0_ooh_session snap_session[OOH_MAX_SESSIONS + 1];
@@ -244,6 +249,11 @@ static int reset_rings(struct fake_vm *f)
 {
 	int n = 0;
 
+	/* a harvest has just taken the rings: what was written so far is its */
+	memcpy(f->harvested, f->written, sizeof(f->harvested));
+	memset(f->written, 0, sizeof(f->written));
+	f->resets++;
+
 	for (int v = 0; v < f->vm->nr_vcpus; v++) {
 		struct fake_ring *r = &f->ring[v];
 
@@ -363,7 +373,7 @@ static int fake_ioctl(void *opaque, int fd, unsigned long request, void *arg)
  * may_exit: false in the middle of an instruction l0 is completing
  * (KVM_RUN from l0_ooh_spp_mmio), where l0 is not to be re-entered.
  */
-static void log_page(struct fake_vm *f, int vcpu, uint64_t gpa, bool may_exit)
+static bool log_page(struct fake_vm *f, int vcpu, uint64_t gpa, bool may_exit)
 {
 	struct fake_ring *r = &f->ring[vcpu];
 	uint32_t id;
@@ -372,15 +382,16 @@ static void log_page(struct fake_vm *f, int vcpu, uint64_t gpa, bool may_exit)
 	uint64_t page = ram_index(gpa, &ok) / PAGE;
 
 	if (!f->vm->ooh->has_ring || !s || !(s->flags & KVM_MEM_LOG_DIRTY_PAGES) || f->logged[page])
-		return;
+		return true;
 	if (may_exit && r->push - r->reset >= RING_SOFT_FULL) /* KVM_EXIT_DIRTY_RING_FULL first */
 		l0_ooh_ring_full(&f->vm->vcpu[vcpu]);
 	if (r->push - r->reset >= RING_ENTRIES)
-		return; /* KVM would not run the vCPU: the write did not happen */
+		return false; /* KVM would not run the vCPU: the write does not happen */
 	r->gfn[r->push % RING_ENTRIES] = (struct kvm_dirty_gfn){ KVM_DIRTY_GFN_F_DIRTY, id,
 								   (gpa - s->gpa) / PAGE };
 	r->push++;
 	f->logged[page] = 1;
+	return true;
 }
 
 /* The guest does not write an open log but for its consumer field (see the top). */
@@ -398,7 +409,11 @@ static NO_COVERAGE bool log_byte_masked(struct fake_vm *f, uint64_t gpa)
 
 static void direct_write(struct fake_vm *f, int vcpu, const struct piece *p, bool may_exit)
 {
-	log_page(f, vcpu, p->gpa, may_exit);
+	bool ok;
+
+	if (!log_page(f, vcpu, p->gpa, may_exit))
+		return;
+	f->written[ram_index(p->gpa, &ok) / PAGE] = 1;
 	for (uint32_t i = 0; i < p->len; i++)
 		if (!log_byte_masked(f, p->gpa + i))
 			*ram_byte(f, p->gpa + i) = p->data[i];
@@ -603,6 +618,66 @@ static NO_COVERAGE void check_vm(struct fake_vm *f)
 	CHECK(!ooh->has_ring || ooh->logging || !(active || ooh->host.on));
 	check_disjoint(f);
 	check_slots(f);
+}
+
+/*
+ * SPML delivery: a step with exactly one harvest (one ring reset) gives
+ * each SPML session that was active before it and after it, and did not
+ * overflow, every page the guest wrote since the harvest before (KVM
+ * logged it: the session was active all that time, so logging was on).
+ * Pages l0 itself wrote for the guest (SPP) may come too: not checked.
+ */
+struct before {
+	bool active[OOH_MAX_SESSIONS + 1];
+	uint64_t producer[OOH_MAX_SESSIONS + 1], overflow[OOH_MAX_SESSIONS + 1];
+};
+
+static NO_COVERAGE void note_before(struct fake_vm *f, struct before *b)
+{
+	for (uint32_t id = 1; id <= OOH_MAX_SESSIONS; id++) {
+		const struct l0_ooh_session *s = &f->vm->ooh->session[id];
+
+		b->active[id] = s->active && s->mode == OOH_MODE_SPML;
+		b->producer[id] = s->producer;
+		b->overflow[id] = s->overflow;
+	}
+	f->resets = 0;
+}
+
+static NO_COVERAGE uint64_t page_gpa(uint64_t index)
+{
+	return index * PAGE < REGION0 ? index * PAGE : REGION1_GPA + index * PAGE - REGION0;
+}
+
+static NO_COVERAGE bool delivered(const struct l0_ooh_session *s, const struct ooh_log_header *h,
+				  uint64_t from, uint64_t gpa)
+{
+	const struct ooh_log_entry *e = (const struct ooh_log_entry *)(h + 1);
+
+	for (uint64_t i = from; i < s->producer; i++)
+		if (e[i & (s->size - 1)].addr == gpa && e[i & (s->size - 1)].seq == s->seq)
+			return true;
+	return false;
+}
+
+static NO_COVERAGE void check_delivery(struct fake_vm *f, const struct before *b)
+{
+	if (f->resets != 1)
+		return;
+	for (uint32_t id = 1; id <= OOH_MAX_SESSIONS; id++) {
+		const struct l0_ooh_session *s = &f->vm->ooh->session[id];
+		const struct ooh_log_header *h = l0_gpa_to_host(&f->vm->mem, s->log_gpa, s->log_bytes);
+
+		if (!b->active[id] || !s->active || s->overflow != b->overflow[id] || f->clobbered[id])
+			continue;
+		CHECK(s->producer - b->producer[id] <= s->size); /* no overflow: nothing wrapped */
+		for (uint64_t p = 0; p < RAM_PAGES; p++)
+			if (f->harvested[p] && !delivered(s, h, b->producer[id], page_gpa(p))) {
+				fprintf(stderr, "session %u: page %#llx written, not delivered\n", id,
+					(unsigned long long)page_gpa(p));
+				CHECK(!"a page written under an active SPML session was not delivered");
+			}
+	}
 }
 
 /* ---- steps ---- */
@@ -837,6 +912,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct input in = { data, size };
 	struct fake_vm *current = NULL;
+	struct before before;
 	uint8_t cfg[2], kind, sel;
 
 	if (!take(&in, cfg, sizeof(cfg)))
@@ -857,8 +933,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			snapshot(other);
 			current = f;
 		}
+		note_before(f, &before);
 		step(&in, kind, sel);
 		check_vm(f);
+		check_delivery(f, &before);
 	}
 	if (current)
 		check_untouched(&fakes[current == &fakes[0]]);
