@@ -60,6 +60,8 @@
  *   Versions 1 and 2 (no zero runs) are still read.
  *   An incremental image names its parent by sequence number and by the
  *   parent's checksum, so a replaced, reordered or missing link is caught.
+ *   The format's structures, the checksum, the chain reader and the
+ *   restore's writes are in ckpt-image.c (fuzzed: tests/fuzz/ckpt-image).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -78,16 +80,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ckpt-image.h"
 #include "ooh.h"
 
-#define PG 4096ull
-#define IMG_MAGIC "OOHCKPT1"
-#define END_MAGIC "OOHCKEND"
-#define IMG_VERSION 3 /* 2: no zero runs; 1: also a single-lane checksum (both still read) */
-#define FLAG_FULL 1u
-#define FLAG_LOSSY 2u /* taken with a backend without OOH_CAP_MAPPING_CHANGES */
-#define REG_FILE 8u   /* img_region.prot bit 3 (version 3): a file-backed mapping */
-#define BATCH_PAGES 2048 /* 8 MiB per read/write batch */
 #define MAX_RANGES 64
 #define SNAP_MAX (256ull << 20) /* copy up to this much while frozen, write after */
 /*
@@ -98,24 +93,6 @@
  * L1 and L2).
  */
 #define HASH_THREAD_MIN (16ull << 20)
-
-struct img_hdr {
-	char magic[8];
-	uint32_t version, flags;
-	uint64_t seq, parent_seq, parent_hash;
-	uint64_t pid, time_ns, nregions, npages, page_size;
-	uint64_t nzero;    /* version 3: zero runs (before: reserved, 0) */
-	uint64_t reserved;
-};
-
-struct img_region {
-	uint64_t start, len, prot; /* prot: bit0 r, bit1 w, bit2 x, bit3 REG_FILE */
-};
-
-/* Pages [start, start + len) read as zero (anonymous memory not present). */
-struct img_run {
-	uint64_t start, len;
-};
 
 struct runv {
 	struct img_run *v;
@@ -139,93 +116,6 @@ static int run_add(struct runv *r, uint64_t start, uint64_t len)
 	}
 	r->v[r->n++] = (struct img_run){ start, len };
 	return 0;
-}
-
-struct img_end {
-	char magic[8];
-	uint64_t hash;
-};
-
-/*
- * ---- streaming checksum over 8-byte words ----
- * Image version 2: four independent lanes (word i goes to lane i % 4), each
- * h = rotl(h ^ w, 29) * K, mixed at the end: about four instructions per
- * word and no serial dependency between neighbouring words, so checksumming
- * costs a fraction of copying.  Version 1 (one lane, h = (h ^ w) * K,
- * h ^= h >> 29) is still read.
- */
-#define HASH_K 0x9e3779b97f4a7c15ull
-struct hasher {
-	uint64_t h[4], n;
-	uint32_t version;
-};
-
-static void hash_init(struct hasher *hs, uint32_t version)
-{
-	memset(hs, 0, sizeof(*hs));
-	hs->version = version;
-	hs->h[0] = 0x4f6f48436b707421ull;
-	for (int l = 1; l < 4; l++)
-		hs->h[l] = hs->h[l - 1] * HASH_K + (uint64_t)l;
-}
-
-static inline uint64_t rotl64(uint64_t x, int r)
-{
-	return (x << r) | (x >> (64 - r));
-}
-
-static void hash_update(struct hasher *hs, const void *p, size_t len)
-{
-	const unsigned char *c = p;
-	size_t nw = len / 8, i = 0;
-	uint64_t w;
-
-	if (hs->version == 1) {
-		uint64_t h = hs->h[0];
-		for (; i < nw; i++) {
-			memcpy(&w, c + i * 8, 8);
-			h ^= w;
-			h *= HASH_K;
-			h ^= h >> 29;
-		}
-		hs->h[0] = h;
-		hs->n += len;
-		return;
-	}
-	unsigned lane = (unsigned)(hs->n / 8) & 3;
-	for (; i < nw && lane; i++, lane = (lane + 1) & 3) {
-		memcpy(&w, c + i * 8, 8);
-		hs->h[lane] = rotl64(hs->h[lane] ^ w, 29) * HASH_K;
-	}
-	uint64_t a = hs->h[0], b = hs->h[1], d = hs->h[2], e = hs->h[3], w4[4];
-	for (; i + 4 <= nw; i += 4) {
-		memcpy(w4, c + i * 8, 32);
-		a = rotl64(a ^ w4[0], 29) * HASH_K;
-		b = rotl64(b ^ w4[1], 29) * HASH_K;
-		d = rotl64(d ^ w4[2], 29) * HASH_K;
-		e = rotl64(e ^ w4[3], 29) * HASH_K;
-	}
-	hs->h[0] = a;
-	hs->h[1] = b;
-	hs->h[2] = d;
-	hs->h[3] = e;
-	for (; i < nw; i++, lane++) {
-		memcpy(&w, c + i * 8, 8);
-		hs->h[lane] = rotl64(hs->h[lane] ^ w, 29) * HASH_K;
-	}
-	hs->n += len;
-}
-
-static uint64_t hash_final(const struct hasher *hs)
-{
-	if (hs->version == 1)
-		return hs->h[0] ^ hs->n;
-	uint64_t h = hs->n * HASH_K;
-	for (int l = 0; l < 4; l++) {
-		h = rotl64(h ^ hs->h[l], 31) * HASH_K;
-		h ^= h >> 32;
-	}
-	return h;
 }
 
 static double mono_ms(void)
@@ -1203,175 +1093,6 @@ static int cmd_dump(int argc, char **argv)
 	return rc;
 }
 
-/* ---- reading the chain ---- */
-struct img {
-	char path[4096];
-	struct img_hdr h;
-	struct img_region *reg;
-	uint64_t *addr;
-	struct img_run *zero;
-	uint64_t data_off, hash;
-};
-
-static int load_img(const char *dir, long k, struct img *im, char *why, size_t wl)
-{
-	memset(im, 0, sizeof(*im));
-	snprintf(im->path, sizeof(im->path), "%s/ckpt-%04ld.img", dir, k);
-	int fd = open(im->path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(why, wl, "%s: %s", im->path, strerror(errno));
-		return -1;
-	}
-	struct stat sb;
-	fstat(fd, &sb);
-	uint64_t size = (uint64_t)sb.st_size;
-	struct hasher hs;
-	int rc = -1;
-	char *buf = NULL;
-	if (size < sizeof(im->h) + sizeof(struct img_end) ||
-	    pread(fd, &im->h, sizeof(im->h), 0) != (ssize_t)sizeof(im->h)) {
-		snprintf(why, wl, "%s: truncated (%llu bytes, no complete header)", im->path,
-			 (unsigned long long)size);
-		goto out;
-	}
-	if (memcmp(im->h.magic, IMG_MAGIC, 8) || im->h.version < 1 || im->h.version > IMG_VERSION ||
-	    im->h.page_size != PG) {
-		snprintf(why, wl, "%s: not an ooh-ckpt image (bad magic/version)", im->path);
-		goto out;
-	}
-	hash_init(&hs, im->h.version);
-	if (im->h.version < 3)
-		im->h.nzero = 0; /* reserved then (written as 0) */
-	if (im->h.nregions > (1u << 24) || im->h.npages > (1ull << 40) / PG || im->h.nzero > (1ull << 32)) {
-		snprintf(why, wl, "%s: corrupt header", im->path);
-		goto out;
-	}
-	uint64_t zoff = sizeof(im->h) + im->h.nregions * sizeof(struct img_region) + im->h.npages * 8;
-	uint64_t want = zoff + im->h.nzero * sizeof(struct img_run) + im->h.npages * PG + sizeof(struct img_end);
-	if (size != want) {
-		snprintf(why, wl, "%s: %s (%llu bytes, header says %llu)", im->path,
-			 size < want ? "truncated" : "trailing garbage", (unsigned long long)size,
-			 (unsigned long long)want);
-		goto out;
-	}
-	im->reg = malloc(im->h.nregions * sizeof(*im->reg) + 1);
-	im->addr = malloc(im->h.npages * 8 + 1);
-	im->zero = malloc(im->h.nzero * sizeof(*im->zero) + 1);
-	buf = malloc(BATCH_PAGES * PG);
-	if (!im->reg || !im->addr || !im->zero || !buf ||
-	    pread(fd, im->zero, im->h.nzero * sizeof(*im->zero), (off_t)zoff) !=
-		    (ssize_t)(im->h.nzero * sizeof(*im->zero)) ||
-	    pread(fd, im->reg, im->h.nregions * sizeof(*im->reg), sizeof(im->h)) !=
-		    (ssize_t)(im->h.nregions * sizeof(*im->reg)) ||
-	    pread(fd, im->addr, im->h.npages * 8, (off_t)(sizeof(im->h) + im->h.nregions * sizeof(*im->reg))) !=
-		    (ssize_t)(im->h.npages * 8)) {
-		snprintf(why, wl, "%s: read error", im->path);
-		goto out;
-	}
-	im->data_off = zoff + im->h.nzero * sizeof(struct img_run);
-	/* checksum everything before the trailer */
-	for (uint64_t off = 0; off < want - sizeof(struct img_end);) {
-		uint64_t len = want - sizeof(struct img_end) - off;
-		if (len > BATCH_PAGES * PG)
-			len = BATCH_PAGES * PG;
-		if (pread(fd, buf, len, (off_t)off) != (ssize_t)len) {
-			snprintf(why, wl, "%s: read error", im->path);
-			goto out;
-		}
-		hash_update(&hs, buf, len);
-		off += len;
-	}
-	struct img_end e;
-	if (pread(fd, &e, sizeof(e), (off_t)(want - sizeof(e))) != (ssize_t)sizeof(e) ||
-	    memcmp(e.magic, END_MAGIC, 8)) {
-		snprintf(why, wl, "%s: corrupt (bad trailer)", im->path);
-		goto out;
-	}
-	im->hash = hash_final(&hs);
-	if (e.hash != im->hash) {
-		snprintf(why, wl, "%s: corrupt (checksum mismatch)", im->path);
-		goto out;
-	}
-	for (uint64_t i = 1; i < im->h.npages; i++)
-		if (im->addr[i] <= im->addr[i - 1]) {
-			snprintf(why, wl, "%s: corrupt (page list not ascending)", im->path);
-			goto out;
-		}
-	for (uint64_t i = 0; i < im->h.nzero; i++)
-		if ((im->zero[i].start | im->zero[i].len) % PG || !im->zero[i].len ||
-		    im->zero[i].start + im->zero[i].len < im->zero[i].start ||
-		    (i && im->zero[i].start <= im->zero[i - 1].start + im->zero[i - 1].len - 1)) {
-			snprintf(why, wl, "%s: corrupt (zero runs unaligned or not ascending)", im->path);
-			goto out;
-		}
-	rc = 0;
-out:
-	free(buf);
-	close(fd);
-	return rc;
-}
-
-static void free_img(struct img *im)
-{
-	free(im->reg);
-	free(im->addr);
-	free(im->zero);
-	im->reg = NULL;
-	im->addr = NULL;
-	im->zero = NULL;
-}
-
-/* Load and check images 0..last; *n = number loaded. */
-static int load_chain(const char *dir, long last, struct img **out, long *n)
-{
-	char why[8192];
-	struct img *v = NULL;
-	long k;
-	for (k = 0; last < 0 || k <= last; k++) {
-		char p[4096];
-		snprintf(p, sizeof(p), "%s/ckpt-%04ld.img", dir, k);
-		if (access(p, F_OK) < 0) {
-			if (last < 0 && k > 0)
-				break;
-			if (k > 0) {
-				fprintf(stderr, "ooh-ckpt: chain broken: %s is missing\n", p);
-				goto fail;
-			}
-		}
-		struct img *nv = realloc(v, (size_t)(k + 1) * sizeof(*v));
-		if (!nv)
-			return -1;
-		v = nv;
-		if (load_img(dir, k, &v[k], why, sizeof(why))) {
-			fprintf(stderr, "ooh-ckpt: %s\n", why);
-			free_img(&v[k]);
-			goto fail;
-		}
-		struct img_hdr *h = &v[k].h;
-		if (h->seq != (uint64_t)k || (k == 0) != !!(h->flags & FLAG_FULL) ||
-		    (k > 0 && (h->parent_seq != (uint64_t)k - 1 || h->parent_hash != v[k - 1].hash))) {
-			fprintf(stderr, "ooh-ckpt: chain broken at %s: %s\n", v[k].path,
-				k == 0 ? "the first image is not a full image" :
-					 "it does not follow the previous image (wrong parent)");
-			k++;
-			goto fail;
-		}
-	}
-	if (k == 0) {
-		fprintf(stderr, "ooh-ckpt: %s: no checkpoint images\n", dir);
-		free(v);
-		return -1;
-	}
-	*out = v;
-	*n = k;
-	return 0;
-fail:
-	for (long i = 0; i < k; i++)
-		free_img(&v[i]);
-	free(v);
-	return -1;
-}
-
 static int cmd_verify(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -1440,16 +1161,54 @@ static int zero_present(pid_t pid, int pm, uint64_t a, uint64_t len, uint64_t *w
 	return 0;
 }
 
-/* Clip [s, s + len) to region x: false if they do not meet. */
-static bool clip(const struct img_region *x, uint64_t *s, uint64_t *len)
+/* ckpt_restore's writes into the stopped process pid (pm: its pagemap). */
+struct restore_into {
+	pid_t pid;
+	int pm;
+};
+
+static int into_write(void *opaque, const struct iovec *l, const struct iovec *r, size_t nv)
 {
-	uint64_t a = *s > x->start ? *s : x->start;
-	uint64_t b = *s + *len < x->start + x->len ? *s + *len : x->start + x->len;
-	if (a >= b)
-		return false;
-	*s = a;
-	*len = b - a;
-	return true;
+	struct restore_into *t = opaque;
+	ssize_t w = process_vm_writev(t->pid, l, nv, r, nv, 0);
+	if (w != (ssize_t)(nv * PG)) {
+		fprintf(stderr, "ooh-ckpt: writing into %d: %s\n", (int)t->pid,
+			errtext(w < 0 ? -errno : -EIO));
+		return -1;
+	}
+	return 0;
+}
+
+static int into_zero_begin(void *opaque)
+{
+	struct restore_into *t = opaque;
+	char pp[64];
+	snprintf(pp, sizeof(pp), "/proc/%d/pagemap", (int)t->pid);
+	t->pm = open(pp, O_RDONLY | O_CLOEXEC);
+	if (t->pm < 0) {
+		fprintf(stderr, "ooh-ckpt: %s: %s\n", pp, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void into_zero_end(void *opaque)
+{
+	struct restore_into *t = opaque;
+	if (t->pm >= 0)
+		close(t->pm);
+	t->pm = -1;
+}
+
+static int into_zero(void *opaque, uint64_t a, uint64_t len, uint64_t *zeroed)
+{
+	struct restore_into *t = opaque;
+	int e = zero_present(t->pid, t->pm, a, len, zeroed);
+	if (e) {
+		fprintf(stderr, "ooh-ckpt: zeroing in %d: %s\n", (int)t->pid, errtext(e));
+		return -1;
+	}
+	return 0;
 }
 
 static int cmd_restore(int argc, char **argv)
@@ -1518,101 +1277,19 @@ static int cmd_restore(int argc, char **argv)
 		return 1;
 	}
 	/* regions of checkpoint k that lie inside a writable private mapping
-	 * of the target (inside, not equal: the kernel merges adjacent mappings) */
+	 * of the target */
 	struct img *last = &v[k];
 	bool *use = calloc(last->h.nregions + 1, 1);
-	size_t matched = 0;
-	for (uint64_t r = 0; r < last->h.nregions; r++) {
-		/* (version 3 knows anonymous from file-backed: they must agree,
-		 * a page absent from one does not read as absent from the other) */
-		uint64_t kind = last->h.version >= 3 ? REG_FILE : 0;
-		for (size_t i = 0; i < now.n; i++)
-			if (now.v[i].start <= last->reg[r].start &&
-			    now.v[i].start + now.v[i].len >= last->reg[r].start + last->reg[r].len &&
-			    (now.v[i].prot & kind) == (last->reg[r].prot & kind))
-				use[r] = true;
-		if (use[r])
-			matched++;
-		else
-			printf("skipped region %llx-%llx (not inside a writable private mapping of the "
-			       "same kind in %d)\n",
-			       (unsigned long long)last->reg[r].start,
-			       (unsigned long long)(last->reg[r].start + last->reg[r].len), (int)pid);
-	}
+	size_t matched = use ? ckpt_match_regions(last, now.v, now.n, use, (int)pid) : 0;
 	if (!matched) {
 		fprintf(stderr, "ooh-ckpt: no region of checkpoint %ld is mapped in %d: "
 				"the restarted target must recreate its mappings first\n", k, (int)pid);
 		return 1;
 	}
-	char *buf = malloc(BATCH_PAGES * PG);
+	struct restore_into into = { pid, -1 };
+	const struct ckpt_target target = { into_write, into_zero_begin, into_zero_end, into_zero, &into };
 	uint64_t written = 0, zeroed = 0;
-	int rc = 0;
-	for (long j = 0; j <= k && buf && !rc; j++) {
-		int fd = open(v[j].path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			rc = 1;
-			break;
-		}
-		for (uint64_t i = 0; i < v[j].h.npages && !rc;) {
-			uint64_t take = v[j].h.npages - i > BATCH_PAGES ? BATCH_PAGES : v[j].h.npages - i;
-			if (pread(fd, buf, take * PG, (off_t)(v[j].data_off + i * PG)) != (ssize_t)(take * PG)) {
-				fprintf(stderr, "ooh-ckpt: %s: read error\n", v[j].path);
-				rc = 1;
-				break;
-			}
-			struct iovec l[1024], r[1024];
-			size_t nv = 0;
-			for (uint64_t q = 0; q <= take; q++) {
-				bool ok = false;
-				if (q < take) {
-					uint64_t a = v[j].addr[i + q];
-					for (uint64_t x = 0; x < last->h.nregions && !ok; x++)
-						ok = use[x] && a >= last->reg[x].start &&
-						     a < last->reg[x].start + last->reg[x].len;
-					if (ok) {
-						l[nv] = (struct iovec){ buf + q * PG, PG };
-						r[nv] = (struct iovec){ (void *)(uintptr_t)a, PG };
-						nv++;
-					}
-				}
-				if (nv == 1024 || (q == take && nv)) {
-					ssize_t w = process_vm_writev(pid, l, nv, r, nv, 0);
-					if (w != (ssize_t)(nv * PG)) {
-						fprintf(stderr, "ooh-ckpt: writing into %d: %s\n", (int)pid,
-							errtext(w < 0 ? -errno : -EIO));
-						rc = 1;
-						break;
-					}
-					written += nv;
-					nv = 0;
-				}
-			}
-			i += take;
-		}
-		close(fd);
-		/* zero runs last: they replace what earlier images put there */
-		char pp[64];
-		snprintf(pp, sizeof(pp), "/proc/%d/pagemap", (int)pid);
-		int pm = v[j].h.nzero && !rc ? open(pp, O_RDONLY | O_CLOEXEC) : -1;
-		if (v[j].h.nzero && !rc && pm < 0) {
-			fprintf(stderr, "ooh-ckpt: %s: %s\n", pp, strerror(errno));
-			rc = 1;
-		}
-		for (uint64_t z = 0; z < v[j].h.nzero && !rc; z++) {
-			for (uint64_t x = 0; x < last->h.nregions && !rc; x++) {
-				uint64_t a = v[j].zero[z].start, len = v[j].zero[z].len;
-				if (!use[x] || !clip(&last->reg[x], &a, &len))
-					continue;
-				int e = zero_present(pid, pm, a, len, &zeroed);
-				if (e) {
-					fprintf(stderr, "ooh-ckpt: zeroing in %d: %s\n", (int)pid, errtext(e));
-					rc = 1;
-				}
-			}
-		}
-		if (pm >= 0)
-			close(pm);
-	}
+	int rc = ckpt_restore(v, k, use, &target, &written, &zeroed);
 	if (!rc) {
 		printf("restored checkpoint %ld (%ld images, %llu page writes, %llu pages zeroed, "
 		       "%zu of %llu regions) into %d\n",
@@ -1621,7 +1298,6 @@ static int cmd_restore(int argc, char **argv)
 		if (resume)
 			kill(pid, SIGCONT);
 	}
-	free(buf);
 	free(use);
 	free(now.v);
 	for (long j = 0; j < n; j++)

@@ -32,8 +32,26 @@ static uint32_t ring_entries_from_env(void)
 	return (uint32_t)n;
 }
 
+static int sys_ioctl(void *opaque, int fd, unsigned long request, void *arg)
+{
+	(void)opaque;
+	return ioctl(fd, request, arg);
+}
+
+int l0_ooh_ioctl(const struct l0_ooh *ooh, int fd, unsigned long request, void *arg)
+{
+	return ooh->kvm.ioctl(ooh->kvm.opaque, fd, request, arg);
+}
+
 /* Must run before any vCPU exists (KVM_CAP_DIRTY_LOG_RING's rule). */
 int l0_ooh_vm_init(struct l0_vm *vm)
+{
+	const struct l0_ooh_kvm kvm = { sys_ioctl, NULL };
+
+	return l0_ooh_vm_init_kvm(vm, &kvm);
+}
+
+int l0_ooh_vm_init_kvm(struct l0_vm *vm, const struct l0_ooh_kvm *kvm)
 {
 	struct l0_ooh *ooh = calloc(1, sizeof(*ooh));
 	struct kvm_enable_cap cap = { .cap = KVM_CAP_DIRTY_LOG_RING };
@@ -42,13 +60,14 @@ int l0_ooh_vm_init(struct l0_vm *vm)
 	if (!ooh)
 		return L0_EXIT_INTERNAL;
 	ooh->vm = vm;
+	ooh->kvm = *kvm;
 	pthread_mutex_init(&ooh->lock, NULL);
 	ooh->ring_entries = ring_entries_from_env();
-	max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING);
+	max = l0_ooh_ioctl(ooh, vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_DIRTY_LOG_RING);
 	if (max > 0 && (uint64_t)ooh->ring_entries * sizeof(struct kvm_dirty_gfn) > (uint64_t)max)
 		ooh->ring_entries = (uint32_t)((uint64_t)max / sizeof(struct kvm_dirty_gfn));
 	cap.args[0] = (uint64_t)ooh->ring_entries * sizeof(struct kvm_dirty_gfn);
-	if (max > 0 && ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) == 0)
+	if (max > 0 && l0_ooh_ioctl(ooh, vm->vm_fd, KVM_ENABLE_CAP, &cap) == 0)
 		ooh->has_ring = true;
 	else if (vm->cfg.verbose)
 		fprintf(stderr, "ooh-l0: no KVM dirty ring (%s): virtual PML off\n",

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 static int push_gfn(struct l0_ooh *ooh, uint64_t gfn, uint32_t vcpu)
 {
@@ -98,7 +97,7 @@ static void harvest(struct l0_ooh *ooh, struct l0_vcpu *self, bool stop_others, 
 	lost = lost || ooh->spp.dirty_lost;
 	ooh->spp.nr_dirty = 0;
 	ooh->spp.dirty_lost = false;
-	if (ooh->has_ring && ioctl(vm->vm_fd, KVM_RESET_DIRTY_RINGS, 0) < 0)
+	if (ooh->has_ring && l0_ooh_ioctl(ooh, vm->vm_fd, KVM_RESET_DIRTY_RINGS, NULL) < 0)
 		fprintf(stderr, "ooh-l0: KVM_RESET_DIRTY_RINGS: %s\n", strerror(errno));
 	/* Rings first, then EPML_SEEN: a context that logged an entry set its bit before. */
 	for (int i = 0; i < vm->nr_vcpus; i++) {

@@ -84,8 +84,20 @@ struct l0_ooh_gfn {
 	uint32_t vcpu;
 };
 
+/*
+ * How the OoH code reaches KVM: every ioctl it makes goes through here
+ * (ioctl(2) itself in ooh-l0), so that tests/fuzz/l0-hypercall can run the
+ * hypercall path against a fake KVM, with no /dev/kvm. Same contract as
+ * ioctl(2): -1 and errno on failure.
+ */
+struct l0_ooh_kvm {
+	int (*ioctl)(void *opaque, int fd, unsigned long request, void *arg);
+	void *opaque;
+};
+
 struct l0_ooh {
 	struct l0_vm *vm;
+	struct l0_ooh_kvm kvm;
 	pthread_mutex_t lock;
 	bool has_ring;                  /* KVM_CAP_DIRTY_LOG_RING enabled */
 	uint32_t ring_entries;
@@ -114,6 +126,9 @@ struct l0_ooh {
 
 /* core.c: set-up, hooks called from vm.c / vcpu.c / x86/cpu.c */
 int l0_ooh_vm_init(struct l0_vm *vm);
+/* The same, on another KVM (kvm is copied); l0_ooh_vm_init passes ioctl(2). */
+int l0_ooh_vm_init_kvm(struct l0_vm *vm, const struct l0_ooh_kvm *kvm);
+int l0_ooh_ioctl(const struct l0_ooh *ooh, int fd, unsigned long request, void *arg);
 void l0_ooh_vm_destroy(struct l0_vm *vm);
 int l0_ooh_vcpu_init(struct l0_vcpu *vcpu);
 void l0_ooh_vcpu_gate(struct l0_vcpu *vcpu);   /* before each KVM_RUN */

@@ -12,7 +12,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #define PTE_P      0x1ull
 #define PTE_PS     0x80ull
@@ -351,9 +350,9 @@ static void notify_guest(struct l0_ooh *ooh)
 	if (!ooh->gsi)
 		return;
 	ooh->stats.notifications++;
-	ioctl(ooh->vm->vm_fd, KVM_IRQ_LINE, &irq);
+	l0_ooh_ioctl(ooh, ooh->vm->vm_fd, KVM_IRQ_LINE, &irq);
 	irq.level = 0;
-	ioctl(ooh->vm->vm_fd, KVM_IRQ_LINE, &irq);
+	l0_ooh_ioctl(ooh, ooh->vm->vm_fd, KVM_IRQ_LINE, &irq);
 }
 
 static int cmp_u64(const void *a, const void *b)

@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #define PAGE 4096ull
 #define SLOT_RESERVE 8u /* ids KVM has that we leave alone */
@@ -34,9 +33,10 @@ int l0_ooh_spp_init(struct l0_ooh *ooh)
 	struct l0_vm *vm = ooh->vm;
 	struct l0_ooh_spp *spp = &ooh->spp;
 	const char *env = getenv("OOH_L0_SPP_MAX_SLOTS");
-	int n = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
+	int n = l0_ooh_ioctl(ooh, vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_NR_MEMSLOTS);
 
-	spp->readonly_ok = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) > 0;
+	spp->readonly_ok = l0_ooh_ioctl(ooh, vm->vm_fd, KVM_CHECK_EXTENSION,
+					 (void *)(uintptr_t)KVM_CAP_READONLY_MEM) > 0;
 	if (n <= 0)
 		n = 32;
 	spp->max_slots = (uint32_t)n > SLOT_RESERVE + (uint32_t)vm->mem.nr_regions ?
@@ -90,7 +90,7 @@ static int set_slot(struct l0_ooh *ooh, uint32_t id, const struct l0_ooh_slot *s
 		.userspace_addr = (uintptr_t)s->host,
 	};
 
-	if (ioctl(ooh->vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+	if (l0_ooh_ioctl(ooh, ooh->vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
 		fprintf(stderr, "ooh-l0: memory slot %u [%#llx, +%llu pages) %s: %s\n", id,
 			(unsigned long long)s->gpa, (unsigned long long)s->npages,
 			remove ? "delete" : s->ro ? "read-only" : "writable", strerror(errno));
@@ -521,7 +521,7 @@ static bool inject_br(struct l0_vcpu *vcpu)
 {
 	struct kvm_vcpu_events ev;
 
-	if (ioctl(vcpu->fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+	if (l0_ooh_ioctl(vcpu->vm->ooh, vcpu->fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
 		return false;
 	if (ev.exception.injected || ev.exception.pending || ev.interrupt.injected ||
 	    ev.nmi.injected)
@@ -531,7 +531,7 @@ static bool inject_br(struct l0_vcpu *vcpu)
 	ev.exception.has_error_code = 0;
 	ev.exception.error_code = 0;
 	ev.flags = 0; /* leave NMI-pending, SIPI and SMM state alone */
-	return ioctl(vcpu->fd, KVM_SET_VCPU_EVENTS, &ev) == 0;
+	return l0_ooh_ioctl(vcpu->vm->ooh, vcpu->fd, KVM_SET_VCPU_EVENTS, &ev) == 0;
 }
 
 /* The refused write, told to the vCPU that made it, before it runs again. */
@@ -566,7 +566,7 @@ static void report(struct l0_ooh *ooh, struct l0_vcpu *vcpu, uint64_t gpa, uint6
 		return;
 	}
 	if (v->spp_notify != OOH_SPP_NOTIFY_NONE) { /* NMI, or #BR not possible now */
-		if (ioctl(vcpu->fd, KVM_NMI, 0) < 0)
+		if (l0_ooh_ioctl(ooh, vcpu->fd, KVM_NMI, NULL) < 0)
 			fprintf(stderr, "ooh-l0: vCPU %d: KVM_NMI: %s\n", vcpu->id, strerror(errno));
 		else
 			ooh->stats.notifications++;
@@ -680,7 +680,7 @@ static int gather(struct l0_vcpu *vcpu, struct piece *pieces, int *n)
 		if (last->len != 8 && (last->gpa + last->len) % PAGE)
 			return 1;
 		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		r = ioctl(vcpu->fd, KVM_RUN, 0);
+		r = l0_ooh_ioctl(vcpu->vm->ooh, vcpu->fd, KVM_RUN, NULL);
 		err = errno;
 		/* a kick meanwhile is not lost: kickers set their flag first,
 		 * and the vCPU loop looks at the flags before KVM_RUN */

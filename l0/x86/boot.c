@@ -96,6 +96,12 @@ static int probe_bzimage(const uint8_t *kernel, size_t kernel_size, struct kerne
 	}
 	k->payload = kernel + setup_size;
 	k->payload_size = kernel_size - setup_size;
+	/* vCPU 0 starts at startup_64: it must be a byte of the image, not what RAM held */
+	if (k->payload_size <= ENTRY_64_OFFSET) {
+		fprintf(stderr, "ooh-l0: kernel image truncated (%zu bytes of kernel, its 64-bit entry "
+			"point is at byte %u)\n", k->payload_size, ENTRY_64_OFFSET);
+		return L0_EXIT_BAD_KERNEL;
+	}
 	if (hdr->syssize && (uint64_t)hdr->syssize * 16 > k->payload_size + 15) {
 		fprintf(stderr, "ooh-l0: kernel image truncated (header says %llu bytes of kernel, file has %zu)\n",
 			(unsigned long long)hdr->syssize * 16, k->payload_size);
@@ -321,7 +327,7 @@ static void unmap_file(struct mapped_file *file)
  * decompressed here (and then cached). *from_cache says which; with neither
  * (*vmlinux NULL, 0 returned) the bzImage is booted as is.
  */
-static int get_vmlinux(const struct l0_vm *vm, const struct mapped_file *kernel,
+static int get_vmlinux(const struct l0_vm *vm, const uint8_t *kernel, size_t kernel_size,
 		       const struct l0_x86_boot_options *opts, const uint8_t **vmlinux,
 		       size_t *vmlinux_size, bool *from_cache)
 {
@@ -330,10 +336,10 @@ static int get_vmlinux(const struct l0_vm *vm, const struct mapped_file *kernel,
 
 	*vmlinux = NULL;
 	*from_cache = false;
-	if (kernel->size >= SELFMAG && memcmp(kernel->data, ELFMAG, SELFMAG) == 0)
+	if (kernel_size >= SELFMAG && memcmp(kernel, ELFMAG, SELFMAG) == 0)
 		return 0; /* a vmlinux already: nothing to decompress, nothing to look up */
 	if (opts->kernel_cache &&
-	    l0_kernel_cache_get(opts->kernel_cache, kernel->data, kernel->size, vmlinux,
+	    l0_kernel_cache_get(opts->kernel_cache, kernel, kernel_size, vmlinux,
 				vmlinux_size) == 0) {
 		if (*vmlinux_size >= SELFMAG && memcmp(*vmlinux, ELFMAG, SELFMAG) == 0) {
 			*from_cache = true;
@@ -342,18 +348,49 @@ static int get_vmlinux(const struct l0_vm *vm, const struct mapped_file *kernel,
 		munmap((void *)*vmlinux, *vmlinux_size); /* not ours: decompress again */
 		*vmlinux = NULL;
 	}
-	err = l0_x86_bzimage_extract(kernel->data, kernel->size, &out, vmlinux_size);
+	err = l0_x86_bzimage_extract(kernel, kernel_size, &out, vmlinux_size);
 	if (err == 1)
 		return 0;
 	if (err)
 		return err;
 	*vmlinux = out;
 	if (opts->kernel_cache &&
-	    l0_kernel_cache_put(opts->kernel_cache, kernel->data, kernel->size, out,
+	    l0_kernel_cache_put(opts->kernel_cache, kernel, kernel_size, out,
 				*vmlinux_size) != 0 && vm->cfg.verbose)
 		fprintf(stderr, "ooh-l0: cannot cache the decompressed kernel in %s: %s\n",
 			opts->kernel_cache, strerror(errno));
 	return 0;
+}
+
+int l0_x86_load_image(struct l0_vm *vm, const uint8_t *kernel, size_t kernel_size,
+		      const uint8_t *initrd, size_t initrd_size, const char *cmdline,
+		      const struct l0_x86_boot_options *opts, struct l0_x86_boot_info *info,
+		      struct l0_x86_load_report *report)
+{
+	const uint8_t *vmlinux = NULL;
+	size_t vmlinux_size = 0;
+	int err = 0;
+
+	report->from_cache = false;
+	report->decompressed = false;
+	if (!opts->guest_decompress && kernel_size)
+		err = get_vmlinux(vm, kernel, kernel_size, opts, &vmlinux, &vmlinux_size,
+				  &report->from_cache);
+	report->t_extract = now_ms();
+	report->decompressed = vmlinux != NULL;
+	if (err)
+		return err;
+	if (vmlinux)
+		err = l0_x86_load_linux(&vm->mem, vmlinux, vmlinux_size, initrd, initrd_size,
+					cmdline, vm->nr_vcpus, info);
+	else
+		err = l0_x86_load_linux(&vm->mem, kernel_size ? kernel : (const uint8_t *)"",
+					kernel_size, initrd, initrd_size, cmdline, vm->nr_vcpus, info);
+	if (report->from_cache)
+		munmap((void *)vmlinux, vmlinux_size);
+	else
+		free((void *)vmlinux);
+	return err;
 }
 
 int l0_x86_boot_linux(struct l0_vm *vm, const char *kernel_path, const char *initrd_path,
@@ -361,10 +398,8 @@ int l0_x86_boot_linux(struct l0_vm *vm, const char *kernel_path, const char *ini
 {
 	struct mapped_file kernel, initrd = { NULL, 0 };
 	struct l0_x86_boot_info info;
-	const uint8_t *vmlinux = NULL;
-	size_t vmlinux_size = 0;
-	bool from_cache = false;
-	double t0 = now_ms(), t_extract = t0, t_load;
+	struct l0_x86_load_report how;
+	double t0 = now_ms(), t_load;
 	int err;
 
 	err = map_file("kernel", kernel_path, &kernel);
@@ -374,23 +409,8 @@ int l0_x86_boot_linux(struct l0_vm *vm, const char *kernel_path, const char *ini
 		unmap_file(&kernel);
 		return err;
 	}
-	if (!opts->guest_decompress && kernel.data) {
-		err = get_vmlinux(vm, &kernel, opts, &vmlinux, &vmlinux_size, &from_cache);
-		if (err)
-			goto out;
-	}
-	t_extract = now_ms();
-	if (vmlinux)
-		err = l0_x86_load_linux(&vm->mem, vmlinux, vmlinux_size, initrd.data, initrd.size,
-					cmdline, vm->nr_vcpus, &info);
-	else
-		err = l0_x86_load_linux(&vm->mem, kernel.data ? kernel.data : (const uint8_t *)"",
-					kernel.size, initrd.data, initrd.size, cmdline, vm->nr_vcpus, &info);
-out:
-	if (from_cache)
-		munmap((void *)vmlinux, vmlinux_size);
-	else
-		free((void *)vmlinux);
+	err = l0_x86_load_image(vm, kernel.data, kernel.size, initrd.data, initrd.size, cmdline,
+				opts, &info, &how);
 	unmap_file(&kernel);
 	unmap_file(&initrd);
 	if (err)
@@ -404,15 +424,15 @@ out:
 		fprintf(stderr, "ooh-l0: bzImage, boot protocol %u.%02u", info.protocol >> 8,
 			info.protocol & 0xff);
 	else if (vm->cfg.verbose)
-		fprintf(stderr, "ooh-l0: %s", from_cache ? "vmlinux from the kernel cache" :
-			vmlinux ? "vmlinux decompressed by ooh-l0" : "ELF vmlinux");
+		fprintf(stderr, "ooh-l0: %s", how.from_cache ? "vmlinux from the kernel cache" :
+			how.decompressed ? "vmlinux decompressed by ooh-l0" : "ELF vmlinux");
 	if (vm->cfg.verbose)
 		fprintf(stderr, ": entry 0x%llx, kernel end 0x%llx, initrd 0x%llx+%llu; "
 			"%s %.0f ms, loading %.0f ms\n",
 			(unsigned long long)info.entry, (unsigned long long)info.kernel_end,
 			(unsigned long long)info.initrd_addr, (unsigned long long)info.initrd_size,
-			from_cache ? "cache look-up" : vmlinux ? "mapping + decompression" : "mapping",
-			t_extract - t0, t_load - t_extract);
+			how.from_cache ? "cache look-up" : how.decompressed ? "mapping + decompression" :
+			"mapping", how.t_extract - t0, t_load - how.t_extract);
 	return 0;
 }
 

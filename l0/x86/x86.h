@@ -74,6 +74,22 @@ struct l0_x86_boot_options {
 	bool guest_decompress;      /* boot a bzImage as is, through its decompressor */
 	const char *kernel_cache;   /* directory of decompressed kernels, or NULL */
 };
+/* What l0_x86_load_image booted, for ooh-l0's verbose line. */
+struct l0_x86_load_report {
+	bool from_cache;            /* the vmlinux came from the kernel cache */
+	bool decompressed;          /* a vmlinux from a bzImage (decompressed or cached) */
+	double t_extract;           /* CLOCK_MONOTONIC ms once the vmlinux was had */
+};
+/*
+ * A kernel image and initrd already in memory (the part of
+ * l0_x86_boot_linux after the files are mapped; the fuzzer's entry,
+ * tests/fuzz/l0-kernel-loader): host decompression or the cache unless
+ * opts->guest_decompress, then l0_x86_load_linux. 0 or an L0_EXIT_* code.
+ */
+int l0_x86_load_image(struct l0_vm *vm, const uint8_t *kernel, size_t kernel_size,
+		      const uint8_t *initrd, size_t initrd_size, const char *cmdline,
+		      const struct l0_x86_boot_options *opts, struct l0_x86_boot_info *info,
+		      struct l0_x86_load_report *report);
 /* Maps the files, loads them, points vCPU 0 at the kernel. */
 int l0_x86_boot_linux(struct l0_vm *vm, const char *kernel_path, const char *initrd_path,
 		      const char *cmdline, const struct l0_x86_boot_options *opts);

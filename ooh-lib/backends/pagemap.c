@@ -40,11 +40,16 @@ struct pagemap_priv {
 	size_t vec_hint;              /* grows to the largest scan seen */
 };
 
+/* tests/fuzz/libooh-pagemap-scan compiles this file with a fake kernel here. */
+#ifndef OOH_PAGEMAP_SCAN_IOCTL
+#define OOH_PAGEMAP_SCAN_IOCTL(fd, a) ioctl(fd, PAGEMAP_SCAN, a)
+#endif
+
 static long scan(int fd, struct pm_scan_arg *a)
 {
 	long r;
 	do
-		r = ioctl(fd, PAGEMAP_SCAN, a);
+		r = OOH_PAGEMAP_SCAN_IOCTL(fd, a);
 	while (r < 0 && errno == EINTR);
 	return r < 0 ? -errno : r;
 }

@@ -23,6 +23,7 @@
 
 #include <check.h>
 
+#include "ckpt-image.h"
 #include "ooh_check.h"
 #include "ooh_run.h"
 
@@ -455,6 +456,37 @@ static void flip_byte(const char *path, off_t off)
 	close(fd);
 }
 
+/*
+ * Make image path's first region end 16 bytes short of a page, with the
+ * trailer's checksum made right again (a crafted image, not a damaged one).
+ */
+static void unalign_region(const char *path)
+{
+	struct stat sb;
+	struct hasher hs;
+	struct img_hdr h;
+	uint64_t len, hash;
+	int fd = open(path, O_RDWR);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &sb), 0);
+	char *img = malloc((size_t)sb.st_size);
+	ck_assert_ptr_nonnull(img);
+	ck_assert_int_eq(pread(fd, img, (size_t)sb.st_size, 0), sb.st_size);
+	memcpy(&h, img, sizeof(h));
+	ck_assert_uint_ge(h.nregions, 1);
+	memcpy(&len, img + sizeof(h) + 8, 8); /* region 0's len */
+	len -= 16;
+	memcpy(img + sizeof(h) + 8, &len, 8);
+	hash_init(&hs, h.version);
+	hash_update(&hs, img, (size_t)sb.st_size - sizeof(struct img_end));
+	hash = hash_final(&hs);
+	memcpy(img + sb.st_size - 8, &hash, 8);
+	ck_assert_int_eq(pwrite(fd, img, (size_t)sb.st_size, 0), sb.st_size);
+	close(fd);
+	free(img);
+}
+
 static void expect_restore_error(const char *d, const char *k, const char *msg)
 {
 	static char out[4096];
@@ -510,11 +542,20 @@ START_TEST(bad_chains_are_refused)
 	snprintf(cmd, sizeof(cmd), "%s.x", d);
 	expect_restore_error(cmd, "1", "not an ooh-ckpt image");
 
+	/* a region that ends inside a page, checksum right: a page restored there would be
+	 * written past the region's end (found by tests/fuzz/ckpt-image) */
+	snprintf(cmd, sizeof(cmd), "cp -r %s %s.u", d, d);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "%s.u/ckpt-0000.img", d);
+	unalign_region(cmd);
+	snprintf(cmd, sizeof(cmd), "%s.u", d);
+	expect_restore_error(cmd, "3", "region unaligned");
+
 	/* beyond the chain; empty directory */
 	char *beyond[] = { CKPT, "restore", d, (char *)gone_pid(), "-k", "9", NULL };
 	st = ooh_run(beyond, out, sizeof(out), 0, true);
 	ck_assert_msg(FAILS(st) && strstr(out, "no checkpoint 9"), "%s", out);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s %s.c %s.t %s.m %s.g %s.x %s", d, d, d, d, d, d, d2);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s %s.c %s.t %s.m %s.g %s.x %s.u %s", d, d, d, d, d, d, d, d2);
 	ck_assert_int_eq(system(cmd), 0);
 }
 END_TEST

@@ -171,6 +171,12 @@ START_TEST(rejects_bad_images)
 	image[0x1f6] = 0x10; /* syssize says 1 MiB more than the file holds */
 	ck_assert_int_eq(l0_x86_load_linux(&mem, image, image_size, NULL, 0, "", 1, &info), L0_EXIT_BAD_KERNEL);
 	image[0x1f6] = 0;
+	/* no syssize, and the file ends before startup_64 (found by tests/fuzz/l0-kernel-loader) */
+	memset(image + 0x1f4, 0, 4);
+	ck_assert_int_eq(l0_x86_load_linux(&mem, image, 2 * 512 + 0x200, NULL, 0, "", 1, &info),
+			 L0_EXIT_BAD_KERNEL);
+	ck_assert_int_eq(l0_x86_load_linux(&mem, image, 2 * 512 + 0x100, NULL, 0, "", 1, &info),
+			 L0_EXIT_BAD_KERNEL);
 	ck_assert_int_eq(l0_x86_load_linux(&mem, image, image_size, NULL, 0, "", 1, &info), 0);
 	teardown();
 }
