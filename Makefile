@@ -1,7 +1,7 @@
 # OoH — top-level build. The two commands a user needs:
 #   make demo    build and boot the stack, show what runs (main job)
 #   make check   install what is missing, build, run every test, summarize
-# Other targets: deps, all, unit, rig, bench, fuzz, install, clean.
+# Other targets: deps, all, unit, rig, bench, fuzz, install, deb, module-check, clean.
 TOP := $(CURDIR)
 BUILD := $(TOP)/build
 # Userspace components, each with its own Makefile (O=, SAN= convention in
@@ -70,8 +70,22 @@ install: userspace
 	@for c in $(COMPONENTS); do if $(call has_target,$$c,install); then \
 		$(MAKE) -s -C $$c O=$(BUILD)/normal PREFIX=$(PREFIX) install || exit 1; fi; done
 
+# module-check: ooh.ko built against bookworm-backports' kernel headers
+# (KHEADERS=linux-headers-... for others), downloaded, not installed.
+module-check:
+	@sh mk/kbuild-check.sh $(KHEADERS)
+
+# deb: the Debian packages (debian/; dpkg-buildpackage -us -uc -b) built from
+# a copy of the tracked files in build/deb/ooh, so that the .debs land in
+# build/deb/ and not beside the tree; then lintian on them.
+deb:
+	@rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/ooh
+	@git ls-files -z | tar --null -T - -cf - | tar -xf - -C $(BUILD)/deb/ooh
+	@cd $(BUILD)/deb/ooh && dpkg-buildpackage -us -uc -b
+	@lintian $(BUILD)/deb/*.changes
+
 clean:
 	rm -rf $(BUILD)
 	-$(MAKE) -s -C /lib/modules/$(GUEST_KVER)/build M=$(TOP)/guest-module clean 2>/dev/null
 
-.PHONY: all deps userspace unit module check rig demo bench fuzz install clean
+.PHONY: all deps userspace unit module check rig demo bench fuzz install deb module-check clean

@@ -3,6 +3,8 @@
 #ifndef OOH_MODULE_H
 #define OOH_MODULE_H
 
+#include <linux/mm.h>
+#include <linux/rcupdate.h>
 #include <linux/types.h>
 
 struct ooh_hc_req;
@@ -79,5 +81,39 @@ bool ooh_spp_bound_trap(void);
 /* ooh_spp_emul.c: VEX stores KVM cannot emulate, done by the guest */
 int ooh_spp_emul_init(void);
 void ooh_spp_emul_exit(void);
+
+/*
+ * A PTE page of a pmd the caller checked, mapped for reading. From 6.5
+ * (Kbuild defines OOH_PTE_MAP_RCU) pte_offset_map() is __pte_offset_map(),
+ * which modules cannot link; this does the same on x86-64 (no HIGHPTE):
+ * the PTE page is held by RCU (a page table khugepaged retracts is freed
+ * after a grace period) and the pmd read once and checked again. NULL when
+ * the pmd no longer points to a PTE page. ooh_pte_unmap() ends it.
+ */
+static inline pte_t *ooh_pte_map(pmd_t *pmd, unsigned long addr)
+{
+#ifdef OOH_PTE_MAP_RCU
+	pmd_t v;
+
+	rcu_read_lock();
+	v = pmdp_get_lockless(pmd);
+	if (pmd_none(v) || !pmd_present(v) || pmd_leaf(v) || pmd_bad(v)) {
+		rcu_read_unlock();
+		return NULL;
+	}
+	return pte_offset_kernel(&v, addr);
+#else
+	return pte_offset_map(pmd, addr);
+#endif
+}
+
+static inline void ooh_pte_unmap(pte_t *pte)
+{
+#ifdef OOH_PTE_MAP_RCU
+	rcu_read_unlock();
+#else
+	pte_unmap(pte);
+#endif
+}
 
 #endif /* OOH_MODULE_H */

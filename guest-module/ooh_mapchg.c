@@ -174,12 +174,14 @@ static void ooh_runbuf_add(struct ooh_runbuf *rb, unsigned long start,
 static void ooh_walk_pte(struct ooh_runbuf *rb, pmd_t *pmd, unsigned long addr,
 			 unsigned long end)
 {
-	pte_t *start = pte_offset_map(pmd, addr), *pte = start;
+	pte_t *start = ooh_pte_map(pmd, addr), *pte = start;
 
+	if (!start)
+		return;
 	for (; addr < end; addr += PAGE_SIZE, pte++)
 		if (!pte_none(ptep_get(pte)))
 			ooh_runbuf_add(rb, addr, addr + PAGE_SIZE);
-	pte_unmap(start);
+	ooh_pte_unmap(start);
 }
 
 static void ooh_walk_pmd(struct ooh_runbuf *rb, pud_t *pud, unsigned long addr,

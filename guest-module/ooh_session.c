@@ -54,7 +54,19 @@
 #include "ooh_trace.h"
 
 #define OOH_DEFAULT_LOG_BYTES	(1u << 20)
-#define OOH_MAX_MODULE_LOG	(PAGE_SIZE << (MAX_ORDER - 1))
+/*
+ * The largest order the page allocator hands out: MAX_ORDER - 1 before 6.4,
+ * MAX_ORDER (inclusive from then) in 6.4-6.7, MAX_PAGE_ORDER from 6.8
+ * (Kbuild defines OOH_MAX_ORDER_INCLUSIVE from 6.4).
+ */
+#if defined(MAX_PAGE_ORDER)
+#define OOH_TOP_ORDER		MAX_PAGE_ORDER
+#elif defined(OOH_MAX_ORDER_INCLUSIVE)
+#define OOH_TOP_ORDER		MAX_ORDER
+#else
+#define OOH_TOP_ORDER		(MAX_ORDER - 1)
+#endif
+#define OOH_MAX_MODULE_LOG	(PAGE_SIZE << OOH_TOP_ORDER)
 
 enum { CTX_QUEUED, CTX_LIVE, CTX_CANCELLED, CTX_GONE };
 
@@ -632,9 +644,11 @@ static bool ooh_maps_pfn(struct mm_struct *mm, unsigned long va,
 		return pmd_pfn(pmdv) + ((va & ~PMD_MASK) >> PAGE_SHIFT) == pfn;
 	if (pmd_bad(pmdv))
 		return false;
-	pte = pte_offset_map(pmd, va);
+	pte = ooh_pte_map(pmd, va);
+	if (!pte)
+		return false;
 	ptev = READ_ONCE(*pte);
-	pte_unmap(pte);
+	ooh_pte_unmap(pte);
 	return pte_present(ptev) && pte_pfn(ptev) == pfn;
 }
 

@@ -56,6 +56,38 @@
 #define OOH_SPP_BATCH	(PAGE_SIZE / sizeof(struct ooh_spp_entry))
 #define OOH_SPP_RING	16
 
+/*
+ * Kernel API differences. 6.5 took the vmas argument off GUP (Kbuild
+ * defines OOH_GUP_NO_VMAS from 6.5). From 6.2 FOLL_MIGRATION is private to
+ * mm/: GUP with FOLL_NOFAULT then fails on a migration entry instead of
+ * waiting it out, so ooh_spp_maps() sees a page being migrated as unmapped.
+ */
+#ifdef FOLL_MIGRATION
+#define OOH_FOLL_MIGRATION	FOLL_MIGRATION
+#else
+#define OOH_FOLL_MIGRATION	0
+#endif
+
+static long ooh_gup_remote(struct mm_struct *mm, unsigned long va,
+			   unsigned int flags, struct page **page)
+{
+#ifdef OOH_GUP_NO_VMAS
+	return get_user_pages_remote(mm, va, 1, flags, page, NULL);
+#else
+	return get_user_pages_remote(mm, va, 1, flags, page, NULL, NULL);
+#endif
+}
+
+static long ooh_pin_user_pages(unsigned long addr, unsigned long n,
+			       unsigned int flags, struct page **pages)
+{
+#ifdef OOH_GUP_NO_VMAS
+	return pin_user_pages(addr, n, flags, pages);
+#else
+	return pin_user_pages(addr, n, flags, pages, NULL);
+#endif
+}
+
 struct ooh_spp_ctx {
 	struct mmu_notifier mn;
 	struct list_head node;		/* in ooh_spp_ctxs */
@@ -340,8 +372,8 @@ static bool ooh_spp_maps(struct mm_struct *mm, unsigned long va,
 	 * without FOLL_WRITE looks through PROT_NONE and NUMA hinting entries.
 	 * An address that maps nothing now (a zapped anonymous page) fails.
 	 */
-	ret = get_user_pages_remote(mm, va, 1, FOLL_FORCE | FOLL_NOFAULT |
-				    FOLL_MIGRATION, &now, NULL, NULL);
+	ret = ooh_gup_remote(mm, va, FOLL_FORCE | FOLL_NOFAULT |
+			     OOH_FOLL_MIGRATION, &now);
 	if (ret != 1)
 		return false;
 	put_page(now);
@@ -598,8 +630,7 @@ static int ooh_spp_protect_run(struct ooh_spp_ctx *ctx, unsigned long addr,
 			goto out;
 		}
 	}
-	pinned = pin_user_pages(addr, n, FOLL_WRITE | FOLL_LONGTERM, pages,
-				NULL);
+	pinned = ooh_pin_user_pages(addr, n, FOLL_WRITE | FOLL_LONGTERM, pages);
 	if (pinned != n) {
 		if (pinned > 0)
 			unpin_user_pages(pages, pinned);

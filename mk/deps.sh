@@ -6,12 +6,15 @@
 # rig's emulated SVM froze L1 and crashed L2 now and then (README, "Rig
 # caveat"). The suite is added the Debian way (a sources entry) and pinned
 # for QEMU's own packages only; everything else stays on bookworm.
+# debhelper, dh-dkms, dkms and lintian build and check the Debian packages
+# (make deb, debian/); pahole: ooh.ko's BTF for newer kernels (make module-check).
 set -e
 PACKAGES="build-essential pkg-config check libnuma-dev libbpf-dev libxen-dev
 qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod
 linux-source shellcheck xen-hypervisor-4.17-amd64 xen-utils-4.17 xz-utils file
 systemtap-sdt-dev clang libclang-rt-14-dev bpftool libelf-dev
-liblzma-dev zlib1g-dev libgc-dev time electric-fence"
+liblzma-dev zlib1g-dev libgc-dev time electric-fence
+debhelper dh-dkms dkms lintian pahole"
 QEMU_MIN=1:10.0
 QEMU_PACKAGES="qemu-system-x86 qemu-system-common qemu-system-data seabios"
 SOURCES=/etc/apt/sources.list.d/ooh-bookworm-backports.sources

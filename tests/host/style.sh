@@ -38,7 +38,7 @@ if ! command -v shellcheck >/dev/null; then
 	exit 0
 fi
 cd "$TOP" || exit 1
-for f in l1/ooh-rig l1/image.sh tests/run-tests tests/host/*.sh mk/deps.sh .ci/run \
+for f in l1/ooh-rig l1/image.sh tests/run-tests tests/host/*.sh mk/deps.sh mk/kbuild-check.sh .ci/run \
 	 l1/init-l1 l1/init-l2 l1/init-dom0 l1/init-domu l1/demo.sh l1/demo-l2.sh l1/demo-report.sh l1/xen.sh \
 	 tests/fresh/*.sh \
 	 tests/harness/run-suite tests/fuzz/*.sh tests/integration/run-all tests/integration/*.sh \
