@@ -6,12 +6,13 @@
 #   spml: the suite in SPML mode, then libooh's selftest on every usable
 #         backend (ooh-spml and ooh-epml included)
 . "$OOH_TESTS/harness/result.sh"
+. "$OOH_TESTS/harness/kernel-log.sh"
 part=epml
 for arg in $(cat /proc/cmdline); do
 	case $arg in ooh.pml=*) part=${arg#ooh.pml=} ;; esac
 done
 # only what the kernel says from here on counts (boot warnings are not ours)
-dmesg_before=$(dmesg | wc -l)
+dmesg_before=$(kernel_log_mark)
 if ! err=$(insmod "$OOH_MODULES/ooh.ko" 2>&1); then
 	ooh_fail "l2-pml-$part-module-load" "insmod: $err"
 	exit 1
@@ -78,13 +79,5 @@ else
 	ooh_fail "l2-pml-$part-module-unload" "rmmod: $err"
 	status=1
 fi
-bad='BUG:|WARNING:|Oops|general protection|soft lockup|hung_task|rcu_sched detected'
-new=$(dmesg | tail -n +"$((dmesg_before + 1))")
-if printf '%s\n' "$new" | grep -q -E "$bad"; then
-	ooh_fail "l2-pml-$part-kernel-clean" "$(printf '%s\n' "$new" | grep -E "$bad" | head -3)"
-	printf '%s\n' "$new" | tail -40
-	status=1
-else
-	ooh_pass "l2-pml-$part-kernel-clean" "no BUG/WARNING/Oops in dmesg since the module loaded"
-fi
+kernel_log_clean "l2-pml-$part-kernel-clean" "$dmesg_before" || status=1
 exit $status

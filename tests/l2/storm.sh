@@ -6,11 +6,12 @@
 # lockup report (this Debian kernel has no lockdep), and the module must
 # unload.
 . "$OOH_TESTS/harness/result.sh"
+. "$OOH_TESTS/harness/kernel-log.sh"
 secs=60
 for arg in $(cat /proc/cmdline); do
 	case $arg in ooh.storm=*) secs=${arg#ooh.storm=} ;; esac
 done
-dmesg_before=$(dmesg | wc -l)
+dmesg_before=$(kernel_log_mark)
 mig_before=$(grep -E "^pgmigrate_success " /proc/vmstat | cut -d" " -f2)
 if ! err=$(insmod "$OOH_MODULES/ooh.ko" 2>&1); then
 	ooh_fail l2-storm-module-load "insmod: $err"
@@ -25,15 +26,7 @@ status=0
 "$OOH_BIN/ooh-storm" -s $((secs / 2)) -w 4 -S "$seed" -n -e || status=1
 "$OOH_BIN/ooh-storm" -s $((secs - secs / 2)) -w 4 -S "$((seed + 1))" || status=1
 echo "ooh-storm: pages migrated in L2 meanwhile: $(($(grep -E '^pgmigrate_success ' /proc/vmstat | cut -d' ' -f2) - mig_before))"
-bad='BUG:|WARNING:|Oops|general protection|soft lockup|hung_task|blocked for more than|rcu_sched detected|rcu: INFO'
-new=$(dmesg | tail -n +"$((dmesg_before + 1))")
-if printf '%s\n' "$new" | grep -q -E "$bad"; then
-	ooh_fail l2-storm-kernel-clean "$(printf '%s\n' "$new" | grep -E "$bad" | head -3)"
-	printf '%s\n' "$new" | tail -60
-	status=1
-else
-	ooh_pass l2-storm-kernel-clean "no BUG/WARNING/Oops/lockup in dmesg since the module loaded ($(printf '%s\n' "$new" | grep -c 'ooh') ooh lines)"
-fi
+kernel_log_clean l2-storm-kernel-clean "$dmesg_before" || status=1
 # every file is closed once the storm's processes are gone
 if err=$(rmmod ooh 2>&1); then
 	ooh_pass l2-storm-module-unload

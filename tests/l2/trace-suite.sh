@@ -6,7 +6,8 @@
 # checks the trace buffer against what the ioctls answered (exact counts);
 # then the module unloads and the kernel log stays clean.
 . "$OOH_TESTS/harness/result.sh"
-dmesg_before=$(dmesg | wc -l)
+. "$OOH_TESTS/harness/kernel-log.sh"
+dmesg_before=$(kernel_log_mark)
 if ! err=$(insmod "$OOH_MODULES/ooh.ko" 2>&1); then
 	ooh_fail l2-trace-module-load "insmod: $err"
 	exit 1
@@ -37,13 +38,5 @@ else
 	ooh_fail l2-trace-module-unload "rmmod: $err; $(ls $tracefs/events/ooh 2>&1 | head -1)"
 	status=1
 fi
-bad='BUG:|WARNING:|Oops|general protection|soft lockup|hung_task|rcu_sched detected'
-new=$(dmesg | tail -n +"$((dmesg_before + 1))")
-if printf '%s\n' "$new" | grep -q -E "$bad"; then
-	ooh_fail l2-trace-kernel-clean "$(printf '%s\n' "$new" | grep -E "$bad" | head -3)"
-	printf '%s\n' "$new" | tail -40
-	status=1
-else
-	ooh_pass l2-trace-kernel-clean "no BUG/WARNING/Oops in dmesg since the module loaded"
-fi
+kernel_log_clean l2-trace-kernel-clean "$dmesg_before" || status=1
 exit $status
