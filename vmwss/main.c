@@ -2,6 +2,7 @@
 /*
  * ooh-vmwss (--xen DOMID | --l0 SOCKET | --replay FILE) [--interval MS]
  *           [--count N] [--window W] [--tolerance F] [--json] [--svg FILE]
+ *           [--openmetrics FILE]
  *
  * Per interval: dirty pages, dirty rate, and the estimated working set
  * (wss-estimator/, fed online); at the end, the plateaus found. What
@@ -38,6 +39,9 @@ struct monitor {
 	double tolerance;
 	bool json;
 	const char *svg_path;
+	const char *om_path;		/* --openmetrics */
+	char source[300];		/* its label: xen:DOMID, l0:SOCKET, replay:FILE */
+	uint64_t dirty_total;
 	uint64_t *dirty;		/* per interval */
 	double *sample_us;		/* per interval: the source's cost */
 	double *wss;			/* per interval, -1 if not stable */
@@ -50,6 +54,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: ooh-vmwss (--xen DOMID | --l0 SOCKET | --replay FILE) [--interval MS]\n"
 		"                 [--count N] [--window W] [--tolerance F] [--json] [--svg FILE]\n"
+		"                 [--openmetrics FILE]\n"
 		"  --xen DOMID     a Xen domain, from dom0 (libxenctrl log-dirty)\n"
 		"  --l0 SOCKET     an ooh-l0 VM, through its control socket (KVM dirty ring)\n"
 		"  --replay FILE   a recorded series, not waited for: per line, one interval's\n"
@@ -60,6 +65,8 @@ static void usage(FILE *out)
 		"  --tolerance F   how close they must agree, as a fraction (default 0.1)\n"
 		"  --json          one JSON object per line\n"
 		"  --svg FILE      plot dirty pages and the working set estimate\n"
+		"  --openmetrics FILE  the latest figures as OpenMetrics text, FILE replaced at\n"
+		"                  each interval (node_exporter's textfile collector)\n"
 		"Exit: 0 done, 1 error, 2 bad usage, 3 the VM exited while monitored.\n");
 }
 
@@ -101,6 +108,84 @@ static void print_interval(const struct monitor *m, unsigned int i)
 			printf("%12s %9s %5s\n", "-", "-", "-");
 	}
 	fflush(stdout);
+}
+
+/* s with OpenMetrics label-value escapes (backslash, quote, newline). */
+static void om_escape(char *out, size_t len, const char *s)
+{
+	size_t o = 0;
+
+	for (; *s && o + 3 < len; s++) {
+		if (*s == '\\' || *s == '"' || *s == '\n')
+			out[o++] = '\\';
+		out[o++] = *s == '\n' ? 'n' : *s;
+	}
+	out[o] = 0;
+}
+
+static void om_metric(FILE *f, const char *name, const char *type, const char *help,
+		      const char *label, double value)
+{
+	fprintf(f, "# TYPE ooh_vmwss_%s %s\n# HELP ooh_vmwss_%s %s\n", name, type, name, help);
+	if (value < 0)	/* no sample: nothing known yet */
+		return;
+	fprintf(f, "ooh_vmwss_%s%s{source=\"%s\"} ", name, strcmp(type, "counter") ? "" : "_total",
+		label);
+	/* counts exactly, whatever their size; times in seconds */
+	fprintf(f, value == (double)(uint64_t)value ? "%.0f\n" : "%.9f\n", value);
+}
+
+/*
+ * Interval i's figures, replacing m->om_path whole (written beside it, then
+ * renamed: a scraper never reads half a file). 0 or -errno.
+ */
+static int write_openmetrics(const struct monitor *m, unsigned int i)
+{
+	char tmp[4096], label[620];
+	FILE *f;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", m->om_path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	om_escape(label, sizeof(label), m->source);
+	om_metric(f, "intervals", "counter", "Intervals sampled.", label, m->n + 1.0);
+	om_metric(f, "dirty_pages", "counter", "Pages written (4 KiB), all intervals.", label,
+		  (double)m->dirty_total);
+	om_metric(f, "interval_dirty_pages", "gauge", "Pages written in the last interval.", label,
+		  (double)m->dirty[i]);
+	om_metric(f, "working_set_pages", "gauge",
+		  "Estimated write working set (the current plateau), if stable.", label, m->wss[i]);
+	om_metric(f, "working_set_stable", "gauge", "1 while on a plateau.", label,
+		  m->wss[i] >= 0 ? 1 : 0);
+	om_metric(f, "plateaus", "counter", "Plateaus found.", label, m->est.nr_plateaus);
+	om_metric(f, "sample_seconds", "gauge", "What the last sample cost the source.", label,
+		  m->sample_us[i] / 1e6);
+	fprintf(f, "# EOF\n");
+	if (fclose(f) != 0 || rename(tmp, m->om_path) != 0) {
+		int err = -errno;
+
+		unlink(tmp);
+		return err;
+	}
+	return 0;
+}
+
+/* Whether path's directory takes the file (before monitoring starts). */
+static int check_writable(const char *path)
+{
+	char tmp[4096];
+	FILE *f;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	fclose(f);
+	unlink(tmp);
+	return 0;
 }
 
 /* Intervals are numbered from 1 in the output, from 0 in the estimator. */
@@ -210,7 +295,14 @@ static int record(struct monitor *m, uint64_t dirty, double sample_us)
 	m->dirty[m->n] = dirty;
 	m->sample_us[m->n] = sample_us;
 	m->wss[m->n] = cur ? cur->level : -1;
+	m->dirty_total += dirty;
 	print_interval(m, m->n);
+	if (m->om_path) {
+		int err = write_openmetrics(m, m->n);
+
+		if (err)
+			fprintf(stderr, "ooh-vmwss: --openmetrics %s: %s\n", m->om_path, strerror(-err));
+	}
 	m->n++;
 	return 0;
 }
@@ -275,6 +367,7 @@ int main(int argc, char **argv)
 		{ "tolerance", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "svg", required_argument, NULL, 's' },
+		{ "openmetrics", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -296,12 +389,15 @@ int main(int argc, char **argv)
 		case 't': m.tolerance = strtod(optarg, NULL); break;
 		case 'j': m.json = true; break;
 		case 's': m.svg_path = optarg; break;
+		case 'o': m.om_path = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: goto bad;
 		}
 	}
 	if (!!xen_domain + !!l0_socket + !!replay != 1 || optind != argc)
 		goto bad;
+	snprintf(m.source, sizeof(m.source), "%s:%s", xen_domain ? "xen" : l0_socket ? "l0" : "replay",
+		 xen_domain ? xen_domain : l0_socket ? l0_socket : replay);
 	/* the slack ooh-wss uses too: the same series gives both the same plateaus */
 	params = (struct wss_params){ .window = m.window, .tolerance = m.tolerance,
 				      .slack = WSS_SLACK_PAGES };
@@ -312,6 +408,11 @@ int main(int argc, char **argv)
 	}
 	if (ret < 0) {
 		fprintf(stderr, "ooh-vmwss: out of memory\n");
+		return 1;
+	}
+	if (m.om_path && (ret = check_writable(m.om_path)) < 0) {
+		fprintf(stderr, "ooh-vmwss: --openmetrics %s: %s\n", m.om_path, strerror(-ret));
+		wss_estimator_free(&m.est);
 		return 1;
 	}
 	ret = open_source(&src, xen_domain, l0_socket, replay, err, sizeof(err));
