@@ -48,7 +48,7 @@ struct options {
 	double interval, duration;
 	long count;
 	int split_op;
-	const char *l0_path, *output, *verify;
+	const char *l0_path, *output, *verify, *openmetrics;
 	bool verbose, guest;
 	char **command;
 	struct report_opts report;
@@ -90,7 +90,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ooh-kvmstat [-p PID] [-c VCPU] [-i SEC] [-d SEC] [-n COUNT] [--json|--csv]\n"
-		"                   [--hist] [--split-on OP] [--l0 PATH] [-o FILE] [--verify SOCK] [--guest] [-v]\n"
+		"                   [--hist] [--split-on OP] [--l0 PATH] [-o FILE] [--openmetrics FILE]\n"
+		"                   [--verify SOCK] [--guest] [-v]\n"
 		"                   [-- COMMAND [ARG...]]\n"
 		"Counts and times the VM exits of ooh-l0 VMs per vCPU, exit reason and OoH op.\n"
 		"  -p PID         watch this ooh-l0 (default: every VM on the machine)\n"
@@ -103,6 +104,8 @@ static void usage(FILE *f)
 		"  --split-on OP  a new window at each hypercall OP (name or number, e.g. stats)\n"
 		"  --l0 PATH      the ooh-l0 binary whose probes to use without -p\n"
 		"  -o FILE        reports to FILE instead of standard output\n"
+		"  --openmetrics FILE  also the totals in OpenMetrics text, FILE replaced at each\n"
+		"                 report (node_exporter's textfile collector: a .prom file)\n"
 		"  --guest        inside a VM: ooh.ko's sessions (collects, EPML switches) and\n"
 		"                 refused SPP writes, from its tracepoints\n"
 		"  --verify SOCK  compare the counts with KVM's statistics of the ooh-l0 whose\n"
@@ -126,7 +129,7 @@ static int parse_seconds(const char *s, double *out)
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
-	enum { OPT_JSON = 256, OPT_CSV, OPT_HIST, OPT_SPLIT, OPT_L0, OPT_VERIFY, OPT_GUEST };
+	enum { OPT_JSON = 256, OPT_CSV, OPT_HIST, OPT_SPLIT, OPT_L0, OPT_VERIFY, OPT_GUEST, OPT_OM };
 	static const struct option longs[] = {
 		{ "pid", required_argument, 0, 'p' }, { "vcpu", required_argument, 0, 'c' },
 		{ "interval", required_argument, 0, 'i' }, { "duration", required_argument, 0, 'd' },
@@ -134,7 +137,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "csv", no_argument, 0, OPT_CSV }, { "hist", no_argument, 0, OPT_HIST },
 		{ "split-on", required_argument, 0, OPT_SPLIT }, { "l0", required_argument, 0, OPT_L0 },
 		{ "output", required_argument, 0, 'o' }, { "verify", required_argument, 0, OPT_VERIFY },
-		{ "guest", no_argument, 0, OPT_GUEST },
+		{ "guest", no_argument, 0, OPT_GUEST }, { "openmetrics", required_argument, 0, OPT_OM },
 		{ "verbose", no_argument, 0, 'v' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	char *end;
@@ -192,6 +195,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_GUEST:
 			o->guest = true;
+			break;
+		case OPT_OM:
+			o->openmetrics = optarg;
 			break;
 		case 'v':
 			o->verbose = true;
@@ -390,6 +396,34 @@ static int read_maps(struct ooh_kvmstat *skel, struct snapshot *s)
 			     bpf_map__value_size(skel->maps.threads));
 }
 
+/*
+ * The totals in OpenMetrics text, replacing path whole (written beside it,
+ * then renamed: a scraper never reads half a file).
+ */
+static int write_openmetrics(const char *path, const struct snapshot *totals)
+{
+	size_t len = strlen(path) + 8;
+	char *tmp = malloc(len);
+	FILE *f;
+	int err = 0;
+
+	if (!tmp)
+		return -ENOMEM;
+	snprintf(tmp, len, "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f) {
+		err = -errno;
+	} else {
+		report_openmetrics(f, totals);
+		if (fclose(f) != 0 || rename(tmp, path) != 0)
+			err = -errno;
+	}
+	if (err)
+		unlink(tmp);
+	free(tmp);
+	return err;
+}
+
 /* Prints what happened since *prev and makes the current state the new *prev. */
 static int report(struct ooh_kvmstat *skel, struct snapshot *prev, const struct options *o,
 		  FILE *out, unsigned seq, double seconds)
@@ -407,6 +441,12 @@ static int report(struct ooh_kvmstat *skel, struct snapshot *prev, const struct 
 	}
 	report_print(out, &diff, &o->report, seq, seconds);
 	snapshot_free(&diff);
+	if (o->openmetrics) {
+		int om = write_openmetrics(o->openmetrics, &cur);
+
+		if (om)
+			fprintf(stderr, "%s: --openmetrics %s: %s\n", prog, o->openmetrics, strerror(-om));
+	}
 	snapshot_free(prev);
 	*prev = cur;
 	return 0;
@@ -670,6 +710,16 @@ int main(int argc, char **argv)
 		pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 		if (pidfd < 0 && errno == ESRCH) {
 			status = fail(EXIT_TARGET_GONE, "process %d exited", pid);
+			goto out;
+		}
+	}
+	if (o.openmetrics) {
+		/* a first file at once (zeros): a path that cannot be written fails here */
+		struct snapshot none = { 0 };
+		int om = write_openmetrics(o.openmetrics, &none);
+
+		if (om) {
+			status = fail(EXIT_ERROR, "--openmetrics %s: %s", o.openmetrics, strerror(-om));
 			goto out;
 		}
 	}

@@ -59,7 +59,8 @@ static int table_build(struct table *t, unsigned char *entries, size_t n, size_t
 	if (val_size > 64 * sizeof(uint64_t))
 		return -EINVAL;
 	sort_key_size = key_size;
-	qsort(entries, n, entry, cmp_entry);
+	if (n)	/* entries is NULL for an empty map */
+		qsort(entries, n, entry, cmp_entry);
 	t->key_size = key_size;
 	t->words = val_size / sizeof(uint64_t);
 	t->keys = malloc(n * key_size + 1);
@@ -634,6 +635,70 @@ static void print_json(FILE *f, const struct snapshot *d, const struct report_op
 	fprintf(f, "]");
 	json_guest(f, d);
 	fprintf(f, "}\n");
+}
+
+/*
+ * OpenMetrics text (Prometheus): totals, each counter family once with its
+ * TYPE and HELP, labels for what the table has in columns.
+ */
+static void om_family(FILE *f, const char *name, const char *help)
+{
+	fprintf(f, "# TYPE ooh_kvmstat_%s counter\n# HELP ooh_kvmstat_%s %s\n", name, name, help);
+}
+
+void report_openmetrics(FILE *f, const struct snapshot *d)
+{
+	char b1[32], b2[32];
+
+	om_family(f, "vcpu_events", "KVM's events on a vCPU, by kind (entries, exits, KVM_RUN returns, pio, mmio, page faults, dirty ring).");
+	EACH(d, T_VCPUS, struct kvmstat_vcpu_key, k, v)
+		for (int c = 0; c < KVMSTAT_NR_VCPU_COUNTERS; c++)
+			fprintf(f, "ooh_kvmstat_vcpu_events_total{pid=\"%u\",vcpu=\"%u\",window=\"%u\",event=\"%s\"} %llu\n",
+				k->tgid, k->vcpu, k->window, vcpu_counter_names[c], (unsigned long long)v[c]);
+	om_family(f, "exits", "VM exits by reason (kvm_exit).");
+	EACH(d, T_EXITS, struct kvmstat_exit_key, k, v)
+		fprintf(f, "ooh_kvmstat_exits_total{pid=\"%u\",vcpu=\"%u\",window=\"%u\",isa=\"%s\",reason=\"%s\",code=\"%u\"} %llu\n",
+			k->tgid, k->vcpu, k->window, kvmstat_isa_name(k->isa),
+			exit_label(k->isa, k->reason, b1, sizeof(b1)), k->reason,
+			(unsigned long long)((const struct kvmstat_lat *)v)->count);
+	om_family(f, "exit_seconds", "Time from VM exits to the vCPU's next entry, by reason.");
+	EACH(d, T_EXITS, struct kvmstat_exit_key, k, v)
+		fprintf(f, "ooh_kvmstat_exit_seconds_total{pid=\"%u\",vcpu=\"%u\",window=\"%u\",isa=\"%s\",reason=\"%s\",code=\"%u\"} %.9f\n",
+			k->tgid, k->vcpu, k->window, kvmstat_isa_name(k->isa),
+			exit_label(k->isa, k->reason, b1, sizeof(b1)), k->reason,
+			((const struct kvmstat_lat *)v)->ns / 1e9);
+	om_family(f, "userspace_exits", "KVM_RUN returns to the VMM, by struct kvm_run exit reason.");
+	EACH(d, T_UEXITS, struct kvmstat_uexit_key, k, v)
+		fprintf(f, "ooh_kvmstat_userspace_exits_total{pid=\"%u\",vcpu=\"%u\",window=\"%u\",reason=\"%s\",code=\"%u\"} %llu\n",
+			k->tgid, k->vcpu, k->window, uexit_label(k->reason, b1, sizeof(b1)), k->reason,
+			(unsigned long long)v[0]);
+	for (size_t c = 0; c <= OP_FIELDS; c++) {
+		char family[48];
+
+		snprintf(family, sizeof(family), "op_%s", c < OP_FIELDS ? op_field_names[c] : "l0_seconds");
+		om_family(f, family, c < OP_FIELDS ? "Per OoH operation (ooh-kvmstat(8), OUTPUT)." :
+			  "Time from the KVM_RUN return of an OoH operation to the vCPU's next entry.");
+		EACH(d, T_OPS, struct kvmstat_op_key, k, v) {
+			fprintf(f, "ooh_kvmstat_%s_total{pid=\"%u\",window=\"%u\",op=\"%s\",exit_reason=\"%s\"} ",
+				family, k->tgid, k->window, op_label(k->op, b1, sizeof(b1)),
+				op_reason_label(d, k->tgid, k->reason, b2, sizeof(b2)));
+			if (c < OP_FIELDS)
+				fprintf(f, "%llu\n", (unsigned long long)v[c]);
+			else
+				fprintf(f, "%.9f\n", ((const struct kvmstat_lat *)(v + OP_L0))->ns / 1e9);
+		}
+	}
+	om_family(f, "session_events", "ooh.ko's sessions, from its tracepoints (--guest).");
+	EACH(d, T_SESSIONS, struct kvmstat_session_key, k, v)
+		for (int c = 0; c < KVMSTAT_NR_SESSION_COUNTERS; c++)
+			fprintf(f, "ooh_kvmstat_session_events_total{session=\"%u\",mode=\"%s\",tracker=\"%d\",target=\"%d\",event=\"%s\"} %llu\n",
+				k->session, mode_label(k->mode), k->tracker, k->target,
+				session_counter_names[c], (unsigned long long)v[c]);
+	om_family(f, "spp_violations", "Refused sub-page writes, from ooh.ko's tracepoint (--guest).");
+	EACH(d, T_VIOLATIONS, struct kvmstat_violation_key, k, v)
+		fprintf(f, "ooh_kvmstat_spp_violations_total{pid=\"%d\",action=\"%s\"} %llu\n",
+			k->pid, action_label(k->action), (unsigned long long)v[0]);
+	fprintf(f, "# EOF\n");
 }
 
 /* Long CSV: one value per row, every label in its own column. */

@@ -47,4 +47,7 @@ bool snapshot_empty(const struct snapshot *s);
 void report_print(FILE *f, const struct snapshot *d, const struct report_opts *o,
 		  unsigned seq, double seconds);
 
+/* d's counters as OpenMetrics text (totals: give a snapshot, not a diff). */
+void report_openmetrics(FILE *f, const struct snapshot *d);
+
 #endif

@@ -16,6 +16,7 @@
 . "$OOH_TESTS/harness/l2.sh"
 log=/tmp/kvmstat-l2.log
 json=/tmp/kvmstat.json
+prom=/tmp/kvmstat.prom
 sock=/tmp/kvmstat-vm.sock
 
 # expect NAME STATUS PATTERN CMD...: CMD fails with STATUS and one line matching PATTERN.
@@ -58,7 +59,7 @@ phase() { # NAME KEY: KEY's value on the workload's PHASE line NAME
 
 attempt=1
 while :; do
-	ooh-kvmstat --json --split-on stats -o $json -- \
+	ooh-kvmstat --json --split-on stats -o $json --openmetrics $prom -- \
 		ooh-l0 --kernel "$OOH_L2/bzImage" --initrd "$OOH_L2/initrd.cpio" --mem 256M --cpus 2 \
 		--timeout 400 --append "quiet ooh.run=/ooh/tests/l2/kvmstat-workload.sh" \
 		>$log 2>/tmp/kvmstat.err
@@ -85,6 +86,23 @@ if [ -n "$n" ] && [ "$got" = "calls $n exits $n user_exits $n reasons io " ]; th
 	ooh_pass kvmstat-ping-exits "$n PINGs: $got"
 else
 	ooh_fail kvmstat-ping-exits "window $w, $n PINGs: $got"
+fi
+
+# --openmetrics: the same totals as the JSON report, which was made from
+# the same last read of the maps (every window summed on both sides)
+om_sum() { # FAMILY LABEL=VALUE: FAMILY's samples with that label, summed
+	grep "^ooh_kvmstat_$1_total{.*$2[,}]" $prom | awk '{ s += $NF } END { printf "%.0f", s }'
+}
+json_sum() { # ARRAY-KEY LABEL-KEY LABEL VALUE-KEY
+	grep -o "\"$1\":\[[^]]*\]" $json | grep -o "{[^}]*\"$2\":\"$3\"[^}]*}" |
+		grep -o "\"$4\":[0-9]*" | cut -d: -f2 | awk '{ s += $1 } END { printf "%.0f", s }'
+}
+om="ping calls $(om_sum op_calls 'op="ping"') io exits $(om_sum exits 'reason="io"') npf exits $(om_sum exits 'reason="npf"') io returns $(om_sum userspace_exits 'reason="io"')"
+js="ping calls $(json_sum ops op ping calls) io exits $(json_sum exits reason io count) npf exits $(json_sum exits reason npf count) io returns $(json_sum userspace_exits reason io count)"
+if [ "$(tail -1 $prom)" = "# EOF" ] && [ "$om" = "$js" ] && [ "$(om_sum op_calls 'op="ping"')" -gt 0 ]; then
+	ooh_pass kvmstat-openmetrics "OpenMetrics = JSON: $om"
+else
+	ooh_fail kvmstat-openmetrics "OpenMetrics: $om; JSON: $js; last line: $(tail -1 $prom)"
 fi
 
 # N permitted SPP writes: N npf exits, each emulated by l0 (spp-permit)

@@ -5,6 +5,7 @@
  * libbpf's warnings. What needs a VM (counts, --verify, a watched ooh-l0
  * exiting) is tested in the rig, tests/integration/65-kvmstat.sh.
  */
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -107,6 +108,33 @@ START_TEST(not_root_is_status_3)
 }
 END_TEST
 
+START_TEST(openmetrics_file_written_or_status_1)
+{
+	char out[4096], path[] = "/tmp/ooh-kvmstat-om-XXXXXX.prom", text[8192];
+	char *argv[] = { KVMSTAT, "-d", "1", "--openmetrics", path, NULL };
+	int fd;
+	ssize_t n;
+
+	if (!can_watch())
+		return;
+	ck_assert_int_eq(kvmstat(out, sizeof(out), 0, "--openmetrics", "/nonexistent/x.prom", NULL), 1);
+	assert_one_line(out, "--openmetrics /nonexistent/x.prom: No such file or directory");
+	fd = mkstemps(path, 5);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(status_of(ooh_run(argv, out, sizeof(out), 0, true)), 0);
+	fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	unlink(path);
+	ck_assert_int_gt(n, 0);
+	text[n] = 0;
+	ck_assert_msg(!strncmp(text, "# TYPE ooh_kvmstat_vcpu_events counter\n", 39), "%s", text);
+	ck_assert_msg(strstr(text, "\n# EOF\n") == text + n - 7, "no # EOF at the end: %s", text);
+}
+END_TEST
+
 START_TEST(no_such_pid_is_status_6)
 {
 	char out[4096];
@@ -164,6 +192,7 @@ int main(void)
 	tcase_add_test(tc, usage_errors_are_status_2);
 	tcase_add_test(tc, not_root_is_status_3);
 	tcase_add_test(tc, no_such_pid_is_status_6);
+	tcase_add_test(tc, openmetrics_file_written_or_status_1);
 	tcase_add_test(tc, a_process_that_is_not_ooh_l0_is_status_6);
 	tcase_add_test(tc, verify_without_a_vm_is_status_6);
 	suite_add_tcase(s, tc);
