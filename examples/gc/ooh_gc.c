@@ -382,28 +382,37 @@ static void mark_all_tracked(void)
 }
 
 /*
- * Hot pages.  Between two collections the program (and Boehm's sweeper and
- * allocator, reusing the blocks the last collection freed) writes mostly
- * the same pages again: 60-95 % of the pages written in one interval are
- * written in the next on GCBench, alloc and kv.  Protected again, each
- * costs a write fault (about 1 us here) per interval.  Left unprotected
- * (ooh_mark_dirty()), a page is reported at the next collect whether it
- * was written or not, and Boehm then rescans its marked objects: cheap
- * when it has none, dearer than the fault when it is full of them.  So at
- * the mark end (world stopped, marks final) the pages the mark start fed
- * stay unprotected for the next interval if none of their objects is
- * marked (garbage the sweeper and allocator go through next), or they hold
- * no pointers (Boehm never rescans those), or are free: in runs of at least
- * hot_min pages, one unprotect call each (about as costly as a fault).
- * Whether such pages really are written again depends on the program
- * (GCBench: nearly all, most of the time; a block freed whole may wait on
- * Boehm's free lists a while), so one such run in PROBE_EVERY stays
- * protected as a probe: while fewer than half of the probes' pages are
- * written in the next interval, nothing is kept (and only the probes are
- * looked at).  Correctness does
- * not rest on any of this: every page left unprotected is reported at the
- * next collect.  Needs a backend on which ooh_mark_dirty() stops watching
- * (OOH_CAP_MARK_UNWATCHES); elsewhere it would only add reports.
+ * Hot pages.  Between two collections Boehm's sweeper and allocator (going
+ * through the blocks the last collection freed) and the program write
+ * many of the same pages again.  Protected again, each costs a write fault
+ * (about 1.3 us here) per interval.  Left unprotected (ooh_mark_dirty(),
+ * about 0.2 us a page plus 1 us a call), a page is reported at the next
+ * collect whether it was written or not, and Boehm then rescans its
+ * marked objects: nothing when it has none, up to about 5 us on a page
+ * full of them.  Which pages are written again depends on the program and
+ * on Boehm's allocation order, so it is measured: at the mark end (world
+ * stopped, marks final) each page the mark start fed falls into a class
+ * by the share of its objects that are marked (hot_class()); the pages of
+ * one fed run in PROBE_EVERY stay protected as probes, and a class is
+ * kept while enough of its probe pages are written again in the next
+ * interval (class_need: more for the classes dearer to rescan).  Seen on
+ * the three workloads, per class, pages written again: GCBench 74-96 %
+ * for pages with free objects, 45 % for full ones; alloc 9-36 % below half
+ * marked, 73-93 % above; kv 74-97 %, full ones 59 %.  Full pages (every
+ * sampled object marked) are never kept: they are written again only by
+ * the program's stores and are the dearest to rescan.  The pages kept are
+ * unprotected in runs of at least hot_min pages, one call each.
+ *
+ * While the pages kept are mostly cheap to rescan (classes 0-1), they stay
+ * unprotected through the next hot_hold collects (OOH_COLLECT_KEEP_MARKED:
+ * no re-protection, no unprotect call, no fault), and are then protected
+ * again by a plain re-arm, which drops the ones no longer written; pages
+ * of the dearer classes are protected again at every collect.
+ *
+ * Correctness does not rest on any of this: every page left unprotected is
+ * reported at every collect until it is protected again.  Needs a backend
+ * on which ooh_mark_dirty() stops watching (OOH_CAP_MARK_UNWATCHES);
+ * elsewhere it would only add reports.
  */
 static bool hot = true;         /* OOH_GC_HOT=0: never keep */
 static unsigned hot_min = 4;    /* OOH_GC_HOT_MIN: shortest run kept (pages) */
@@ -411,6 +420,7 @@ static bool can_unwatch;        /* the backend has OOH_CAP_MARK_UNWATCHES */
 struct cand {
 	uint64_t s, e;          /* pages [s, e) the mark start fed */
 	size_t k;               /* of tracker k */
+	unsigned cls;           /* a probe's hot_class() */
 };
 static struct cand *cands;      /* in tracker order, each tracker's ascending */
 static size_t ncands, cands_cap;
@@ -418,11 +428,28 @@ static bool cands_ok;           /* cands is this collection's, complete */
 static struct ooh_range *kept;  /* scratch: one tracker's runs to keep */
 static size_t nkept, kept_cap;
 #define PROBE_EVERY 8
-static bool hot_on = true;      /* the probes say keeping pays */
+/* Classes by the share of a page's sampled objects that are marked:
+ * none (or free, or pointer-free: nothing to rescan), below 1/4, 1/4-1/2,
+ * 1/2-3/4, 3/4 or more; HOT_FULL (all of them) is never kept. */
+#define HOT_CLASSES 5
+#define HOT_FULL HOT_CLASSES
+static bool class_on[HOT_CLASSES] = { true, true, true, true, true };
+/* The share of a class's probe pages (in tenths) that must be written
+ * again for keeping the class to pay: P x 1.3 us (the fault saved) against
+ * 0.2-0.4 us (unprotecting) + (1 - P) x the rescan of a page not written
+ * (0 to about 5 us, by the share of marked objects). */
+static const unsigned class_need[HOT_CLASSES] = { 4, 6, 7, 8, 9 };
 static struct cand *probes;     /* runs left protected to see whether they are written */
 static size_t nprobes, probes_cap, probe_at;
-static uint64_t probe_pages, probe_hits;
-static unsigned run_no;         /* runs that could be kept: which is a probe */
+static uint64_t probe_pages[HOT_CLASSES], probe_hits[HOT_CLASSES];
+/* Runs left unprotected and held so through the next collects
+ * (OOH_COLLECT_KEEP_MARKED), in tracker order, each tracker's ascending,
+ * until the next plain re-arm, one in hot_hold + 1 collects. */
+static struct cand *held;
+static size_t nheld, held_cap;
+static unsigned hot_hold = 2;   /* OOH_GC_HOT_HOLD */
+static unsigned since_refresh;
+static bool hold_cheap;         /* the pages kept last are cheap to rescan */
 
 /* Append x to a growable array of n elements (*cap: its room); false
  * without memory. */
@@ -449,7 +476,8 @@ static void hot_note(const uint64_t *pages, uint64_t n, size_t k)
 		struct cand *p = &probes[probe_at];
 		while (probe_at < nprobes && (p->k < k || (p->k == k && p->e <= pages[i])))
 			p = &probes[++probe_at];
-		probe_hits += probe_at < nprobes && p->k == k && p->s <= pages[i];
+		if (probe_at < nprobes && p->k == k && p->s <= pages[i])
+			probe_hits[p->cls]++;
 	}
 	for (uint64_t i = 0; cands_ok && i < n; i++) {
 		struct cand *last = ncands ? &cands[ncands - 1] : NULL;
@@ -457,89 +485,144 @@ static void hot_note(const uint64_t *pages, uint64_t n, size_t k)
 			last->e += PG;
 			continue;
 		}
-		struct cand c = { pages[i], pages[i] + PG, k };
+		struct cand c = { pages[i], pages[i] + PG, k, 0 };
 		if (!grow_push((void **)&cands, &ncands, &cands_cap, sizeof(c), &c))
 			cands_ok = false; /* (no memory: keep nothing) */
 	}
 }
 
 #define BOEHM_PTRFREE_KIND 0 /* PTRFREE in Boehm's gc_priv.h */
+#define HOT_SAMPLES 8        /* objects of a page looked at (at most) */
 
 /*
- * Would Boehm find (next to) nothing to rescan on the page at a after this
- * collection?  True for a free block, a pointer-free block, and a block
- * none of whose objects is marked - looking at up to 16 of them, spread
- * over the page (Boehm's objects start at the block's first byte and
- * follow each other every size bytes; a page inside a large object: that
- * object).  World stopped, allocation lock held.
+ * The class of the page at a after this collection (see "Hot pages"): 0
+ * for a free block, a pointer-free block, a large object that is not
+ * marked and a block none of whose objects is marked; else by the share
+ * of marked objects among up to 16 of them, spread over the page (Boehm's
+ * objects start at the block's first byte and follow each other every
+ * size bytes); HOT_FULL for a marked large object or a page whose sampled
+ * objects are all marked.  World stopped, allocation lock held.
  */
-static bool nothing_to_rescan(uint64_t a)
+static unsigned hot_class(uint64_t a)
 {
 	void *p = (void *)(uintptr_t)a;
 	size_t size;
+	unsigned n = 0, marked = 0;
 
-	if (!GC_is_heap_ptr(p))
-		return true; /* (inside a free block) */
 	void *base = GC_base(p);
 	if (!base)
-		return true; /* a free block */
+		return 0; /* a free block, or inside one */
 	if (GC_get_kind_and_size(base, &size) == BOEHM_PTRFREE_KIND)
-		return true;
+		return 0;
 	if (base != p || size > PG / 2)
-		return !GC_is_marked(base);
-	uint64_t step = size * ((PG / size + 15) / 16);
-	for (uint64_t o = a; o + size <= a + PG; o += step)
-		if (GC_is_marked((void *)(uintptr_t)o))
-			return false;
-	return true;
+		return GC_is_marked(base) ? HOT_FULL : 0;
+	uint64_t step = size * ((PG / size + HOT_SAMPLES - 1) / HOT_SAMPLES);
+	for (uint64_t o = a; o + size <= a + PG; o += step, n++)
+		marked += GC_is_marked((void *)(uintptr_t)o) != 0;
+	return !marked ? 0 : marked == n ? HOT_FULL : 1 + 4 * marked / n;
 }
 
-/* Unprotect tracker k's kept runs. */
+static int cmp_cand(const void *x, const void *y)
+{
+	const struct cand *a = x, *b = y;
+	return a->k != b->k ? (a->k < b->k ? -1 : 1) : a->s < b->s ? -1 : a->s > b->s;
+}
+
+/* held, sorted again and with touching runs of a tracker merged. */
+static void held_merge(void)
+{
+	size_t o = 0;
+
+	qsort(held, nheld, sizeof(*held), cmp_cand);
+	for (size_t i = 0; i < nheld; i++) {
+		if (o && held[o - 1].k == held[i].k && held[i].s <= held[o - 1].e) {
+			if (held[i].e > held[o - 1].e)
+				held[o - 1].e = held[i].e;
+		} else {
+			held[o++] = held[i];
+		}
+	}
+	nheld = o;
+}
+
+/* Is tracker k's page a held?  Asked in (k, a) order from *at on, among
+ * held[0..n) (sorted). */
+static bool is_held(size_t k, uint64_t a, size_t *at, size_t n)
+{
+	while (*at < n && (held[*at].k < k || (held[*at].k == k && held[*at].e <= a)))
+		(*at)++;
+	return *at < n && held[*at].k == k && held[*at].s <= a;
+}
+
+/* Unprotect tracker k's kept runs (libooh calls the kernel only for the
+ * pages it does not hold unprotected yet), and hold them. */
 static void keep_runs(size_t k)
 {
 	if (!nkept)
 		return;
-	if (ooh_mark_dirty(trks[k], kept, nkept))
+	if (ooh_mark_dirty(trks[k], kept, nkept)) {
 		st.errors++; /* (they stay protected: nothing lost) */
-	else
-		for (size_t i = 0; i < nkept; i++)
+	} else {
+		for (size_t i = 0; i < nkept; i++) {
+			struct cand c = { kept[i].start, kept[i].start + kept[i].len, k, 0 };
 			st.pages_kept_hot += kept[i].len / PG;
+			if (!grow_push((void **)&held, &nheld, &held_cap, sizeof(c), &c))
+				since_refresh = hot_hold; /* (not remembered: re-arm next) */
+		}
+	}
 	nkept = 0;
 }
 
-/* End tracker k's run of pages to keep at a: kept if long enough, or
- * left protected as a probe. */
-static void end_run(uint64_t *run_s, uint64_t a, size_t k)
+/* End tracker k's run of pages to keep at a: kept if long enough. */
+static void end_run(uint64_t *run_s, uint64_t a)
 {
 	if (*run_s && a - *run_s >= hot_min * PG) {
-		if (!hot_on || ++run_no % PROBE_EVERY == 0) {
-			struct cand c = { *run_s, a, k };
-			if (grow_push((void **)&probes, &nprobes, &probes_cap, sizeof(c), &c))
-				probe_pages += (a - *run_s) / PG;
-		} else {
-			struct ooh_range r = { *run_s, a - *run_s };
-			if (!grow_push((void **)&kept, &nkept, &kept_cap, sizeof(r), &r))
-				nkept = 0; /* (no memory: keep fewer) */
-		}
+		struct ooh_range r = { *run_s, a - *run_s };
+		if (!grow_push((void **)&kept, &nkept, &kept_cap, sizeof(r), &r))
+			nkept = 0; /* (no memory: keep fewer) */
 	}
 	*run_s = 0;
 }
 
-/* After a collect: were the probes' pages written?  Then new probes. */
-static void probes_judge(bool complete)
+/* Page a of tracker k, of class cls, is a probe (consecutive pages of a
+ * class make one). */
+static void add_probe(uint64_t a, size_t k, unsigned cls)
 {
-	if (complete && probe_pages >= 32) {
-		hot_on = probe_hits * 2 >= probe_pages;
-		st.hot_on = hot_on;
-		if (debug)
-			fprintf(stderr, "ooh-gc: %llu of %llu probe pages written: keep %d\n",
-				(unsigned long long)probe_hits, (unsigned long long)probe_pages, hot_on);
+	struct cand *last = nprobes ? &probes[nprobes - 1] : NULL;
+
+	if (last && last->k == k && last->cls == cls && last->e == a) {
+		last->e += PG;
+	} else {
+		struct cand c = { a, a + PG, k, cls };
+		if (!grow_push((void **)&probes, &nprobes, &probes_cap, sizeof(c), &c))
+			return;
 	}
-	nprobes = probe_at = 0;
-	probe_pages = probe_hits = 0;
+	probe_pages[cls]++;
 }
 
-/* GC_EVENT_MARK_END: leave the fed pages with nothing to rescan unprotected. */
+/* After a collect: which classes' probe pages were written?  Then new
+ * probes. */
+static void probes_judge(bool complete)
+{
+	st.hot_on = 0;
+	for (unsigned c = 0; c < HOT_CLASSES; c++) {
+		if (complete && probe_pages[c] >= 32) {
+			class_on[c] = probe_hits[c] * 10 >= probe_pages[c] * class_need[c];
+			if (debug)
+				fprintf(stderr, "ooh-gc: class %u: %llu of %llu probe pages written: keep %d\n",
+					c, (unsigned long long)probe_hits[c],
+					(unsigned long long)probe_pages[c], class_on[c]);
+		}
+		st.hot_on |= class_on[c];
+		probe_pages[c] = probe_hits[c] = 0;
+	}
+	nprobes = probe_at = 0;
+}
+
+/* GC_EVENT_MARK_END: leave the fed pages of the classes that pay
+ * unprotected; the pages of one fed run in PROBE_EVERY stay protected as
+ * probes.  Pages held already are kept without a look (they cannot be
+ * probes: they are reported whether written or not). */
 static void hot_keep(void)
 {
 	bool ok = cands_ok && hot && can_unwatch && owner_pid == getpid();
@@ -548,25 +631,41 @@ static void hot_keep(void)
 	if (!ok || !ncands)
 		return;
 	phase(OOH_GC_PH_KEEP);
-	size_t k = cands[0].k;
+	size_t k = cands[0].k, h = 0, nheld0 = nheld;
+	uint64_t npages[2] = { 0, 0 }; /* pages of classes 0-1, 2-4 to keep */
 	nkept = 0;
 	for (size_t c = 0; c < ncands; c++) {
 		if (cands[c].k != k) {
 			keep_runs(k);
 			k = cands[c].k;
 		}
+		bool probe = c % PROBE_EVERY == PROBE_EVERY - 1;
 		uint64_t run_s = 0;
-		if (!hot_on && c % PROBE_EVERY)
-			continue; /* (while keeping does not pay: only probes) */
+		if (!probe && !st.hot_on)
+			continue; /* (no class pays: only the probes are looked at) */
 		for (uint64_t a = cands[c].s; a < cands[c].e; a += PG) {
-			if (!nothing_to_rescan(a))
-				end_run(&run_s, a, k);
-			else if (!run_s)
+			if (is_held(k, a, &h, nheld0)) {
+				if (!run_s)
+					run_s = a; /* (reported anyway: never a probe) */
+				continue;
+			}
+			unsigned cls = hot_class(a);
+			if (cls < HOT_CLASSES && probe)
+				add_probe(a, k, cls);
+			if (cls >= HOT_CLASSES || probe || !class_on[cls]) {
+				end_run(&run_s, a);
+				continue;
+			}
+			if (!run_s)
 				run_s = a;
+			npages[cls > 1]++;
 		}
-		end_run(&run_s, cands[c].e, k);
+		end_run(&run_s, cands[c].e);
 	}
 	keep_runs(k);
+	if (nheld != nheld0)
+		held_merge();
+	hold_cheap = npages[1] * 4 < npages[0] + npages[1];
 	if (debug) {
 		uint64_t np = 0;
 		for (size_t c = 0; c < ncands; c++)
@@ -585,12 +684,21 @@ static bool collect_and_feed(void)
 	bool overflow = false;
 	int err = 0;
 
+	/* The held pages stay unprotected through this collect, unless it is
+	 * time to watch them again (a page held is reported whether written or
+	 * not: this drops the ones that are not any more). */
+	bool hold = nheld && hold_cheap && since_refresh < hot_hold;
+	unsigned flags = OOH_COLLECT_REARM | (hold ? OOH_COLLECT_KEEP_MARKED : 0);
+
+	since_refresh = hold ? since_refresh + 1 : 0;
+	if (!hold)
+		nheld = 0;
 	ncands = 0;
 	cands_ok = true;
 	for (size_t k = 0; k < ntrk && !err; k++) {
 		do {
 			phase(OOH_GC_PH_COLLECT);
-			err = ooh_collect(trks[k], pagebuf, PAGE_BUF, OOH_COLLECT_REARM, &res);
+			err = ooh_collect(trks[k], pagebuf, PAGE_BUF, flags, &res);
 			if (err)
 				break;
 			if (res.flags & OOH_RESULT_OVERFLOW)
@@ -624,6 +732,7 @@ static void close_all(void)
 {
 	cands_ok = false; /* (they name trackers by index) */
 	ncands = 0;
+	nheld = 0;
 	probes_judge(false);
 	for (size_t k = 0; k < ntrk; k++) {
 		ooh_close(trks[k]);
@@ -939,6 +1048,7 @@ static void feed(void)
 		trk_nregs = 0;
 		classified = false;
 		ncands = 0;
+		nheld = 0;
 		cands_ok = false;
 		probes_judge(false);
 	}
@@ -1196,6 +1306,8 @@ int ooh_gc_enable(void)
 	hot = !(getenv("OOH_GC_HOT") && !strcmp(getenv("OOH_GC_HOT"), "0"));
 	if (getenv("OOH_GC_HOT_MIN") && *getenv("OOH_GC_HOT_MIN"))
 		hot_min = (unsigned)atoi(getenv("OOH_GC_HOT_MIN"));
+	if (getenv("OOH_GC_HOT_HOLD") && *getenv("OOH_GC_HOT_HOLD"))
+		hot_hold = (unsigned)atoi(getenv("OOH_GC_HOT_HOLD"));
 
 	pagebuf = malloc(PAGE_BUF * sizeof(*pagebuf));
 	if (!pagebuf)

@@ -63,7 +63,7 @@ struct ooh_gc_stats {
 				   * an inner block of a free block not recognised,
 				   * or libgc's own memory given to the heap) */
 	uint64_t pages_kept_hot; /* fed pages left unprotected for the next interval */
-	int hot_on;              /* keeping them pays, as the last probes said */
+	int hot_on;              /* keeping some kind of them pays, as the last probes said */
 	int backend;             /* libooh backend in use, -1 if none */
 	int enabled;             /* 1 once ooh_gc_enable() succeeded */
 	int soft_vdb;            /* 1: Boehm's soft-dirty VDB answered from libooh;
@@ -88,11 +88,14 @@ struct ooh_gc_stats {
  * examples/README.md for when which is cheaper).  Only Boehm's heap is
  * tracked, not libgc's own memory (block headers, mark stacks: Boehm never
  * asks for their dirty bits, and the collector writes them while the world
- * is stopped); OOH_GC_HEAP_ONLY=0 tracks all of it.  Written pages none
- * of whose objects survived a collection stay unprotected for the next
- * interval (they are reported at the next collection; OOH_GC_HOT=0: every
- * page is protected again, OOH_GC_HOT_MIN=N: only runs of N pages or more,
- * default 4).  OOH_GC_DEBUG=1 logs to stderr.  Tests only:
+ * is stopped); OOH_GC_HEAP_ONLY=0 tracks all of it.  Written pages of the
+ * kinds that are written again (measured per kind: by the share of their
+ * objects that survived a collection) stay unprotected for the next
+ * interval, and while they are mostly cheap to rescan, for up to
+ * OOH_GC_HOT_HOLD=N more (default 2); they are reported at every
+ * collection meanwhile (OOH_GC_HOT=0: every page is protected again,
+ * OOH_GC_HOT_MIN=N: only runs of N pages or more, default 4).
+ * OOH_GC_DEBUG=1 logs to stderr.  Tests only:
  * OOH_GC_TEST_DROP=1 deliberately drops every dirty page (a broken feeder,
  * proving that the tests detect a missed page); OOH_GC_TEST_MISS=1 leaves
  * part of the new heap untracked until the next collection finds it.
