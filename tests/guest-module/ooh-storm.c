@@ -746,6 +746,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	s = seed;
+	/* its own process group: whatever the storm leaves behind ends with it */
+	setpgid(0, 0);
 	for (int i = 0; i < 2; i++) {
 		int err = tracker_open(&tr[i]);
 
@@ -798,6 +800,9 @@ int main(int argc, char **argv)
 		kill(tr[i].target, SIGKILL);
 		waitpid(tr[i].target, NULL, 0);
 	}
+	/* children of killed workers (victims, forks with the files) */
+	signal(SIGTERM, SIG_IGN);
+	kill(0, SIGTERM);
 	printf("OOH-RESULT %s l2-storm%s-workers %u workers started, %u killed by the supervisor, %u died otherwise%s%s\n",
 	       bad ? "FAIL" : "PASS", with_spp ? "-spp" : "", started, kills, bad, bad ? ": " : "", why);
 	if (exact && (tr[0].undeclared || tr[1].undeclared))

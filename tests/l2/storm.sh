@@ -27,11 +27,22 @@ status=0
 "$OOH_BIN/ooh-storm" -s $((secs - secs / 2)) -w 4 -S "$((seed + 1))" || status=1
 echo "ooh-storm: pages migrated in L2 meanwhile: $(($(grep -E '^pgmigrate_success ' /proc/vmstat | cut -d' ' -f2) - mig_before))"
 kernel_log_clean l2-storm-kernel-clean "$dmesg_before" || status=1
-# every file is closed once the storm's processes are gone
+# every file is closed once the storm's processes are gone (those it
+# signalled at its end may still be exiting: up to 30 s)
+holders() {
+	for fd in /proc/[0-9]*/fd/*; do
+		[ "$(readlink "$fd" 2>/dev/null)" = /dev/ooh ] && echo "${fd%/fd/*}"
+	done | sort -u | sed 's|/proc/||' | tr '\n' ' '
+}
+i=0
+while [ -n "$(holders)" ] && [ $i -lt 30 ]; do
+	sleep 1
+	i=$((i + 1))
+done
 if err=$(rmmod ooh 2>&1); then
 	ooh_pass l2-storm-module-unload
 else
-	ooh_fail l2-storm-module-unload "rmmod: $err"
+	ooh_fail l2-storm-module-unload "rmmod: $err; /dev/ooh open in: $(holders)"
 	status=1
 fi
 exit $status
