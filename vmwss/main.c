@@ -110,6 +110,12 @@ static void print_interval(const struct monitor *m, unsigned int i)
 	fflush(stdout);
 }
 
+/* Where path is written before it is renamed into place. */
+static int om_tmp_path(char *tmp, size_t len, const char *path)
+{
+	return snprintf(tmp, len, "%s.tmp", path) >= (int)len ? -ENAMETOOLONG : 0;
+}
+
 /* s with OpenMetrics label-value escapes (backslash, quote, newline). */
 static void om_escape(char *out, size_t len, const char *s)
 {
@@ -144,7 +150,7 @@ static int write_openmetrics(const struct monitor *m, unsigned int i)
 	char tmp[4096], label[620];
 	FILE *f;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", m->om_path) >= (int)sizeof(tmp))
+	if (om_tmp_path(tmp, sizeof(tmp), m->om_path))
 		return -ENAMETOOLONG;
 	f = fopen(tmp, "w");
 	if (!f)
@@ -178,7 +184,7 @@ static int check_writable(const char *path)
 	char tmp[4096];
 	FILE *f;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+	if (om_tmp_path(tmp, sizeof(tmp), path))
 		return -ENAMETOOLONG;
 	f = fopen(tmp, "w");
 	if (!f)
