@@ -26,15 +26,15 @@ int l0_bus_register(struct l0_bus *bus, uint64_t base, uint64_t len, l0_io_handl
 	return 0;
 }
 
-bool l0_bus_dispatch(const struct l0_bus *bus, uint64_t addr, uint8_t *data, unsigned len,
-		     bool is_write)
+bool l0_bus_dispatch(const struct l0_bus *bus, struct l0_vcpu *vcpu, uint64_t addr, uint8_t *data,
+		     unsigned len, bool is_write)
 {
 	/* Few devices: a linear scan is faster than anything clever. */
 	for (int i = 0; i < bus->nr_devices; i++) {
 		const struct l0_bus_device *dev = &bus->device[i];
 
 		if (addr >= dev->base && addr - dev->base < dev->len) {
-			dev->handler(dev->opaque, addr - dev->base, data, len, is_write);
+			dev->handler(dev->opaque, vcpu, addr - dev->base, data, len, is_write);
 			return true;
 		}
 	}

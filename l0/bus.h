@@ -12,9 +12,14 @@
 
 #define L0_BUS_MAX_DEVICES 32
 
-/* data points at len (1..8) bytes: filled on reads, consumed on writes. */
-typedef void (*l0_io_handler)(void *opaque, uint64_t offset, uint8_t *data,
-			      unsigned len, bool is_write);
+struct l0_vcpu;
+
+/*
+ * data points at len (1..8) bytes: filled on reads, consumed on writes.
+ * vcpu is the vCPU that made the access (NULL from tests and other threads).
+ */
+typedef void (*l0_io_handler)(void *opaque, struct l0_vcpu *vcpu, uint64_t offset,
+			      uint8_t *data, unsigned len, bool is_write);
 
 struct l0_bus_device {
 	uint64_t base;
@@ -35,7 +40,7 @@ void l0_bus_init(struct l0_bus *bus, const char *name);
 int l0_bus_register(struct l0_bus *bus, uint64_t base, uint64_t len, l0_io_handler handler,
 		    void *opaque, const char *name);
 /* True if a device took the access; false leaves data untouched. */
-bool l0_bus_dispatch(const struct l0_bus *bus, uint64_t addr, uint8_t *data, unsigned len,
-		     bool is_write);
+bool l0_bus_dispatch(const struct l0_bus *bus, struct l0_vcpu *vcpu, uint64_t addr, uint8_t *data,
+		     unsigned len, bool is_write);
 
 #endif

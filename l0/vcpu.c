@@ -82,7 +82,7 @@ static void handle_io(struct l0_vcpu *vcpu)
 		return; /* the OoH hypercall port */
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	for (uint32_t i = 0; i < run->io.count; i++, data += size) {
-		if (!l0_bus_dispatch(&vcpu->vm->pio, run->io.port, data, size, is_write) && !is_write)
+		if (!l0_bus_dispatch(&vcpu->vm->pio, vcpu, run->io.port, data, size, is_write) && !is_write)
 			memset(data, 0xff, size); /* nothing there: floating bus */
 	}
 }
@@ -102,7 +102,7 @@ static void handle_mmio(struct l0_vcpu *vcpu)
 		return;
 	}
 	if (len == 0 || len > 8 ||
-	    !l0_bus_dispatch(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len,
+	    !l0_bus_dispatch(&vcpu->vm->mmio, vcpu, run->mmio.phys_addr, run->mmio.data, len,
 			     run->mmio.is_write)) {
 		l0_vm_request_stop(vcpu->vm, L0_STOP_GUEST_FAULT, L0_EXIT_GUEST_FAULT,
 				   "guest fault: vCPU %d %s %u bytes at unmapped guest physical address 0x%llx",

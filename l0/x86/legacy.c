@@ -21,18 +21,20 @@
 #define RESET_CONTROL_PORT 0xcf9
 #define RTC_PORT           0x70
 
-static void i8042_data_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len,
+static void i8042_data_io(void *opaque, struct l0_vcpu *vcpu, uint64_t offset, uint8_t *data, unsigned len,
 			  bool is_write)
 {
+	(void)vcpu;
 	(void)opaque;
 	(void)offset;
 	if (!is_write)
 		memset(data, 0xff, len); /* writes (keyboard commands) go nowhere */
 }
 
-static void i8042_command_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len,
+static void i8042_command_io(void *opaque, struct l0_vcpu *vcpu, uint64_t offset, uint8_t *data, unsigned len,
 			     bool is_write)
 {
+	(void)vcpu;
 	struct l0_vm *vm = opaque;
 
 	(void)offset;
@@ -45,9 +47,10 @@ static void i8042_command_io(void *opaque, uint64_t offset, uint8_t *data, unsig
 				   "guest reset (i8042 reset line)");
 }
 
-static void reset_control_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len,
+static void reset_control_io(void *opaque, struct l0_vcpu *vcpu, uint64_t offset, uint8_t *data, unsigned len,
 			     bool is_write)
 {
+	(void)vcpu;
 	struct l0_vm *vm = opaque;
 
 	if (!is_write) {
@@ -86,8 +89,9 @@ static uint8_t rtc_register(uint8_t index)
 	}
 }
 
-static void rtc_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+static void rtc_io(void *opaque, struct l0_vcpu *vcpu, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
 {
+	(void)vcpu;
 	uint8_t *index = opaque; /* per VM; a guest racing itself only confuses itself */
 
 	if (offset == 0) {

@@ -14,8 +14,9 @@ struct access_log {
 	uint8_t next_read;
 };
 
-static void logging_device(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+static void logging_device(void *opaque, struct l0_vcpu *vcpu, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
 {
+	(void)vcpu;
 	struct access_log *log = opaque;
 	uint64_t value = 0;
 
@@ -49,10 +50,10 @@ START_TEST(bus_dispatches_by_offset)
 
 	l0_bus_init(&bus, "test");
 	ck_assert_int_eq(l0_bus_register(&bus, 0x100, 8, logging_device, &log, "a"), 0);
-	ck_assert(l0_bus_dispatch(&bus, 0x103, data, 2, true));
-	ck_assert(l0_bus_dispatch(&bus, 0x107, data, 1, false));
-	ck_assert(!l0_bus_dispatch(&bus, 0x108, data, 1, false));
-	ck_assert(!l0_bus_dispatch(&bus, 0xff, data, 1, true));
+	ck_assert(l0_bus_dispatch(&bus, NULL, 0x103, data, 2, true));
+	ck_assert(l0_bus_dispatch(&bus, NULL, 0x107, data, 1, false));
+	ck_assert(!l0_bus_dispatch(&bus, NULL, 0x108, data, 1, false));
+	ck_assert(!l0_bus_dispatch(&bus, NULL, 0xff, data, 1, true));
 	ck_assert_int_eq(log.count, 2);
 	ck_assert_int_eq(log.entry[0].offset, 3);
 	ck_assert_int_eq(log.entry[0].value, 0x0201);

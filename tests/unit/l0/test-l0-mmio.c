@@ -13,8 +13,9 @@ struct mmio_log {
 	struct access { uint64_t offset; unsigned len; uint64_t value; bool write; } entry[8];
 };
 
-static void mmio_device(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+static void mmio_device(void *opaque, struct l0_vcpu *vcpu, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
 {
+	(void)vcpu;
 	struct mmio_log *log = opaque;
 	uint64_t value = 0;
 

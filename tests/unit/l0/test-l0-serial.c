@@ -20,13 +20,13 @@ static uint8_t rd(struct l0_serial *uart, unsigned reg)
 {
 	uint8_t value = 0;
 
-	l0_serial_io(uart, reg, &value, 1, false);
+	l0_serial_io(uart, NULL, reg, &value, 1, false);
 	return value;
 }
 
 static void wr(struct l0_serial *uart, unsigned reg, uint8_t value)
 {
-	l0_serial_io(uart, reg, &value, 1, true);
+	l0_serial_io(uart, NULL, reg, &value, 1, true);
 }
 
 START_TEST(probe_and_loopback)
