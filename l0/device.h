@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define L0_MAX_DEVICES 16
 
@@ -71,6 +72,16 @@ enum l0_exit_claim l0_devices_exit(struct l0_vm *vm, struct l0_vcpu *vcpu);
 /* Appends each device's command line words (space-separated) to buf. */
 int l0_devices_cmdline(struct l0_vm *vm, char *buf, size_t size);
 bool l0_devices_control(struct l0_vm *vm, const char *cmd, struct l0_reply *r);
+/*
+ * Resources a device claims in realize: a window in the MMIO hole (4 KiB
+ * aligned; 0 when none is left) and an ISA IRQ line no other device uses
+ * (-1 when none is left). l0_device_set_irq drives a line (a no-op without
+ * the in-kernel irqchip); ISA lines are edge-triggered, so a device pulses
+ * (1 then 0) to interrupt.
+ */
+uint64_t l0_device_mmio_alloc(struct l0_vm *vm, uint64_t size);
+int l0_device_irq_alloc(struct l0_vm *vm);
+void l0_device_set_irq(struct l0_vm *vm, int irq, int level);
 /* The first device of this type, or NULL. */
 struct l0_device *l0_device_find(struct l0_vm *vm, const struct l0_device_ops *ops);
 

@@ -145,6 +145,8 @@ struct l0_vm *l0_vm_create(const struct l0_vm_config *cfg, int *exit_code)
 	pthread_cond_init(&vm->cond, NULL);
 	l0_bus_init(&vm->pio, "pio");
 	l0_bus_init(&vm->mmio, "mmio");
+	vm->set_irq = cfg->irqchip ? l0_x86_set_irq_line : NULL;
+	vm->irqs_used = 1u << L0_SERIAL_COM1_IRQ;
 	l0_serial_init(&vm->serial, cfg->console_out_fd, L0_SERIAL_COM1_IRQ,
 		       cfg->irqchip ? l0_x86_set_irq_line : NULL, vm);
 

@@ -8,6 +8,7 @@
 #define L0_VM_H
 
 #include "bus.h"
+#include "device.h"
 #include "kvm-stats.h"
 #include "memory.h"
 #include "serial.h"
@@ -96,6 +97,12 @@ struct l0_vm {
 	bool running;
 	uint8_t rtc_index;          /* CMOS index register (x86/legacy.c) */
 	struct l0_ooh *ooh;         /* OoH virtual hardware (ooh/), NULL if off */
+	/* The device model (device.h) */
+	l0_irq_line_fn set_irq;     /* drives an ISA IRQ line; NULL without irqchip */
+	int nr_devices;
+	struct l0_device device[L0_MAX_DEVICES];
+	uint64_t mmio_next;         /* next free MMIO window for devices, 0: none yet */
+	uint32_t irqs_used;         /* bit n: ISA IRQ line n belongs to a device */
 	struct l0_kvm_stats kvm_stats; /* KVM's own, for kvm-stats (control thread) */
 };
 
