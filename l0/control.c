@@ -106,13 +106,13 @@ int l0_control_fill_pollfds(struct l0_control *ctl, struct pollfd *fds, int max)
 /* --- commands --- */
 
 /* A reply being built: grows as emitted, so no reply is ever cut short. */
-struct reply {
+struct l0_reply {
 	char *buf;
 	size_t size, len;
 	bool failed;                /* out of memory: the whole reply is replaced */
 };
 
-static bool reserve(struct reply *r, size_t more)
+static bool reserve(struct l0_reply *r, size_t more)
 {
 	size_t size = r->size ? r->size : 256;
 	char *buf;
@@ -129,8 +129,7 @@ static bool reserve(struct reply *r, size_t more)
 	return true;
 }
 
-static void emit(struct reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void emit(struct reply *r, const char *fmt, ...)
+void l0_reply_emit(struct l0_reply *r, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -157,37 +156,37 @@ static const char *vm_state(struct l0_vm *vm)
 	return atomic_load(&vm->paused) ? "paused" : "running";
 }
 
-static void cmd_status(struct l0_vm *vm, struct reply *r)
+static void cmd_status(struct l0_vm *vm, struct l0_reply *r)
 {
 	unsigned long exits = 0;
 
 	for (int i = 0; i < vm->nr_vcpus; i++)
 		exits += atomic_load(&vm->vcpu[i].nr_exits);
-	emit(r, "\"ok\":true,\"state\":\"%s\",\"vcpus\":%d,\"mem_bytes\":%llu,\"uptime_ms\":%llu,"
+	l0_reply_emit(r, "\"ok\":true,\"state\":\"%s\",\"vcpus\":%d,\"mem_bytes\":%llu,\"uptime_ms\":%llu,"
 	     "\"exits\":%lu,\"console_bytes\":%llu,\"host_kvm\":\"%s\"",
 	     vm_state(vm), vm->nr_vcpus, (unsigned long long)vm->mem.size,
 	     (unsigned long long)l0_vm_uptime_ms(vm), exits,
 	     (unsigned long long)vm->serial.tx_bytes, vm->on_kvm_pvm ? "kvm_pvm" : "kvm");
 }
 
-static void cmd_pause(struct l0_vm *vm, struct reply *r)
+static void cmd_pause(struct l0_vm *vm, struct l0_reply *r)
 {
 	if (l0_vm_pause(vm) == 0)
-		emit(r, "\"ok\":true,\"state\":\"paused\"");
+		l0_reply_emit(r, "\"ok\":true,\"state\":\"paused\"");
 	else
-		emit(r, "\"ok\":false,\"error\":\"vm is stopping\"");
+		l0_reply_emit(r, "\"ok\":false,\"error\":\"vm is stopping\"");
 }
 
-static void cmd_resume(struct l0_vm *vm, struct reply *r)
+static void cmd_resume(struct l0_vm *vm, struct l0_reply *r)
 {
 	l0_vm_resume(vm);
-	emit(r, "\"ok\":true,\"state\":\"%s\"", vm_state(vm));
+	l0_reply_emit(r, "\"ok\":true,\"state\":\"%s\"", vm_state(vm));
 }
 
-static void cmd_quit(struct l0_vm *vm, struct reply *r)
+static void cmd_quit(struct l0_vm *vm, struct l0_reply *r)
 {
 	l0_vm_request_stop(vm, L0_STOP_QUIT, L0_EXIT_OK, "quit from control socket");
-	emit(r, "\"ok\":true,\"state\":\"stopping\"");
+	l0_reply_emit(r, "\"ok\":true,\"state\":\"stopping\"");
 }
 
 /*
@@ -195,41 +194,41 @@ static void cmd_quit(struct l0_vm *vm, struct reply *r)
  * dirty every interval (pages the VM dirtied since the previous query),
  * then dirty-stop.
  */
-static void cmd_dirty_start(struct l0_vm *vm, struct reply *r)
+static void cmd_dirty_start(struct l0_vm *vm, struct l0_reply *r)
 {
 	int err = vm->ooh ? l0_ooh_host_start(vm->ooh) : -ENOTSUP;
 
 	if (err == 0)
-		emit(r, "\"ok\":true,\"vm_pages\":%llu", (unsigned long long)(vm->mem.size / 4096));
+		l0_reply_emit(r, "\"ok\":true,\"vm_pages\":%llu", (unsigned long long)(vm->mem.size / 4096));
 	else if (err == -ENOTSUP)
-		emit(r, "\"ok\":false,\"error\":\"dirty logging unavailable: KVM has no dirty ring here\"");
+		l0_reply_emit(r, "\"ok\":false,\"error\":\"dirty logging unavailable: KVM has no dirty ring here\"");
 	else
-		emit(r, "\"ok\":false,\"error\":\"dirty logging could not start: %s\"", strerror(-err));
+		l0_reply_emit(r, "\"ok\":false,\"error\":\"dirty logging could not start: %s\"", strerror(-err));
 }
 
-static void cmd_dirty(struct l0_vm *vm, struct reply *r)
+static void cmd_dirty(struct l0_vm *vm, struct l0_reply *r)
 {
 	uint64_t dirty;
 
 	if (!vm->ooh || l0_ooh_host_sample(vm->ooh, &dirty) < 0)
-		emit(r, "\"ok\":false,\"error\":\"not monitoring: send dirty-start first\"");
+		l0_reply_emit(r, "\"ok\":false,\"error\":\"not monitoring: send dirty-start first\"");
 	else
-		emit(r, "\"ok\":true,\"dirty_pages\":%llu,\"uptime_ms\":%llu",
+		l0_reply_emit(r, "\"ok\":true,\"dirty_pages\":%llu,\"uptime_ms\":%llu",
 		     (unsigned long long)dirty, (unsigned long long)l0_vm_uptime_ms(vm));
 }
 
-static void cmd_dirty_stop(struct l0_vm *vm, struct reply *r)
+static void cmd_dirty_stop(struct l0_vm *vm, struct l0_reply *r)
 {
 	if (vm->ooh)
 		l0_ooh_host_stop(vm->ooh);
-	emit(r, "\"ok\":true");
+	l0_reply_emit(r, "\"ok\":true");
 }
 
 /* "name":value,... of one stats fd, as last read */
-static void emit_kvm_stats(struct reply *r, const struct l0_kvm_stats *s, bool first)
+static void emit_kvm_stats(struct l0_reply *r, const struct l0_kvm_stats *s, bool first)
 {
 	for (uint32_t i = 0; i < s->nr; i++)
-		emit(r, "%s\"%s\":%llu", first && i == 0 ? "" : ",", s->stat[i].name,
+		l0_reply_emit(r, "%s\"%s\":%llu", first && i == 0 ? "" : ",", s->stat[i].name,
 		     (unsigned long long)s->value[i]);
 }
 
@@ -238,27 +237,27 @@ static void emit_kvm_stats(struct reply *r, const struct l0_kvm_stats *s, bool f
  * vCPU's, one after the other while the guest runs (pause first for one
  * consistent snapshot).
  */
-static void cmd_kvm_stats(struct l0_vm *vm, struct reply *r)
+static void cmd_kvm_stats(struct l0_vm *vm, struct l0_reply *r)
 {
 	char why[160];
 
 	if (l0_vm_kvm_stats_read(vm, why, sizeof(why)) != 0) {
-		emit(r, "\"ok\":false,\"error\":\"kvm-stats unavailable: %s\"", why);
+		l0_reply_emit(r, "\"ok\":false,\"error\":\"kvm-stats unavailable: %s\"", why);
 		return;
 	}
-	emit(r, "\"ok\":true,\"vm\":{");
+	l0_reply_emit(r, "\"ok\":true,\"vm\":{");
 	emit_kvm_stats(r, &vm->kvm_stats, true);
-	emit(r, "},\"vcpus\":[");
+	l0_reply_emit(r, "},\"vcpus\":[");
 	for (int i = 0; i < vm->nr_vcpus; i++) {
-		emit(r, "%s{\"id\":%d", i ? "," : "", i);
+		l0_reply_emit(r, "%s{\"id\":%d", i ? "," : "", i);
 		emit_kvm_stats(r, &vm->vcpu[i].kvm_stats, false);
-		emit(r, "}");
+		l0_reply_emit(r, "}");
 	}
-	emit(r, "]");
+	l0_reply_emit(r, "]");
 }
 
 /* The command table: its names and parsing in control-parse.c. */
-static void (*const commands[L0_CMD_COUNT])(struct l0_vm *vm, struct reply *r) = {
+static void (*const commands[L0_CMD_COUNT])(struct l0_vm *vm, struct l0_reply *r) = {
 	[L0_CMD_STATUS] = cmd_status,
 	[L0_CMD_PAUSE] = cmd_pause,
 	[L0_CMD_RESUME] = cmd_resume,
@@ -269,28 +268,28 @@ static void (*const commands[L0_CMD_COUNT])(struct l0_vm *vm, struct reply *r) =
 	[L0_CMD_KVM_STATS] = cmd_kvm_stats,
 };
 
-static void run_command(struct l0_vm *vm, const char *request, struct reply *r)
+static void run_command(struct l0_vm *vm, const char *request, struct l0_reply *r)
 {
 	int cmd = l0_control_lookup(request);
 
 	if (cmd == L0_CONTROL_NO_CMD)
-		emit(r, "\"ok\":false,\"error\":\"expected {\\\"cmd\\\": \\\"...\\\"}\"");
+		l0_reply_emit(r, "\"ok\":false,\"error\":\"expected {\\\"cmd\\\": \\\"...\\\"}\"");
 	else if (cmd < 0)
-		emit(r, "\"ok\":false,\"error\":\"unknown command\"");
+		l0_reply_emit(r, "\"ok\":false,\"error\":\"unknown command\"");
 	else
 		commands[cmd](vm, r);
 }
 
 char *l0_control_reply(struct l0_vm *vm, const char *request, size_t *len)
 {
-	struct reply r = { 0 };
+	struct l0_reply r = { 0 };
 	long long id;
 
-	emit(&r, "{");
+	l0_reply_emit(&r, "{");
 	if (l0_json_get_id(request, &id))
-		emit(&r, "\"id\":%lld,", id);
+		l0_reply_emit(&r, "\"id\":%lld,", id);
 	run_command(vm, request, &r);
-	emit(&r, "}");
+	l0_reply_emit(&r, "}");
 	if (r.failed) {
 		free(r.buf);
 		return NULL;

@@ -15,6 +15,14 @@
 
 struct l0_vm;
 struct l0_control;
+struct l0_reply;
+
+/*
+ * Appends to a reply being built (a command's or a device's part of it):
+ * JSON text, the caller's job to keep well-formed. Never cut: the reply
+ * grows, and if memory runs out the whole reply becomes an error.
+ */
+void l0_reply_emit(struct l0_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Returns NULL and sets *exit_code on failure. Removes a stale socket file. */
 struct l0_control *l0_control_open(const char *path, int *exit_code);
