@@ -20,6 +20,7 @@ const char *const l0_control_names[L0_CMD_COUNT] = {
 	[L0_CMD_DIRTY] = "dirty",
 	[L0_CMD_DIRTY_STOP] = "dirty-stop",
 	[L0_CMD_KVM_STATS] = "kvm-stats",
+	[L0_CMD_DEVICES] = "devices",
 };
 
 const char *l0_json_find_key(const char *json, const char *key)

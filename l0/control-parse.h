@@ -20,6 +20,7 @@ enum l0_control_cmd {
 	L0_CMD_DIRTY,
 	L0_CMD_DIRTY_STOP,
 	L0_CMD_KVM_STATS,
+	L0_CMD_DEVICES,
 	L0_CMD_COUNT
 };
 

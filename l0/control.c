@@ -11,7 +11,6 @@
 #include "control-parse.h"
 #include "exit-codes.h"
 #include "vm.h"
-#include "ooh/ooh.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -189,39 +188,56 @@ static void cmd_quit(struct l0_vm *vm, struct l0_reply *r)
 	l0_reply_emit(r, "\"ok\":true,\"state\":\"stopping\"");
 }
 
-/*
- * The host's view of the guest's memory (ooh/host.c): dirty-start, then
- * dirty every interval (pages the VM dirtied since the previous query),
- * then dirty-stop.
- */
+/* Commands a device answers (the OoH device: dirty-start, dirty, dirty-stop). */
+static void cmd_device(struct l0_vm *vm, const char *cmd, struct l0_reply *r)
+{
+	if (!l0_devices_control(&vm->devices, cmd, r))
+		l0_reply_emit(r, "\"ok\":false,\"error\":\"no device of this VM answers %s\"", cmd);
+}
+
 static void cmd_dirty_start(struct l0_vm *vm, struct l0_reply *r)
 {
-	int err = vm->ooh ? l0_ooh_host_start(vm->ooh) : -ENOTSUP;
-
-	if (err == 0)
-		l0_reply_emit(r, "\"ok\":true,\"vm_pages\":%llu", (unsigned long long)(vm->mem.size / 4096));
-	else if (err == -ENOTSUP)
-		l0_reply_emit(r, "\"ok\":false,\"error\":\"dirty logging unavailable: KVM has no dirty ring here\"");
-	else
-		l0_reply_emit(r, "\"ok\":false,\"error\":\"dirty logging could not start: %s\"", strerror(-err));
+	cmd_device(vm, "dirty-start", r);
 }
 
 static void cmd_dirty(struct l0_vm *vm, struct l0_reply *r)
 {
-	uint64_t dirty;
-
-	if (!vm->ooh || l0_ooh_host_sample(vm->ooh, &dirty) < 0)
-		l0_reply_emit(r, "\"ok\":false,\"error\":\"not monitoring: send dirty-start first\"");
-	else
-		l0_reply_emit(r, "\"ok\":true,\"dirty_pages\":%llu,\"uptime_ms\":%llu",
-		     (unsigned long long)dirty, (unsigned long long)l0_vm_uptime_ms(vm));
+	cmd_device(vm, "dirty", r);
 }
 
 static void cmd_dirty_stop(struct l0_vm *vm, struct l0_reply *r)
 {
-	if (vm->ooh)
-		l0_ooh_host_stop(vm->ooh);
-	l0_reply_emit(r, "\"ok\":true");
+	cmd_device(vm, "dirty-stop", r);
+}
+
+/* Each device: its type, its option, its interrupt and its counters. */
+static void cmd_devices(struct l0_vm *vm, struct l0_reply *r)
+{
+	l0_reply_emit(r, "\"ok\":true,\"devices\":[");
+	for (int i = 0; i < vm->devices.nr; i++) {
+		struct l0_device *dev = &vm->devices.device[i];
+
+		l0_reply_emit(r, "%s{\"type\":\"%s\"", i ? "," : "", dev->ops->name);
+		if (dev->ops->describe)
+			dev->ops->describe(dev, r);
+		l0_reply_emit(r, "}");
+	}
+	l0_reply_emit(r, "]");
+}
+
+/* Reads the VM's and every vCPU's stats: 0, or -1 and why not. */
+static int read_kvm_stats(struct l0_vm *vm, char *why, size_t size)
+{
+	char what[32];
+
+	if (l0_kvm_stats_read_or_why(&vm->kvm_stats, "VM", why, size) != 0)
+		return -1;
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		snprintf(what, sizeof(what), "vCPU %d", i);
+		if (l0_kvm_stats_read_or_why(&vm->vcpu[i].kvm_stats, what, why, size) != 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* "name":value,... of one stats fd, as last read */
@@ -241,7 +257,7 @@ static void cmd_kvm_stats(struct l0_vm *vm, struct l0_reply *r)
 {
 	char why[160];
 
-	if (l0_vm_kvm_stats_read(vm, why, sizeof(why)) != 0) {
+	if (read_kvm_stats(vm, why, sizeof(why)) != 0) {
 		l0_reply_emit(r, "\"ok\":false,\"error\":\"kvm-stats unavailable: %s\"", why);
 		return;
 	}
@@ -266,6 +282,7 @@ static void (*const commands[L0_CMD_COUNT])(struct l0_vm *vm, struct l0_reply *r
 	[L0_CMD_DIRTY] = cmd_dirty,
 	[L0_CMD_DIRTY_STOP] = cmd_dirty_stop,
 	[L0_CMD_KVM_STATS] = cmd_kvm_stats,
+	[L0_CMD_DEVICES] = cmd_devices,
 };
 
 static void run_command(struct l0_vm *vm, const char *request, struct l0_reply *r)

@@ -1,51 +1,45 @@
 // SPDX-License-Identifier: MIT
-/* The device list of a VM and the resources devices claim (device.h). */
+/* A VM's device list (device.h). */
 #include "device.h"
 #include "exit-codes.h"
-#include "vm.h"
 
 #include <stdio.h>
 #include <string.h>
 
-/* Device MMIO windows: in the hole, below the IOAPIC (0xfec00000). */
-#define L0_DEVICE_MMIO_BASE  0xd0000000ull
-#define L0_DEVICE_MMIO_LIMIT 0xfe000000ull
 
-/* ISA lines no legacy device of ours drives (4: COM1, 8: RTC, 10: OoH). */
-static const int free_isa_irqs[] = { 5, 6, 7, 9, 11, 12, 14, 15 };
-
-int l0_device_add(struct l0_vm *vm, const struct l0_device_ops *ops, const char *arg)
+int l0_device_add(struct l0_device_list *list, struct l0_vm *vm, const struct l0_device_ops *ops,
+		  const char *arg)
 {
 	struct l0_device *dev;
 	int err;
 
-	if (vm->nr_devices == L0_MAX_DEVICES) {
+	if (list->nr == L0_MAX_DEVICES) {
 		fprintf(stderr, "ooh-l0: too many devices (at most %d)\n", L0_MAX_DEVICES);
 		return L0_EXIT_USAGE;
 	}
-	dev = &vm->device[vm->nr_devices];
+	dev = &list->device[list->nr];
 	*dev = (struct l0_device){ .ops = ops, .vm = vm, .arg = arg };
 	err = ops->realize ? ops->realize(dev) : 0;
 	if (err)
 		return err;
-	vm->nr_devices++;
+	list->nr++;
 	return 0;
 }
 
-void l0_devices_destroy(struct l0_vm *vm)
+void l0_devices_destroy(struct l0_device_list *list)
 {
-	while (vm->nr_devices > 0) {
-		struct l0_device *dev = &vm->device[--vm->nr_devices];
+	while (list->nr > 0) {
+		struct l0_device *dev = &list->device[--list->nr];
 
 		if (dev->ops->destroy)
 			dev->ops->destroy(dev);
 	}
 }
 
-int l0_devices_vcpu_init(struct l0_vm *vm, struct l0_vcpu *vcpu)
+int l0_devices_vcpu_init(struct l0_device_list *list, struct l0_vcpu *vcpu)
 {
-	for (int i = 0; i < vm->nr_devices; i++) {
-		struct l0_device *dev = &vm->device[i];
+	for (int i = 0; i < list->nr; i++) {
+		struct l0_device *dev = &list->device[i];
 		int err = dev->ops->vcpu_init ? dev->ops->vcpu_init(dev, vcpu) : 0;
 
 		if (err)
@@ -54,17 +48,17 @@ int l0_devices_vcpu_init(struct l0_vm *vm, struct l0_vcpu *vcpu)
 	return 0;
 }
 
-void l0_devices_before_run(struct l0_vm *vm, struct l0_vcpu *vcpu)
+void l0_devices_before_run(struct l0_device_list *list, struct l0_vcpu *vcpu)
 {
-	for (int i = 0; i < vm->nr_devices; i++)
-		if (vm->device[i].ops->before_run)
-			vm->device[i].ops->before_run(&vm->device[i], vcpu);
+	for (int i = 0; i < list->nr; i++)
+		if (list->device[i].ops->before_run)
+			list->device[i].ops->before_run(&list->device[i], vcpu);
 }
 
-enum l0_exit_claim l0_devices_exit(struct l0_vm *vm, struct l0_vcpu *vcpu)
+enum l0_exit_claim l0_devices_exit(struct l0_device_list *list, struct l0_vcpu *vcpu)
 {
-	for (int i = 0; i < vm->nr_devices; i++) {
-		struct l0_device *dev = &vm->device[i];
+	for (int i = 0; i < list->nr; i++) {
+		struct l0_device *dev = &list->device[i];
 		enum l0_exit_claim claim = dev->ops->exit ? dev->ops->exit(dev, vcpu) : L0_EXIT_NOT_MINE;
 
 		if (claim != L0_EXIT_NOT_MINE)
@@ -73,12 +67,12 @@ enum l0_exit_claim l0_devices_exit(struct l0_vm *vm, struct l0_vcpu *vcpu)
 	return L0_EXIT_NOT_MINE;
 }
 
-int l0_devices_cmdline(struct l0_vm *vm, char *buf, size_t size)
+int l0_devices_cmdline(struct l0_device_list *list, char *buf, size_t size)
 {
 	size_t len = strnlen(buf, size);
 
-	for (int i = 0; i < vm->nr_devices; i++) {
-		struct l0_device *dev = &vm->device[i];
+	for (int i = 0; i < list->nr; i++) {
+		struct l0_device *dev = &list->device[i];
 		int n;
 
 		if (!dev->ops->cmdline)
@@ -96,10 +90,10 @@ int l0_devices_cmdline(struct l0_vm *vm, char *buf, size_t size)
 	return 0;
 }
 
-bool l0_devices_control(struct l0_vm *vm, const char *cmd, struct l0_reply *r)
+bool l0_devices_control(struct l0_device_list *list, const char *cmd, struct l0_reply *r)
 {
-	for (int i = 0; i < vm->nr_devices; i++) {
-		struct l0_device *dev = &vm->device[i];
+	for (int i = 0; i < list->nr; i++) {
+		struct l0_device *dev = &list->device[i];
 
 		if (dev->ops->control && dev->ops->control(dev, cmd, r))
 			return true;
@@ -107,40 +101,10 @@ bool l0_devices_control(struct l0_vm *vm, const char *cmd, struct l0_reply *r)
 	return false;
 }
 
-struct l0_device *l0_device_find(struct l0_vm *vm, const struct l0_device_ops *ops)
+struct l0_device *l0_device_find(struct l0_device_list *list, const struct l0_device_ops *ops)
 {
-	for (int i = 0; i < vm->nr_devices; i++)
-		if (vm->device[i].ops == ops)
-			return &vm->device[i];
+	for (int i = 0; i < list->nr; i++)
+		if (list->device[i].ops == ops)
+			return &list->device[i];
 	return NULL;
-}
-
-uint64_t l0_device_mmio_alloc(struct l0_vm *vm, uint64_t size)
-{
-	uint64_t base = vm->mmio_next ? vm->mmio_next : L0_DEVICE_MMIO_BASE;
-
-	size = (size + 4095) & ~4095ull;
-	if (size == 0 || size > L0_DEVICE_MMIO_LIMIT - base)
-		return 0;
-	vm->mmio_next = base + size;
-	return base;
-}
-
-int l0_device_irq_alloc(struct l0_vm *vm)
-{
-	for (size_t i = 0; i < sizeof(free_isa_irqs) / sizeof(free_isa_irqs[0]); i++) {
-		int irq = free_isa_irqs[i];
-
-		if (!(vm->irqs_used & (1u << irq))) {
-			vm->irqs_used |= 1u << irq;
-			return irq;
-		}
-	}
-	return -1;
-}
-
-void l0_device_set_irq(struct l0_vm *vm, int irq, int level)
-{
-	if (vm->set_irq)
-		vm->set_irq(vm, irq, level);
 }

@@ -3,7 +3,7 @@
  * The device model. A device is a struct l0_device with a table of
  * optional hooks; the VM holds the list. Port and MMIO accesses reach a
  * device through the buses it claimed ranges on (bus.h), interrupts leave
- * it through vm->set_irq; everything else the VMM core does with devices
+ * it through l0_vm_set_irq (vm.h); everything else the VMM core does with devices
  * (vCPU set-up, the moment before each KVM_RUN, exits no bus took, the
  * kernel command line, control-socket commands) goes through these hooks,
  * so the core knows no device by name.
@@ -17,7 +17,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 
 #define L0_MAX_DEVICES 16
 
@@ -63,26 +62,23 @@ struct l0_device_spec {
 	const char *arg;
 };
 
-/* Realizes the device and adds it to the VM: 0 or an L0_EXIT_* code. */
-int l0_device_add(struct l0_vm *vm, const struct l0_device_ops *ops, const char *arg);
-void l0_devices_destroy(struct l0_vm *vm);
-int l0_devices_vcpu_init(struct l0_vm *vm, struct l0_vcpu *vcpu);
-void l0_devices_before_run(struct l0_vm *vm, struct l0_vcpu *vcpu);
-enum l0_exit_claim l0_devices_exit(struct l0_vm *vm, struct l0_vcpu *vcpu);
+/* A VM's devices, in the order they were added. */
+struct l0_device_list {
+	int nr;
+	struct l0_device device[L0_MAX_DEVICES];
+};
+
+/* Realizes a device of vm and adds it to the list: 0 or an L0_EXIT_* code. */
+int l0_device_add(struct l0_device_list *list, struct l0_vm *vm, const struct l0_device_ops *ops,
+		  const char *arg);
+void l0_devices_destroy(struct l0_device_list *list);
+int l0_devices_vcpu_init(struct l0_device_list *list, struct l0_vcpu *vcpu);
+void l0_devices_before_run(struct l0_device_list *list, struct l0_vcpu *vcpu);
+enum l0_exit_claim l0_devices_exit(struct l0_device_list *list, struct l0_vcpu *vcpu);
 /* Appends each device's command line words (space-separated) to buf. */
-int l0_devices_cmdline(struct l0_vm *vm, char *buf, size_t size);
-bool l0_devices_control(struct l0_vm *vm, const char *cmd, struct l0_reply *r);
-/*
- * Resources a device claims in realize: a window in the MMIO hole (4 KiB
- * aligned; 0 when none is left) and an ISA IRQ line no other device uses
- * (-1 when none is left). l0_device_set_irq drives a line (a no-op without
- * the in-kernel irqchip); ISA lines are edge-triggered, so a device pulses
- * (1 then 0) to interrupt.
- */
-uint64_t l0_device_mmio_alloc(struct l0_vm *vm, uint64_t size);
-int l0_device_irq_alloc(struct l0_vm *vm);
-void l0_device_set_irq(struct l0_vm *vm, int irq, int level);
+int l0_devices_cmdline(struct l0_device_list *list, char *buf, size_t size);
+bool l0_devices_control(struct l0_device_list *list, const char *cmd, struct l0_reply *r);
 /* The first device of this type, or NULL. */
-struct l0_device *l0_device_find(struct l0_vm *vm, const struct l0_device_ops *ops);
+struct l0_device *l0_device_find(struct l0_device_list *list, const struct l0_device_ops *ops);
 
 #endif

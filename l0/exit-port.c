@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* OOH_EXIT_PORT: the guest hands ooh-l0 its exit status. */
+#include "exit-port.h"
 #include "exit-codes.h"
 #include "vm.h"
 

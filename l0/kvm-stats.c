@@ -10,7 +10,6 @@
  * opened when the VM and its vCPUs are created (kvm-stats.h says why).
  */
 #include "kvm-stats.h"
-#include "vm.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -152,27 +151,16 @@ void l0_kvm_stats_close(struct l0_kvm_stats *s)
 }
 
 /* Without the capability the ioctl may mean something else: do not try it. */
-static void init(struct l0_vm *vm, struct l0_kvm_stats *s, int kvm_object_fd)
+void l0_kvm_stats_init(struct l0_kvm_stats *s, int vm_fd, int kvm_object_fd)
 {
 	memset(s, 0, sizeof(*s));
-	if (ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_BINARY_STATS_FD) <= 0)
+	if (ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_BINARY_STATS_FD) <= 0)
 		s->err = -EOPNOTSUPP;
 	else
 		l0_kvm_stats_open(s, kvm_object_fd);
 }
 
-void l0_vm_kvm_stats_init(struct l0_vm *vm)
-{
-	init(vm, &vm->kvm_stats, vm->vm_fd);
-}
-
-void l0_vcpu_kvm_stats_init(struct l0_vcpu *vcpu)
-{
-	init(vcpu->vm, &vcpu->kvm_stats, vcpu->fd);
-}
-
-/* 0, or -1 and why: the stats of what (VM, vCPU n) could not be had. */
-static int read_one(struct l0_kvm_stats *s, const char *what, char *why, size_t size)
+int l0_kvm_stats_read_or_why(struct l0_kvm_stats *s, const char *what, char *why, size_t size)
 {
 	int err = s->open ? l0_kvm_stats_read(s) : s->err ? s->err : -EBADF;
 
@@ -184,18 +172,4 @@ static int read_one(struct l0_kvm_stats *s, const char *what, char *why, size_t 
 	else
 		snprintf(why, size, "%s statistics: %s", what, strerror(-err));
 	return -1;
-}
-
-int l0_vm_kvm_stats_read(struct l0_vm *vm, char *why, size_t size)
-{
-	char what[32];
-
-	if (read_one(&vm->kvm_stats, "VM", why, size) != 0)
-		return -1;
-	for (int i = 0; i < vm->nr_vcpus; i++) {
-		snprintf(what, sizeof(what), "vCPU %d", i);
-		if (read_one(&vm->vcpu[i].kvm_stats, what, why, size) != 0)
-			return -1;
-	}
-	return 0;
 }

@@ -12,9 +12,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct l0_vm;
-struct l0_vcpu;
-
 struct l0_kvm_stat {
 	const char *name;           /* KVM's name: [A-Za-z0-9_], never needs escaping */
 	uint32_t offset;            /* bytes into the data block */
@@ -47,16 +44,16 @@ void l0_kvm_stats_close(struct l0_kvm_stats *s);
  * destroyed: KVM_GET_STATS_FD on a vCPU takes the vCPU's mutex, which
  * KVM_RUN holds, so asked of a running vCPU it would wait for the vCPU's
  * next exit to user space (forever, for a guest that makes none). Never
- * fails the VM: a missing fd is reported by the query.
+ * fails the VM: a missing fd is reported by the query. vm_fd: the VM whose
+ * KVM is asked whether it has binary stats; kvm_object_fd: the VM or vCPU.
  */
-void l0_vm_kvm_stats_init(struct l0_vm *vm);
-void l0_vcpu_kvm_stats_init(struct l0_vcpu *vcpu);
+void l0_kvm_stats_init(struct l0_kvm_stats *s, int vm_fd, int kvm_object_fd);
 
 /*
- * The VM's and every vCPU's stats, read now (one pread each, no vCPU
- * stops). For the control socket's thread: nothing else reads them.
- * 0, or -1 with a reason in why (plain text, no quotes).
+ * Reads them now (one pread, no vCPU stops): 0, or -1 with the reason the
+ * stats of what ("VM", "vCPU 1") could not be had in why (plain text, no
+ * quotes). For the control socket's thread: nothing else reads them.
  */
-int l0_vm_kvm_stats_read(struct l0_vm *vm, char *why, size_t size);
+int l0_kvm_stats_read_or_why(struct l0_kvm_stats *s, const char *what, char *why, size_t size);
 
 #endif

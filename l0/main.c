@@ -3,7 +3,7 @@
 #include "control.h"
 #include "exit-codes.h"
 #include "kernel-cache.h"
-#include "vm.h"
+#include "machine.h"
 #include "x86/x86.h"
 
 #include <ooh/hv-abi.h>
@@ -146,6 +146,26 @@ static void print_stats(const struct l0_vm *vm)
 		rss, hwm, guest, (rss >= 0 && guest >= 0) ? rss - guest : -1);
 }
 
+/*
+ * The command line: the base (or --cmdline), then each device's entries
+ * (virtio_mmio.device=...), then --append, so the user has the last word.
+ */
+static char *kernel_cmdline(struct l0_vm *vm, const char *base, const char *append)
+{
+	char devices[1024] = "";
+	char *line;
+
+	if (l0_devices_cmdline(&vm->devices, devices, sizeof(devices)) != 0) {
+		fprintf(stderr, "ooh-l0: the devices' command line entries exceed %zu bytes\n",
+			sizeof(devices));
+		return NULL;
+	}
+	if (asprintf(&line, "%s%s%s%s%s", base, *devices ? " " : "", devices, append ? " " : "",
+		     append ? append : "") < 0)
+		return NULL;
+	return line;
+}
+
 int main(int argc, char **argv)
 {
 	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_NUMA,
@@ -253,8 +273,6 @@ int main(int argc, char **argv)
 				    cache_dir : NULL;
 	else if (strcmp(kernel_cache, "none") != 0)
 		boot.kernel_cache = kernel_cache;
-	if (asprintf(&full_cmdline, "%s%s%s", cmdline, append ? " " : "", append ? append : "") < 0)
-		return L0_EXIT_INTERNAL;
 
 	/* Blocked in every thread (vCPU threads inherit the mask); read via signalfd. */
 	sigemptyset(&signals);
@@ -266,12 +284,12 @@ int main(int argc, char **argv)
 
 	vm = l0_vm_create(&cfg, &err);
 	if (!vm) {
-		free(full_cmdline);
 		return err;
 	}
 	if (cfg.verbose && vm->on_kvm_pvm)
 		fprintf(stderr, "ooh-l0: host KVM is kvm_pvm: a Linux guest will not boot here\n");
-	err = l0_x86_boot_linux(vm, kernel, initrd, full_cmdline, &boot);
+	full_cmdline = kernel_cmdline(vm, cmdline, append);
+	err = full_cmdline ? l0_x86_boot_linux(vm, kernel, initrd, full_cmdline, &boot) : L0_EXIT_INTERNAL;
 	free(full_cmdline);
 	if (!err && control_path && !(run.control = l0_control_open(control_path, &err)))
 		err = err ? err : L0_EXIT_INTERNAL;

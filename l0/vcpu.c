@@ -4,9 +4,9 @@
  * KVM_RUN when kicked (SIGUSR1 + immediate_exit) to stop, pause or answer
  * the halt check.
  */
+#include "vcpu.h"
+#include "device.h"
 #include "exit-codes.h"
-#include "ooh/ooh.h"
-#include "vm.h"
 #include "x86/x86.h"
 
 #include <errno.h>
@@ -16,8 +16,6 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-#define L0_KICK_SIGNAL SIGUSR1
 
 int l0_vcpu_create(struct l0_vm *vm, int id)
 {
@@ -31,14 +29,14 @@ int l0_vcpu_create(struct l0_vm *vm, int id)
 		return L0_EXIT_INTERNAL;
 	}
 	vm->nr_vcpus = id + 1;
-	l0_vcpu_kvm_stats_init(vcpu); /* now: later KVM_RUN would make it wait */
+	l0_kvm_stats_init(&vcpu->kvm_stats, vm->vm_fd, vcpu->fd); /* now: later KVM_RUN would make it wait */
 	vcpu->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
 	if (vcpu->run == MAP_FAILED) {
 		vcpu->run = NULL;
 		fprintf(stderr, "ooh-l0: mmap kvm_run: %s\n", strerror(errno));
 		return L0_EXIT_INTERNAL;
 	}
-	if (l0_ooh_vcpu_init(vcpu) != 0)
+	if (l0_devices_vcpu_init(&vm->devices, vcpu) != 0)
 		return L0_EXIT_INTERNAL;
 	return l0_x86_vcpu_init(vcpu);
 }
@@ -52,16 +50,6 @@ void l0_vcpu_destroy(struct l0_vcpu *vcpu)
 		close(vcpu->fd);
 	vcpu->run = NULL;
 	vcpu->fd = -1;
-}
-
-void l0_vcpu_kick(struct l0_vcpu *vcpu)
-{
-	if (!vcpu->run)
-		return;
-	/* immediate_exit covers a kick that lands just before KVM_RUN. */
-	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-	if (vcpu->thread_started)
-		pthread_kill(vcpu->thread, L0_KICK_SIGNAL);
 }
 
 static void handle_io(struct l0_vcpu *vcpu)
@@ -78,8 +66,6 @@ static void handle_io(struct l0_vcpu *vcpu)
 				   "vCPU %d: malformed I/O exit", vcpu->id);
 		return;
 	}
-	if (l0_ooh_handle_io(vcpu))
-		return; /* the OoH hypercall port */
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	for (uint32_t i = 0; i < run->io.count; i++, data += size) {
 		if (!l0_bus_dispatch(&vcpu->vm->pio, vcpu, run->io.port, data, size, is_write) && !is_write)
@@ -89,21 +75,31 @@ static void handle_io(struct l0_vcpu *vcpu)
 
 static void handle_exit(struct l0_vcpu *vcpu);
 
+/* Offers an exit no bus took to the devices; true if one handled it. */
+static bool devices_took(struct l0_vcpu *vcpu)
+{
+	switch (l0_devices_exit(&vcpu->vm->devices, vcpu)) {
+	case L0_EXIT_TAKEN:
+		return true;
+	case L0_EXIT_REDISPATCH:
+		handle_exit(vcpu); /* the exit that followed the one handled */
+		return true;
+	default:
+		return false;
+	}
+}
+
 static void handle_mmio(struct l0_vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
 	unsigned len = run->mmio.len;
 
-	switch (l0_ooh_spp_mmio(vcpu)) {
-	case 1:
-		return; /* a write to an SPP-protected page of RAM */
-	case 2:
-		handle_exit(vcpu); /* the exit that followed it */
+	if (len >= 1 && len <= 8 &&
+	    l0_bus_dispatch(&vcpu->vm->mmio, vcpu, run->mmio.phys_addr, run->mmio.data, len,
+			    run->mmio.is_write))
 		return;
-	}
-	if (len == 0 || len > 8 ||
-	    !l0_bus_dispatch(&vcpu->vm->mmio, vcpu, run->mmio.phys_addr, run->mmio.data, len,
-			     run->mmio.is_write)) {
+	/* not a device register: a device's trap in RAM (OoH SPP), or nothing */
+	if (!devices_took(vcpu)) {
 		l0_vm_request_stop(vcpu->vm, L0_STOP_GUEST_FAULT, L0_EXIT_GUEST_FAULT,
 				   "guest fault: vCPU %d %s %u bytes at unmapped guest physical address 0x%llx",
 				   vcpu->id, run->mmio.is_write ? "wrote" : "read", len,
@@ -178,15 +174,12 @@ static void handle_exit(struct l0_vcpu *vcpu)
 		l0_vm_request_stop(vm, L0_STOP_RESET, L0_EXIT_GUEST_RESET,
 				   "guest reset: vCPU %d triple fault (or shutdown)", vcpu->id);
 		break;
-	case KVM_EXIT_DIRTY_RING_FULL:
-		l0_ooh_ring_full(vcpu);
-		break;
 	case KVM_EXIT_SYSTEM_EVENT:
 		handle_system_event(vcpu);
 		break;
 	case KVM_EXIT_INTERNAL_ERROR:
-		if (l0_ooh_spp_internal_error(vcpu))
-			break; /* an SPP-protected write KVM cannot emulate: reported */
+		if (devices_took(vcpu))
+			break; /* e.g. a write into OoH SPP that KVM cannot emulate */
 		l0_x86_dump_vcpu(vcpu, stderr);
 		l0_vm_request_stop(vm, L0_STOP_GUEST_FAULT, L0_EXIT_GUEST_FAULT,
 				   "guest fault: vCPU %d KVM internal error, suberror %u",
@@ -197,7 +190,9 @@ static void handle_exit(struct l0_vcpu *vcpu)
 				   "guest fault: vCPU %d entry failed, reason 0x%llx", vcpu->id,
 				   (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 		break;
-	default:
+	default: /* e.g. KVM_EXIT_DIRTY_RING_FULL, for the device that enabled the ring */
+		if (devices_took(vcpu))
+			break;
 		l0_vm_request_stop(vm, L0_STOP_INTERNAL, L0_EXIT_INTERNAL,
 				   "vCPU %d: unhandled KVM exit reason %u", vcpu->id, run->exit_reason);
 	}
@@ -232,7 +227,7 @@ static void *vcpu_thread(void *arg)
 			park(vcpu, false);
 			continue;
 		}
-		l0_ooh_vcpu_gate(vcpu); /* waits while an OoH harvest runs */
+		l0_devices_before_run(&vm->devices, vcpu); /* e.g. the OoH harvest gate */
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			int err = errno;
 

@@ -2,7 +2,8 @@
 /*
  * One KVM virtual machine: its RAM, buses, devices, vCPU threads and the
  * record of why it stopped. Everything lives in struct l0_vm, so a process
- * can hold several VMs.
+ * can hold several VMs. The calls here (vm.c) are the ones every part may
+ * make; building and running a VM is machine.h.
  */
 #ifndef L0_VM_H
 #define L0_VM_H
@@ -15,6 +16,7 @@
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -33,9 +35,9 @@ struct l0_vm_config {
 	const char *kvm_path;  /* NULL: /dev/kvm */
 	int halt_check_ms;     /* irqchip only: how often to look for vCPUs halted for good */
 	int verbose;             /* 0 quiet, 1 verbose, 2 trace halt checks */
+	int nr_devices;          /* devices beyond the legacy ones, realized in order */
+	struct l0_device_spec devices[L0_MAX_DEVICES];
 };
-
-void l0_vm_config_defaults(struct l0_vm_config *cfg);
 
 enum l0_stop_reason {
 	L0_STOP_NONE,
@@ -97,29 +99,17 @@ struct l0_vm {
 	bool running;
 	uint8_t rtc_index;          /* CMOS index register (x86/legacy.c) */
 	struct l0_ooh *ooh;         /* OoH virtual hardware (ooh/), NULL if off */
+	struct {                    /* what the OoH CPUID leaves advertise (x86/cpu.c) */
+		uint32_t features;  /* OOH_FEAT_* beyond the exit port; set by the OoH device */
+		uint32_t gsi;       /* its notification line, 0: none */
+	} ooh_cpuid;
 	/* The device model (device.h) */
 	l0_irq_line_fn set_irq;     /* drives an ISA IRQ line; NULL without irqchip */
-	int nr_devices;
-	struct l0_device device[L0_MAX_DEVICES];
+	struct l0_device_list devices;
 	uint64_t mmio_next;         /* next free MMIO window for devices, 0: none yet */
 	uint32_t irqs_used;         /* bit n: ISA IRQ line n belongs to a device */
 	struct l0_kvm_stats kvm_stats; /* KVM's own, for kvm-stats (control thread) */
 };
-
-/* Returns NULL and sets *exit_code (an L0_EXIT_*) on failure. */
-struct l0_vm *l0_vm_create(const struct l0_vm_config *cfg, int *exit_code);
-void l0_vm_destroy(struct l0_vm *vm);
-
-struct l0_control;
-
-struct l0_run_options {
-	int timeout_ms;             /* 0: none */
-	int signal_fd;              /* signalfd with SIGINT/SIGTERM, or -1 */
-	struct l0_control *control; /* control socket, or NULL */
-};
-
-/* Runs the vCPUs until the VM stops; returns the process exit code. */
-int l0_vm_run(struct l0_vm *vm, const struct l0_run_options *opts);
 
 /* First caller wins; safe from any thread (not from signal handlers). */
 void l0_vm_request_stop(struct l0_vm *vm, enum l0_stop_reason reason, int exit_code,
@@ -130,13 +120,19 @@ int l0_vm_pause(struct l0_vm *vm);
 int l0_vm_resume(struct l0_vm *vm);
 uint64_t l0_vm_uptime_ms(const struct l0_vm *vm);
 
-/* vcpu.c */
-int l0_vcpu_create(struct l0_vm *vm, int id);
-void l0_vcpu_destroy(struct l0_vcpu *vcpu);
-int l0_vcpu_start(struct l0_vcpu *vcpu);
-void l0_vcpu_kick(struct l0_vcpu *vcpu);
+/*
+ * Resources devices claim in realize (device.h): a window in the MMIO hole
+ * (4 KiB aligned; 0 when none is left) and an ISA IRQ line no other device
+ * uses (-1 when none is left). l0_vm_set_irq drives a line (a no-op
+ * without the in-kernel irqchip); ISA lines are edge-triggered, so a
+ * device pulses (1 then 0) to interrupt.
+ */
+uint64_t l0_vm_mmio_alloc(struct l0_vm *vm, uint64_t size);
+int l0_vm_irq_alloc(struct l0_vm *vm);
+void l0_vm_set_irq(struct l0_vm *vm, int irq, int level);
 
-/* exit-port.c */
-int l0_exit_port_register(struct l0_vm *vm);
+/* Makes the vCPU leave KVM_RUN soon (SIGUSR1 + immediate_exit). */
+#define L0_KICK_SIGNAL SIGUSR1
+void l0_vcpu_kick(struct l0_vcpu *vcpu);
 
 #endif

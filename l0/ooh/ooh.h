@@ -124,7 +124,7 @@ struct l0_ooh {
 	} host;
 };
 
-/* core.c: set-up, hooks called from vm.c / vcpu.c / x86/cpu.c */
+/* core.c: set-up, and what the device's hooks call */
 int l0_ooh_vm_init(struct l0_vm *vm);
 /* The same, on another KVM (kvm is copied); l0_ooh_vm_init passes ioctl(2). */
 int l0_ooh_vm_init_kvm(struct l0_vm *vm, const struct l0_ooh_kvm *kvm);

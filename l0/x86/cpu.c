@@ -6,7 +6,6 @@
  */
 #include "x86.h"
 #include "../exit-codes.h"
-#include "../ooh/ooh.h"
 
 #include <ooh/hv-abi.h>
 
@@ -51,7 +50,7 @@ static struct kvm_cpuid2 *get_supported_cpuid(int kvm_fd)
 /* Adds (or replaces) the OoH discovery leaves; keeps KVM's at 0x40000000. */
 static int add_ooh_leaves(struct kvm_cpuid2 *cpuid, const struct l0_vm *vm)
 {
-	uint32_t features = l0_ooh_features(vm);
+	uint32_t features = vm->ooh_cpuid.features;
 	struct kvm_cpuid_entry2 leaves[OOH_CPUID_NR_LEAVES] = {
 		{ .function = OOH_CPUID_BASE + OOH_CPUID_LEAF_SIGNATURE,
 		  .eax = OOH_CPUID_BASE + OOH_CPUID_NR_LEAVES - 1,
@@ -61,7 +60,7 @@ static int add_ooh_leaves(struct kvm_cpuid2 *cpuid, const struct l0_vm *vm)
 		  .eax = OOH_ABI_VERSION, .ebx = OOH_FEAT_EXIT_PORT | features, .ecx = OOH_EXIT_PORT,
 		  .edx = (features & OOH_FEAT_HYPERCALL) ? OOH_HC_PORT : 0 },
 		{ .function = OOH_CPUID_BASE + OOH_CPUID_LEAF_PML,
-		  .eax = l0_ooh_gsi(vm), .ebx = OOH_MAX_SESSIONS, .ecx = OOH_LOG_MAX_BYTES,
+		  .eax = vm->ooh_cpuid.gsi, .ebx = OOH_MAX_SESSIONS, .ecx = OOH_LOG_MAX_BYTES,
 		  .edx = OOH_SHADOW_NR_FIELDS },
 	};
 
@@ -89,7 +88,7 @@ int l0_x86_vm_init(struct l0_vm *vm)
 	if (vm->cfg.irqchip && l0_x86_irq_init(vm) != 0)
 		return L0_EXIT_INTERNAL;
 	vm->cpuid = get_supported_cpuid(vm->kvm_fd);
-	if (!vm->cpuid || add_ooh_leaves(vm->cpuid, vm) != 0)
+	if (!vm->cpuid)
 		return L0_EXIT_INTERNAL;
 	/*
 	 * The in-kernel LAPIC always emulates TSC-deadline mode (in software
@@ -103,6 +102,11 @@ int l0_x86_vm_init(struct l0_vm *vm)
 			if (vm->cpuid->entries[i].function == 1)
 				vm->cpuid->entries[i].ecx |= CPUID_1_ECX_TSC_DEADLINE;
 	return 0;
+}
+
+int l0_x86_cpuid_finish(struct l0_vm *vm)
+{
+	return add_ooh_leaves(vm->cpuid, vm) == 0 ? 0 : L0_EXIT_INTERNAL;
 }
 
 static int set_vcpu_cpuid(struct l0_vcpu *vcpu)

@@ -32,6 +32,8 @@
 
 /* x86/cpu.c */
 int l0_x86_vm_init(struct l0_vm *vm);          /* irqchip, PIT, TSS, supported CPUID */
+/* Adds the OoH discovery leaves (vm->ooh_cpuid), once the devices exist. */
+int l0_x86_cpuid_finish(struct l0_vm *vm);
 int l0_x86_vcpu_init(struct l0_vcpu *vcpu);    /* CPUID, FPU, LAPIC LINT pins */
 /* Writes GDT and identity page tables for long mode into guest RAM. */
 int l0_x86_build_boot_tables(struct l0_memory *mem);

@@ -29,18 +29,6 @@
 #define MAX_INITRD (8ull << 20)
 
 /* cpu.c's CPUID and vCPU code is linked in but never run by the loader. */
-uint32_t l0_ooh_features(const struct l0_vm *vm)
-{
-	(void)vm;
-	abort();
-}
-
-uint32_t l0_ooh_gsi(const struct l0_vm *vm)
-{
-	(void)vm;
-	abort();
-}
-
 int l0_x86_irq_init(struct l0_vm *vm)
 {
 	(void)vm;

@@ -3,7 +3,7 @@
 #ifndef L0_TEST_H
 #define L0_TEST_H
 
-#include "vm.h"
+#include "machine.h"
 
 #include <stdbool.h>
 #include <stddef.h>

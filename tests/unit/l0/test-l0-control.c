@@ -40,6 +40,39 @@ START_TEST(requests_and_errors)
 }
 END_TEST
 
+/* The devices command lists the VM's devices; device commands reach them. */
+START_TEST(devices_answer_their_commands)
+{
+	static const char head[] = "{\"ok\":true,\"devices\":[{\"type\":\"ooh\",\"features\":";
+	struct l0_vm *vm = l0t_vm(true, -1);
+	struct l0_vm_config cfg;
+	char reply[1024];
+	int err = 0;
+
+	l0_control_execute(vm, "{\"cmd\":\"devices\"}", reply, sizeof(reply));
+	ck_assert_msg(strncmp(reply, head, strlen(head)) == 0, "%s", reply);
+	ck_assert_msg(strstr(reply, "\"notify_irq\":10,\"hypercalls\":0,"), "%s", reply);
+	l0_control_execute(vm, "{\"cmd\":\"dirty-stop\"}", reply, sizeof(reply));
+	ck_assert_str_eq(reply, "{\"ok\":true}");
+	l0_control_execute(vm, "{\"cmd\":\"dirty\"}", reply, sizeof(reply));
+	ck_assert_str_eq(reply, "{\"ok\":false,\"error\":\"not monitoring: send dirty-start first\"}");
+	l0_vm_destroy(vm);
+
+	/* no device: the command has nobody to answer it */
+	l0_vm_config_defaults(&cfg);
+	cfg.mem_size = L0T_MEM;
+	cfg.console_out_fd = -1;
+	cfg.nr_devices = 0;
+	vm = l0_vm_create(&cfg, &err);
+	ck_assert_ptr_nonnull(vm);
+	l0_control_execute(vm, "{\"cmd\":\"devices\",\"id\":3}", reply, sizeof(reply));
+	ck_assert_str_eq(reply, "{\"id\":3,\"ok\":true,\"devices\":[]}");
+	l0_control_execute(vm, "{\"cmd\":\"dirty-start\"}", reply, sizeof(reply));
+	ck_assert_str_eq(reply, "{\"ok\":false,\"error\":\"no device of this VM answers dirty-start\"}");
+	l0_vm_destroy(vm);
+}
+END_TEST
+
 static void ask(int fd, const char *request, char *reply, size_t size)
 {
 	size_t used = 0;
@@ -143,6 +176,7 @@ int main(void)
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, requests_and_errors);
+	tcase_add_test(tc, devices_answer_their_commands);
 	tcase_add_test(tc, socket_session);
 	tcase_add_test(tc, refuses_long_path);
 	suite_add_tcase(suite, tc);
