@@ -101,6 +101,13 @@ bool l0_devices_control(struct l0_device_list *list, const char *cmd, struct l0_
 	return false;
 }
 
+void l0_devices_guest_written(struct l0_device_list *list, uint64_t gpa, uint64_t len)
+{
+	for (int i = 0; i < list->nr; i++)
+		if (list->device[i].ops->guest_written)
+			list->device[i].ops->guest_written(&list->device[i], gpa, len);
+}
+
 struct l0_device *l0_device_find(struct l0_device_list *list, const struct l0_device_ops *ops)
 {
 	for (int i = 0; i < list->nr; i++)

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define L0_MAX_DEVICES 16
 
@@ -45,6 +46,11 @@ struct l0_device_ops {
 	int (*cmdline)(struct l0_device *dev, char *buf, size_t size);
 	/* A control-socket command: true if this device answers cmd. */
 	bool (*control)(struct l0_device *dev, const char *cmd, struct l0_reply *r);
+	/*
+	 * Another device wrote [gpa, gpa+len) of guest RAM from ooh-l0 (DMA):
+	 * KVM's dirty log never sees such writes (the OoH device records them).
+	 */
+	void (*guest_written)(struct l0_device *dev, uint64_t gpa, uint64_t len);
 	/* Its "devices" entry: ,"key":value pairs (counters, options). */
 	void (*describe)(struct l0_device *dev, struct l0_reply *r);
 };
@@ -78,6 +84,7 @@ enum l0_exit_claim l0_devices_exit(struct l0_device_list *list, struct l0_vcpu *
 /* Appends each device's command line words (space-separated) to buf. */
 int l0_devices_cmdline(struct l0_device_list *list, char *buf, size_t size);
 bool l0_devices_control(struct l0_device_list *list, const char *cmd, struct l0_reply *r);
+void l0_devices_guest_written(struct l0_device_list *list, uint64_t gpa, uint64_t len);
 /* The first device of this type, or NULL. */
 struct l0_device *l0_device_find(struct l0_device_list *list, const struct l0_device_ops *ops);
 

@@ -131,6 +131,14 @@ uint64_t l0_vm_mmio_alloc(struct l0_vm *vm, uint64_t size);
 int l0_vm_irq_alloc(struct l0_vm *vm);
 void l0_vm_set_irq(struct l0_vm *vm, int irq, int level);
 
+/*
+ * A device wrote len bytes of guest RAM at host address host (its DMA):
+ * tells the devices that track guest writes (OoH), since KVM cannot see
+ * them. Call it after the write and before the guest can learn of it (the
+ * used ring). Ranges outside guest RAM are ignored.
+ */
+void l0_vm_note_written(struct l0_vm *vm, const void *host, size_t len);
+
 /* Makes the vCPU leave KVM_RUN soon (SIGUSR1 + immediate_exit). */
 #define L0_KICK_SIGNAL SIGUSR1
 void l0_vcpu_kick(struct l0_vcpu *vcpu);

@@ -98,6 +98,7 @@ void l0_ooh_vm_destroy(struct l0_vm *vm)
 	free(ooh->set);
 	free(ooh->unique);
 	free(ooh->host.bits);
+	free(ooh->written.gfn);
 	l0_ooh_spp_destroy(ooh);
 	pthread_mutex_destroy(&ooh->lock);
 	free(ooh);

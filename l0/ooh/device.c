@@ -84,6 +84,19 @@ static enum l0_exit_claim ooh_exit(struct l0_device *dev, struct l0_vcpu *vcpu)
 	}
 }
 
+/* A device's DMA: the pages join the next harvest (KVM never saw the writes). */
+static void ooh_guest_written(struct l0_device *dev, uint64_t gpa, uint64_t len)
+{
+	struct l0_ooh *ooh = dev->priv;
+
+	if (len == 0)
+		return;
+	l0_ooh_lock(ooh, NULL);
+	for (uint64_t gfn = gpa / 4096; gfn <= (gpa + len - 1) / 4096; gfn++)
+		l0_ooh_note_written(ooh, gfn, -1);
+	l0_ooh_unlock(ooh);
+}
+
 /*
  * The host's view of the guest's memory (host.c): dirty-start, then dirty
  * every interval (pages the VM dirtied since the previous query), then
@@ -149,6 +162,7 @@ const struct l0_device_ops l0_ooh_device = {
 	.vcpu_init = ooh_vcpu_init,
 	.before_run = ooh_before_run,
 	.exit = ooh_exit,
+	.guest_written = ooh_guest_written,
 	.control = ooh_control,
 	.describe = ooh_describe,
 };

@@ -64,6 +64,26 @@ static uint32_t collect_ring(struct l0_ooh *ooh, int i, bool *lost)
 	return n;
 }
 
+void l0_ooh_note_written(struct l0_ooh *ooh, uint64_t gfn, int vcpu)
+{
+	if (!ooh->logging)
+		return; /* no session, no host view: nobody to tell */
+	if (ooh->written.nr == ooh->written.cap) {
+		size_t cap = ooh->written.cap ? ooh->written.cap * 2 : 256;
+		struct l0_ooh_gfn *n = cap <= (1u << 20) ? realloc(ooh->written.gfn, cap * sizeof(*n)) : NULL;
+
+		if (!n) {
+			ooh->written.lost = true; /* the next harvest overflows: conservative */
+			return;
+		}
+		ooh->written.gfn = n;
+		ooh->written.cap = cap;
+	}
+	if (vcpu < 0)
+		ooh->written.by_device = true;
+	ooh->written.gfn[ooh->written.nr++] = (struct l0_ooh_gfn){ gfn, vcpu < 0 ? 0 : (uint32_t)vcpu };
+}
+
 static bool any_epml_active(struct l0_ooh *ooh)
 {
 	for (uint32_t id = 1; id <= OOH_MAX_SESSIONS; id++)
@@ -82,7 +102,7 @@ static void harvest(struct l0_ooh *ooh, struct l0_vcpu *self, bool stop_others, 
 	struct l0_vm *vm = ooh->vm;
 	uint64_t seen[L0_MAX_VCPUS];
 	uint64_t entries = 0;
-	bool lost = false;
+	bool lost = false, by_device;
 
 	ooh->stats.harvests++;
 	ooh->nr_gfns = 0;
@@ -90,13 +110,15 @@ static void harvest(struct l0_ooh *ooh, struct l0_vcpu *self, bool stop_others, 
 		l0_ooh_world_stop(ooh, self);
 	for (int i = 0; i < vm->nr_vcpus; i++)
 		entries += collect_ring(ooh, i, &lost);
-	/* permitted writes to protected pages, done by l0 itself: KVM never saw them */
-	for (size_t k = 0; k < ooh->spp.nr_dirty; k++)
-		if (push_gfn(ooh, ooh->spp.dirty[k].gfn, ooh->spp.dirty[k].vcpu) != 0)
+	/* l0's own writes (SPP-permitted writes, devices' DMA): KVM never saw them */
+	for (size_t k = 0; k < ooh->written.nr; k++)
+		if (push_gfn(ooh, ooh->written.gfn[k].gfn, ooh->written.gfn[k].vcpu) != 0)
 			lost = true;
-	lost = lost || ooh->spp.dirty_lost;
-	ooh->spp.nr_dirty = 0;
-	ooh->spp.dirty_lost = false;
+	lost = lost || ooh->written.lost;
+	by_device = ooh->written.by_device;
+	ooh->written.nr = 0;
+	ooh->written.lost = false;
+	ooh->written.by_device = false;
 	if (ooh->has_ring && l0_ooh_ioctl(ooh, vm->vm_fd, KVM_RESET_DIRTY_RINGS, NULL) < 0)
 		fprintf(stderr, "ooh-l0: KVM_RESET_DIRTY_RINGS: %s\n", strerror(errno));
 	/* Rings first, then EPML_SEEN: a context that logged an entry set its bit before. */
@@ -104,6 +126,13 @@ static void harvest(struct l0_ooh *ooh, struct l0_vcpu *self, bool stop_others, 
 		seen[i] = stop_others ? l0_ooh_shadow_take_seen(ooh, i) : 0;
 		l0_ooh_shadow_refresh(ooh, i);
 	}
+	/*
+	 * A device wrote pages for no vCPU: a process's page filled by DMA
+	 * (an O_DIRECT read) while the process slept. Every EPML session gets
+	 * this harvest's pages as candidates, as if its context had run.
+	 */
+	if (by_device)
+		seen[0] = ~0ull;
 	if (stop_others && !hold)
 		l0_ooh_world_resume(ooh);
 	/* ring entries only: l0's own SPP writes above are not KVM's to count */

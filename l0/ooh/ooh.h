@@ -61,9 +61,6 @@ struct l0_ooh_spp {
 	uint32_t nr_slots;              /* used */
 	struct l0_ooh_spp_page *page;   /* protected pages, sorted by gfn */
 	size_t nr_pages, cap_pages;
-	struct l0_ooh_gfn *dirty;       /* GFNs l0 wrote for the guest, for the next harvest */
-	size_t nr_dirty, cap_dirty;
-	bool dirty_lost;
 };
 
 struct l0_ooh_session {
@@ -117,6 +114,16 @@ struct l0_ooh {
 	uint64_t *set;                  /* EPML candidate hash set */
 	size_t set_cap;
 	struct l0_ooh_spp spp;          /* spp.c: sub-page protection, memslots */
+	/*
+	 * Pages ooh-l0 itself wrote (SPP-permitted writes it performed, devices'
+	 * DMA): KVM's dirty ring never sees them, the next harvest takes them.
+	 */
+	struct {
+		struct l0_ooh_gfn *gfn;
+		size_t nr, cap;
+		bool lost;              /* out of memory: the next harvest overflows */
+		bool by_device;         /* some by a device, for no vCPU in particular */
+	} written;
 	struct {                        /* host.c: the host's VM-wide view */
 		bool on;
 		uint64_t *bits;         /* one bit per GFN dirtied since the last query */
@@ -143,6 +150,8 @@ void l0_ooh_world_resume(struct l0_ooh *ooh);
 /* Whether [gpa, gpa+len) overlaps a log or shadow page (other than skip). */
 bool l0_ooh_overlaps(struct l0_ooh *ooh, uint64_t gpa, uint64_t len, const void *skip);
 
+/* dirty-ring.c: l0 wrote this page (lock held; vcpu -1: a device's DMA) */
+void l0_ooh_note_written(struct l0_ooh *ooh, uint64_t gfn, int vcpu);
 /* dirty-ring.c: harvest (lock held, world stopped); deliver to sessions */
 void l0_ooh_harvest(struct l0_ooh *ooh, struct l0_vcpu *self);
 /* A ring is full: harvest without stopping anyone unless EPML needs it. */

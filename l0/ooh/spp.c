@@ -64,7 +64,6 @@ void l0_ooh_spp_destroy(struct l0_ooh *ooh)
 {
 	free(ooh->spp.slot);
 	free(ooh->spp.page);
-	free(ooh->spp.dirty);
 	memset(&ooh->spp, 0, sizeof(ooh->spp));
 }
 
@@ -573,26 +572,6 @@ static void report(struct l0_ooh *ooh, struct l0_vcpu *vcpu, uint64_t gpa, uint6
 	}
 }
 
-static void note_dirty(struct l0_ooh *ooh, uint64_t gfn, int vcpu)
-{
-	struct l0_ooh_spp *spp = &ooh->spp;
-
-	if (!ooh->logging)
-		return;
-	if (spp->nr_dirty == spp->cap_dirty) {
-		size_t cap = spp->cap_dirty ? spp->cap_dirty * 2 : 256;
-		struct l0_ooh_gfn *n = cap <= (1u << 20) ? realloc(spp->dirty, cap * sizeof(*n)) : NULL;
-
-		if (!n) {
-			spp->dirty_lost = true; /* the next harvest overflows: conservative */
-			return;
-		}
-		spp->dirty = n;
-		spp->cap_dirty = cap;
-	}
-	spp->dirty[spp->nr_dirty++] = (struct l0_ooh_gfn){ gfn, (uint32_t)vcpu };
-}
-
 /* First refused byte of [gpa, gpa+len) within one page, or UINT64_MAX. */
 static uint64_t first_refused(const struct l0_ooh_spp *spp, uint64_t gpa, uint32_t len)
 {
@@ -735,9 +714,9 @@ int l0_ooh_spp_mmio(struct l0_vcpu *vcpu)
 			const struct piece *p = &pieces[i];
 
 			store(p->host, p->data, p->len);
-			note_dirty(ooh, p->gpa / PAGE, vcpu->id);
+			l0_ooh_note_written(ooh, p->gpa / PAGE, vcpu->id);
 			if ((p->gpa + p->len - 1) / PAGE != p->gpa / PAGE)
-				note_dirty(ooh, (p->gpa + p->len - 1) / PAGE, vcpu->id);
+				l0_ooh_note_written(ooh, (p->gpa + p->len - 1) / PAGE, vcpu->id);
 		}
 		ooh->stats.spp_writes++;
 		L0_PROBE_SPP_PERMIT(vcpu->id, pieces[0].gpa, total);
