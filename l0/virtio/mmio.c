@@ -43,7 +43,8 @@ void l0_virtio_mmio_set_broken(struct l0_virtio_mmio *t, const char *why)
 	t->nr_broken++;
 	snprintf(t->broken_reason, sizeof(t->broken_reason), "%s", why);
 	t->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-	if (t->vm->cfg.verbose)
+	/* Said once per device (a guest could break it in a loop), always with --verbose. */
+	if (t->nr_broken == 1 || t->vm->cfg.verbose)
 		fprintf(stderr, "ooh-l0: %s: driver error (%s); device needs a reset\n", t->name, why);
 	/* Only once the driver is running does it listen for the config interrupt. */
 	if (t->status & VIRTIO_CONFIG_S_DRIVER_OK)
@@ -129,6 +130,8 @@ static void set_high(uint64_t *reg, uint32_t value)
 
 static void write_status(struct l0_virtio_mmio *t, uint32_t value)
 {
+	bool going_live;
+
 	if (value == 0) {
 		reset_locked(t);
 		return;
@@ -146,7 +149,12 @@ static void write_status(struct l0_virtio_mmio *t, uint32_t value)
 		value |= VIRTIO_CONFIG_S_NEEDS_RESET;
 	else
 		value &= ~VIRTIO_CONFIG_S_NEEDS_RESET;
+	going_live = (value & VIRTIO_CONFIG_S_DRIVER_OK) && !(t->status & VIRTIO_CONFIG_S_DRIVER_OK);
 	t->status = value;
+	/* Buffers the driver posted before DRIVER_OK (with or without a notify) get looked at. */
+	if (going_live && t->ops->notify)
+		for (unsigned i = 0; i < t->nr_queues; i++)
+			t->ops->notify(t, i);
 }
 
 static void write_queue_ready(struct l0_virtio_mmio *t, struct l0_virtq *vq, uint32_t value)

@@ -166,6 +166,31 @@ START_TEST(no_interrupt_flag_without_event_idx)
 }
 END_TEST
 
+START_TEST(driver_ok_looks_at_posted_buffers)
+{
+	/* A request made available (and notified) before DRIVER_OK is served once it is set. */
+	struct vdrv d;
+	struct virtio_blk_outhdr *hdr;
+
+	vd_attach_blk(&d, image);
+	vd_negotiate(&d, VD_FEATURES);
+	vd_configure_queue(&d, QSIZE);
+	vd_write(&d, VIRTIO_MMIO_QUEUE_READY, 1);
+	hdr = vd_host(&d, VD_HDR_GPA, sizeof(*hdr));
+	*hdr = (struct virtio_blk_outhdr){ .type = VIRTIO_BLK_T_IN, .sector = 2 };
+	vd_set_desc(&d, 0, VD_HDR_GPA, sizeof(*hdr), VRING_DESC_F_NEXT, 1);
+	vd_set_desc(&d, 1, VD_DATA_GPA, 512, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 2);
+	vd_set_desc(&d, 2, VD_STATUS_GPA, 1, VRING_DESC_F_WRITE, 0);
+	vd_submit(&d, 0);
+	vd_quiesce(&d);
+	ck_assert_uint_eq(vd_used_idx(&d), 0);
+	vd_driver_ok(&d);
+	ck_assert(VD_WAIT_FOR(vd_used_idx(&d) == 1));
+	ck_assert_uint_eq(d.used->ring[0].len, 513);
+	vd_detach(&d);
+}
+END_TEST
+
 START_TEST(features_ok_needs_version_1)
 {
 	struct vdrv d;
@@ -447,6 +472,7 @@ int main(void)
 	tcase_add_test(tc, indirect_request);
 	tcase_add_test(tc, event_idx_suppresses_interrupts);
 	tcase_add_test(tc, no_interrupt_flag_without_event_idx);
+	tcase_add_test(tc, driver_ok_looks_at_posted_buffers);
 	tcase_add_test(tc, features_ok_needs_version_1);
 	tcase_add_test(tc, hostile_desc_outside_ram);
 	tcase_add_test(tc, hostile_desc_crosses_ram_end);
