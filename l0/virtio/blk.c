@@ -282,8 +282,9 @@ static int blk_realize(struct l0_device *dev)
 		.ops = &blk_transport_ops,
 		.device_id = VIRTIO_ID_BLOCK,
 		.device_features = 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_RING_F_EVENT_IDX |
-				   1ull << VIRTIO_RING_F_INDIRECT_DESC | 1ull << VIRTIO_BLK_F_FLUSH |
-				   1ull << VIRTIO_BLK_F_SEG_MAX | 1ull << VIRTIO_BLK_F_BLK_SIZE |
+				   1ull << VIRTIO_RING_F_INDIRECT_DESC |
+				   1ull << VIRTIO_BLK_F_FLUSH | 1ull << VIRTIO_BLK_F_SEG_MAX |
+				   1ull << VIRTIO_BLK_F_BLK_SIZE |
 				   (read_only ? 1ull << VIRTIO_BLK_F_RO : 0),
 		.config = &b->config,
 		.config_size = sizeof(b->config),

@@ -45,7 +45,8 @@ void l0_virtio_mmio_set_broken(struct l0_virtio_mmio *t, const char *why)
 	t->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 	/* Said once per device (a guest could break it in a loop), always with --verbose. */
 	if (t->nr_broken == 1 || t->vm->cfg.verbose)
-		fprintf(stderr, "ooh-l0: %s: driver error (%s); device needs a reset\n", t->name, why);
+		fprintf(stderr, "ooh-l0: %s: driver error (%s); device needs a reset\n", t->name,
+			why);
 	/* Only once the driver is running does it listen for the config interrupt. */
 	if (t->status & VIRTIO_CONFIG_S_DRIVER_OK)
 		l0_virtio_mmio_interrupt(t, VIRTIO_MMIO_INT_CONFIG);
@@ -149,7 +150,8 @@ static void write_status(struct l0_virtio_mmio *t, uint32_t value)
 		value |= VIRTIO_CONFIG_S_NEEDS_RESET;
 	else
 		value &= ~VIRTIO_CONFIG_S_NEEDS_RESET;
-	going_live = (value & VIRTIO_CONFIG_S_DRIVER_OK) && !(t->status & VIRTIO_CONFIG_S_DRIVER_OK);
+	going_live = (value & VIRTIO_CONFIG_S_DRIVER_OK) &&
+		     !(t->status & VIRTIO_CONFIG_S_DRIVER_OK);
 	t->status = value;
 	/* Buffers the driver posted before DRIVER_OK (with or without a notify) get looked at. */
 	if (going_live && t->ops->notify)
@@ -196,8 +198,9 @@ static void write_register(struct l0_virtio_mmio *t, uint64_t offset, uint32_t v
 		t->queue_sel = value;
 		break;
 	case VIRTIO_MMIO_QUEUE_NUM:
+		/* Too big for 16 bits becomes 0, refused at QueueReady. */
 		if (config_vq)
-			config_vq->num = value > 0xffff ? 0 : (uint16_t)value; /* 0: refused at ready */
+			config_vq->num = value > 0xffff ? 0 : (uint16_t)value;
 		break;
 	case VIRTIO_MMIO_QUEUE_READY:
 		if (vq)

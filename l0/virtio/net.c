@@ -46,6 +46,34 @@ struct net {
 	atomic_ullong rx_packets, rx_bytes, rx_drops, tx_packets, tx_bytes, tx_errors;
 };
 
+/*
+ * One frame to the tap: 0, or -1 if it could not be sent. The guest's
+ * header is replaced by a zero one: with no offload negotiated that is
+ * what it must be, and the kernel then never acts on checksum or GSO
+ * requests we did not offer (nor reads a header the guest still changes).
+ */
+static int transmit(struct net *n, const struct l0_virtq_chain *c)
+{
+	static const struct virtio_net_hdr_v1 no_offload = { .gso_type = VIRTIO_NET_HDR_GSO_NONE };
+	const size_t hdr_len = sizeof(no_offload);
+	struct iovec iov[1 + L0_VIRTQ_MAX_SIZE];
+	unsigned nr;
+	ssize_t sent;
+
+	if (c->out_len <= hdr_len)
+		return -1;
+	iov[0] = (struct iovec){ .iov_base = (void *)&no_offload, .iov_len = hdr_len };
+	nr = 1 + l0_iov_slice(c->iov, c->nr_out, hdr_len, c->out_len - hdr_len, iov + 1);
+	do
+		sent = writev(n->tap_fd, iov, (int)nr);
+	while (sent < 0 && errno == EINTR);
+	if (sent < 0)
+		return -1;
+	atomic_fetch_add(&n->tx_packets, 1);
+	atomic_fetch_add(&n->tx_bytes, c->out_len - hdr_len);
+	return 0;
+}
+
 /* Lock held: sends every available tx chain to the tap. */
 static void process_tx(struct net *n)
 {
@@ -59,21 +87,9 @@ static void process_tx(struct net *n)
 		if (res == L0_VIRTQ_BAD)
 			return;
 		if (res == L0_VIRTQ_POPPED) {
-			struct l0_virtq_chain *c = &n->chain;
-			ssize_t sent;
-
-			sent = -1;
-			while (c->out_len > sizeof(struct virtio_net_hdr_v1) &&
-			       (sent = writev(n->tap_fd, c->iov, (int)c->nr_out)) < 0 && errno == EINTR)
-				;
-			if (sent < 0) {
+			if (transmit(n, &n->chain))
 				atomic_fetch_add(&n->tx_errors, 1);
-			} else {
-				atomic_fetch_add(&n->tx_packets, 1);
-				atomic_fetch_add(&n->tx_bytes,
-						 c->out_len - sizeof(struct virtio_net_hdr_v1));
-			}
-			l0_virtq_push(vq, c->head, 0);
+			l0_virtq_push(vq, n->chain.head, 0);
 			pushed = true;
 			continue;
 		}

@@ -105,7 +105,7 @@ unsigned l0_iov_slice(const struct iovec *iov, unsigned nr, size_t offset, size_
 struct l0_virtio_mmio;
 
 struct l0_virtio_mmio_ops {
-	/* A QueueNotify (no lock held, any vCPU thread), or DRIVER_OK (lock held): wake the worker. */
+	/* QueueNotify (no lock held, any vCPU thread) or DRIVER_OK (lock held): wake the worker. */
 	void (*notify)(struct l0_virtio_mmio *t, unsigned queue);
 	/* The driver reset the device (lock held). */
 	void (*reset)(struct l0_virtio_mmio *t);

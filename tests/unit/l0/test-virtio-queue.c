@@ -99,7 +99,8 @@ START_TEST(indirect_request)
 	*hdr = (struct virtio_blk_outhdr){ .type = VIRTIO_BLK_T_IN, .sector = 9 };
 	/* The data split in two buffers, 100 and 412 bytes. */
 	table[0] = (struct vring_desc){ VD_HDR_GPA, sizeof(*hdr), VRING_DESC_F_NEXT, 1 };
-	table[1] = (struct vring_desc){ VD_DATA_GPA, 100, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 2 };
+	table[1] = (struct vring_desc){ VD_DATA_GPA, 100,
+					VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 2 };
 	table[2] = (struct vring_desc){ VD_DATA_GPA + 0x1000, 412,
 					VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 3 };
 	table[3] = (struct vring_desc){ VD_STATUS_GPA, 1, VRING_DESC_F_WRITE, 0 };
@@ -237,7 +238,7 @@ static void hostile(enum hostile_kind kind, void (*craft)(struct vdrv *d), const
 	vd_quiesce(&d);
 	ck_assert_uint_eq(vd_ram_hash(&d, VD_USED_GPA, 0x1000), before);
 	ck_assert_uint_eq(vd_used_idx(&d), 0);
-	/* The config interrupt tells a running driver (4.2.2.1); a bad set-up comes before DRIVER_OK. */
+	/* The config interrupt is for a running driver; a bad set-up comes before DRIVER_OK. */
 	if (kind == BAD_CHAIN)
 		ck_assert(vd_read(&d, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG);
 	ck_assert_msg(strstr(l0_virtio_transport(d.dev)->broken_reason, reason),
@@ -344,7 +345,8 @@ static struct vring_desc *indirect_read_table(struct vdrv *d, unsigned entries)
 
 	*hdr = (struct virtio_blk_outhdr){ .type = VIRTIO_BLK_T_IN, .sector = 0 };
 	table[0] = (struct vring_desc){ VD_HDR_GPA, sizeof(*hdr), VRING_DESC_F_NEXT, 1 };
-	table[1] = (struct vring_desc){ VD_DATA_GPA, 512, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 2 };
+	table[1] = (struct vring_desc){ VD_DATA_GPA, 512,
+					VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 2 };
 	table[2] = (struct vring_desc){ VD_STATUS_GPA, 1, VRING_DESC_F_WRITE, 0 };
 	vd_set_desc(d, 0, VD_INDIRECT_GPA, 3 * sizeof(*table), VRING_DESC_F_INDIRECT, 0);
 	return table;

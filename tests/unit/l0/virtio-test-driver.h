@@ -56,7 +56,8 @@ static inline uint32_t vd_read(struct vdrv *d, uint64_t offset)
 
 static inline void vd_write(struct vdrv *d, uint64_t offset, uint32_t value)
 {
-	ck_assert(l0_bus_dispatch(&d->vm->mmio, NULL, d->base + offset, (uint8_t *)&value, 4, true));
+	ck_assert(l0_bus_dispatch(&d->vm->mmio, NULL, d->base + offset, (uint8_t *)&value, 4,
+				  true));
 }
 
 static inline void *vd_host(struct vdrv *d, uint64_t gpa, uint64_t len)
@@ -127,7 +128,7 @@ static inline void vd_detach(struct vdrv *d)
 	l0_vm_destroy(d->vm);
 }
 
-/* Reset, then the initialization sequence of 3.1.1 up to FEATURES_OK; returns the device's features. */
+/* Reset, then the set-up of virtio 3.1.1 up to FEATURES_OK; returns the device's features. */
 static inline uint64_t vd_negotiate(struct vdrv *d, uint64_t want)
 {
 	uint64_t offered;
