@@ -286,6 +286,34 @@ START_TEST(many_requests_in_one_notify)
 }
 END_TEST
 
+START_TEST(reset_with_requests_in_flight)
+{
+	/* Requests submitted, the device reset at once: no crash, and it works after set-up. */
+	struct vdrv d;
+
+	attach(&d, image);
+	for (int round = 0; round < 20; round++) {
+		for (unsigned r = 0; r < 5; r++) {
+			uint64_t hdr_gpa = VD_HDR_GPA + 32 * r;
+			struct virtio_blk_outhdr *hdr = vd_host(&d, hdr_gpa, sizeof(*hdr));
+
+			*hdr = (struct virtio_blk_outhdr){ .type = r % 2 ? VIRTIO_BLK_T_IN :
+							   VIRTIO_BLK_T_FLUSH };
+			vd_set_desc(&d, 3 * r, hdr_gpa, sizeof(*hdr), VRING_DESC_F_NEXT, 3 * r + 1);
+			vd_set_desc(&d, 3 * r + 1, VD_DATA_GPA + 0x10000 * r, 0x10000,
+				    VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 3 * r + 2);
+			vd_set_desc(&d, 3 * r + 2, VD_STATUS_GPA + r, 1, VRING_DESC_F_WRITE, 0);
+			vd_submit(&d, (uint16_t)(3 * r));
+		}
+		vd_write(&d, VIRTIO_MMIO_STATUS, 0);
+		ck_assert_uint_eq(vd_read(&d, VIRTIO_MMIO_STATUS), 0);
+		vd_setup(&d, VD_FEATURES, QSIZE);
+	}
+	ck_assert_uint_eq(vd_blk_request(&d, VIRTIO_BLK_T_IN, 0, 512, 513), VIRTIO_BLK_S_OK);
+	vd_detach(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *suite = suite_create("virtio-blk");
@@ -306,6 +334,7 @@ int main(void)
 	tcase_add_test(tc, cmdline_names_the_window);
 	tcase_add_test(tc, io_runs_on_the_worker);
 	tcase_add_test(tc, many_requests_in_one_notify);
+	tcase_add_test(tc, reset_with_requests_in_flight);
 	suite_add_tcase(suite, tc);
 	return ooh_check_main(suite);
 }

@@ -212,6 +212,9 @@ END_TEST
  */
 enum hostile_kind { BAD_CHAIN, BAD_QUEUE_CONFIG };
 
+static void read_request(struct vdrv *d);
+static void make_available(struct vdrv *d, uint16_t head);
+
 static void hostile(enum hostile_kind kind, void (*craft)(struct vdrv *d), const char *reason)
 {
 	struct vdrv d;
@@ -249,6 +252,14 @@ static void hostile(enum hostile_kind kind, void (*craft)(struct vdrv *d), const
 	vd_write(&d, VIRTIO_MMIO_STATUS, status & ~VIRTIO_CONFIG_S_NEEDS_RESET);
 	ck_assert(vd_read(&d, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	ck_assert_int_eq(kill(getpid(), 0), 0); /* alive, for the record */
+	if (kind == BAD_CHAIN) {
+		/* Until the reset nothing is served, not even the chain rewritten as valid. */
+		read_request(&d);
+		make_available(&d, 0);
+		vd_write(&d, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+		vd_quiesce(&d);
+		ck_assert_uint_eq(vd_used_idx(&d), 0);
+	}
 
 	/* Reset and re-initialize: a valid request works again. */
 	vd_write(&d, VIRTIO_MMIO_STATUS, 0);
