@@ -285,7 +285,7 @@ static void make_available(struct vdrv *d, uint16_t head)
 {
 	d->avail->ring[d->avail_idx % d->num] = head;
 	d->avail_idx++;
-	d->avail->idx = d->avail_idx;
+	__atomic_store_n(&d->avail->idx, d->avail_idx, __ATOMIC_RELEASE);
 }
 
 static void desc_outside_ram(struct vdrv *d)
@@ -418,7 +418,7 @@ static void indirect_longer_than_queue(struct vdrv *d)
 static void avail_idx_jumps(struct vdrv *d)
 {
 	read_request(d);
-	d->avail->idx = QSIZE + 1;
+	__atomic_store_n(&d->avail->idx, QSIZE + 1, __ATOMIC_RELEASE);
 }
 
 static void queue_size_not_power_of_two(struct vdrv *d)
