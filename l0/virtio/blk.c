@@ -80,9 +80,13 @@ static uint32_t serve(struct blk *b, struct l0_virtq_chain *c)
 	uint32_t written = 0;
 	unsigned nr;
 
-	/* Header readable, status byte the last writable one: else nothing to answer in. */
+	/*
+	 * A readable header and a writable status byte (the last one), else
+	 * there is nothing to answer in; and no more writable bytes than the
+	 * used element's 32-bit length can count.
+	 */
 	if (l0_iov_to_buf(c->iov, c->nr_out, 0, &hdr, sizeof(hdr)) != sizeof(hdr) ||
-	    c->in_len < 1) {
+	    c->in_len < 1 || c->in_len > UINT32_MAX) {
 		atomic_fetch_add(&b->errors, 1);
 		return 0;
 	}

@@ -54,7 +54,10 @@ void l0_virtio_mmio_set_broken(struct l0_virtio_mmio *t, const char *why)
 
 bool l0_virtio_mmio_queue_live(const struct l0_virtio_mmio *t, unsigned queue)
 {
-	return !t->broken && (t->status & VIRTIO_CONFIG_S_DRIVER_OK) && queue < t->nr_queues &&
+	const uint32_t live = VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK;
+
+	/* FEATURES_OK too: a driver whose features we refused gets no service. */
+	return !t->broken && (t->status & live) == live && queue < t->nr_queues &&
 	       t->queue[queue].ready;
 }
 

@@ -16,6 +16,9 @@
 
 static char *image;
 
+static void read_request(struct vdrv *d);
+static void make_available(struct vdrv *d, uint16_t head);
+
 static void make_image(void)
 {
 	image = vd_make_image(IMAGE_SIZE);
@@ -199,6 +202,16 @@ START_TEST(features_ok_needs_version_1)
 	vd_attach_blk(&d, image);
 	vd_negotiate(&d, 1ull << VIRTIO_BLK_F_FLUSH); /* a legacy driver */
 	ck_assert_uint_eq(vd_read(&d, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_FEATURES_OK, 0);
+	/* One that carries on regardless gets no service. */
+	vd_configure_queue(&d, QSIZE);
+	vd_write(&d, VIRTIO_MMIO_QUEUE_READY, 1);
+	vd_driver_ok(&d);
+	ck_assert_uint_eq(vd_read(&d, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_FEATURES_OK, 0);
+	read_request(&d);
+	make_available(&d, 0);
+	vd_write(&d, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	vd_quiesce(&d);
+	ck_assert_uint_eq(vd_used_idx(&d), 0);
 	vd_negotiate(&d, VD_FEATURES);
 	ck_assert(vd_read(&d, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_FEATURES_OK);
 	vd_detach(&d);
@@ -211,9 +224,6 @@ END_TEST
  * with guest RAM unchanged but for the used ring, then work after a reset.
  */
 enum hostile_kind { BAD_CHAIN, BAD_QUEUE_CONFIG };
-
-static void read_request(struct vdrv *d);
-static void make_available(struct vdrv *d, uint16_t head);
 
 static void hostile(enum hostile_kind kind, void (*craft)(struct vdrv *d), const char *reason)
 {
