@@ -39,7 +39,7 @@ module:
 	@test -n "$(GUEST_KVER)" || { echo "no kernel headers installed: run 'make deps'"; exit 1; }
 	@$(MAKE) -s -C /lib/modules/$(GUEST_KVER)/build M=$(TOP)/guest-module modules
 	@mkdir -p $(BUILD)/normal/modules
-	@cp guest-module/ooh.ko $(BUILD)/normal/modules/
+	@cp guest-module/ooh.ko guest-module/ooh_virtio_mmio.ko $(BUILD)/normal/modules/
 
 check: deps
 	@$(MAKE) -s $(JOBS) all unit

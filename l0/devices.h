@@ -5,6 +5,9 @@
 
 #include "device.h"
 
-extern const struct l0_device_ops l0_ooh_device;        /* ooh/device.c: OoH virtual hardware */
+extern const struct l0_device_ops l0_ooh_device;          /* ooh/device.c: OoH virtual hardware */
+extern const struct l0_device_ops l0_virtio_blk_device;   /* virtio/blk.c: --disk */
+extern const struct l0_device_ops l0_virtio_net_device;   /* virtio/net.c: --net */
+extern const struct l0_device_ops l0_virtio_vsock_device; /* virtio/vsock.c: --vsock */
 
 #endif

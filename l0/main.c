@@ -3,6 +3,7 @@
 #include "control.h"
 #include "exit-codes.h"
 #include "kernel-cache.h"
+#include "devices.h"
 #include "machine.h"
 #include "x86/x86.h"
 
@@ -42,6 +43,10 @@ static void usage(FILE *out)
 "  --cpus N            vCPUs, one host thread each (default 1, max %d)\n"
 "  --numa-node N       take guest RAM from host NUMA node N only\n"
 "  --hugepages         back guest RAM with 2 MiB huge pages\n"
+"  --disk PATH[,ro][,bs=512|4096]\n"
+"                      a virtio-blk disk on a raw image (repeat for more: vda, vdb...)\n"
+"  --net tap=NAME      a virtio-net card on host tap NAME (made if it does not exist)\n"
+"  --vsock CID         a virtio-vsock device with guest CID (host: /dev/vhost-vsock)\n"
 "  --control PATH      UNIX control socket, JSON lines (docs/control-socket.md)\n"
 "  --timeout SEC       stop the guest after SEC seconds (fractions allowed)\n"
 "  --stats             print timing and memory figures on exit (stderr)\n"
@@ -170,7 +175,7 @@ int main(int argc, char **argv)
 {
 	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_NUMA,
 	       OPT_HUGE, OPT_CONTROL, OPT_TIMEOUT, OPT_STATS, OPT_VERBOSE, OPT_HELP, OPT_GUEST_DECOMPRESS,
-	       OPT_KERNEL_CACHE };
+	       OPT_KERNEL_CACHE, OPT_DISK, OPT_NET, OPT_VSOCK };
 	static const struct option options[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
@@ -185,6 +190,9 @@ int main(int argc, char **argv)
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "guest-decompress", no_argument, NULL, OPT_GUEST_DECOMPRESS },
 		{ "kernel-cache", required_argument, NULL, OPT_KERNEL_CACHE },
+		{ "disk", required_argument, NULL, OPT_DISK },
+		{ "net", required_argument, NULL, OPT_NET },
+		{ "vsock", required_argument, NULL, OPT_VSOCK },
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
@@ -244,6 +252,16 @@ int main(int argc, char **argv)
 		case OPT_STATS: stats = true; break;
 		case OPT_GUEST_DECOMPRESS: boot.guest_decompress = true; break;
 		case OPT_KERNEL_CACHE: kernel_cache = optarg; break;
+		case OPT_DISK:
+		case OPT_NET:
+		case OPT_VSOCK:
+			if (l0_vm_config_add_device(&cfg, opt == OPT_DISK ? &l0_virtio_blk_device :
+							  opt == OPT_NET ? &l0_virtio_net_device :
+							  &l0_virtio_vsock_device, optarg)) {
+				fprintf(stderr, "ooh-l0: too many devices (at most %d)\n", L0_MAX_DEVICES);
+				return L0_EXIT_USAGE;
+			}
+			break;
 		case OPT_VERBOSE: cfg.verbose++; break;
 		case OPT_HELP: case 'h':
 			usage(stdout);
