@@ -7,6 +7,8 @@
 #   [2] OoH-SPP: an overflow into a guard sub-page caught (ooh-spp-demo)
 #   [3] OoH-PML: incremental checkpoints and a verified restore (ooh-ckpt)
 #   [4] a workload for l1/demo.sh's ooh-vmwss, which watches L2 from L1
+#   [5] ooh-l0's virtio devices: / on the disk, a ping to L1 over the tap,
+#       and an answer to L1 over vsock (l1/demo.sh says OK or FAILED)
 # Every line for the host starts with "OOH-DEMO"; "OOH-DEMO [N] OK: ..." or
 # "OOH-DEMO [N] FAILED: ..." ends feature N. Plots go to the host over
 # the console as OOH-DEMO-FILE lines (gzip + base64, l1/demo-report.sh
@@ -14,9 +16,13 @@
 B=$OOH_BIN
 T=/tmp/demo
 mkdir -p "$T"
-todo=1,2,3,4
+todo=1,2,3,4,5 ip='' peer=''
 for arg in $(cat /proc/cmdline); do
-	case $arg in ooh.demo=*) todo=${arg#ooh.demo=} ;; esac
+	case $arg in
+	ooh.demo=*) todo=${arg#ooh.demo=} ;;
+	ooh.ip=*) ip=${arg#ooh.ip=} ;;
+	ooh.peer=*) peer=${arg#ooh.peer=} ;;
+	esac
 done
 wanted() { case ,$todo, in *,$1,*) return 0 ;; esac; return 1; }
 say() { echo "OOH-DEMO $*"; }
@@ -111,6 +117,19 @@ if wanted 3; then
 	else
 		say "[3] FAILED: dump $dst, verify $vst, restore $rst; result '$want' uninterrupted vs '$got' restored"
 	fi
+fi
+
+if wanted 5; then
+	root=$(awk '$2 == "/" { dev = $1 } END { print dev }' /proc/mounts)
+	say "[5] L2's / is $(grep " / " /proc/mounts | tail -1 | cut -d' ' -f1-3)"
+	pings=0
+	if [ -n "$ip" ] && ip addr add "$ip" dev eth0 2>/dev/null && ip link set eth0 up; then
+		pings=$(ping -c 3 -W 5 "$peer" 2>&1 | sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
+	fi
+	say "[5] L2 pinged L1 ($peer) over virtio-net: ${pings:-0} of 3 answered"
+	# l1/demo.sh asks over vsock on this line, and says [5]'s result
+	echo "OOH-DEMO-L2-VIRTIO root=$root ping=${pings:-0}/3"
+	timeout 90 "$B/ooh-vsock" serve 1234 1
 fi
 
 if wanted 4; then

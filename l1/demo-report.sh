@@ -6,8 +6,8 @@
 # NAME MD5: gzip + base64, checked against the MD5 taken where the file was
 # made) and writes one self-contained HTML page: per feature a caption,
 # its measured lines and its plot inline. Prints the page's path last.
-# Exit status 0 only when the rig run succeeded, the four features reported
-# OK and both plots arrived intact (feature [5], this report).
+# Exit status 0 only when the rig run succeeded, the five features reported
+# OK and both plots arrived intact (feature [6], this report).
 log=$1
 out=$2
 rig_status=${3:-0}
@@ -36,14 +36,14 @@ awk -v dir="$tmp" '
 plot() { # NAME: the decoded SVG's path, or nothing (and a note why in notes)
 	want=$(awk -v n="$1" '$1 == n { print $2 }' "$tmp/sums" 2>/dev/null)
 	if [ -z "$want" ]; then
-		echo "OOH-DEMO [5]   plot $1: not received" >>"$tmp/notes"
+		echo "OOH-DEMO [6]   plot $1: not received" >>"$tmp/notes"
 		return
 	fi
 	if base64 -d <"$tmp/$1.b64" 2>/dev/null | gunzip >"$tmp/$1" 2>/dev/null &&
 		[ "$(md5sum <"$tmp/$1" | cut -d' ' -f1)" = "$want" ]; then
 		echo "$tmp/$1"
 	else
-		echo "OOH-DEMO [5]   plot $1: damaged on the way (MD5 differs)" >>"$tmp/notes"
+		echo "OOH-DEMO [6]   plot $1: damaged on the way (MD5 differs)" >>"$tmp/notes"
 	fi
 }
 esc() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g'; }
@@ -94,28 +94,30 @@ EOF
 	section 4 "L2's working set, seen from L1" \
 		"<code>ooh-vmwss --l0</code> in L1 asks ooh-l0 over its control socket for the pages the whole L2 VM dirtied in each interval (the KVM dirty ring), while L2 runs a workload that writes nothing, then 4 MiB, then 16 MiB. The plot shows the dirty pages per interval and the working-set estimate." \
 		"$vmwss_svg"
-	echo "<h2>[5] this report</h2><p>The plots were made inside L2 and L1, sent over the serial consoles (gzip + base64, checked by MD5) and put here by <code>l1/demo-report.sh</code>.</p>"
+	section 5 "ooh-l0's virtio devices" \
+		"ooh-l0 boots L2 with its root filesystem on a virtio-blk disk (an ext4 image of L2's tree, made in L1), a virtio-net card on a tap whose other end is L1, and a virtio-vsock device (the host's vhost-vsock). L2 pings L1 over the tap; L1 asks L2 a question over vsock and gets its answer."
+	echo "<h2>[6] this report</h2><p>The plots were made inside L2 and L1, sent over the serial consoles (gzip + base64, checked by MD5) and put here by <code>l1/demo-report.sh</code>.</p>"
 	echo "</body></html>"
 } >"$out"
 
 ok=0
 failed=
-for n in 1 2 3 4; do
+for n in 1 2 3 4 5; do
 	if [ "$(status $n)" = OK ]; then ok=$((ok + 1)); else failed="$failed [$n]"; fi
 done
 if [ "$plots_ok" = 1 ]; then
 	ok=$((ok + 1))
-	echo "OOH-DEMO [5] OK: report with 2 plots (working set in L2 over OoH-PML, L2 from L1 over ooh-l0's socket)"
+	echo "OOH-DEMO [6] OK: report with 2 plots (working set in L2 over OoH-PML, L2 from L1 over ooh-l0's socket)"
 else
-	failed="$failed [5]"
+	failed="$failed [6]"
 	cat "$tmp/notes"
-	echo "OOH-DEMO [5] FAILED: a plot is missing or damaged (above); report written without it"
+	echo "OOH-DEMO [6] FAILED: a plot is missing or damaged (above); report written without it"
 fi
 [ "$rig_status" = 0 ] || failed="$failed (rig status $rig_status)"
 if [ -z "$failed" ]; then
-	echo "OOH-DEMO result: all 5 features OK"
+	echo "OOH-DEMO result: all 6 features OK"
 else
-	echo "OOH-DEMO result: $ok of 5 features OK; FAILED:$failed"
+	echo "OOH-DEMO result: $ok of 6 features OK; FAILED:$failed"
 fi
 echo "OOH-DEMO report: $out"
 [ -z "$failed" ]

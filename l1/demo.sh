@@ -1,13 +1,15 @@
 #!/bin/sh
 # make demo's payload, run in L1: the stack coming up, then each OoH feature
-# at work. ooh-l0 boots L2, which runs l1/demo-l2.sh (features [1]-[3], and
-# the workload of [4]); [4] itself runs here: ooh-vmwss watches L2's
-# working set from L1 through ooh-l0's control socket. Lines for the host
+# at work. ooh-l0 boots L2 from a root filesystem on its virtio-blk disk,
+# with a virtio-net card on a tap and a virtio-vsock device; L2 runs
+# l1/demo-l2.sh (features [1]-[3], the workload of [4], its half of [5]);
+# [4] itself runs here: ooh-vmwss watches L2's working set from L1 through
+# ooh-l0's control socket; and [5] ends here: L1 asks L2 over vsock. Lines for the host
 # start with "OOH-DEMO"; plots travel as OOH-DEMO-FILE lines, which the
 # Makefile hides and l1/demo-report.sh turns into build/demo/report.html.
 # L2 now and then dies under nested TCG (a triple fault: README, "Rig
 # caveat"): then L2 boots again, at most 3 times in all, for the features
-# that had not reported yet. Exit status: 0 when all four reported OK.
+# that had not reported yet. Exit status: 0 when all five reported OK.
 T=/tmp/demo
 sock=$T/vm.sock
 mkdir -p "$T"
@@ -18,8 +20,8 @@ send_file() {
 	gzip -c "$2" | base64 | sed "s/^/OOH-DEMO-FILE $1 /"
 	echo "OOH-DEMO-FILE-END $1 $(md5sum <"$2" | cut -d' ' -f1)"
 }
-# say4: [4]'s result, which L1 reports, kept with this boot's L2 log
-say4() { say "$@" | tee -a "$T/l1-$boot.log"; }
+# say_l1: a result L1 reports ([4], [5]), kept with this boot's L2 log
+say_l1() { say "$@" | tee -a "$T/l1-$boot.log"; }
 now() { cut -d' ' -f1 /proc/uptime; }
 
 say "stack: host -> QEMU ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')) -> L1 Linux $(uname -r), $(grep -c ^processor /proc/cpuinfo) vCPU, init after $(now) s"
@@ -51,10 +53,23 @@ vmwss_stop() {
 	p16=$(awk -v w="$((4096 + ${idle:-0}))" '$1 == "plateau" && $3 >= w * 0.85 && $3 <= w * 1.15 { print $3; exit }' "$T/vmwss.out")
 	if [ "$st" = 0 ] && [ -n "$p4" ] && [ -s "$T/vmwss.svg" ]; then
 		send_file vmwss.svg "$T/vmwss.svg"
-		say4 "[4] OK: from L1, L2's write working set was $p4 pages in the 4 MiB phase (expected 1024 + ${idle:-?} idle)${p16:+, $p16 pages in the 16 MiB phase}"
+		say_l1 "[4] OK: from L1, L2's write working set was $p4 pages in the 4 MiB phase (expected 1024 + ${idle:-?} idle)${p16:+, $p16 pages in the 16 MiB phase}"
 	else
 		[ -s "$T/vmwss.svg" ] && send_file vmwss.svg "$T/vmwss.svg"
-		say4 "[4] FAILED: ooh-vmwss status $st; wanted a plateau near $want pages (4 MiB + idle ${idle:-?})"
+		say_l1 "[4] FAILED: ooh-vmwss status $st; wanted a plateau near $want pages (4 MiB + idle ${idle:-?})"
+	fi
+}
+
+# virtio_ask LINE: [5] from L2's "OOH-DEMO-L2-VIRTIO root=... ping=..." line,
+# once L1 had its answer over vsock
+virtio_ask() {
+	root=$(echo "$1" | sed -n 's/.* root=\([^ ]*\).*/\1/p')
+	ping=$(echo "$1" | sed -n 's/.* ping=\([^ ]*\).*/\1/p')
+	answer=$("$OOH_BIN/ooh-vsock" ask 3 1234 "hello-from-L1" 60 2>&1)
+	if [ "$root" = /dev/vda ] && [ "$ping" = 3/3 ] && [ "$answer" = "ooh-vsock hello-from-L1 root=/dev/vda" ]; then
+		say_l1 "[5] OK: L2's root is ext4 on ooh-l0's virtio-blk ($root), 3 of 3 pings from L2 reached L1 over virtio-net (tap $tap), and L2 answered L1 over virtio-vsock: '$answer'"
+	else
+		say_l1 "[5] FAILED: root '$root' (want /dev/vda), pings $ping (want 3/3), vsock answer '$answer'"
 	fi
 }
 
@@ -64,6 +79,7 @@ relay() {
 		case $line in
 		OOH-DEMO-L2-VMWSS-GO) vmwss_start ;;
 		OOH-DEMO-L2-VMWSS-STOP) vmwss_stop ;;
+		OOH-DEMO-L2-VIRTIO*) virtio_ask "$line" ;;
 		OOH-DEMO*) echo "$line" ;;
 		"ooh-l0: stats: "*) say "L2: ooh-l0's figures: ${line#ooh-l0: stats: }" ;;
 		esac
@@ -73,16 +89,34 @@ relay() {
 	[ -n "$pid" ] && { kill -INT "$pid"; wait "$pid"; rm -f "$T/vmwss.pid"; }
 }
 
-todo=1,2,3,4
+# ooh-l0's devices for L2: its root filesystem (made here from L2's tree),
+# a tap with L1's end at 10.0.2.1, vsock CID 3
+. "$OOH_TESTS/harness/l2-disk.sh"
+tap=ooh-demo0
+for mod in $(cat /ooh/modules.virtio-host); do insmod "$mod" 2>/dev/null; done
+if ! err=$(l2_root_image "$T/root.ext4" 2>&1); then
+	say "stack: could not make L2's root filesystem image: $err"
+	exit 1
+fi
+say "stack: L2's root filesystem: an ext4 image of its tree ($(($(wc -c <"$T/root.ext4") >> 20)) MiB), on ooh-l0's virtio-blk"
+tap_up() {
+	for _ in $(seq 150); do [ -e /sys/class/net/$tap ] && break; sleep 0.2; done
+	ip addr add 10.0.2.1/24 dev $tap 2>/dev/null
+	ip link set $tap up
+}
+
+todo=1,2,3,4,5
 boot=1
 start=$(now)
 while :; do
 	say "stack: ooh-l0 boots L2 (boot $boot), features $todo ..."
 	b0=$(now)
 	{
+		tap_up &
 		"$OOH_BIN/ooh-l0" --kernel "$OOH_L2/bzImage" --initrd "$OOH_L2/initrd.cpio" \
 			--mem 256M --cpus 2 --timeout 180 --stats --control "$sock" \
-			--append "quiet ooh.run=/ooh/l2/demo.sh ooh.demo=$todo" 2>&1
+			--disk "$T/root.ext4" --net tap=$tap --vsock 3 \
+			--append "quiet ooh.root=/dev/vda ooh.ip=10.0.2.15/24 ooh.peer=10.0.2.1 ooh.run=/ooh/l2/demo.sh ooh.demo=$todo" 2>&1
 		echo $? >"$T/l0.status"
 	} | tr -d '\r' | tee "$T/l2-$boot.log" | relay
 	st=$(cat "$T/l0.status")
@@ -111,9 +145,9 @@ while :; do
 	todo=$left
 	boot=$((boot + 1))
 done
-# all four OK?
+# all five OK?
 ok=0
-for n in 1 2 3 4; do
+for n in 1 2 3 4 5; do
 	cat "$T"/l[12]-*.log 2>/dev/null | grep -q "^OOH-DEMO \[$n\] OK" && ok=$((ok + 1))
 done
-[ $ok = 4 ]
+[ $ok = 5 ]
