@@ -271,47 +271,43 @@ bool l0_virtq_enable_notify(struct l0_virtq *vq)
 	return avail_count(vq) != 0;
 }
 
-size_t l0_iov_to_buf(const struct iovec *iov, unsigned nr, size_t offset, void *buf, size_t len)
+/* Copies between [offset, offset + len) of the iov list and buf, either way. */
+static size_t iov_copy(const struct iovec *iov, unsigned nr, size_t offset, void *buf, size_t len,
+		       bool into_iov)
 {
 	size_t done = 0;
 
 	for (unsigned i = 0; i < nr && done < len; i++) {
+		char *part;
 		size_t n;
 
 		if (offset >= iov[i].iov_len) {
 			offset -= iov[i].iov_len;
 			continue;
 		}
+		part = (char *)iov[i].iov_base + offset;
 		n = iov[i].iov_len - offset;
 		if (n > len - done)
 			n = len - done;
-		memcpy((char *)buf + done, (char *)iov[i].iov_base + offset, n);
+		if (into_iov)
+			memcpy(part, (char *)buf + done, n);
+		else
+			memcpy((char *)buf + done, part, n);
 		done += n;
 		offset = 0;
 	}
 	return done;
 }
 
+size_t l0_iov_to_buf(const struct iovec *iov, unsigned nr, size_t offset, void *buf, size_t len)
+{
+	return iov_copy(iov, nr, offset, buf, len, false);
+}
+
 size_t l0_iov_from_buf(const struct iovec *iov, unsigned nr, size_t offset, const void *buf,
 		       size_t len)
 {
-	size_t done = 0;
-
-	for (unsigned i = 0; i < nr && done < len; i++) {
-		size_t n;
-
-		if (offset >= iov[i].iov_len) {
-			offset -= iov[i].iov_len;
-			continue;
-		}
-		n = iov[i].iov_len - offset;
-		if (n > len - done)
-			n = len - done;
-		memcpy((char *)iov[i].iov_base + offset, (const char *)buf + done, n);
-		done += n;
-		offset = 0;
-	}
-	return done;
+	return iov_copy(iov, nr, offset, (void *)buf, len, true);
 }
 
 unsigned l0_iov_slice(const struct iovec *iov, unsigned nr, size_t offset, size_t len,
