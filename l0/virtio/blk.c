@@ -167,6 +167,14 @@ static void process_queue(struct blk *b)
 		l0_virtio_mmio_interrupt(t, VIRTIO_MMIO_INT_VRING);
 }
 
+/* One pass after a kick: the worker's, or the caller's (l0_virtio_blk_process). */
+static void process(struct blk *b)
+{
+	pthread_mutex_lock(&b->transport.lock);
+	process_queue(b);
+	pthread_mutex_unlock(&b->transport.lock);
+}
+
 static void *worker(void *opaque)
 {
 	struct blk *b = opaque;
@@ -181,11 +189,14 @@ static void *worker(void *opaque)
 			break;
 		if (atomic_load(&b->stop))
 			break;
-		pthread_mutex_lock(&b->transport.lock);
-		process_queue(b);
-		pthread_mutex_unlock(&b->transport.lock);
+		process(b);
 	}
 	return NULL;
+}
+
+void l0_virtio_blk_process(struct l0_device *dev)
+{
+	process(dev->priv);
 }
 
 static void kick(int fd)

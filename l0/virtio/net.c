@@ -174,6 +174,18 @@ static bool process_rx(struct net *n)
 	return buffers_left;
 }
 
+/* One pass after a kick or a frame: the worker's, or the caller's (l0_virtio_net_process). */
+static bool process(struct net *n)
+{
+	bool poll_tap;
+
+	pthread_mutex_lock(&n->transport.lock);
+	process_tx(n);
+	poll_tap = process_rx(n);
+	pthread_mutex_unlock(&n->transport.lock);
+	return poll_tap;
+}
+
 static void *worker(void *opaque)
 {
 	struct net *n = opaque;
@@ -193,12 +205,14 @@ static void *worker(void *opaque)
 		if (pfd[0].revents & POLLIN && read(n->kick_fd, &count, sizeof(count)) < 0 &&
 		    errno != EAGAIN)
 			break;
-		pthread_mutex_lock(&n->transport.lock);
-		process_tx(n);
-		poll_tap = process_rx(n);
-		pthread_mutex_unlock(&n->transport.lock);
+		poll_tap = process(n);
 	}
 	return NULL;
+}
+
+bool l0_virtio_net_process(struct l0_device *dev)
+{
+	return process(dev->priv);
 }
 
 static void kick(int fd)

@@ -176,6 +176,15 @@ static inline struct l0_virtio_mmio *l0_virtio_transport(struct l0_device *dev)
 	return dev->priv;
 }
 
+/*
+ * One processing pass of a device's queues on the calling thread, what its
+ * worker runs after each kick (blk: the request queue; net: tx, then rx,
+ * true if rx buffers are left for the tap). For tests/fuzz/l0-virtio,
+ * which drives the devices without their workers.
+ */
+void l0_virtio_blk_process(struct l0_device *dev);
+bool l0_virtio_net_process(struct l0_device *dev);
+
 /* the device types: ../devices.h */
 
 #endif
