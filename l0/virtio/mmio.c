@@ -190,6 +190,15 @@ static void write_queue_ready(struct l0_virtio_mmio *t, struct l0_virtq *vq, uin
 	}
 	if (vq->ready || t->broken)
 		return;
+	/*
+	 * A queue takes EVENT_IDX and indirect descriptors from the negotiated
+	 * features: before FEATURES_OK there are none yet (virtio 3.1.1 sets
+	 * the queues up after it).
+	 */
+	if (!(t->status & VIRTIO_CONFIG_S_FEATURES_OK)) {
+		l0_virtio_mmio_set_broken(t, "QueueReady before FEATURES_OK");
+		return;
+	}
 	if (l0_virtq_activate(vq, &t->vm->mem, t->driver_features, &why))
 		l0_virtio_mmio_set_broken(t, why);
 }

@@ -218,6 +218,26 @@ START_TEST(features_ok_needs_version_1)
 }
 END_TEST
 
+/* Queues take their features at QueueReady: before FEATURES_OK there are none. */
+START_TEST(queue_ready_before_features_ok)
+{
+	struct vdrv d;
+
+	vd_attach_blk(&d, image);
+	vd_write(&d, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	vd_write(&d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	vd_write(&d, VIRTIO_MMIO_DRIVER_FEATURES, 1u << (VIRTIO_F_VERSION_1 - 32));
+	vd_configure_queue(&d, QSIZE);
+	vd_write(&d, VIRTIO_MMIO_QUEUE_READY, 1);
+	ck_assert_uint_eq(vd_read(&d, VIRTIO_MMIO_QUEUE_READY), 0);
+	ck_assert(vd_read(&d, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	/* a reset and the right order: served */
+	vd_setup(&d, VD_FEATURES, QSIZE);
+	assert_valid_read_works(&d);
+	vd_detach(&d);
+}
+END_TEST
+
 /*
  * The common part of the hostile-ring tests: `craft` breaks the ring (or
  * the queue set-up) of a working device; the device must end up broken
@@ -497,6 +517,7 @@ int main(void)
 	tcase_add_test(tc, no_interrupt_flag_without_event_idx);
 	tcase_add_test(tc, driver_ok_looks_at_posted_buffers);
 	tcase_add_test(tc, features_ok_needs_version_1);
+	tcase_add_test(tc, queue_ready_before_features_ok);
 	tcase_add_test(tc, hostile_desc_outside_ram);
 	tcase_add_test(tc, hostile_desc_crosses_ram_end);
 	tcase_add_test(tc, hostile_desc_huge_length);
