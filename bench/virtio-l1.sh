@@ -15,7 +15,7 @@
 # 10.0.2.15 in L2). QEMU: -enable-kvm -cpu host, its default disk cache
 # (writeback: the host's page cache, as ooh-l0's preadv/pwritev), tap with
 # vhost=off (L1 has no vhost_net; ooh-l0 has no vhost-net either).
-# Rounds (OOH_VBENCH_ROUNDS, default 2) run the three in turn, the order
+# Rounds (OOH_VBENCH_ROUNDS, default 3) run the three in turn, the order
 # reversed every other round. Per run:
 #   boot     L1's uptime from starting the VMM to the first "ooh-l2: init
 #            reached" line on its console (printed on the disk root),
@@ -25,9 +25,10 @@
 #            per phase: sequential 1 MiB write and read, random 4 KiB write
 #            and read, fixed seed)
 #   net      L2 sends OOH_VBENCH_NET_MIB MiB (default 32) of zeros with
-#            busybox dd | nc to busybox nc -l in L1; timed in L2 (its
-#            /proc/uptime) from the start of dd to nc's exit (L1's nc
-#            closes once it has read everything)
+#            busybox dd | nc to busybox nc -l in L1 (into a tmpfs file,
+#            whose size must be exact); timed in L2 (its /proc/uptime)
+#            from the start of dd to nc's exit (L1's nc closes once it
+#            has read everything)
 #   rss      while L2 idles after those (5 s after its last line): the
 #            VMM's total Rss minus the Rss of its largest mapping (guest
 #            RAM; its size is printed, to check), from /proc/PID/smaps
@@ -82,13 +83,14 @@ fi
 # ---- L1 ----
 self=$0
 dir=/tmp/vbench
-rounds=${OOH_VBENCH_ROUNDS:-2}
+rounds=${OOH_VBENCH_ROUNDS:-3}
 disk_s=${OOH_VBENCH_DISK_S:-5}
 net_mib=${OOH_VBENCH_NET_MIB:-32}
 qemu=/ooh/include/qemu/qemu
 rm -rf $dir
 mkdir -p $dir
 : >$dir/results
+mkfifo $dir/nc.in
 
 for mod in $(cat /ooh/modules.virtio-host); do
 	insmod "$mod" 2>/dev/null
@@ -132,7 +134,9 @@ run() {
 	for _ in $(seq 50); do [ -e /sys/class/net/$TAP ] || break; sleep 0.2; done
 	cp $dir/root.master $dir/root.img
 	cp $dir/root.master $dir/data.img
-	nc -l -p $PORT >/dev/null &
+	# nc half-closes its connection when its stdin ends (the peer's nc
+	# then stops): a FIFO opened read-write never ends.
+	nc -l -p $PORT <>$dir/nc.in >$dir/nc.out &
 	ncpid=$!
 	t0=$(cs)
 	case $vmm in
@@ -196,8 +200,14 @@ run() {
 	fi
 	disk=$(tr -d '\r' <"$log" | grep -m1 '^OOH-DISKBENCH' | cut -d' ' -f2-)
 	net=$(tr -d '\r' <"$log" | grep -m1 '^OOH-NETBENCH' | sed 's/.*MBps=//')
+	got=$(wc -c <$dir/nc.out)
+	if [ "$got" != $((net_mib << 20)) ]; then
+		echo "OOH-VBENCH-FAILED $vmm round $round: L1's nc got $got bytes, not $((net_mib << 20)): no net figure"
+		net=''
+	fi
+	rm -f $dir/nc.out
 	set -- $mem
-	line="vmm=$vmm round=$round boot-s=$(awk -v c="$boot" 'BEGIN { printf "%.2f", c / 100 }') $disk net-MBps=$net rss-KiB=$1 guest-rss-KiB=$2 extra-rss-KiB=$3 guest-map-KiB=$4"
+	line="vmm=$vmm round=$round boot-s=$(awk -v c="$boot" 'BEGIN { printf "%.2f", c / 100 }') $disk${net:+ net-MBps=$net} rss-KiB=$1 guest-rss-KiB=$2 extra-rss-KiB=$3 guest-map-KiB=$4"
 	echo "OOH-VBENCH-RUN $line"
 	echo "$line" >>$dir/results
 	rm -f $dir/root.img $dir/data.img
