@@ -214,7 +214,16 @@ static void blk_notify(struct l0_virtio_mmio *t, unsigned queue)
 	kick(((struct blk *)t)->kick_fd);
 }
 
-static const struct l0_virtio_mmio_ops blk_transport_ops = { .notify = blk_notify };
+static int blk_notify_fd(struct l0_virtio_mmio *t, unsigned queue)
+{
+	(void)queue;
+	return ((struct blk *)t)->kick_fd;
+}
+
+static const struct l0_virtio_mmio_ops blk_transport_ops = {
+	.notify = blk_notify,
+	.notify_fd = blk_notify_fd,
+};
 
 /* The serial (GET_ID): the image's file name, at most 20 bytes, NUL-padded. */
 static void make_serial(struct blk *b, const char *path)
@@ -361,18 +370,15 @@ static int blk_cmdline(struct l0_device *dev, char *buf, size_t size)
 static void blk_describe(struct l0_device *dev, struct l0_reply *r)
 {
 	struct blk *b = dev->priv;
-	unsigned long broken;
 
-	pthread_mutex_lock(&b->transport.lock);
-	broken = b->transport.nr_broken;
-	pthread_mutex_unlock(&b->transport.lock);
+	l0_virtio_mmio_describe(&b->transport, r);
 	l0_reply_emit(r, ",\"capacity_sectors\":%llu,\"read_only\":%s,\"reads\":%llu,"
 		      "\"writes\":%llu,\"flushes\":%llu,\"bytes_read\":%llu,\"bytes_written\":%llu,"
-		      "\"errors\":%llu,\"broken\":%lu",
+		      "\"errors\":%llu",
 		      (unsigned long long)b->capacity, b->read_only ? "true" : "false",
 		      atomic_load(&b->reads), atomic_load(&b->writes), atomic_load(&b->flushes),
 		      atomic_load(&b->bytes_read), atomic_load(&b->bytes_written),
-		      atomic_load(&b->errors), broken);
+		      atomic_load(&b->errors));
 }
 
 const struct l0_device_ops l0_virtio_blk_device = {

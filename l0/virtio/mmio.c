@@ -6,11 +6,16 @@
  * line (no device tree or ACPI here).
  */
 #include "virtio.h"
+#include "../control.h"
 #include "../exit-codes.h"
 #include "../vm.h"
 
+#include <linux/kvm.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 static void reset_locked(struct l0_virtio_mmio *t)
 {
@@ -30,7 +35,12 @@ static void reset_locked(struct l0_virtio_mmio *t)
 
 void l0_virtio_mmio_interrupt(struct l0_virtio_mmio *t, uint32_t bits)
 {
+	uint64_t one = 1;
+
 	atomic_fetch_or(&t->interrupt_status, bits);
+	/* an irqfd on an edge line: KVM pulses it, one write instead of two ioctls */
+	if (t->irq_fd >= 0 && write(t->irq_fd, &one, sizeof(one)) == (ssize_t)sizeof(one))
+		return;
 	l0_vm_set_irq(t->vm, t->irq, 1);
 	l0_vm_set_irq(t->vm, t->irq, 0);
 }
@@ -330,6 +340,60 @@ static void mmio_access(void *opaque, struct l0_vcpu *vcpu, uint64_t offset, uin
 	pthread_mutex_unlock(&t->lock);
 }
 
+static int ioeventfd(struct l0_virtio_mmio *t, unsigned queue, int fd, bool assign)
+{
+	struct kvm_ioeventfd ev = {
+		.datamatch = queue,
+		.addr = t->base + VIRTIO_MMIO_QUEUE_NOTIFY,
+		.len = 4,
+		.fd = fd,
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	};
+
+	return ioctl(t->vm->vm_fd, KVM_IOEVENTFD, &ev);
+}
+
+/*
+ * KVM's shortcuts for the two hot paths, where KVM has them (not for a
+ * fake VM, nor IRQ lines without the in-kernel irqchip): a QueueNotify
+ * signals the device's eventfd in the kernel (ioeventfd) and an interrupt
+ * is one eventfd write (irqfd). Without them the MMIO exit and
+ * KVM_IRQ_LINE do the same, slower.
+ */
+static void kvm_shortcuts(struct l0_virtio_mmio *t, bool on)
+{
+	for (unsigned q = 0; q < t->nr_queues && t->ops->notify_fd; q++) {
+		int fd = t->ops->notify_fd(t, q);
+
+		if (on && fd >= 0)
+			t->ioeventfd[q] = ioeventfd(t, q, fd, true) == 0;
+		else if (!on && t->ioeventfd[q])
+			ioeventfd(t, q, fd, false);
+	}
+	if (on) {
+		t->irq_fd = -1;
+		if (t->vm->set_irq) {
+			int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+			struct kvm_irqfd irqfd = { .fd = (uint32_t)fd, .gsi = (uint32_t)t->irq };
+
+			if (fd >= 0 && ioctl(t->vm->vm_fd, KVM_IRQFD, &irqfd) == 0)
+				t->irq_fd = fd;
+			else if (fd >= 0)
+				close(fd);
+		}
+		if (t->vm->cfg.verbose)
+			fprintf(stderr, "ooh-l0: %s: ioeventfd %s, irqfd %s\n", t->name,
+				t->ioeventfd[0] ? "on" : "off", t->irq_fd >= 0 ? "on" : "off");
+	} else if (t->irq_fd >= 0) {
+		struct kvm_irqfd irqfd = { .fd = t->irq_fd, .gsi = (uint32_t)t->irq,
+					   .flags = KVM_IRQFD_FLAG_DEASSIGN };
+
+		ioctl(t->vm->vm_fd, KVM_IRQFD, &irqfd);
+		close(t->irq_fd);
+		t->irq_fd = -1;
+	}
+}
+
 int l0_virtio_mmio_init(struct l0_virtio_mmio *t)
 {
 	t->base = l0_vm_mmio_alloc(t->vm, L0_VIRTIO_MMIO_SIZE);
@@ -348,12 +412,26 @@ int l0_virtio_mmio_init(struct l0_virtio_mmio *t)
 		pthread_mutex_destroy(&t->lock);
 		return L0_EXIT_INTERNAL;
 	}
+	kvm_shortcuts(t, true);
 	return 0;
 }
 
 void l0_virtio_mmio_destroy(struct l0_virtio_mmio *t)
 {
+	kvm_shortcuts(t, false);
 	pthread_mutex_destroy(&t->lock);
+}
+
+void l0_virtio_mmio_describe(struct l0_virtio_mmio *t, struct l0_reply *r)
+{
+	unsigned long broken;
+
+	pthread_mutex_lock(&t->lock);
+	broken = t->nr_broken;
+	pthread_mutex_unlock(&t->lock);
+	l0_reply_emit(r, ",\"mmio\":\"0x%llx\",\"irq\":%d,\"ioeventfd\":%s,\"irqfd\":%s,\"broken\":%lu",
+		      (unsigned long long)t->base, t->irq, t->ioeventfd[0] ? "true" : "false",
+		      t->irq_fd >= 0 ? "true" : "false", broken);
 }
 
 int l0_virtio_mmio_cmdline(const struct l0_virtio_mmio *t, char *buf, size_t size)

@@ -230,7 +230,16 @@ static void net_notify(struct l0_virtio_mmio *t, unsigned queue)
 	kick(((struct net *)t)->kick_fd);
 }
 
-static const struct l0_virtio_mmio_ops net_transport_ops = { .notify = net_notify };
+static int net_notify_fd(struct l0_virtio_mmio *t, unsigned queue)
+{
+	(void)queue;
+	return ((struct net *)t)->kick_fd;
+}
+
+static const struct l0_virtio_mmio_ops net_transport_ops = {
+	.notify = net_notify,
+	.notify_fd = net_notify_fd,
+};
 
 /* A locally administered unicast MAC, the same for the same tap name (FNV-1a). */
 static void mac_from_name(const char *name, uint8_t mac[6])
@@ -352,18 +361,15 @@ static void net_describe(struct l0_device *dev, struct l0_reply *r)
 {
 	struct net *n = dev->priv;
 	const uint8_t *mac = n->config.mac;
-	unsigned long broken;
 
-	pthread_mutex_lock(&n->transport.lock);
-	broken = n->transport.nr_broken;
-	pthread_mutex_unlock(&n->transport.lock);
+	l0_virtio_mmio_describe(&n->transport, r);
 	l0_reply_emit(r, ",\"tap\":\"%s\",\"mac\":\"%02x:%02x:%02x:%02x:%02x:%02x\","
 		      "\"rx_packets\":%llu,\"rx_bytes\":%llu,\"rx_drops\":%llu,"
-		      "\"tx_packets\":%llu,\"tx_bytes\":%llu,\"tx_errors\":%llu,\"broken\":%lu",
+		      "\"tx_packets\":%llu,\"tx_bytes\":%llu,\"tx_errors\":%llu",
 		      n->ifname, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
 		      atomic_load(&n->rx_packets), atomic_load(&n->rx_bytes),
 		      atomic_load(&n->rx_drops), atomic_load(&n->tx_packets),
-		      atomic_load(&n->tx_bytes), atomic_load(&n->tx_errors), broken);
+		      atomic_load(&n->tx_bytes), atomic_load(&n->tx_errors));
 }
 
 const struct l0_device_ops l0_virtio_net_device = {

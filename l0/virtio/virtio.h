@@ -112,6 +112,12 @@ struct l0_virtio_mmio_ops {
 	void (*driver_ok)(struct l0_virtio_mmio *t);
 	/* The driver reset the device (lock held). */
 	void (*reset)(struct l0_virtio_mmio *t);
+	/*
+	 * Optional: the eventfd a QueueNotify of this queue should signal
+	 * (what notify does), or -1. The transport has KVM signal it
+	 * (KVM_IOEVENTFD), so a notify costs the vCPU no exit to ooh-l0.
+	 */
+	int (*notify_fd)(struct l0_virtio_mmio *t, unsigned queue);
 };
 
 struct l0_virtio_mmio {
@@ -137,6 +143,9 @@ struct l0_virtio_mmio {
 	unsigned long nr_broken;    /* times it was marked broken */
 	struct l0_virtq queue[L0_VIRTIO_MAX_QUEUES];
 	atomic_uint interrupt_status;
+	/* KVM_IOEVENTFD / KVM_IRQFD in place (init; not with a fake VM or no irqchip) */
+	bool ioeventfd[L0_VIRTIO_MAX_QUEUES];
+	int irq_fd;                 /* eventfd KVM injects the IRQ line's pulse from, or -1 */
 };
 
 /*
@@ -146,6 +155,8 @@ struct l0_virtio_mmio {
  */
 int l0_virtio_mmio_init(struct l0_virtio_mmio *t);
 void l0_virtio_mmio_destroy(struct l0_virtio_mmio *t);
+/* Its part of a device's "devices" entry: window, IRQ, KVM shortcuts, times broken. */
+void l0_virtio_mmio_describe(struct l0_virtio_mmio *t, struct l0_reply *r);
 /* "virtio_mmio.device=4K@0x<base>:<irq>", snprintf-style. */
 int l0_virtio_mmio_cmdline(const struct l0_virtio_mmio *t, char *buf, size_t size);
 /* Sets an InterruptStatus bit (VIRTIO_MMIO_INT_*) and pulses the IRQ line. */

@@ -45,7 +45,7 @@ struct vsock {
 	int kick_fd[2], call_fd[2];        /* rx, tx */
 	int stop_fd;
 	pthread_t caller;
-	atomic_ulong interrupts, kicks;
+	atomic_ulong interrupts, kicks;    /* kicks: those through ooh-l0 (no ioeventfd) */
 	unsigned long vhost_errors;        /* under transport.lock */
 };
 
@@ -189,8 +189,17 @@ static void vsock_reset(struct l0_virtio_mmio *t)
 	stop_vhost((struct vsock *)t);
 }
 
+/* With KVM's ioeventfd, a kick goes from the guest to vhost without ooh-l0. */
+static int vsock_notify_fd(struct l0_virtio_mmio *t, unsigned queue)
+{
+	struct vsock *v = (struct vsock *)t;
+
+	return queue == VSOCK_RX || queue == VSOCK_TX ? v->kick_fd[queue] : -1;
+}
+
 static const struct l0_virtio_mmio_ops vsock_transport_ops = {
 	.notify = vsock_notify,
+	.notify_fd = vsock_notify_fd,
 	.driver_ok = vsock_driver_ok,
 	.reset = vsock_reset,
 };
@@ -305,19 +314,19 @@ static int vsock_cmdline(struct l0_device *dev, char *buf, size_t size)
 static void vsock_describe(struct l0_device *dev, struct l0_reply *r)
 {
 	struct vsock *v = dev->priv;
-	unsigned long broken, errors;
+	unsigned long errors;
 	bool running;
 
 	pthread_mutex_lock(&v->transport.lock);
-	broken = v->transport.nr_broken;
 	errors = v->vhost_errors;
 	running = v->running;
 	pthread_mutex_unlock(&v->transport.lock);
+	l0_virtio_mmio_describe(&v->transport, r);
 	l0_reply_emit(r, ",\"cid\":%llu,\"running\":%s,\"kicks\":%lu,\"interrupts\":%lu,"
-		      "\"vhost_errors\":%lu,\"broken\":%lu",
+		      "\"vhost_errors\":%lu",
 		      (unsigned long long)v->config.guest_cid, running ? "true" : "false",
 		      (unsigned long)atomic_load(&v->kicks), (unsigned long)atomic_load(&v->interrupts),
-		      errors, broken);
+		      errors);
 }
 
 const struct l0_device_ops l0_virtio_vsock_device = {

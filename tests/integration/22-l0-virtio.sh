@@ -72,7 +72,7 @@ ro_sum=$(md5sum </tmp/l2-ro.img)
 
 "$OOH_BIN/ooh-l0" --kernel "$OOH_L2/bzImage" --initrd "$OOH_L2/initrd.cpio" --mem 512M \
 	--disk /tmp/l2-root.ext4 --disk /tmp/l2-data.img --disk /tmp/l2-ro.img,ro \
-	--net tap=$tap --vsock 3 --timeout 900 \
+	--net tap=$tap --vsock 3 --timeout 900 --verbose \
 	--append "ooh.root=/dev/vda ooh.run=$self ooh.ip=10.0.2.15/24 ooh.peer=10.0.2.1" \
 	>$log 2>&1 </dev/null &
 pid=$!
@@ -112,6 +112,14 @@ elif out=$("$OOH_BIN/ooh-fill" check /tmp/l2-data.img 256 $SEED); then
 	ooh_pass l0-virtio-fsync-kill "ooh-l0 killed right after L2's fsync: $out"
 else
 	ooh_fail l0-virtio-fsync-kill "after SIGKILL: $out"
+fi
+# KVM's shortcuts: a notify signals the device's eventfd in L1's kernel, an
+# interrupt is an irqfd write (ooh-l0 --verbose says which it got)
+n=$(grep -c 'ioeventfd on, irqfd on' $log)
+if [ "$n" = 5 ]; then
+	ooh_pass l0-virtio-kvm-shortcuts "ioeventfd and irqfd for all 5 devices"
+else
+	ooh_fail l0-virtio-kvm-shortcuts "$n of 5 devices have ioeventfd and irqfd: $(grep -e 'ioeventfd' $log | tr '\n' ' ')"
 fi
 if [ "$(md5sum </tmp/l2-ro.img)" = "$ro_sum" ]; then
 	ooh_pass l0-virtio-ro-unchanged "the read-only image is as it was"
