@@ -41,9 +41,11 @@ module:
 	@mkdir -p $(BUILD)/normal/modules
 	@cp guest-module/ooh.ko guest-module/ooh_virtio_mmio.ko $(BUILD)/normal/modules/
 
+# The rigs' images are made from the packages (make deb), as a user installs them.
 check: deps
 	@$(MAKE) -s $(JOBS) all unit
-	@tests/run-tests --rig "$(RIG)"
+	@$(MAKE) -s deb >$(BUILD)/deb.log 2>&1 || { tail -n 40 $(BUILD)/deb.log; echo "make deb failed (log: $(BUILD)/deb.log)"; exit 1; }
+	@tests/run-tests --rig "$(RIG) --debs $(BUILD)/deb"
 
 rig: all
 	$(RIG) run

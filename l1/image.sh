@@ -22,9 +22,16 @@ image_skeleton() {
 # image_add_program DIR FILE DEST_DIR: a program and the shared libraries
 # it needs, at the paths the dynamic loader expects.
 image_add_program() {
-	local root=$1 file=$2 dest=$3 lib
+	local root=$1 file=$2 dest=$3
 	mkdir -p "$root/$dest"
 	cp -L "$file" "$root/$dest/"
+	image_add_libs "$root" "$file"
+}
+
+# image_add_libs DIR FILE: the host's shared libraries FILE needs, at the
+# paths the dynamic loader expects (those not found here are left out).
+image_add_libs() {
+	local root=$1 file=$2 lib
 	# Static binaries make ldd fail; they need nothing more.
 	for lib in $(ldd "$file" 2>/dev/null | grep -o '/[^ ]*'); do
 		[ -e "$root$lib" ] && continue
@@ -66,4 +73,69 @@ image_pack() {
 		cpio --quiet -o -H newc --reproducible -R 0:0) >"$tmp"
 	chmod 644 "$tmp"
 	mv "$tmp" "$out"
+}
+
+# The project's packages (l1/ooh-rig --debs DIR, from `make deb`), so that
+# rig runs test what a user installs.
+#
+# debs_install DIR ROOT: installs the userspace packages from DIR into ROOT
+# with dpkg (a database of its own in ROOT; the host's libraries they
+# depend on are copied, not installed) and links /ooh/bin/NAME and
+# /ooh/lib/NAME to what they installed, where the tests look.
+debs_install() {
+	local dir=$1 root=$2 pkg debs=() f log
+	for pkg in libooh1 libooh-gc1 ooh-guard ooh-tools ooh-l0; do
+		f=$(ls "$dir"/"${pkg}"_*.deb 2>/dev/null | tail -1)
+		[ -n "$f" ] || { echo "ooh-rig: no $pkg package in $dir (make deb)" >&2; return 1; }
+		debs+=("$f")
+	done
+	mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates" "$root/ooh/bin" "$root/ooh/lib"
+	: >"$root/var/lib/dpkg/status"
+	: >"$root/var/lib/dpkg/available"
+	log=$(mktemp)
+	# libc and friends are the host's, copied below: not known to this dpkg
+	if ! dpkg --root="$root" --force-depends -i "${debs[@]}" >"$log" 2>&1; then
+		echo "ooh-rig: dpkg could not install the packages into the image:" >&2
+		cat "$log" >&2
+		rm -f "$log"
+		return 1
+	fi
+	rm -f "$log"
+	for f in "$root"/usr/bin/ooh*; do
+		image_add_libs "$root" "$f"
+		ln -sf "/usr/bin/${f##*/}" "$root/ooh/bin/${f##*/}"
+	done
+	for f in "$root"/usr/lib/libooh-gc.so "$root"/usr/lib/libooh-guard.so; do
+		[ -e "$f" ] && ln -sf "/usr/lib/${f##*/}" "$root/ooh/lib/${f##*/}"
+	done
+	return 0
+}
+
+# debs_programs DIR: the program names the packages install (one per line).
+debs_programs() {
+	local f
+	for f in "$1"/ooh-tools_*.deb "$1"/ooh-l0_*.deb; do
+		dpkg-deb -c "$f" | awk '{ print $NF }' | sed -n 's|^\./usr/bin/||p'
+	done | sort -u
+}
+
+# debs_module DIR KVER OUT: ooh-dkms's sources built for KVER the way DKMS
+# builds them (its postinst runs DKMS, which the images do not have); the
+# modules into OUT.
+debs_module() {
+	local dir=$1 kver=$2 out=$3 tmp src f
+	f=$(ls "$dir"/ooh-dkms_*.deb 2>/dev/null | tail -1)
+	[ -n "$f" ] || { echo "ooh-rig: no ooh-dkms package in $dir" >&2; return 1; }
+	tmp=$(mktemp -d)
+	dpkg-deb -x "$f" "$tmp"
+	src=$(ls -d "$tmp"/usr/src/ooh-*/guest-module | head -1)
+	if ! make -s -C "/lib/modules/$kver/build" M="$src" modules >"$tmp.log" 2>&1; then
+		echo "ooh-rig: ooh-dkms's module does not build for $kver:" >&2
+		cat "$tmp.log" >&2
+		rm -rf "$tmp" "$tmp.log"
+		return 1
+	fi
+	mkdir -p "$out"
+	cp "$src"/*.ko "$out/"
+	rm -rf "$tmp" "$tmp.log"
 }

@@ -98,9 +98,7 @@ build_xen_images() {
 	image_skeleton "$domu"
 	install -m 755 "$RIG_DIR/init-domu" "$domu/init"
 	mkdir -p "$domu/ooh/xen"
-	for prog in "$build"/normal/bin/*; do
-		[ -f "$prog" ] && image_add_program "$domu" "$prog" /ooh/bin
-	done
+	add_programs "$domu"
 	cp -r "$TOP/tests" "$domu/ooh/tests"
 	printf '#!/bin/sh\necho "ooh-domu: default payload: idle"\nsleep 3600\n' >"$domu/ooh/xen/run-default"
 	image_pack "$domu" "$out/domu.cpio"
@@ -116,9 +114,7 @@ build_xen_images() {
 	image_add_program "$dom0" "$(ldconfig -p | awk '/libgcc_s.so.1 .*x86-64/ { print $NF; exit }')" /lib/x86_64-linux-gnu
 	mkdir -p "$dom0/etc/xen"
 	echo '# xl defaults: none needed by the rig' >"$dom0/etc/xen/xl.conf"
-	for prog in "$build"/normal/bin/*; do
-		[ -f "$prog" ] && image_add_program "$dom0" "$prog" /ooh/bin
-	done
+	add_programs "$dom0"
 	cp -r "$TOP/tests" "$dom0/ooh/tests"
 	mkdir -p "$dom0/ooh/xen"
 	cp "$out/vmlinux" "$dom0/ooh/xen/vmlinux"
