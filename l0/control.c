@@ -161,11 +161,11 @@ static void cmd_status(struct l0_vm *vm, struct l0_reply *r)
 
 	for (int i = 0; i < vm->nr_vcpus; i++)
 		exits += atomic_load(&vm->vcpu[i].nr_exits);
-	l0_reply_emit(r, "\"ok\":true,\"state\":\"%s\",\"vcpus\":%d,\"mem_bytes\":%llu,\"uptime_ms\":%llu,"
-	     "\"exits\":%lu,\"console_bytes\":%llu,\"host_kvm\":\"%s\"",
-	     vm_state(vm), vm->nr_vcpus, (unsigned long long)vm->mem.size,
-	     (unsigned long long)l0_vm_uptime_ms(vm), exits,
-	     (unsigned long long)vm->serial.tx_bytes, vm->on_kvm_pvm ? "kvm_pvm" : "kvm");
+	l0_reply_emit(r, "\"ok\":true,\"state\":\"%s\",\"vcpus\":%d,\"mem_bytes\":%llu,"
+		      "\"uptime_ms\":%llu,\"exits\":%lu,\"console_bytes\":%llu,\"host_kvm\":\"%s\"",
+		      vm_state(vm), vm->nr_vcpus, (unsigned long long)vm->mem.size,
+		      (unsigned long long)l0_vm_uptime_ms(vm), exits,
+		      (unsigned long long)vm->serial.tx_bytes, vm->on_kvm_pvm ? "kvm_pvm" : "kvm");
 }
 
 static void cmd_pause(struct l0_vm *vm, struct l0_reply *r)
@@ -245,7 +245,7 @@ static void emit_kvm_stats(struct l0_reply *r, const struct l0_kvm_stats *s, boo
 {
 	for (uint32_t i = 0; i < s->nr; i++)
 		l0_reply_emit(r, "%s\"%s\":%llu", first && i == 0 ? "" : ",", s->stat[i].name,
-		     (unsigned long long)s->value[i]);
+			      (unsigned long long)s->value[i]);
 }
 
 /*

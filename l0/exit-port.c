@@ -6,7 +6,8 @@
 
 #include <ooh/hv-abi.h>
 
-static void exit_port_io(void *opaque, struct l0_vcpu *vcpu, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+static void exit_port_io(void *opaque, struct l0_vcpu *vcpu, uint64_t offset,
+			 uint8_t *data, unsigned len, bool is_write)
 {
 	(void)vcpu;
 	struct l0_vm *vm = opaque;

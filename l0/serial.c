@@ -168,7 +168,8 @@ static void serial_write(struct l0_serial *uart, unsigned reg, uint8_t value)
 	}
 }
 
-void l0_serial_io(void *opaque, struct l0_vcpu *vcpu, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+void l0_serial_io(void *opaque, struct l0_vcpu *vcpu, uint64_t offset,
+		  uint8_t *data, unsigned len, bool is_write)
 {
 	(void)vcpu;
 	struct l0_serial *uart = opaque;

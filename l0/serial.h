@@ -34,7 +34,8 @@ void l0_serial_init(struct l0_serial *uart, int out_fd, int irq, l0_irq_line_fn 
 		    void *irq_opaque);
 void l0_serial_destroy(struct l0_serial *uart);
 /* Port handler: register at L0_SERIAL_COM1_BASE, length 8. */
-void l0_serial_io(void *opaque, struct l0_vcpu *vcpu, uint64_t offset, uint8_t *data, unsigned len, bool is_write);
+void l0_serial_io(void *opaque, struct l0_vcpu *vcpu, uint64_t offset,
+		  uint8_t *data, unsigned len, bool is_write);
 /* Room left in the receive FIFO, and feeding it from host input. */
 unsigned l0_serial_rx_space(struct l0_serial *uart);
 void l0_serial_receive(struct l0_serial *uart, const uint8_t *bytes, unsigned count);

@@ -29,7 +29,8 @@ int l0_vcpu_create(struct l0_vm *vm, int id)
 		return L0_EXIT_INTERNAL;
 	}
 	vm->nr_vcpus = id + 1;
-	l0_kvm_stats_init(&vcpu->kvm_stats, vm->vm_fd, vcpu->fd); /* now: later KVM_RUN would make it wait */
+	/* now: later KVM_RUN would make it wait */
+	l0_kvm_stats_init(&vcpu->kvm_stats, vm->vm_fd, vcpu->fd);
 	vcpu->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
 	if (vcpu->run == MAP_FAILED) {
 		vcpu->run = NULL;

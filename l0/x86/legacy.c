@@ -21,8 +21,8 @@
 #define RESET_CONTROL_PORT 0xcf9
 #define RTC_PORT           0x70
 
-static void i8042_data_io(void *opaque, struct l0_vcpu *vcpu, uint64_t offset, uint8_t *data, unsigned len,
-			  bool is_write)
+static void i8042_data_io(void *opaque, struct l0_vcpu *vcpu, uint64_t offset,
+			  uint8_t *data, unsigned len, bool is_write)
 {
 	(void)vcpu;
 	(void)opaque;
@@ -31,8 +31,8 @@ static void i8042_data_io(void *opaque, struct l0_vcpu *vcpu, uint64_t offset, u
 		memset(data, 0xff, len); /* writes (keyboard commands) go nowhere */
 }
 
-static void i8042_command_io(void *opaque, struct l0_vcpu *vcpu, uint64_t offset, uint8_t *data, unsigned len,
-			     bool is_write)
+static void i8042_command_io(void *opaque, struct l0_vcpu *vcpu, uint64_t offset,
+			     uint8_t *data, unsigned len, bool is_write)
 {
 	(void)vcpu;
 	struct l0_vm *vm = opaque;
@@ -47,8 +47,8 @@ static void i8042_command_io(void *opaque, struct l0_vcpu *vcpu, uint64_t offset
 				   "guest reset (i8042 reset line)");
 }
 
-static void reset_control_io(void *opaque, struct l0_vcpu *vcpu, uint64_t offset, uint8_t *data, unsigned len,
-			     bool is_write)
+static void reset_control_io(void *opaque, struct l0_vcpu *vcpu, uint64_t offset,
+			     uint8_t *data, unsigned len, bool is_write)
 {
 	(void)vcpu;
 	struct l0_vm *vm = opaque;
@@ -89,7 +89,8 @@ static uint8_t rtc_register(uint8_t index)
 	}
 }
 
-static void rtc_io(void *opaque, struct l0_vcpu *vcpu, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+static void rtc_io(void *opaque, struct l0_vcpu *vcpu, uint64_t offset,
+		   uint8_t *data, unsigned len, bool is_write)
 {
 	(void)vcpu;
 	uint8_t *index = opaque; /* per VM; a guest racing itself only confuses itself */
