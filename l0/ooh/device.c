@@ -34,6 +34,8 @@ static int ooh_realize(struct l0_device *dev)
 	if (err)
 		return err;
 	dev->priv = vm->ooh;
+	if (vm->ooh->gsi)
+		vm->irqs_used |= 1u << vm->ooh->gsi; /* its notification line */
 	vm->ooh_cpuid.features = l0_ooh_features(vm);
 	vm->ooh_cpuid.gsi = vm->ooh->gsi;
 	if (l0_bus_register(&vm->pio, OOH_HC_PORT, 4, hypercall_port_io, vm->ooh, "ooh-hypercall")) {
