@@ -7,6 +7,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #include "ooh_test_util.h"
 
@@ -21,19 +22,30 @@ static char *area;
 static atomic_uint epoch;
 static struct rec recs[WRITERS][WRITES];
 static atomic_int finished;
+static atomic_bool collecting;
 
 static void *writer(void *arg)
 {
 	size_t id = (size_t)arg;
 	uint64_t s = tu_seed() * (id + 7);
+	unsigned seen = atomic_load(&epoch);
+
 	for (size_t i = 0; i < WRITES; i++) {
 		uint32_t pg = (uint32_t)(tu_rand(&s) % PAGES);
 		recs[id][i].page = pg;
 		recs[id][i].e1 = atomic_load(&epoch);
 		atomic_fetch_add_explicit((_Atomic char *)&area[pg * PG + id * 8], 1, memory_order_seq_cst);
 		recs[id][i].e2 = atomic_load(&epoch);
-		if (i % 16 == 0)
-			usleep(200);
+		/*
+		 * Every 16 writes, wait for a collect to end an interval: the
+		 * writes then span many intervals whatever the scheduler (or
+		 * ASan, or a loaded host) does to either side's speed.
+		 */
+		if (i % 16 == 15) {
+			while (atomic_load(&epoch) == seen && atomic_load(&collecting))
+				usleep(50);
+			seen = atomic_load(&epoch);
+		}
 	}
 	atomic_fetch_add(&finished, 1);
 	return NULL;
@@ -50,6 +62,7 @@ START_TEST(writers_vs_rearm)
 	ooh_tracker *t = tu_open_range(b, 0, area, PAGES * PG);
 	atomic_store(&epoch, 0);
 	atomic_store(&finished, 0);
+	atomic_store(&collecting, true);
 	for (size_t i = 0; i < WRITERS; i++)
 		pthread_create(&th[i], NULL, writer, (void *)i);
 	/* Collect k (k = 0, 1, ...) is the one made while epoch == k. */
@@ -58,6 +71,7 @@ START_TEST(writers_vs_rearm)
 		tu_collect(t, OOH_COLLECT_REARM, 97, &sets[n]);
 		atomic_store(&epoch, ++n);
 	}
+	atomic_store(&collecting, false); /* writers waiting for an interval: go on */
 	for (size_t i = 0; i < WRITERS; i++)
 		pthread_join(th[i], NULL);
 	tu_collect(t, OOH_COLLECT_REARM, 4096, &sets[n]);
