@@ -176,3 +176,18 @@ uint64_t l0_parse_size(const char *text)
 		return 0;
 	return (uint64_t)value << shift;
 }
+
+bool l0_host_to_gpa(const struct l0_memory *mem, const void *host, uint64_t len, uint64_t *gpa)
+{
+	const uint8_t *p = host;
+
+	for (int i = 0; i < mem->nr_regions; i++) {
+		const struct l0_mem_region *r = &mem->region[i];
+
+		if (p >= r->host && len <= r->size && (uint64_t)(p - r->host) <= r->size - len) {
+			*gpa = r->gpa + (uint64_t)(p - r->host);
+			return true;
+		}
+	}
+	return false;
+}

@@ -34,6 +34,9 @@ void l0_memory_free(struct l0_memory *mem);
 /* Host pointer for [gpa, gpa+len) if that range lies wholly in one RAM region. */
 void *l0_gpa_to_host(const struct l0_memory *mem, uint64_t gpa, uint64_t len);
 
+/* The reverse: the GPA of host pointer host if [host, host+len) is wholly in one region. */
+bool l0_host_to_gpa(const struct l0_memory *mem, const void *host, uint64_t len, uint64_t *gpa);
+
 /* Highest RAM address + 1 below the MMIO hole. */
 uint64_t l0_memory_low_end(const struct l0_memory *mem);
 

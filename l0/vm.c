@@ -145,14 +145,8 @@ void l0_vm_set_irq(struct l0_vm *vm, int irq, int level)
 
 void l0_vm_note_written(struct l0_vm *vm, const void *host, size_t len)
 {
-	const uint8_t *p = host;
+	uint64_t gpa;
 
-	for (int i = 0; i < vm->mem.nr_regions && len; i++) {
-		const struct l0_mem_region *r = &vm->mem.region[i];
-
-		if (p >= r->host && len <= r->size && (uint64_t)(p - r->host) <= r->size - len) {
-			l0_devices_guest_written(&vm->devices, r->gpa + (uint64_t)(p - r->host), len);
-			return;
-		}
-	}
+	if (len && l0_host_to_gpa(&vm->mem, host, len, &gpa))
+		l0_devices_guest_written(&vm->devices, gpa, len);
 }

@@ -199,19 +199,10 @@ void l0_virtio_blk_process(struct l0_device *dev)
 	process(dev->priv);
 }
 
-static void kick(int fd)
-{
-	uint64_t one = 1;
-
-	if (write(fd, &one, sizeof(one)) < 0) {
-		/* Only EAGAIN (counter at its maximum) is possible: the worker is awake anyway. */
-	}
-}
-
 static void blk_notify(struct l0_virtio_mmio *t, unsigned queue)
 {
 	(void)queue;
-	kick(((struct blk *)t)->kick_fd);
+	l0_eventfd_kick(((struct blk *)t)->kick_fd);
 }
 
 static int blk_notify_fd(struct l0_virtio_mmio *t, unsigned queue)
@@ -353,7 +344,7 @@ static void blk_destroy(struct l0_device *dev)
 	struct blk *b = dev->priv;
 
 	atomic_store(&b->stop, true);
-	kick(b->kick_fd);
+	l0_eventfd_kick(b->kick_fd);
 	pthread_join(b->worker, NULL);
 	close(b->kick_fd);
 	close(b->fd);

@@ -33,6 +33,15 @@ static void reset_locked(struct l0_virtio_mmio *t)
 		t->ops->reset(t);
 }
 
+void l0_eventfd_kick(int fd)
+{
+	uint64_t one = 1;
+
+	if (write(fd, &one, sizeof(one)) < 0) {
+		/* EAGAIN only: the counter is at its maximum, the reader wakes anyway */
+	}
+}
+
 void l0_virtio_mmio_interrupt(struct l0_virtio_mmio *t, uint32_t bits)
 {
 	uint64_t one = 1;

@@ -215,19 +215,10 @@ bool l0_virtio_net_process(struct l0_device *dev)
 	return process(dev->priv);
 }
 
-static void kick(int fd)
-{
-	uint64_t one = 1;
-
-	if (write(fd, &one, sizeof(one)) < 0) {
-		/* Only EAGAIN (counter at its maximum) is possible: the worker is awake anyway. */
-	}
-}
-
 static void net_notify(struct l0_virtio_mmio *t, unsigned queue)
 {
 	(void)queue;
-	kick(((struct net *)t)->kick_fd);
+	l0_eventfd_kick(((struct net *)t)->kick_fd);
 }
 
 static int net_notify_fd(struct l0_virtio_mmio *t, unsigned queue)
@@ -343,7 +334,7 @@ static void net_destroy(struct l0_device *dev)
 	struct net *n = dev->priv;
 
 	atomic_store(&n->stop, true);
-	kick(n->kick_fd);
+	l0_eventfd_kick(n->kick_fd);
 	pthread_join(n->worker, NULL);
 	close(n->kick_fd);
 	close(n->tap_fd);

@@ -155,6 +155,8 @@ struct l0_virtio_mmio {
  */
 int l0_virtio_mmio_init(struct l0_virtio_mmio *t);
 void l0_virtio_mmio_destroy(struct l0_virtio_mmio *t);
+/* Wakes whoever polls an eventfd (a worker, vhost); a full counter means awake already. */
+void l0_eventfd_kick(int fd);
 /* Its part of a device's "devices" entry: window, IRQ, KVM shortcuts, times broken. */
 void l0_virtio_mmio_describe(struct l0_virtio_mmio *t, struct l0_reply *r);
 /* "virtio_mmio.device=4K@0x<base>:<irq>", snprintf-style. */

@@ -49,15 +49,6 @@ struct vsock {
 	unsigned long vhost_errors;        /* under transport.lock */
 };
 
-static void signal_fd(int fd)
-{
-	uint64_t one = 1;
-
-	if (write(fd, &one, sizeof(one)) < 0) {
-		/* EAGAIN only: the counter is at its maximum, the reader wakes anyway */
-	}
-}
-
 /* vhost's calls become virtio-mmio interrupts. */
 static void *caller(void *opaque)
 {
@@ -148,8 +139,8 @@ static void start_vhost(struct vsock *v)
 		goto broken;
 	v->running = true;
 	/* buffers posted before DRIVER_OK */
-	signal_fd(v->kick_fd[VSOCK_RX]);
-	signal_fd(v->kick_fd[VSOCK_TX]);
+	l0_eventfd_kick(v->kick_fd[VSOCK_RX]);
+	l0_eventfd_kick(v->kick_fd[VSOCK_TX]);
 	return;
 broken_queue:
 	l0_virtio_mmio_set_broken(t, "DRIVER_OK with its rx or tx queue not ready");
@@ -180,7 +171,7 @@ static void vsock_notify(struct l0_virtio_mmio *t, unsigned queue)
 	/* vhost reads the kick eventfds; before it has them the count waits there */
 	if (queue == VSOCK_RX || queue == VSOCK_TX) {
 		atomic_fetch_add(&v->kicks, 1);
-		signal_fd(v->kick_fd[queue]);
+		l0_eventfd_kick(v->kick_fd[queue]);
 	}
 }
 
@@ -295,7 +286,7 @@ static void vsock_destroy(struct l0_device *dev)
 {
 	struct vsock *v = dev->priv;
 
-	signal_fd(v->stop_fd);
+	l0_eventfd_kick(v->stop_fd);
 	pthread_join(v->caller, NULL);
 	pthread_mutex_lock(&v->transport.lock);
 	stop_vhost(v);
