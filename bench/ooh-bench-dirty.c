@@ -14,6 +14,11 @@
  *   write_ns    extra cost of the first write to a page after re-arm
  *               (time of one store per dirty page, minus the same stores on
  *               pages already writable, divided by the pages)
+ *   unwatch_ns  ooh_mark_dirty() per page on a backend where it lifts the
+ *               write protection (OOH_CAP_MARK_UNWATCHES): the dirty pages
+ *               as single-page ranges (scattered), and the same number of
+ *               pages in runs of 64 (unwatch64_ns); what leaving a page
+ *               writable costs against write_ns (libooh-gc's trade-off)
  * Medians over the repetitions.  Not a test: it checks nothing beyond
  * "every written page was reported" (printed as the "ok" column).
  *
@@ -99,6 +104,7 @@ struct result {
 	double pct;
 	size_t dirty;
 	double reset_us, collect_us, write_ns;
+	double unwatch_ns, unwatch64_ns; /* -1: not measured */
 	size_t reported;
 	int ok, overflow, reps;
 };
@@ -107,16 +113,18 @@ struct result {
  * raw interface and the library can take turns (the machine is shared:
  * load drifts, interleaving keeps the ratio honest). */
 struct samples {
-	double reset[512], coll[512], wr[512];
+	double reset[512], coll[512], wr[512], uw[512], uw64[512];
 	int n;
 };
 
-static void add_sample(struct samples *s, double reset, double coll, double wr)
+static void add_sample(struct samples *s, double reset, double coll, double wr, double uw, double uw64)
 {
 	if (s->n < 512) {
 		s->reset[s->n] = reset;
 		s->coll[s->n] = coll;
 		s->wr[s->n] = wr;
+		s->uw[s->n] = uw;
+		s->uw64[s->n] = uw64;
 		s->n++;
 	}
 }
@@ -126,6 +134,8 @@ static void finish(struct samples *s, struct result *r)
 	r->reset_us = median(s->reset, s->n);
 	r->collect_us = median(s->coll, s->n);
 	r->write_ns = median(s->wr, s->n);
+	r->unwatch_ns = median(s->uw, s->n);
+	r->unwatch64_ns = median(s->uw64, s->n);
 	r->reps = s->n;
 }
 
@@ -138,8 +148,9 @@ static void emit(const struct result *r)
 	results[nres++] = *r;
 	if (json_out)
 		return;
-	printf("%5zu MiB %5.1f%% %8zu  %-12s %10.1f %11.1f %9.0f %9zu %s%s\n", r->size_mib, r->pct,
-	       r->dirty, r->backend, r->reset_us, r->collect_us, r->write_ns, r->reported,
+	printf("%5zu MiB %5.1f%% %8zu  %-12s %10.1f %11.1f %9.0f %10.0f %12.0f %9zu %s%s\n", r->size_mib,
+	       r->pct, r->dirty, r->backend, r->reset_us, r->collect_us, r->write_ns, r->unwatch_ns,
+	       r->unwatch64_ns, r->reported,
 	       r->ok ? "ok" : "MISSED",
 	       !r->overflow ? "" : strncmp(r->backend, "raw", 3) ? " overflow" : " walk_end<end");
 	fflush(stdout);
@@ -190,7 +201,7 @@ static int raw_pagemap(char *base, size_t pages, const size_t *idx, size_t n, in
 		double t3 = now_us();
 		if (rep < 0)
 			continue;
-		add_sample(smp, t3 - t2, t1 - t0, n ? (w1 - w2) * 1e3 / (double)n : 0);
+		add_sample(smp, t3 - t2, t1 - t0, n ? (w1 - w2) * 1e3 / (double)n : 0, -1, -1);
 		r->reported = count;
 		r->ok &= got >= 0 && count == n;
 		r->overflow |= a.walk_end < a.end; /* the walk_end quirk, see README */
@@ -239,7 +250,7 @@ static void raw_reset_only(const char *what, char *base, size_t pages, const siz
 	}
 	r->reset_us = median(reset, reps);
 	r->collect_us = -1;
-	r->write_ns = -1;
+	r->write_ns = r->unwatch_ns = r->unwatch64_ns = -1;
 	r->reported = 0;
 	r->ok = 1;
 	free(reset);
@@ -260,6 +271,8 @@ static int lib_run(enum ooh_backend b, char *base, size_t pages, const size_t *i
 		return -1;
 	size_t cap = pages; /* room for everything: one call per interval */
 	uint64_t *buf = malloc(cap * sizeof(*buf));
+	bool unwatches = ooh_tracker_caps(t) > 0 && (ooh_tracker_caps(t) & OOH_CAP_MARK_UNWATCHES);
+	struct ooh_range *ur = unwatches && n ? calloc(n, sizeof(*ur)) : NULL;
 	for (int rep = -1; rep < reps; rep++) {
 		double w1 = touch(base, idx, n, (char)rep);
 		double w2 = touch(base, idx, n, (char)(rep + 7));
@@ -275,15 +288,36 @@ static int lib_run(enum ooh_backend b, char *base, size_t pages, const size_t *i
 		for (size_t i = 0; !err && i < res.count && k < n; i++)
 			if (buf[i] == (uintptr_t)base + idx[k] * PG)
 				k++;
+		/* Unwatching the same number of pages, scattered and in runs
+		 * of 64, each from a re-armed state. */
+		double uw = -1, uw64 = -1;
+		if (ur) {
+			for (size_t i = 0; i < n; i++)
+				ur[i] = (struct ooh_range){ (uintptr_t)base + idx[i] * PG, PG };
+			double u0 = now_us();
+			int e1 = ooh_mark_dirty(t, ur, n);
+			double u1 = now_us();
+			ooh_start(t);
+			size_t nr = 0;
+			for (size_t p = 0; p < n && p + 64 <= pages; p += 64)
+				ur[nr++] = (struct ooh_range){ (uintptr_t)base + p * PG, 64 * PG };
+			double u2 = now_us();
+			int e2 = ooh_mark_dirty(t, ur, nr);
+			double u3 = now_us();
+			ooh_start(t);
+			uw = e1 ? -1 : (u1 - u0) * 1e3 / (double)n;
+			uw64 = e2 || !nr ? -1 : (u3 - u2) * 1e3 / (double)(nr * 64);
+		}
 		if (rep < 0)
 			continue;
-		add_sample(smp, t3 - t2, t1 - t0, n ? (w1 - w2) * 1e3 / (double)n : 0);
+		add_sample(smp, t3 - t2, t1 - t0, n ? (w1 - w2) * 1e3 / (double)n : 0, uw, uw64);
 		r->reported = err ? 0 : res.count;
 		r->overflow |= !err && (res.flags & OOH_RESULT_OVERFLOW);
 		r->ok &= !err && (k == n || r->overflow);
 	}
 	ooh_close(t);
 	free(buf);
+	free(ur);
 	return 0;
 }
 
@@ -317,8 +351,8 @@ int main(int argc, char **argv)
 
 	if (!json_out) {
 		printf("# ooh-bench-dirty: medians of %d reps; collect = take dirty set + re-arm\n", reps);
-		printf("%9s %6s %8s  %-12s %10s %11s %9s %9s\n", "size", "dirty", "pages", "backend", "reset_us",
-		       "collect_us", "write_ns", "reported");
+		printf("%9s %6s %8s  %-12s %10s %11s %9s %10s %12s %9s\n", "size", "dirty", "pages", "backend",
+		       "reset_us", "collect_us", "write_ns", "unwatch_ns", "unwatch64_ns", "reported");
 	}
 	for (int si = 0; si < 2; si++) {
 		size_t pages = sizes[si] << 20 >> 12;
@@ -417,11 +451,12 @@ int main(int argc, char **argv)
 		for (int i = 0; i < nres; i++) {
 			const struct result *r = &results[i];
 			printf("%s{\"size_mib\":%zu,\"dirty_pct\":%g,\"dirty_pages\":%zu,\"backend\":\"%s\","
-			       "\"reset_us\":%.1f,\"collect_us\":%.1f,\"write_ns\":%.0f,\"reported\":%zu,"
-			       "\"all_reported\":%s,\"overflow\":%s,\"reps\":%d}",
+			       "\"reset_us\":%.1f,\"collect_us\":%.1f,\"write_ns\":%.0f,\"unwatch_ns\":%.0f,"
+			       "\"unwatch64_ns\":%.0f,\"reported\":%zu,\"all_reported\":%s,\"overflow\":%s,"
+			       "\"reps\":%d}",
 			       i ? "," : "", r->size_mib, r->pct, r->dirty, r->backend, r->reset_us, r->collect_us,
-			       r->write_ns, r->reported, r->ok ? "true" : "false", r->overflow ? "true" : "false",
-			       r->reps);
+			       r->write_ns, r->unwatch_ns, r->unwatch64_ns, r->reported, r->ok ? "true" : "false",
+			       r->overflow ? "true" : "false", r->reps);
 		}
 		printf("]}\n");
 	}
