@@ -898,7 +898,8 @@ static int ooh_mapchg_add(void *priv, unsigned long va, unsigned long pages)
 }
 
 /* Harvest, drain the log and build the interval's answer (lock held). */
-static int ooh_build_interval(struct ooh_session *s, u64 start, u64 end)
+static int ooh_build_interval(struct ooh_session *s, u64 start, u64 end,
+			      bool sync)
 {
 	struct ooh_log_header *h = s->log;
 	struct ooh_log_entry *e = (struct ooh_log_entry *)(h + 1);
@@ -907,7 +908,7 @@ static int ooh_build_interval(struct ooh_session *s, u64 start, u64 end)
 	size_t n, out;
 	int ret = 0;
 
-	if (s->started) {
+	if (s->started && sync) {
 		ret = ooh_hc(OOH_HC_SYNC, 0, 0, 0, 0, 0, NULL);
 		s->stats.hypercalls++;
 		if (ret)
@@ -995,14 +996,16 @@ static long ooh_collect(struct ooh_session *s, void __user *arg)
 
 	if (copy_from_user(&c, arg, sizeof(c)))
 		return -EFAULT;
-	if ((c.flags & ~OOH_COLLECT_F_CONTINUE) || c.reserved ||
+	if ((c.flags & ~(OOH_COLLECT_F_CONTINUE | OOH_COLLECT_F_NO_SYNC)) ||
+	    c.reserved ||
 	    (c.end && c.end <= c.start))
 		return -EINVAL;
 	if (!s->open)
 		return -ENOTCONN;
 	if (!(c.flags & OOH_COLLECT_F_CONTINUE) || !s->pending_valid) {
 		flags = 0;
-		ret = ooh_build_interval(s, c.start, c.end);
+		ret = ooh_build_interval(s, c.start, c.end,
+					 !(c.flags & OOH_COLLECT_F_NO_SYNC));
 		if (ret)
 			goto out;
 	}

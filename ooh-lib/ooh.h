@@ -177,6 +177,13 @@ OOH_API int ooh_stop(ooh_tracker *tracker);
 /* Pages marked with ooh_mark_dirty() stay marked through this re-arming
  * collect (reported, not watched) instead of being tracked again. */
 #define OOH_COLLECT_KEEP_MARKED (1u << 2)
+/* This interval ends where the caller's collect of another tracker just
+ * ended its own, when the backend can: the hypervisor backends then skip
+ * their harvest hypercall (one harvest serves every tracker of the guest),
+ * so that collecting several trackers at one instant costs one.  Writes
+ * made after that collect come in the next interval.  Backends without a
+ * shared harvest take a collect as usual. */
+#define OOH_COLLECT_JOINED (1u << 3)
 
 /* Result flags of ooh_collect(). */
 #define OOH_RESULT_MORE     (1u << 0) /* buffer full: call again to continue this interval */

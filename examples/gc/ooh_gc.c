@@ -695,10 +695,13 @@ static bool collect_and_feed(void)
 		nheld = 0;
 	ncands = 0;
 	cands_ok = true;
+	/* The world is stopped: every tracker's interval can end at the first
+	 * one's collect (on the hypervisor backends, one harvest for all). */
 	for (size_t k = 0; k < ntrk && !err; k++) {
+		unsigned kflags = flags | (k ? OOH_COLLECT_JOINED : 0);
 		do {
 			phase(OOH_GC_PH_COLLECT);
-			err = ooh_collect(trks[k], pagebuf, PAGE_BUF, flags, &res);
+			err = ooh_collect(trks[k], pagebuf, PAGE_BUF, kflags, &res);
 			if (err)
 				break;
 			if (res.flags & OOH_RESULT_OVERFLOW)

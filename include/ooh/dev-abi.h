@@ -11,7 +11,7 @@
 
 #define OOH_DEV_NAME		"ooh"
 /* 3: drain counters; 4: sub-page protection; 5: mapping changes reported */
-#define OOH_DEV_ABI_VERSION	5
+#define OOH_DEV_ABI_VERSION	6
 #define OOH_IOC_MAGIC		0xB5
 
 /* Version and what the hypervisor below offers. */
@@ -53,6 +53,10 @@ struct ooh_open_session {
  * once, then copies out up to count addresses; if more remain,
  * OOH_COLLECT_F_MORE is set and the next COLLECT with
  * OOH_COLLECT_F_CONTINUE in flags returns the rest of the same interval.
+ * OOH_COLLECT_F_NO_SYNC (ABI 6): the interval ends at the hypervisor's last
+ * harvest instead of a new one (a harvest delivers to every session's log:
+ * after one session's COLLECT, another's needs no hypercall of its own);
+ * what is logged after that harvest comes in the next interval.
  * OOH_COLLECT_F_OVERFLOW: the log overflowed during the interval, so the
  * answer is conservative (every page of every writable mapping of the
  * target). Only addresses in [start, end) are returned (end 0: no limit).
@@ -62,7 +66,7 @@ struct ooh_collect {
 	__u64 count;		/* in: array capacity; out: entries written */
 	__u64 start;		/* in: lowest VA of interest */
 	__u64 end;		/* in: end of range, 0 for all */
-	__u32 flags;		/* in: OOH_COLLECT_F_CONTINUE; out: F_MORE, F_OVERFLOW */
+	__u32 flags;		/* in: F_CONTINUE, F_NO_SYNC; out: F_MORE, F_OVERFLOW */
 	__u32 reserved;
 	__u64 total;		/* out: addresses in the interval */
 	__u64 seq;		/* out: the hypervisor harvest sequence */
@@ -71,6 +75,7 @@ struct ooh_collect {
 #define OOH_COLLECT_F_CONTINUE	(1u << 0)
 #define OOH_COLLECT_F_MORE	(1u << 1)
 #define OOH_COLLECT_F_OVERFLOW	(1u << 2)
+#define OOH_COLLECT_F_NO_SYNC	(1u << 3)
 
 /* Counters of this session and of the hypervisor below. */
 struct ooh_session_stats {

@@ -172,8 +172,9 @@ static int acc_merge(struct pml_priv *p, const uint64_t *v, size_t n)
 	return 0;
 }
 
-/* Drains the session's current interval into acc. */
-static int harvest(struct ooh_tracker *t)
+/* Drains the session's current interval into acc; joined: ending it at
+ * the hypervisor's last harvest (OOH_COLLECT_JOINED). */
+static int harvest(struct ooh_tracker *t, bool joined)
 {
 	struct pml_priv *p = t->priv;
 	struct ooh_collect c;
@@ -183,7 +184,7 @@ static int harvest(struct ooh_tracker *t)
 		memset(&c, 0, sizeof(c));
 		c.buf = (uintptr_t)p->batch;
 		c.count = BATCH;
-		c.flags = first ? 0 : OOH_COLLECT_F_CONTINUE;
+		c.flags = !first ? OOH_COLLECT_F_CONTINUE : joined ? OOH_COLLECT_F_NO_SYNC : 0;
 		if (!t->whole && t->nr_ranges) {
 			c.start = t->ranges[0].start;
 			c.end = t->ranges[t->nr_ranges - 1].end;
@@ -206,7 +207,7 @@ static int pml_start(struct ooh_tracker *t)
 	int err = 0;
 
 	if (t->started) {
-		err = harvest(t); /* begin anew: what was logged is dropped */
+		err = harvest(t, false); /* begin anew: what was logged is dropped */
 	} else if (ioctl(p->fd, OOH_IOC_START) != 0) {
 		err = -errno;
 	}
@@ -228,7 +229,7 @@ static int pml_snapshot(struct ooh_tracker *t, bool rearm, struct region_list *o
 			uint32_t *rflags)
 {
 	struct pml_priv *p = t->priv;
-	int err = harvest(t);
+	int err = harvest(t, t->collect_flags & OOH_COLLECT_JOINED);
 
 	if (err)
 		return err;

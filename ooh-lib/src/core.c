@@ -449,7 +449,9 @@ int ooh_collect(ooh_tracker *handle, uint64_t *pages, size_t cap, unsigned flags
 	struct ooh_tracker *t;
 	int err = 0;
 
-	if (!res || (!pages && cap) || !cap || (flags & ~(OOH_COLLECT_REARM | OOH_COLLECT_FROZEN | OOH_COLLECT_KEEP_MARKED)))
+	if (!res || (!pages && cap) || !cap ||
+	    (flags & ~(OOH_COLLECT_REARM | OOH_COLLECT_FROZEN | OOH_COLLECT_KEEP_MARKED |
+		       OOH_COLLECT_JOINED)))
 		return -EINVAL;
 	memset(res, 0, sizeof(*res));
 	t = tracker_get(handle);
