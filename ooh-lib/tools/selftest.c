@@ -57,15 +57,16 @@ static uint64_t rnd(uint64_t *s)
 	return *s * 2685821657736338717ull;
 }
 
-/* All pages of one interval; returns count or -errno; *flags gets OR of results. */
-static long collect_all(ooh_tracker *t, uint64_t *out, size_t max, uint32_t *flags)
+/* Collect a whole interval of t (collect flags cflags) into out[0..max),
+ * the result flags ORed into *flags; returns the count or -errno. */
+static long collect_all(ooh_tracker *t, unsigned cflags, uint64_t *out, size_t max, uint32_t *flags)
 {
 	uint64_t buf[100];
 	struct ooh_collect_result res;
 	size_t n = 0;
 	*flags = 0;
 	do {
-		int err = ooh_collect(t, buf, 100, OOH_COLLECT_REARM, &res);
+		int err = ooh_collect(t, buf, 100, cflags, &res);
 		if (err)
 			return err;
 		for (size_t i = 0; i < res.count && n < max; i++)
@@ -170,7 +171,7 @@ static void differential(enum ooh_backend b, int remote)
 			round_writes(m, rnd(&s), writes);
 		}
 		uint32_t flags;
-		long n = collect_all(t, got, PAGES * 2, &flags);
+		long n = collect_all(t, OOH_COLLECT_REARM, got, PAGES * 2, &flags);
 		if (n < 0) {
 			result("FAIL", name, "collect: %s", ooh_strerror((int)n));
 			err = (int)n;
@@ -512,7 +513,7 @@ static void mapping_changes(enum ooh_backend b)
 		if (mc.err || mc_writes(&mc, rnd(&mc.s)))
 			break;
 		uint32_t flags;
-		long n = collect_all(t, got, MC_PAGES + 1, &flags);
+		long n = collect_all(t, OOH_COLLECT_REARM, got, MC_PAGES + 1, &flags);
 		if (n < 0) {
 			result("FAIL", name, "collect: %s", ooh_strerror((int)n));
 			err = (int)n;
@@ -552,22 +553,6 @@ static void mapping_changes(enum ooh_backend b)
 	munmap(mc.scratch, MC_SCRATCH * PG);
 }
 
-/* Collect t (flags) into got[0..n), all of it; returns n or -errno. */
-static long collect_flags(ooh_tracker *t, unsigned flags, uint64_t *got, size_t max)
-{
-	uint64_t buf[100];
-	struct ooh_collect_result res;
-	size_t n = 0;
-	do {
-		int err = ooh_collect(t, buf, 100, flags, &res);
-		if (err)
-			return err;
-		for (size_t i = 0; i < res.count && n < max; i++)
-			got[n++] = buf[i];
-	} while (res.flags & OOH_RESULT_MORE);
-	return (long)n;
-}
-
 #define JP 64 /* pages per tracker */
 
 static void joined(enum ooh_backend b)
@@ -578,6 +563,7 @@ static void joined(enum ooh_backend b)
 	uint64_t got[2][2 * JP];
 	ooh_tracker *t[2] = { NULL, NULL };
 	const char *why = NULL;
+	uint32_t rflags;
 	long n[2];
 
 	if (m == MAP_FAILED) {
@@ -603,8 +589,8 @@ static void joined(enum ooh_backend b)
 	for (int round = 0; round < 4 && !why; round++) {
 		for (int i = round; i < 2 * JP; i += 3)
 			m[i * PG + round] = (char)(round + 2);
-		n[0] = collect_flags(t[0], OOH_COLLECT_REARM, got[0], 2 * JP);
-		n[1] = collect_flags(t[1], OOH_COLLECT_REARM | OOH_COLLECT_JOINED, got[1], 2 * JP);
+		n[0] = collect_all(t[0], OOH_COLLECT_REARM, got[0], 2 * JP, &rflags);
+		n[1] = collect_all(t[1], OOH_COLLECT_REARM | OOH_COLLECT_JOINED, got[1], 2 * JP, &rflags);
 		if (n[0] < 0 || n[1] < 0) {
 			why = "collect failed";
 			break;
@@ -617,8 +603,8 @@ static void joined(enum ooh_backend b)
 	/* Joined with no collect before it: deferred at most, never lost. */
 	for (int i = 1; i < JP && !why; i += 2)
 		m[(JP + i) * PG] = 9;
-	n[0] = collect_flags(t[1], OOH_COLLECT_REARM | OOH_COLLECT_JOINED, got[0], 2 * JP);
-	n[1] = collect_flags(t[1], OOH_COLLECT_REARM, got[1], 2 * JP);
+	n[0] = collect_all(t[1], OOH_COLLECT_REARM | OOH_COLLECT_JOINED, got[0], 2 * JP, &rflags);
+	n[1] = collect_all(t[1], OOH_COLLECT_REARM, got[1], 2 * JP, &rflags);
 	if (!why && (n[0] < 0 || n[1] < 0))
 		why = "collect failed";
 	for (int i = 1; i < JP && !why; i += 2) {
