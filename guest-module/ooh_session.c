@@ -897,7 +897,10 @@ static int ooh_mapchg_add(void *priv, unsigned long va, unsigned long pages)
 	return 0;
 }
 
-/* Harvest, drain the log and build the interval's answer (lock held). */
+/*
+ * Harvest (unless !sync: what earlier harvests delivered is enough), drain
+ * the log and build the interval's answer (lock held).
+ */
 static int ooh_build_interval(struct ooh_session *s, u64 start, u64 end,
 			      bool sync)
 {

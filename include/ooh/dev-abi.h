@@ -10,7 +10,10 @@
 #include <linux/types.h>
 
 #define OOH_DEV_NAME		"ooh"
-/* 3: drain counters; 4: sub-page protection; 5: mapping changes reported */
+/*
+ * 3: drain counters; 4: sub-page protection; 5: mapping changes reported;
+ * 6: COLLECT without a harvest of its own (OOH_COLLECT_F_NO_SYNC)
+ */
 #define OOH_DEV_ABI_VERSION	6
 #define OOH_IOC_MAGIC		0xB5
 
