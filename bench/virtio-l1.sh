@@ -145,23 +145,17 @@ run() {
 			--disk $dir/root.img --disk $dir/data.img --net tap=$TAP --timeout 1800 \
 			--append "$append" >"$log" 2>&1 </dev/null &
 		;;
-	qemu-microvm)
-		$qemu -M microvm -enable-kvm -cpu host -m $MEM -smp 1 -nodefaults -no-user-config \
+	qemu-microvm | qemu-pc)
+		# the same devices on the machine's own transport: virtio-mmio
+		# (microvm) or PCI (pc, whose NIC must not load an option ROM)
+		if [ $vmm = qemu-pc ]; then m=pc bus=pci nic=,romfile=; else m=microvm bus=device nic=; fi
+		$qemu -M $m -enable-kvm -cpu host -m $MEM -smp 1 -nodefaults -no-user-config \
 			-display none -serial stdio -kernel "$OOH_L2/bzImage" -initrd "$OOH_L2/initrd.cpio" \
 			-append "console=ttyS0 reboot=k panic=-1 $append" \
-			-drive file=$dir/root.img,format=raw,if=none,id=d0 -device virtio-blk-device,drive=d0 \
-			-drive file=$dir/data.img,format=raw,if=none,id=d1 -device virtio-blk-device,drive=d1 \
+			-drive file=$dir/root.img,format=raw,if=none,id=d0 -device virtio-blk-$bus,drive=d0 \
+			-drive file=$dir/data.img,format=raw,if=none,id=d1 -device virtio-blk-$bus,drive=d1 \
 			-netdev tap,id=n0,ifname=$TAP,script=no,downscript=no,vhost=off \
-			-device virtio-net-device,netdev=n0 >"$log" 2>&1 </dev/null &
-		;;
-	qemu-pc)
-		$qemu -M pc -enable-kvm -cpu host -m $MEM -smp 1 -nodefaults -no-user-config \
-			-display none -serial stdio -kernel "$OOH_L2/bzImage" -initrd "$OOH_L2/initrd.cpio" \
-			-append "console=ttyS0 reboot=k panic=-1 $append" \
-			-drive file=$dir/root.img,format=raw,if=none,id=d0 -device virtio-blk-pci,drive=d0 \
-			-drive file=$dir/data.img,format=raw,if=none,id=d1 -device virtio-blk-pci,drive=d1 \
-			-netdev tap,id=n0,ifname=$TAP,script=no,downscript=no,vhost=off \
-			-device virtio-net-pci,netdev=n0,romfile= >"$log" 2>&1 </dev/null &
+			-device virtio-net-$bus,netdev=n0$nic >"$log" 2>&1 </dev/null &
 		;;
 	esac
 	pid=$!
