@@ -11,7 +11,8 @@
  * at the collect that was not mapped at the last one, or whose hash
  * differs, must be reported, on every usable backend.  And a "joined"
  * test: two trackers collected at one instant (OOH_COLLECT_JOINED on the
- * second) each report every page written to them, and a joined collect
+ * second) each report every page written to them or dropped (MADV_DONTNEED),
+ * and a joined collect
  * with no collect before it may defer pages to the next interval but
  * loses none.
  *
@@ -587,6 +588,12 @@ static void joined(enum ooh_backend b)
 	}
 	/* Two trackers at one instant: every written page reported. */
 	for (int round = 0; round < 4 && !why; round++) {
+		/* a page of the joined tracker dropped without a store */
+		char *dropped = m + (JP + round + 1) * PG;
+		if (madvise(dropped, PG, MADV_DONTNEED)) {
+			why = "madvise(MADV_DONTNEED) failed";
+			break;
+		}
 		for (int i = round; i < 2 * JP; i += 3)
 			m[i * PG + round] = (char)(round + 2);
 		n[0] = collect_all(t[0], OOH_COLLECT_REARM, got[0], 2 * JP, &rflags);
@@ -599,6 +606,8 @@ static void joined(enum ooh_backend b)
 			if (!contains(got[i / JP], n[i / JP], (uint64_t)(uintptr_t)(m + i * PG)))
 				why = i < JP ? "a page of the first tracker missing" :
 					       "a page of the joined tracker missing";
+		if (!why && !contains(got[1], n[1], (uint64_t)(uintptr_t)dropped))
+			why = "a page dropped with MADV_DONTNEED missing from the joined collect";
 	}
 	/* Joined with no collect before it: deferred at most, never lost. */
 	for (int i = 1; i < JP && !why; i += 2)
@@ -615,7 +624,7 @@ static void joined(enum ooh_backend b)
 	if (why)
 		result("FAIL", name, "%s", why);
 	else
-		result("PASS", name, "4 joined rounds and a deferral: every written page reported");
+		result("PASS", name, "4 joined rounds and a deferral: every written or dropped page reported");
 out:
 	for (int k = 0; k < 2; k++)
 		if (t[k])
